@@ -1,0 +1,114 @@
+# flor: one GNU Makefile for the library, the CLI, the examples and the tests.
+#
+#   make                      build libflor (static + shared), the flor CLI, the examples
+#   make test                 every test (unit, CLI, end-to-end)
+#   make SANITIZE=1 test      the same under ASan + UBSan (objects go to build-san/)
+#   make DEVELOPER=1          adds -Werror
+#   make bench                the benchmarks (see bench/README.md)
+#   make install PREFIX=DIR   headers, libraries, flor.pc, the CLI
+
+PREFIX  ?= /usr/local
+CC      ?= cc
+OPT     ?= -O2
+DEPS    := sqlite3 libgit2 libzstd libxxhash
+PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
+PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+               -Wno-unused-parameter -g $(OPT) -fPIC -Iinclude $(PKG_CFLAGS)
+ifdef DEVELOPER
+CFLAGS_BASE += -Werror
+endif
+
+ifdef SANITIZE
+BUILD   ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS :=
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) $(EXTRA_CFLAGS)
+LIBCFLAGS := $(CFLAGS) -fvisibility=hidden
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
+CLI_SRC := $(wildcard cli/*.c)
+CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+EXAMPLES := $(BUILD)/examples/linear
+PROG_SRC := $(wildcard tests/progs/*.c)
+PROGS    := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
+
+STATIC  := $(BUILD)/libflor.a
+SHARED  := $(BUILD)/libflor.so
+FLOR    := $(BUILD)/flor
+
+.PHONY: all test unit-test cli-test bench install clean demo
+all: $(STATIC) $(SHARED) $(FLOR) $(EXAMPLES)
+
+$(BUILD)/src/%.o: src/%.c src/internal.h include/flor.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBCFLAGS) -c $< -o $@
+
+$(BUILD)/cli/%.o: cli/%.c cli/cli.h include/flor.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libflor.so.0 -o $@ $^ $(LDLIBS)
+
+# The CLI and the examples link the static library: they use only flor.h.
+$(FLOR): $(CLI_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(STATIC) include/flor.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O3 -o $@ $< $(STATIC) $(LDLIBS) -lz
+
+# Small programs the shell tests record (tests/progs/*.c); public API only.
+$(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# Unit tests may reach into the library's internals.
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(STATIC) src/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC) $(LDLIBS)
+
+unit-test: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+cli-test: all $(PROGS)
+	@FLOR_BUILD=$(abspath $(BUILD)) sh tests/cli/run.sh
+
+test: all $(UNIT_BIN) $(PROGS)
+	@FLOR_BUILD=$(abspath $(BUILD)) sh tests/run-all.sh $(UNIT_BIN)
+
+demo: all
+	@FLOR_BUILD=$(abspath $(BUILD)) sh examples/demo.sh
+
+bench: all
+	@FLOR_BUILD=$(abspath $(BUILD)) sh bench/run.sh
+
+flor.pc: flor.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define FLOR_VERSION "\(.*\)"/\1/p' include/flor.h)|' \
+	    -e 's|@DEPS@|$(DEPS)|' flor.pc.in > $@
+
+install: all flor.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/flor.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libflor.so.0
+	ln -sf libflor.so.0 $(DESTDIR)$(PREFIX)/lib/libflor.so
+	install -m 644 flor.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(FLOR) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-san flor.pc

@@ -1,0 +1,427 @@
+/*
+ * flor.h -- record every training run: hyperparameters, metrics with their
+ * loop context, and the code version, in one SQLite database per project.
+ *
+ * This header is the whole public interface of libflor and its manual.
+ *
+ * A training program in six calls
+ * -------------------------------
+ *
+ *     #include <flor.h>
+ *
+ *     int main(int argc, char **argv) {
+ *         flor_init(&argc, &argv);              // opens the project, starts a run
+ *         long   epochs = flor_arg("epochs", 5L);
+ *         double lr     = flor_arg("lr", 1e-3);
+ *         FLOR_LOOP(epoch, "epoch", epochs) {
+ *             FLOR_LOOP(step, "step", nbatches) {
+ *                 ...
+ *                 flor_log("loss", loss);       // recorded with (epoch, step)
+ *             }
+ *             flor_log("acc", evaluate());      // recorded with (epoch)
+ *         }
+ *         return flor_finish();
+ *     }
+ *
+ * Build with `cc train.c $(pkg-config --cflags --libs flor)`.  Run it as
+ * `./train` or `./train --kwargs lr=0.01 epochs=3`, then look at the runs
+ * with `flor dataframe` or `flor dataframe loss acc`.
+ *
+ * Conventions that hold for the whole API
+ * ---------------------------------------
+ *
+ * - Errors.  Every function that can fail returns an `int`: 0 on success or
+ *   a negative FLOR_E* code.  The message of the last failure on the calling
+ *   thread is returned by flor_errmsg(), which never returns NULL.  The
+ *   library never exits the process.  The only thing it prints on its own
+ *   is a warning line on stderr, prefixed "flor: warning:", in the few
+ *   places documented below; FLOR_QUIET=1 silences them.
+ *
+ * - Ownership.  Strings passed in are copied before the call returns; the
+ *   caller keeps ownership.  Objects returned through an out-parameter
+ *   belong to the caller and are released with their `_free` function,
+ *   which accepts NULL.  Strings returned by accessors belong to the object
+ *   they came from and live as long as it does.
+ *
+ * - Threads.  The training calls (flor_arg, flor_log, the loops,
+ *   flor_finish) belong to the thread that called flor_init(); from any
+ *   other thread they return FLOR_EUSAGE and record nothing.  Project
+ *   handles (flor_project) may be used from any one thread at a time.
+ *
+ * - Iteration numbers are 0-based everywhere: in the loop variable, in
+ *   the database and in every table flor prints.  The first epoch is
+ *   epoch 0.
+ *
+ * Environment
+ * -----------
+ *
+ *   FLOR_MODE=off   every training call becomes a no-op that records
+ *                   nothing: flor_init still strips flor's flags and
+ *                   flor_arg still applies --kwargs, so one binary can be
+ *                   timed with and without flor.
+ *   FLOR_DIR=PATH   where the project's data lives (default: `.flor` at
+ *                   the project root).
+ *   FLOR_QUIET=1    no warnings on stderr.
+ */
+#ifndef FLOR_H
+#define FLOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FLOR_VERSION "0.1.0"
+#define FLOR_VERSION_NUMBER 100 /* major*10000 + minor*100 + patch */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FLOR_API __attribute__((visibility("default")))
+#else
+#define FLOR_API
+#endif
+
+/** The version of the library actually linked, as FLOR_VERSION_NUMBER. */
+FLOR_API int flor_version_number(void);
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------ */
+
+enum {
+    FLOR_OK = 0,
+    FLOR_EINVAL = -1,   /* bad argument or malformed input (a --kwargs value, SQL) */
+    FLOR_ENOMEM = -2,   /* out of memory */
+    FLOR_EIO = -3,      /* a file or the database could not be read or written */
+    FLOR_ENOTFOUND = -4,/* no such project, run, name or object */
+    FLOR_EUSAGE = -5,   /* a call out of order: before flor_init, after flor_finish,
+                           from another thread, or a loop nesting error */
+    FLOR_ECORRUPT = -6, /* stored data failed a check (checksum, schema, magic) */
+    FLOR_EBUSY = -7,    /* the database stayed locked by another process too long */
+};
+
+/**
+ * The message of the last error on this thread, such as
+ * "--kwargs epochs=abc: expected an integer".  Never NULL; "" when the
+ * last call succeeded.  The string is valid until the next flor call on
+ * this thread.
+ */
+FLOR_API const char *flor_errmsg(void);
+
+/* ------------------------------------------------------------------------
+ * Recording a run
+ * ------------------------------------------------------------------------ */
+
+/**
+ * Opens the project and starts a run.
+ *
+ * The project is the git repository that contains the working directory
+ * (found by walking up to the directory holding `.git`); its base name is
+ * the run's `projid`.  Outside a git repository flor still records, with
+ * the working directory as the project and one warning that code versions
+ * are not kept.  The data goes to `.flor/` at the project root (or
+ * FLOR_DIR), which is added to `.git/info/exclude` so that it never shows
+ * up in `git status`.
+ *
+ * A run records: its id, projid, tstamp (ISO 8601 start time to the
+ * second, unique within the project: if another run already took that
+ * second the next free second is used), the program's base name
+ * (filename), the code version (vid: the commit at HEAD, or NULL), argv,
+ * host, pid, status and start and end times.
+ *
+ * flor's own flags are removed from argc and argv, so the program's own
+ * option parser never sees them; every other argument stays, in order.
+ *
+ *   --kwargs NAME=VALUE [NAME=VALUE ...]
+ *       Overrides the defaults of flor_arg().  Every following argument
+ *       of the form NAME=VALUE belongs to --kwargs, up to the first one
+ *       that does not contain '=' or that starts with "--".
+ *
+ * A NAME=VALUE whose NAME no flor_arg() reads before the first loop
+ * starts draws one warning ("--kwargs hiden=75: no flor_arg named
+ * 'hiden'") and is recorded among the run's args as text, so that a typo
+ * is visible at once and never lost.
+ *
+ * Call it once, first thing in main().  argv must be writable (it is the
+ * one main() received).  On failure nothing is recorded and every later
+ * training call is a no-op returning FLOR_EUSAGE; the program may go on
+ * without flor.
+ *
+ * @param[in,out] argc  &argc of main()
+ * @param[in,out] argv  &argv of main()
+ * @return 0, FLOR_EINVAL for a malformed --kwargs, FLOR_EIO when the
+ *         database cannot be opened or written, FLOR_EUSAGE when called
+ *         twice.
+ */
+FLOR_API int flor_init(int *argc, char ***argv);
+
+/**
+ * Ends the run: waits until every buffered log is in the database, and
+ * sets the run's status to `finished` and its end time.  Returns 0 so that
+ * main() can end with `return flor_finish();`.
+ *
+ * A program that exits without calling it (exit(), or returning from
+ * main()) is recorded by an atexit handler, with status `failed`: flor
+ * cannot tell why it stopped early.  On SIGINT or SIGTERM, when the
+ * program has not installed its own handler, flor flushes its buffers,
+ * sets the status to `killed`, and lets the signal take its default
+ * action.  A run killed by SIGKILL or a crash is found the next time the
+ * project is opened on the same host (its pid is gone, or belongs to a
+ * younger process) and is then marked `killed`; every log that was in the
+ * database by then stays.
+ *
+ * @return 0, or FLOR_EIO when the last logs could not be written (the
+ *         message says how many were lost).
+ */
+FLOR_API int flor_finish(void);
+
+/**
+ * Blocks until every log made so far is committed to the database.
+ * Logs are committed in the background within about 0.1 s anyway; this is
+ * for a program that wants a guarantee at a point of its choosing.
+ */
+FLOR_API int flor_flush(void);
+
+/** The id of the current run, or 0 when no run is being recorded. */
+FLOR_API int64_t flor_run_id(void);
+
+/** True when flor records (flor_init succeeded and FLOR_MODE is not off). */
+FLOR_API bool flor_enabled(void);
+
+/* ------------------------------------------------------------------------
+ * Hyperparameters
+ * ------------------------------------------------------------------------ */
+
+/**
+ * The value of hyperparameter NAME: DEFAULT, unless the command line gave
+ * `--kwargs NAME=VALUE`, in which case VALUE parsed to the type of
+ * DEFAULT.  The value used is recorded with the run.
+ *
+ *   long   hidden = flor_arg("hidden", 500L);
+ *   double lr     = flor_arg("lr", 1e-3);
+ *   const char *opt = flor_arg("optimizer", "adam");
+ *   bool   amp    = flor_arg("amp", (bool)false);   // false is an int in C11
+ *
+ * Parsing: integers in decimal (or 0x hex), reals as strtod accepts them,
+ * booleans as true/false/1/0/yes/no/on/off, text as given.  A value that
+ * does not parse is reported through flor_errmsg() ("--kwargs epochs=abc:
+ * expected an integer") and the typed functions return FLOR_EINVAL; the
+ * _Generic form, which has no way to return an error, prints that message
+ * as a warning, keeps it for flor_arg_error(), and returns DEFAULT.  Reading the same NAME twice
+ * returns the same value.  A returned string lives until the process ends.
+ */
+FLOR_API int flor_arg_long(const char *name, long dflt, long *out);
+FLOR_API int flor_arg_double(const char *name, double dflt, double *out);
+FLOR_API int flor_arg_text(const char *name, const char *dflt, const char **out);
+FLOR_API int flor_arg_bool(const char *name, bool dflt, bool *out);
+
+/**
+ * The message of the first override that the flor_arg() forms could not
+ * parse (they warn and fall back to the default), or NULL.  A program that
+ * would rather stop than train with a default it did not ask for checks
+ * it once its args are read:
+ *
+ *     if (flor_arg_error()) { fprintf(stderr, "%s\n", flor_arg_error()); return 2; }
+ */
+FLOR_API const char *flor_arg_error(void);
+
+/* The forms behind flor_arg(): they return the value, and DEFAULT on error. */
+FLOR_API int flor_arg_int_v(const char *name, int dflt);
+FLOR_API long flor_arg_long_v(const char *name, long dflt);
+FLOR_API double flor_arg_double_v(const char *name, double dflt);
+FLOR_API const char *flor_arg_text_v(const char *name, const char *dflt);
+FLOR_API bool flor_arg_bool_v(const char *name, bool dflt);
+
+#ifndef __cplusplus
+#define flor_arg(name, dflt)                                                   \
+    _Generic((dflt),                                                           \
+        int: flor_arg_int_v,                                                   \
+        long: flor_arg_long_v,                                                 \
+        double: flor_arg_double_v,                                             \
+        float: flor_arg_double_v,                                              \
+        char *: flor_arg_text_v,                                               \
+        const char *: flor_arg_text_v,                                         \
+        bool: flor_arg_bool_v)(name, dflt)
+#endif
+
+/* ------------------------------------------------------------------------
+ * Metrics
+ * ------------------------------------------------------------------------ */
+
+/**
+ * Records VALUE under NAME, with the current loop context (the iteration
+ * of every enclosing flor loop).  Values keep their type: integers are
+ * stored as integers, floats and doubles as reals, strings as text.
+ *
+ * The call copies the value into an in-memory buffer and returns; it does
+ * not allocate in steady state and never touches the disk.  A background
+ * thread commits the buffer to the database in batches.
+ *
+ * @return 0, FLOR_EINVAL for a NULL or empty name, FLOR_EUSAGE from a
+ *         thread other than flor_init's.  Outside a run (FLOR_MODE=off,
+ *         or before flor_init) it does nothing and returns 0.
+ */
+FLOR_API int flor_log_long(const char *name, long long value);
+FLOR_API int flor_log_double(const char *name, double value);
+FLOR_API int flor_log_text(const char *name, const char *value);
+
+#ifndef __cplusplus
+#define flor_log(name, value)                                                  \
+    _Generic((value),                                                          \
+        int: flor_log_long,                                                    \
+        long: flor_log_long,                                                   \
+        long long: flor_log_long,                                              \
+        unsigned: flor_log_long,                                               \
+        unsigned long: flor_log_long,                                          \
+        unsigned long long: flor_log_long,                                     \
+        float: flor_log_double,                                                \
+        double: flor_log_double,                                               \
+        char *: flor_log_text,                                                 \
+        const char *: flor_log_text)(name, value)
+#endif
+
+/* ------------------------------------------------------------------------
+ * Loops
+ * ------------------------------------------------------------------------ */
+
+/**
+ * A named loop.  Its iterations set the loop context of the logs made
+ * inside them; loops nest, and a log carries the iteration of every
+ * enclosing loop (`epoch`, `step`, ...).  The fields are private.
+ */
+typedef struct flor_loop {
+    const char *name;
+    long n;        /* number of iterations, or -1 when unknown */
+    long i;        /* current iteration, 0-based; -1 before the first */
+    int depth;     /* position on the loop stack */
+    int active;    /* 1 until flor_loop_end() */
+} flor_loop;
+
+/**
+ * The usual form:
+ *
+ *     FLOR_LOOP(epoch, "epoch", epochs) { ... }
+ *
+ * declares `long epoch` and runs the body for epoch = 0 .. epochs-1.
+ * `break` and `continue` work as in a for loop; with GCC and Clang even a
+ * `return` or `goto` out of the body closes the loop.  (With other
+ * compilers, leave such a loop with break, or call flor_loop_end().)
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define FLOR_LOOP_CLEANUP_ __attribute__((cleanup(flor_loop_end)))
+#else
+#define FLOR_LOOP_CLEANUP_
+#endif
+
+#define FLOR_LOOP(var, name, n)                                                \
+    for (flor_loop FLOR_LOOP_CLEANUP_ flor_loop_##var =                        \
+             flor_loop_begin((name), (long)(n));                               \
+         flor_loop_##var.active; flor_loop_end(&flor_loop_##var))              \
+        for (long var; flor_loop_next(&flor_loop_##var, &var);)
+
+/**
+ * The calls behind FLOR_LOOP, for loops that are not a counted for:
+ *
+ *     flor_loop l = flor_loop_begin("step", -1);    // length unknown
+ *     long i;
+ *     while (flor_loop_next(&l, &i) && have_batch()) { ... }
+ *     flor_loop_end(&l);
+ *
+ * flor_loop_begin() opens a loop of N iterations (N < 0: unknown, the
+ * caller ends it) inside the innermost open loop.  flor_loop_next()
+ * closes the current iteration, if any, and opens the next: it stores its
+ * 0-based index in *I and returns true, or returns false once N
+ * iterations have run.  flor_loop_end() closes the loop; it is idempotent
+ * and also closes any inner loop that was left open.  NAME must not be
+ * NULL; it is copied.
+ */
+FLOR_API flor_loop flor_loop_begin(const char *name, long n);
+FLOR_API bool flor_loop_next(flor_loop *loop, long *i);
+FLOR_API void flor_loop_end(flor_loop *loop);
+
+/* ------------------------------------------------------------------------
+ * Reading a project: runs, SQL, and the pivoted view
+ * ------------------------------------------------------------------------ */
+
+typedef struct flor_project flor_project;
+typedef struct flor_table flor_table;
+
+/**
+ * Opens the project that contains DIR (NULL: the working directory) for
+ * reading, without starting a run.  Runs left `running` by a process
+ * that is gone are marked `killed` on the way.
+ *
+ * @param[out] out  the project; free with flor_project_free()
+ * @return 0, FLOR_ENOTFOUND when the project has no flor data yet,
+ *         FLOR_EIO, FLOR_ECORRUPT when the database is not flor's or is
+ *         from a newer flor.
+ */
+FLOR_API int flor_project_open(flor_project **out, const char *dir);
+FLOR_API void flor_project_free(flor_project *p);
+
+/** The project's id (its root's base name) and its data directory. */
+FLOR_API const char *flor_project_id(const flor_project *p);
+FLOR_API const char *flor_project_dir(const flor_project *p);
+
+/**
+ * Runs one SQL statement against the project's database (schema in
+ * docs/schema.md) and returns its rows.  The database is opened read-only
+ * for this: a statement that writes fails.
+ *
+ * @return 0, FLOR_EINVAL for invalid SQL (the message is SQLite's).
+ */
+FLOR_API int flor_project_query(flor_project *p, const char *sql, flor_table **out);
+
+/**
+ * The pivoted view of the project.
+ *
+ * With no names (n == 0): one row per run, oldest first, with the columns
+ * `projid tstamp filename`, then every arg (in the order first read), then
+ * every name logged outside any loop (its last value in the run).
+ *
+ * With names: for each name, its values keyed by run and by the iteration
+ * of each enclosing loop (one column per loop name, outermost first);
+ * those per-name tables are outer-merged on their common columns, and the
+ * run's args are repeated on each of its rows.  Columns: `projid tstamp
+ * filename`, args, loop columns, then the names in the order given.  A
+ * cell with no value is NULL.
+ */
+FLOR_API int flor_project_dataframe(flor_project *p, const char *const *names, size_t n,
+                                    flor_table **out);
+
+/**
+ * One row per run, oldest first: run, projid, tstamp, filename, vid,
+ * status, host, pid, started, ended, seconds, logs (the number of log
+ * rows), argv.
+ */
+FLOR_API int flor_project_runs(flor_project *p, flor_table **out);
+
+/* ------------------------------------------------------------------------
+ * Tables: the rows returned by the project calls
+ * ------------------------------------------------------------------------ */
+
+typedef enum flor_type {
+    FLOR_NULL = 0,
+    FLOR_INTEGER = 1,
+    FLOR_REAL = 2,
+    FLOR_TEXT = 3,
+} flor_type;
+
+FLOR_API size_t flor_table_ncols(const flor_table *t);
+FLOR_API size_t flor_table_nrows(const flor_table *t);
+FLOR_API const char *flor_table_colname(const flor_table *t, size_t col);
+/** The type of one cell.  Out-of-range positions are FLOR_NULL. */
+FLOR_API flor_type flor_table_type(const flor_table *t, size_t row, size_t col);
+/** A cell's value; 0, 0.0 or NULL for a cell of another type. */
+FLOR_API int64_t flor_table_int(const flor_table *t, size_t row, size_t col);
+FLOR_API double flor_table_real(const flor_table *t, size_t row, size_t col);
+FLOR_API const char *flor_table_text(const flor_table *t, size_t row, size_t col);
+FLOR_API void flor_table_free(flor_table *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLOR_H */

@@ -1,0 +1,260 @@
+/*
+ * db.c -- the project's SQLite database: opening it, its schema (documented
+ * for users in docs/schema.md), transactions, and finding runs whose
+ * process died without saying so.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS meta(\n"
+    "  key   TEXT PRIMARY KEY,\n"
+    "  value\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS runs(\n"
+    "  run_id     INTEGER PRIMARY KEY,\n"
+    "  projid     TEXT NOT NULL,\n"
+    "  tstamp     TEXT NOT NULL,\n"
+    "  filename   TEXT NOT NULL,\n"
+    "  vid        TEXT,\n"
+    "  argv       TEXT NOT NULL,\n"
+    "  host       TEXT NOT NULL,\n"
+    "  pid        INTEGER NOT NULL,\n"
+    "  proc_start TEXT,\n"
+    "  status     TEXT NOT NULL DEFAULT 'running'\n"
+    "             CHECK (status IN ('running','finished','failed','killed')),\n"
+    "  start_time REAL NOT NULL,\n"
+    "  end_time   REAL,\n"
+    "  UNIQUE (projid, tstamp)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS args(\n"
+    "  run_id      INTEGER NOT NULL REFERENCES runs(run_id),\n"
+    "  name        TEXT NOT NULL,\n"
+    "  value,\n"
+    "  from_kwargs INTEGER NOT NULL DEFAULT 0,\n"
+    "  ord         INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (run_id, name)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS loops(\n"
+    "  run_id        INTEGER NOT NULL REFERENCES runs(run_id),\n"
+    "  ctx_id        INTEGER NOT NULL,\n"
+    "  parent_ctx_id INTEGER,\n"
+    "  name          TEXT NOT NULL,\n"
+    "  iteration     INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (run_id, ctx_id)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS logs(\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(run_id),\n"
+    "  ctx_id INTEGER,\n"
+    "  name   TEXT NOT NULL,\n"
+    "  value,\n"
+    "  source TEXT NOT NULL DEFAULT 'record' CHECK (source IN ('record','replay'))\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS logs_by_name ON logs(name, run_id);\n"
+    "CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, ctx_id);\n"
+    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);\n";
+
+int flor__db_exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? FLOR_EBUSY : FLOR_EIO;
+        flor__err(code, "database: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return code;
+    }
+    return 0;
+}
+
+int flor__db_begin(sqlite3 *db) { return flor__db_exec(db, "BEGIN IMMEDIATE"); }
+int flor__db_commit(sqlite3 *db) { return flor__db_exec(db, "COMMIT"); }
+
+void flor__db_rollback(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int check_version(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err(FLOR_ECORRUPT, "%s: not a flor database (%s)", path,
+                         sqlite3_errmsg(db));
+    int version = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > FLOR__SCHEMA_VERSION)
+        return flor__err(FLOR_ECORRUPT,
+                         "%s: schema version %d is newer than this flor's (%d); upgrade flor",
+                         path, version, FLOR__SCHEMA_VERSION);
+    if (version < 0)
+        return flor__err(FLOR_ECORRUPT, "%s: not a flor database (no schema version)", path);
+    return 0;
+}
+
+int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
+{
+    *out = NULL;
+    char *path = flor__printf("%s/flor.db", datadir);
+    if (!path)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    struct stat sb;
+    if (stat(path, &sb) != 0 && !create) {
+        int rc = flor__err(FLOR_ENOTFOUND, "no flor data in %s (no run recorded yet)", datadir);
+        free(path);
+        return rc;
+    }
+    int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        flor__err(FLOR_EIO, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        free(path);
+        return FLOR_EIO;
+    }
+    sqlite3_busy_timeout(db, 30000);
+    sqlite3_extended_result_codes(db, 1);
+    int err = 0;
+    if (!readonly) {
+        /* WAL lets readers and several recording processes share the file;
+         * NORMAL sync is durable against process death, which is what a
+         * training run needs (a power cut may lose the last commits). */
+        err = flor__db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                "PRAGMA foreign_keys=ON;");
+        if (!err && create) {
+            err = flor__db_begin(db);
+            if (!err)
+                err = flor__db_exec(db, SCHEMA);
+            if (!err)
+                err = flor__db_exec(db, "INSERT OR IGNORE INTO meta(key, value) "
+                                        "VALUES ('schema_version', 1)");
+            if (!err)
+                err = flor__db_commit(db);
+            else
+                flor__db_rollback(db);
+            if (err)
+                flor__err_wrap(err, "cannot create the schema in %s", path);
+        }
+    }
+    if (!err)
+        err = check_version(db, path);
+    free(path);
+    if (err) {
+        sqlite3_close(db);
+        return err;
+    }
+    *out = db;
+    return 0;
+}
+
+const char *flor__hostname(void)
+{
+    static char host[256];
+    if (!host[0] && gethostname(host, sizeof host - 1) != 0)
+        strcpy(host, "localhost");
+    return host;
+}
+
+/* "BOOTID:STARTTIME": /proc/PID/stat field 22 counts clock ticks since
+ * boot, so together with the boot id it names one process for good. */
+char *flor__proc_identity(long pid)
+{
+    char path[64], buf[1024], boot[64] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p)
+        return NULL;
+    /* after ") " come fields 3.. ; starttime is field 22 */
+    int field = 2;
+    unsigned long long start = 0;
+    for (char *tok = p + 1; *tok; tok++) {
+        if (*tok == ' ') {
+            field++;
+            if (field == 22) {
+                start = strtoull(tok + 1, NULL, 10);
+                break;
+            }
+        }
+    }
+    f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (!fgets(boot, sizeof boot, f))
+            boot[0] = 0;
+        fclose(f);
+        boot[strcspn(boot, "\n")] = 0;
+    }
+    return flor__printf("%s:%llu", boot, start);
+}
+
+static int process_alive(long pid, const char *identity)
+{
+    if (pid <= 0)
+        return 0;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    if (!identity)
+        return 1;
+    char *now = flor__proc_identity(pid);
+    if (!now)
+        return 0;
+    int same = strcmp(now, identity) == 0;
+    free(now);
+    return same;
+}
+
+int flor__db_reap(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT run_id, pid, proc_start FROM runs "
+                                "WHERE status='running' AND host=?",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot look for dead runs");
+    sqlite3_bind_text(st, 1, flor__hostname(), -1, SQLITE_STATIC);
+    int64_t dead[256];
+    int ndead = 0;
+    while (ndead < 256 && sqlite3_step(st) == SQLITE_ROW) {
+        long pid = (long)sqlite3_column_int64(st, 1);
+        const char *ident = (const char *)sqlite3_column_text(st, 2);
+        if (!process_alive(pid, ident))
+            dead[ndead++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (ndead == 0)
+        return 0;
+    rc = sqlite3_prepare_v2(db,
+                            "UPDATE runs SET status='killed' WHERE run_id=? AND status='running'",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot mark dead runs");
+    for (int i = 0; i < ndead; i++) {
+        sqlite3_bind_int64(st, 1, dead[i]);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return flor__err_sqlite(db, rc, "cannot mark dead runs");
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}

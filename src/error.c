@@ -1,0 +1,65 @@
+/*
+ * error.c -- the per-thread error message behind flor_errmsg(), and the
+ * warning line, the only thing libflor prints on its own.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local char errbuf[1024];
+
+const char *flor_errmsg(void) { return errbuf; }
+
+void flor__err_clear(void) { errbuf[0] = 0; }
+
+int flor__err(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int flor__err_wrap(int code, const char *fmt, ...)
+{
+    char prev[sizeof errbuf];
+    memcpy(prev, errbuf, sizeof prev);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof errbuf && prev[0])
+        snprintf(errbuf + n, sizeof errbuf - (size_t)n, ": %s", prev);
+    return code;
+}
+
+int flor__err_sqlite(sqlite3 *db, int rc, const char *what)
+{
+    int prim = rc & 0xff;
+    int code = FLOR_EIO;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
+        code = FLOR_EBUSY;
+    else if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
+        code = FLOR_ECORRUPT;
+    else if (prim == SQLITE_NOMEM)
+        code = FLOR_ENOMEM;
+    else if (prim == SQLITE_ERROR)
+        code = FLOR_EINVAL;
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    return flor__err(code, "%s: %s", what, msg);
+}
+
+void flor__warn(const char *fmt, ...)
+{
+    const char *q = getenv("FLOR_QUIET");
+    if (q && *q && strcmp(q, "0") != 0)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "flor: warning: %s\n", line);
+}

@@ -1,0 +1,225 @@
+/*
+ * internal.h -- declarations shared by libflor's modules.  Nothing here is
+ * exported: public names start with flor_, internal ones with flor__.
+ * Each module (one noun per file) lists its part below.
+ */
+#ifndef FLOR_INTERNAL_H
+#define FLOR_INTERNAL_H
+
+#include "flor.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FLOR__PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- error.c: per-thread messages, warnings ---------------------------- */
+
+/* Sets this thread's message and returns CODE, so callers can write
+ * `return flor__err(FLOR_EINVAL, "...", ...);`. */
+int flor__err(int code, const char *fmt, ...) FLOR__PRINTF(2, 3);
+/* Prefixes the current message: "CONTEXT: previous message". */
+int flor__err_wrap(int code, const char *fmt, ...) FLOR__PRINTF(2, 3);
+void flor__err_clear(void);
+/* One line on stderr, "flor: warning: ...", unless FLOR_QUIET is set. */
+void flor__warn(const char *fmt, ...) FLOR__PRINTF(1, 2);
+/* Maps an SQLite result code to a flor code, with the database's message. */
+int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
+
+/* ---- util.c: strings and small helpers ---------------------------------- */
+
+char *flor__strdup(const char *s);                       /* NULL on ENOMEM */
+char *flor__printf(const char *fmt, ...) FLOR__PRINTF(1, 2); /* malloc'd */
+double flor__now(void);                                  /* unix seconds */
+double flor__mono(void);                                 /* monotonic seconds */
+/* Appends S to the JSON string literal being built in BUF (with quotes). */
+typedef struct flor__buf {
+    char *p;
+    size_t len, cap;
+} flor__buf;
+int flor__buf_add(flor__buf *b, const void *data, size_t n);
+int flor__buf_puts(flor__buf *b, const char *s);
+int flor__buf_printf(flor__buf *b, const char *fmt, ...) FLOR__PRINTF(2, 3);
+int flor__buf_json_string(flor__buf *b, const char *s);
+void flor__buf_release(flor__buf *b);
+
+/* ---- project.c: where a project and its data live ----------------------- */
+
+typedef struct flor__place {
+    char *root;     /* project root: the git work tree, or the cwd */
+    char *projid;   /* base name of root */
+    char *datadir;  /* FLOR_DIR or ROOT/.flor */
+    char *gitdir;   /* the .git directory, or NULL outside git */
+} flor__place;
+
+/* Finds the project containing DIR (NULL: cwd).  Does not create anything. */
+int flor__place_find(flor__place *pl, const char *dir);
+/* Creates the data directory and adds it to .git/info/exclude. */
+int flor__place_prepare(const flor__place *pl);
+void flor__place_release(flor__place *pl);
+
+struct flor_project {
+    flor__place place;
+    sqlite3 *db;
+};
+
+/* ---- db.c: the SQLite database, its schema and its upkeep --------------- */
+
+#define FLOR__SCHEMA_VERSION 1
+
+/* Opens DATADIR/flor.db.  CREATE: create it and its schema if missing.
+ * READONLY: open with SQLITE_OPEN_READONLY (queries from the CLI). */
+int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out);
+/* Marks runs whose process is gone as killed (same host only). */
+int flor__db_reap(sqlite3 *db);
+/* exec without results; wraps errors. */
+int flor__db_exec(sqlite3 *db, const char *sql);
+/* Runs FN in a BEGIN IMMEDIATE transaction, retrying while busy. */
+int flor__db_begin(sqlite3 *db);
+int flor__db_commit(sqlite3 *db);
+void flor__db_rollback(sqlite3 *db);
+/* Identity of this process that survives pid reuse: "bootid:starttime". */
+char *flor__proc_identity(long pid);
+const char *flor__hostname(void);
+
+/* ---- table.c: the flor_table result object ------------------------------ */
+
+typedef struct flor__cell {
+    flor_type type;
+    union {
+        int64_t i;
+        double r;
+        char *s; /* owned by the table */
+    } v;
+} flor__cell;
+
+struct flor_table {
+    size_t ncols, nrows, cap;
+    char **colnames;
+    flor__cell *cells; /* nrows * ncols, row-major */
+};
+
+flor_table *flor__table_new(size_t ncols, const char *const *colnames);
+/* Appends a row of NULL cells; returns its index, or (size_t)-1 on ENOMEM. */
+size_t flor__table_add_row(flor_table *t);
+flor__cell *flor__table_cell(flor_table *t, size_t row, size_t col);
+int flor__table_set_text(flor_table *t, size_t row, size_t col, const char *s);
+/* Copies an sqlite3_value (of any storage class) into a cell. */
+int flor__table_set_value(flor_table *t, size_t row, size_t col, sqlite3_value *v);
+int flor__table_set_column(flor_table *t, sqlite3_stmt *st, size_t row, size_t col, int stcol);
+/* Runs a prepared statement and collects all its rows into a new table. */
+int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
+
+/* ---- git.c: code versions ------------------------------------------------ */
+
+/* The work tree and git directory of the repository containing DIR, both
+ * malloc'd without a trailing slash; both NULL outside git (or bare). */
+int flor__git_discover(const char *dir, char **workdir, char **gitdir);
+/* The commit id at HEAD of the repository at GITDIR, malloc'd; NULL with
+ * *out == NULL when the repository has no commits. */
+int flor__git_head(const char *root, char **out);
+
+/* ---- log.c: the in-memory record buffer --------------------------------- */
+
+/* Every training-thread event is one fixed-size record in a block; text
+ * bytes go to the block's text area.  The training thread is the only
+ * writer of a block; it publishes records by a release store of `nrec`,
+ * and the writer thread reads up to an acquire load of it. */
+enum flor__rec_kind {
+    FLOR__REC_LOG = 1,  /* name, ctx, value */
+    FLOR__REC_CTX = 2,  /* ctx begins: ctx, parent, loop name, iteration */
+    FLOR__REC_ARG = 3,  /* name, value, from_kwargs in `aux` */
+};
+
+typedef struct flor__rec {
+    uint8_t kind;
+    uint8_t type;     /* flor_type of the value */
+    uint16_t aux;
+    uint32_t name;    /* interned name id */
+    int64_t ctx;      /* context id; 0 = outside any loop */
+    int64_t parent;   /* REC_CTX: parent context id */
+    union {
+        int64_t i;
+        double r;
+        struct {
+            uint32_t off, len;
+        } s;          /* into the block's text area */
+    } v;
+} flor__rec;
+
+#define FLOR__BLOCK_RECS 4096
+#define FLOR__BLOCK_TEXT (64 * 1024)
+
+typedef struct flor__block {
+    struct flor__block *next;   /* queue link */
+    _Atomic uint32_t nrec;      /* published records */
+    _Atomic int sealed;         /* no more records will be added */
+    uint32_t text_used;
+    uint32_t text_cap;
+    char *text;                 /* FLOR__BLOCK_TEXT bytes, or more for a large value */
+    flor__rec recs[FLOR__BLOCK_RECS];
+} flor__block;
+
+/* Name interning: ids are stable for the process; strings never move. */
+int flor__name_intern(const char *name, uint32_t *id);
+const char *flor__name_str(uint32_t id);
+
+/* ---- writer.c: the background thread that commits records -------------- */
+
+typedef struct flor__writer flor__writer;
+int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id);
+/* Training thread: the block to append to (never NULL after start). */
+flor__block *flor__writer_current(flor__writer *w);
+/* Training thread: seal the current block and get a fresh one (NULL on ENOMEM). */
+flor__block *flor__writer_rotate(flor__writer *w, size_t text_needed);
+/* Blocks until everything published so far is committed. */
+int flor__writer_flush(flor__writer *w);
+/* Flushes and stops the thread.  Returns the first commit error, if any. */
+int flor__writer_stop(flor__writer *w);
+/* Counts for tests and benches. */
+uint64_t flor__writer_committed(const flor__writer *w);
+
+/* ---- run.c: the process's run ------------------------------------------- */
+
+typedef struct flor__run {
+    int on;                 /* recording */
+    int finished;
+    pthread_t owner;        /* the thread that called flor_init */
+    flor__place place;
+    sqlite3 *db;            /* training thread's connection (status updates) */
+    int64_t run_id;
+    flor__writer *writer;
+    /* loop stack */
+    int depth;
+    struct {
+        uint32_t name;
+        int64_t ctx;
+    } stack[64];
+    int64_t next_ctx;
+    int loops_started;
+} flor__run;
+
+extern flor__run flor__R;
+/* True when the calling thread may record (fast path check). */
+static inline int flor__recording(void) { return flor__R.on; }
+int flor__check_thread(void);
+
+/* Appends a record (text copied when TEXT != NULL).  Training thread only. */
+int flor__emit(const flor__rec *r, const char *text, size_t textlen);
+
+/* ---- args.c: --kwargs and flor_arg -------------------------------------- */
+
+int flor__kwargs_parse(int *argc, char ***argv);
+/* Records kwargs no flor_arg asked for; warns once. */
+void flor__kwargs_check_unused(void);
+void flor__kwargs_release(void);
+
+/* ---- store.c: the content-addressed checkpoint store -------------------- */
+
+typedef struct flor__store flor__store;
+
+#endif /* FLOR_INTERNAL_H */

@@ -1,0 +1,269 @@
+/*
+ * run.c -- the process's run: flor_init() and flor_finish(), the atexit
+ * and signal paths that end a run that did not finish, and the checks
+ * shared by the training calls.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+flor__run flor__R;
+static int initialized;
+static pid_t run_pid;
+
+void flor__writer_signal_flush(flor__writer *w, int signo);
+
+bool flor_enabled(void) { return flor__R.on != 0; }
+int64_t flor_run_id(void) { return flor__R.on ? flor__R.run_id : 0; }
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static char *argv_json(int argc, char **argv)
+{
+    flor__buf b = {0};
+    int rc = flor__buf_puts(&b, "[");
+    for (int i = 0; !rc && i < argc; i++) {
+        if (i)
+            rc = flor__buf_puts(&b, ",");
+        if (!rc)
+            rc = flor__buf_json_string(&b, argv[i]);
+    }
+    if (!rc)
+        rc = flor__buf_puts(&b, "]");
+    if (rc) {
+        flor__buf_release(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+static void format_tstamp(time_t t, char *out, size_t n)
+{
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+/* Inserts the run row; a tstamp already taken moves to the next second. */
+static int insert_run(sqlite3 *db, const char *projid, const char *filename, const char *vid,
+                      const char *argv, int64_t *run_id)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO runs(projid, tstamp, filename, vid, argv, host, pid,"
+                                " proc_start, status, start_time) "
+                                "VALUES (?,?,?,?,?,?,?,?,'running',?)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot record the run");
+    char *ident = flor__proc_identity((long)getpid());
+    double now = flor__now();
+    int err = flor__db_begin(db);
+    for (time_t t = (time_t)now; !err; t++) {
+        char ts[32];
+        format_tstamp(t, ts, sizeof ts);
+        sqlite3_bind_text(st, 1, projid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, filename, -1, SQLITE_STATIC);
+        if (vid)
+            sqlite3_bind_text(st, 4, vid, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 4);
+        sqlite3_bind_text(st, 5, argv, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, flor__hostname(), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (int64_t)getpid());
+        if (ident)
+            sqlite3_bind_text(st, 8, ident, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 8);
+        sqlite3_bind_double(st, 9, now);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            *run_id = sqlite3_last_insert_rowid(db);
+            err = flor__db_commit(db);
+            break;
+        }
+        if (rc != SQLITE_CONSTRAINT_UNIQUE)
+            err = flor__err_sqlite(db, rc, "cannot record the run");
+    }
+    if (err)
+        flor__db_rollback(db);
+    sqlite3_finalize(st);
+    free(ident);
+    return err;
+}
+
+static int set_status(sqlite3 *db, int64_t run_id, const char *status)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "UPDATE runs SET status=?, end_time=? WHERE run_id=?", -1, &st,
+                                NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot set the run's status");
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, flor__now());
+    sqlite3_bind_int64(st, 3, run_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot set the run's status");
+}
+
+/* Ends the run with STATUS; returns the first error. */
+static int end_run(const char *status)
+{
+    if (!flor__R.on)
+        return 0;
+    flor__kwargs_check_unused();
+    int rc = flor__writer_stop(flor__R.writer);
+    flor__R.writer = NULL;
+    flor__R.on = 0;
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s", flor_errmsg());
+    int rc2 = set_status(flor__R.db, flor__R.run_id, rc ? "failed" : status);
+    sqlite3_close(flor__R.db);
+    flor__R.db = NULL;
+    flor__R.finished = 1;
+    if (rc)
+        flor__err(rc, "%s", saved);
+    return rc ? rc : rc2;
+}
+
+static void at_exit(void)
+{
+    if (flor__R.on && !flor__R.finished && getpid() == run_pid)
+        end_run("failed");
+}
+
+static struct sigaction old_int, old_term;
+
+static void on_signal(int signo)
+{
+    if (flor__R.on && flor__R.writer && getpid() == run_pid)
+        flor__writer_signal_flush(flor__R.writer, signo);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(signo, &dfl, NULL);
+    raise(signo);
+}
+
+static void install_signal(int signo, struct sigaction *old)
+{
+    struct sigaction cur;
+    if (sigaction(signo, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL)
+        return; /* the program handles it: leave its handler alone */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(signo, &sa, old);
+}
+
+int flor__check_thread(void)
+{
+    if (!pthread_equal(pthread_self(), flor__R.owner))
+        return flor__err(FLOR_EUSAGE, "called from a thread other than flor_init's");
+    return 0;
+}
+
+static int start_recording(int argc, char **argv)
+{
+    flor__run *R = &flor__R;
+    int rc = flor__place_find(&R->place, NULL);
+    if (rc)
+        return rc;
+    if (!R->place.gitdir)
+        flor__warn("%s is not in a git repository: runs are recorded without code versions",
+                   R->place.root);
+    if ((rc = flor__place_prepare(&R->place)) != 0)
+        return rc;
+    if ((rc = flor__db_open(R->place.datadir, 1, 0, &R->db)) != 0)
+        return rc;
+    flor__db_reap(R->db);
+    flor__err_clear();
+    char *vid = NULL;
+    if (R->place.gitdir && flor__git_head(R->place.root, &vid) != 0) {
+        flor__warn("cannot read the code version: %s", flor_errmsg());
+        vid = NULL;
+    }
+    char *args = argv_json(argc, argv);
+    if (!args) {
+        free(vid);
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    }
+    rc = insert_run(R->db, R->place.projid, argc > 0 ? base_name(argv[0]) : "?", vid, args,
+                    &R->run_id);
+    free(vid);
+    free(args);
+    if (rc)
+        return rc;
+    sqlite3 *wdb;
+    if ((rc = flor__db_open(R->place.datadir, 0, 0, &wdb)) != 0)
+        return rc;
+    if ((rc = flor__writer_start(&R->writer, wdb, R->run_id)) != 0) {
+        set_status(R->db, R->run_id, "failed");
+        return rc;
+    }
+    return 0;
+}
+
+int flor_init(int *argc, char ***argv)
+{
+    flor__err_clear();
+    if (initialized)
+        return flor__err(FLOR_EUSAGE, "flor_init was already called");
+    initialized = 1;
+    int original_argc = *argc;
+    char **original = malloc(((size_t)original_argc + 1) * sizeof *original);
+    if (!original)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    memcpy(original, *argv, ((size_t)original_argc + 1) * sizeof *original);
+    int rc = flor__kwargs_parse(argc, argv);
+    const char *mode = getenv("FLOR_MODE");
+    if (!rc && !(mode && strcmp(mode, "off") == 0)) {
+        flor__R.owner = pthread_self();
+        rc = start_recording(original_argc, original);
+        if (rc) {
+            char saved[512];
+            snprintf(saved, sizeof saved, "%s", flor_errmsg());
+            sqlite3_close(flor__R.db);
+            flor__R.db = NULL;
+            flor__place_release(&flor__R.place);
+            flor__err(rc, "%s", saved);
+        } else {
+            run_pid = getpid();
+            flor__R.on = 1;
+            atexit(at_exit);
+            install_signal(SIGINT, &old_int);
+            install_signal(SIGTERM, &old_term);
+        }
+    }
+    free(original);
+    return rc;
+}
+
+int flor_finish(void)
+{
+    if (!flor__R.on)
+        return 0;
+    int rc = flor__check_thread();
+    return rc ? rc : end_run("finished");
+}
+
+int flor_flush(void)
+{
+    if (!flor__R.on)
+        return 0;
+    int rc = flor__check_thread();
+    return rc ? rc : flor__writer_flush(flor__R.writer);
+}

@@ -1,0 +1,399 @@
+/*
+ * writer.c -- the background thread that moves records from memory into
+ * the database.
+ *
+ * Blocks form one FIFO: the training thread appends records to the last
+ * block and, when it is full, seals it and appends a fresh one (taken from
+ * the free list, allocated only when the list is empty).  The writer wakes
+ * every 50 ms, or at once when a block is sealed or a flush is asked for,
+ * and commits everything published so far in one transaction, including
+ * the unsealed tail of the current block, so a log is on disk within
+ * about 0.1 s whatever the block size.
+ *
+ * A failed commit is rolled back and retried on the next wake with the
+ * same records; flor_flush() and flor_finish() report the failure.  When
+ * the database stays unwritable the backlog is capped (MAX_PENDING
+ * blocks); records beyond it are dropped and counted, never blocking
+ * training.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_PENDING 256
+#define WAKE_NS (50 * 1000 * 1000)
+
+struct flor__writer {
+    sqlite3 *db;
+    int64_t run_id;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    flor__block *head, *tail, *free;
+    int pending;             /* blocks in the FIFO */
+    uint32_t consumed;       /* records of `head` already committed */
+    int stop, urgent;
+    uint64_t committed;      /* records committed (under mu) */
+    uint64_t emitted;        /* records published (training thread) */
+    uint64_t dropped;        /* records lost to a full backlog */
+    int error;               /* code of the last failed commit, 0 when healthy */
+    char errmsg[512];
+    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg;
+    _Atomic int signo;       /* a signal handler asks for a final flush */
+    _Atomic int signal_done;
+};
+
+static flor__block *block_new(size_t text_needed)
+{
+    flor__block *b = malloc(sizeof *b);
+    if (!b)
+        return NULL;
+    size_t cap = text_needed > FLOR__BLOCK_TEXT ? text_needed : FLOR__BLOCK_TEXT;
+    b->text = malloc(cap);
+    if (!b->text) {
+        free(b);
+        return NULL;
+    }
+    b->text_cap = (uint32_t)cap;
+    return b;
+}
+
+static void block_free(flor__block *b)
+{
+    if (b) {
+        free(b->text);
+        free(b);
+    }
+}
+
+static void block_reset(flor__block *b)
+{
+    b->next = NULL;
+    atomic_store_explicit(&b->nrec, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->sealed, 0, memory_order_relaxed);
+    b->text_used = 0;
+}
+
+flor__block *flor__writer_current(flor__writer *w) { return w->tail; }
+
+flor__block *flor__writer_rotate(flor__writer *w, size_t text_needed)
+{
+    flor__block *old = w->tail;
+    w->emitted += atomic_load_explicit(&old->nrec, memory_order_relaxed);
+    pthread_mutex_lock(&w->mu);
+    flor__block *b = NULL;
+    if (w->pending >= MAX_PENDING) {
+        /* The database has refused writes for a long time: drop this
+         * record rather than grow without bound or stall training. */
+        pthread_mutex_unlock(&w->mu);
+        w->emitted -= atomic_load_explicit(&old->nrec, memory_order_relaxed);
+        w->dropped++;
+        flor__err(FLOR_EBUSY, "log dropped: %s", w->errmsg[0] ? w->errmsg : "writer backlog full");
+        return NULL;
+    }
+    if (w->free && w->free->text_cap >= text_needed) {
+        b = w->free;
+        w->free = b->next;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!b && !(b = block_new(text_needed))) {
+        flor__err(FLOR_ENOMEM, "out of memory for the log buffer");
+        return NULL;
+    }
+    block_reset(b);
+    pthread_mutex_lock(&w->mu);
+    atomic_store_explicit(&old->sealed, 1, memory_order_release);
+    old->next = b;
+    w->tail = b;
+    w->pending++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    return b;
+}
+
+static int bind_value(sqlite3_stmt *st, int col, const flor__block *b, const flor__rec *r)
+{
+    switch (r->type) {
+    case FLOR_INTEGER:
+        return sqlite3_bind_int64(st, col, r->v.i);
+    case FLOR_REAL:
+        return sqlite3_bind_double(st, col, r->v.r);
+    case FLOR_TEXT:
+        return sqlite3_bind_text(st, col, b->text + r->v.s.off, (int)r->v.s.len, SQLITE_STATIC);
+    default:
+        return sqlite3_bind_null(st, col);
+    }
+}
+
+static int insert(flor__writer *w, const flor__block *b, const flor__rec *r)
+{
+    sqlite3_stmt *st;
+    switch (r->kind) {
+    case FLOR__REC_LOG:
+        st = w->ins_log;
+        sqlite3_bind_int64(st, 1, w->run_id);
+        if (r->ctx)
+            sqlite3_bind_int64(st, 2, r->ctx);
+        else
+            sqlite3_bind_null(st, 2);
+        sqlite3_bind_text(st, 3, flor__name_str(r->name), -1, SQLITE_STATIC);
+        bind_value(st, 4, b, r);
+        break;
+    case FLOR__REC_CTX:
+        st = w->ins_ctx;
+        sqlite3_bind_int64(st, 1, w->run_id);
+        sqlite3_bind_int64(st, 2, r->ctx);
+        if (r->parent)
+            sqlite3_bind_int64(st, 3, r->parent);
+        else
+            sqlite3_bind_null(st, 3);
+        sqlite3_bind_text(st, 4, flor__name_str(r->name), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, r->v.i);
+        break;
+    case FLOR__REC_ARG:
+        st = w->ins_arg;
+        sqlite3_bind_int64(st, 1, w->run_id);
+        sqlite3_bind_text(st, 2, flor__name_str(r->name), -1, SQLITE_STATIC);
+        bind_value(st, 3, b, r);
+        sqlite3_bind_int(st, 4, r->aux);
+        sqlite3_bind_int64(st, 5, r->ctx);
+        break;
+    default:
+        return SQLITE_OK;
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Commits every published record; returns the number committed, or -1. */
+static long drain(flor__writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    flor__block *b = w->head;
+    uint32_t start = w->consumed;
+    pthread_mutex_unlock(&w->mu);
+
+    uint32_t n = atomic_load_explicit(&b->nrec, memory_order_acquire);
+    if (n == start && !atomic_load_explicit(&b->sealed, memory_order_acquire))
+        return 0; /* nothing new */
+
+    int rc = sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    long count = 0;
+    uint32_t pos = start;
+    flor__block *first = b;
+    int nfreed = 0;
+    while (rc == SQLITE_OK && b) {
+        int sealed = atomic_load_explicit(&b->sealed, memory_order_acquire);
+        n = atomic_load_explicit(&b->nrec, memory_order_acquire);
+        for (; pos < n && rc == SQLITE_OK; pos++, count++)
+            rc = insert(w, b, &b->recs[pos]);
+        if (rc != SQLITE_OK || !sealed)
+            break;
+        pthread_mutex_lock(&w->mu);
+        b = b->next;
+        pthread_mutex_unlock(&w->mu);
+        pos = 0;
+        nfreed++;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(w->errmsg, sizeof w->errmsg, "cannot write logs to the database: %s",
+                 sqlite3_errmsg(w->db));
+        sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+        pthread_mutex_lock(&w->mu);
+        w->error = (rc & 0xff) == SQLITE_BUSY ? FLOR_EBUSY : FLOR_EIO;
+        pthread_cond_broadcast(&w->done);
+        pthread_mutex_unlock(&w->mu);
+        return -1;
+    }
+    /* Committed: recycle the sealed blocks and advance. */
+    pthread_mutex_lock(&w->mu);
+    for (int i = 0; i < nfreed; i++) {
+        flor__block *next = first->next;
+        first->next = w->free;
+        w->free = first;
+        first = next;
+        w->pending--;
+    }
+    w->head = first;
+    w->consumed = pos;
+    w->committed += (uint64_t)count;
+    w->error = 0;
+    pthread_cond_broadcast(&w->done);
+    pthread_mutex_unlock(&w->mu);
+    return count;
+}
+
+static void mark_killed(flor__writer *w)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(w->db,
+                           "UPDATE runs SET status='killed', end_time=? WHERE run_id=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_double(st, 1, flor__now());
+    sqlite3_bind_int64(st, 2, w->run_id);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+static void *writer_main(void *arg)
+{
+    flor__writer *w = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        if (!w->stop && !w->urgent && !atomic_load(&w->signo)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += WAKE_NS;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+        }
+        int stop = w->stop;
+        w->urgent = 0;
+        pthread_mutex_unlock(&w->mu);
+        long got;
+        while ((got = drain(w)) > 0)
+            ;
+        if (atomic_load(&w->signo) && !atomic_load(&w->signal_done)) {
+            mark_killed(w);
+            atomic_store(&w->signal_done, 1);
+        }
+        pthread_mutex_lock(&w->mu);
+        if (stop)
+            break;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int prepare(flor__writer *w)
+{
+    static const char *sql[3] = {
+        "INSERT INTO logs(run_id, ctx_id, name, value, source) VALUES (?,?,?,?,'record')",
+        "INSERT OR REPLACE INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) "
+        "VALUES (?,?,?,?,?)",
+        "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) VALUES (?,?,?,?,?)",
+    };
+    sqlite3_stmt **st[3] = {&w->ins_log, &w->ins_ctx, &w->ins_arg};
+    for (int i = 0; i < 3; i++) {
+        int rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
+        if (rc != SQLITE_OK)
+            return flor__err_sqlite(w->db, rc, "cannot prepare the log writer");
+    }
+    return 0;
+}
+
+static void writer_free(flor__writer *w)
+{
+    sqlite3_finalize(w->ins_log);
+    sqlite3_finalize(w->ins_ctx);
+    sqlite3_finalize(w->ins_arg);
+    sqlite3_close(w->db);
+    for (flor__block *b = w->head, *n; b; b = n) {
+        n = b->next;
+        block_free(b);
+    }
+    for (flor__block *b = w->free, *n; b; b = n) {
+        n = b->next;
+        block_free(b);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->done);
+    free(w);
+}
+
+int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
+{
+    *out = NULL;
+    flor__writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    w->db = db;
+    w->run_id = run_id;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    pthread_cond_init(&w->done, NULL);
+    w->head = w->tail = block_new(0);
+    int rc = w->head ? 0 : flor__err(FLOR_ENOMEM, "out of memory");
+    if (!rc) {
+        block_reset(w->head);
+        w->pending = 1;
+        rc = prepare(w);
+    }
+    if (!rc && pthread_create(&w->thread, NULL, writer_main, w) != 0)
+        rc = flor__err(FLOR_EIO, "cannot start the log writer thread: %s", strerror(errno));
+    if (rc) {
+        writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int flor__writer_flush(flor__writer *w)
+{
+    uint64_t target = w->emitted + atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
+    pthread_mutex_lock(&w->mu);
+    w->urgent = 1;
+    pthread_cond_signal(&w->wake);
+    while (w->committed < target && !w->error)
+        pthread_cond_wait(&w->done, &w->mu);
+    int rc = w->committed < target ? w->error : 0;
+    if (rc)
+        flor__err(rc, "%s (%llu logs not yet written)", w->errmsg,
+                  (unsigned long long)(target - w->committed));
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int flor__writer_stop(flor__writer *w)
+{
+    if (!w)
+        return 0;
+    uint64_t target = w->emitted + atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    /* One last try on this thread if the final drain failed. */
+    if (w->committed < target)
+        drain(w);
+    int rc = 0;
+    if (w->committed < target)
+        rc = flor__err(w->error ? w->error : FLOR_EIO, "%s: %llu logs were lost", w->errmsg,
+                       (unsigned long long)(target - w->committed));
+    else if (w->dropped)
+        rc = flor__err(FLOR_EIO, "the database refused writes for too long: %llu logs were lost",
+                       (unsigned long long)w->dropped);
+    writer_free(w);
+    return rc;
+}
+
+uint64_t flor__writer_committed(const flor__writer *w) { return w->committed; }
+
+/* Called from a signal handler: async-signal-safe (atomics, nanosleep). */
+void flor__writer_signal_flush(flor__writer *w, int signo)
+{
+    atomic_store(&w->signo, signo);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 300 && !atomic_load(&w->signal_done); i++)
+        nanosleep(&ts, NULL);
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Runs every tests/cli/t*.sh and prints the combined "N passed, N failed".
+dir=$(cd "$(dirname "$0")" && pwd)
+passed=0; failed=0; status=0
+for t in "$dir"/t[0-9]*.sh; do
+    out=$(sh "$t" 2>&1) || status=1
+    printf '%s\n' "$out" | grep -v '^[0-9]* passed, [0-9]* failed$'
+    line=$(printf '%s\n' "$out" | grep '^[0-9]* passed, [0-9]* failed$' | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "FAIL $(basename "$t"): no summary line (crashed?)"
+        failed=$((failed + 1)); status=1; continue
+    fi
+    passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+    failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+done
+echo "cli: $passed passed, $failed failed"
+exit $status
