@@ -39,6 +39,8 @@ CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EXAMPLES := $(BUILD)/examples/linear
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 PROG_SRC := $(wildcard tests/progs/*.c)
 PROGS    := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
 
@@ -77,6 +79,11 @@ $(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
+# Benchmarks may reach into the internals to time one part alone.
+$(BUILD)/bench/%: bench/%.c $(STATIC) src/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC) $(LDLIBS)
+
 # Unit tests may reach into the library's internals.
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(STATIC) src/internal.h
 	@mkdir -p $(dir $@)
@@ -94,7 +101,7 @@ test: all $(UNIT_BIN) $(PROGS)
 demo: all
 	@FLOR_BUILD=$(abspath $(BUILD)) sh examples/demo.sh
 
-bench: all
+bench: all $(BENCH_BIN)
 	@FLOR_BUILD=$(abspath $(BUILD)) sh bench/run.sh
 
 flor.pc: flor.pc.in Makefile

@@ -57,7 +57,7 @@ static const char SCHEMA[] =
     "  source TEXT NOT NULL DEFAULT 'record' CHECK (source IN ('record','replay'))\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS logs_by_name ON logs(name, run_id);\n"
-    "CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, ctx_id);\n"
+    "CREATE INDEX IF NOT EXISTS logs_outside_loops ON logs(run_id, name) WHERE ctx_id IS NULL;\n"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);\n";
 
 int flor__db_exec(sqlite3 *db, const char *sql)

@@ -197,7 +197,9 @@ typedef struct flor__run {
     int depth;
     struct {
         uint32_t name;
-        int64_t ctx;
+        int emitted;        /* its REC_CTX is in the buffer */
+        long iteration;
+        int64_t ctx;        /* current iteration's context; 0 before the first */
     } stack[64];
     int64_t next_ctx;
     int loops_started;
@@ -210,6 +212,12 @@ int flor__check_thread(void);
 
 /* Appends a record (text copied when TEXT != NULL).  Training thread only. */
 int flor__emit(const flor__rec *r, const char *text, size_t textlen);
+
+/* ---- loop.c ------------------------------------------------------------- */
+
+/* The context id for a log made now, emitting the REC_CTX records of the
+ * enclosing iterations that have none yet. */
+int64_t flor__loop_context(void);
 
 /* ---- args.c: --kwargs and flor_arg -------------------------------------- */
 

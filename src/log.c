@@ -121,11 +121,6 @@ int flor__emit(const flor__rec *r, const char *text, size_t textlen)
     return 0;
 }
 
-static inline int64_t current_ctx(void)
-{
-    return flor__R.depth > 0 ? flor__R.stack[flor__R.depth - 1].ctx : 0;
-}
-
 static int log_prepare(const char *name, flor__rec *r)
 {
     if (!pthread_equal(pthread_self(), flor__R.owner))
@@ -135,7 +130,7 @@ static int log_prepare(const char *name, flor__rec *r)
         return flor__err(FLOR_EINVAL, "flor_log: the name must be a non-empty string");
     r->kind = FLOR__REC_LOG;
     r->aux = 0;
-    r->ctx = current_ctx();
+    r->ctx = flor__R.depth ? flor__loop_context() : 0;
     r->parent = 0;
     return flor__name_intern(name, &r->name);
 }

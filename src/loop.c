@@ -1,11 +1,11 @@
 /*
  * loop.c -- named loops and the loop context.
  *
- * The run keeps a stack of open loops.  stack[d].ctx is the context of
- * loop d's current iteration (its parent's context before the first
- * iteration), so the context of a log is simply the top of the stack.
- * Each iteration gets a fresh context id, recorded as one REC_CTX record
- * (loop name, iteration, parent context).
+ * The run keeps a stack of open loops; stack[d].ctx is the context id of
+ * loop d's current iteration (0 before its first).  Each iteration gets a
+ * fresh id, but its REC_CTX record (loop name, iteration, parent) is
+ * emitted lazily, by the first log made inside it: a step loop that logs
+ * every 500th step writes 1 loops row per 500 iterations, not 500.
  */
 #include "internal.h"
 
@@ -30,7 +30,8 @@ flor_loop flor_loop_begin(const char *name, long n)
     }
     int d = flor__R.depth++;
     flor__R.stack[d].name = id;
-    flor__R.stack[d].ctx = d > 0 ? flor__R.stack[d - 1].ctx : 0;
+    flor__R.stack[d].ctx = 0;
+    flor__R.stack[d].emitted = 0;
     l.depth = d;
     return l;
 }
@@ -49,14 +50,44 @@ bool flor_loop_next(flor_loop *l, long *i)
     if (d < 0 || !flor__recording())
         return true;
     flor__R.depth = d + 1; /* closes inner loops left open by a jump */
-    int64_t parent = d > 0 ? flor__R.stack[d - 1].ctx : 0;
-    int64_t ctx = ++flor__R.next_ctx;
-    flor__R.stack[d].ctx = ctx;
-    flor__rec r = {.kind = FLOR__REC_CTX, .type = FLOR_INTEGER, .name = flor__R.stack[d].name,
-                   .ctx = ctx, .parent = parent};
-    r.v.i = l->i;
-    flor__emit(&r, NULL, 0);
+    flor__R.stack[d].ctx = ++flor__R.next_ctx;
+    flor__R.stack[d].iteration = l->i;
+    flor__R.stack[d].emitted = 0;
     return true;
+}
+
+int64_t flor__loop_context(void)
+{
+    int d = flor__R.depth - 1;
+    while (d >= 0 && flor__R.stack[d].ctx == 0)
+        d--; /* a loop before its first iteration adds no context */
+    if (d < 0)
+        return 0;
+    if (!flor__R.stack[d].emitted) {
+        /* emit the unemitted suffix of the path, outermost first */
+        int first = d;
+        while (first > 0 && (flor__R.stack[first - 1].ctx == 0 || !flor__R.stack[first - 1].emitted))
+            first--;
+        int64_t parent = 0;
+        for (int k = 0; k < first; k++)
+            if (flor__R.stack[k].ctx)
+                parent = flor__R.stack[k].ctx;
+        for (int k = first; k <= d; k++) {
+            if (flor__R.stack[k].ctx == 0)
+                continue;
+            if (!flor__R.stack[k].emitted) {
+                flor__rec r = {.kind = FLOR__REC_CTX, .type = FLOR_INTEGER,
+                               .name = flor__R.stack[k].name, .ctx = flor__R.stack[k].ctx,
+                               .parent = parent};
+                r.v.i = flor__R.stack[k].iteration;
+                if (flor__emit(&r, NULL, 0) != 0)
+                    return flor__R.stack[k].ctx;
+                flor__R.stack[k].emitted = 1;
+            }
+            parent = flor__R.stack[k].ctx;
+        }
+    }
+    return flor__R.stack[d].ctx;
 }
 
 void flor_loop_end(flor_loop *l)

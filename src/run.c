@@ -228,6 +228,9 @@ int flor_init(int *argc, char ***argv)
     if (!original)
         return flor__err(FLOR_ENOMEM, "out of memory");
     memcpy(original, *argv, ((size_t)original_argc + 1) * sizeof *original);
+    /* SQLite's memory statistics take a global mutex per allocation;
+     * flor does not read them.  (A no-op if SQLite is already running.) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     int rc = flor__kwargs_parse(argc, argv);
     const char *mode = getenv("FLOR_MODE");
     if (!rc && !(mode && strcmp(mode, "off") == 0)) {

@@ -11,10 +11,10 @@
  * about 0.1 s whatever the block size.
  *
  * A failed commit is rolled back and retried on the next wake with the
- * same records; flor_flush() and flor_finish() report the failure.  When
- * the database stays unwritable the backlog is capped (MAX_PENDING
- * blocks); records beyond it are dropped and counted, never blocking
- * training.
+ * same records; flor_flush() and flor_finish() report the failure.  The
+ * backlog is capped (MAX_PENDING blocks): past it, a training thread
+ * that outruns a healthy writer waits for it, and one whose writer keeps
+ * failing drops records (counted and reported) rather than stall.
  */
 #include "internal.h"
 
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_PENDING 256
+#define MAX_PENDING 1024 /* blocks of ~220 KiB: at most ~220 MiB of backlog */
 #define WAKE_NS (50 * 1000 * 1000)
 
 struct flor__writer {
@@ -86,13 +86,19 @@ flor__block *flor__writer_rotate(flor__writer *w, size_t text_needed)
     w->emitted += atomic_load_explicit(&old->nrec, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     flor__block *b = NULL;
+    /* A healthy writer that is behind gets time to catch up (bounded
+     * memory); a writer whose commits fail gets none: the record is
+     * dropped, counted, and reported by flor_flush/flor_finish. */
+    while (w->pending >= MAX_PENDING && !w->error) {
+        w->urgent = 1;
+        pthread_cond_signal(&w->wake);
+        pthread_cond_wait(&w->done, &w->mu);
+    }
     if (w->pending >= MAX_PENDING) {
-        /* The database has refused writes for a long time: drop this
-         * record rather than grow without bound or stall training. */
         pthread_mutex_unlock(&w->mu);
         w->emitted -= atomic_load_explicit(&old->nrec, memory_order_relaxed);
         w->dropped++;
-        flor__err(FLOR_EBUSY, "log dropped: %s", w->errmsg[0] ? w->errmsg : "writer backlog full");
+        flor__err(FLOR_EIO, "log dropped: %s", w->errmsg);
         return NULL;
     }
     if (w->free && w->free->text_cap >= text_needed) {
@@ -286,7 +292,7 @@ static int prepare(flor__writer *w)
 {
     static const char *sql[3] = {
         "INSERT INTO logs(run_id, ctx_id, name, value, source) VALUES (?,?,?,?,'record')",
-        "INSERT OR REPLACE INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) "
+        "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) "
         "VALUES (?,?,?,?,?)",
         "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) VALUES (?,?,?,?,?)",
     };
@@ -359,6 +365,9 @@ int flor__writer_flush(flor__writer *w)
     if (rc)
         flor__err(rc, "%s (%llu logs not yet written)", w->errmsg,
                   (unsigned long long)(target - w->committed));
+    else if (w->dropped)
+        rc = flor__err(FLOR_EIO, "%s: %llu logs were dropped", w->errmsg,
+                       (unsigned long long)w->dropped);
     pthread_mutex_unlock(&w->mu);
     return rc;
 }

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Debian packages flor needs to build, test and run its
+# examples; does nothing for packages already there.
+set -e
+PKGS="build-essential pkg-config git sqlite3 libsqlite3-dev libgit2-dev libzstd-dev
+libxxhash-dev zlib1g-dev python3-dev python3-torch python3-numpy python3-pandas
+python3-pytest libopenblas0-pthread dataset-fashion-mnist"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "installing:$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,535 @@
+/*
+ * test_record.c -- the record path, end to end through the public API:
+ * flor_init's flags, args, loops, logs, run status on every way a process
+ * can end, and two processes recording into one project at once.
+ *
+ * A process records at most one run, so each case forks a child that
+ * records into a fresh project; the parent reads the database back.
+ */
+#include "check.h"
+#include "internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char project[256];
+
+/* A fresh directory (a git repository when GIT) to record into. */
+static void new_project(int git)
+{
+    snprintf(project, sizeof project, "/tmp/flor-unit-XXXXXX");
+    if (!mkdtemp(project))
+        abort();
+    if (git) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "git init -q %s", project);
+        if (system(cmd) != 0)
+            abort();
+    }
+}
+
+static void remove_project(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", project);
+    if (system(cmd) != 0)
+        abort();
+}
+
+/* Runs BODY(argc, argv) in a child whose cwd is the project; returns its
+ * wait status. */
+static int in_child(int (*body)(int, char **), int argc, char **argv)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(project) != 0)
+            _exit(99);
+        exit(body(argc, argv));
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static sqlite3 *open_db(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/.flor/flor.db", project);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return NULL;
+    return db;
+}
+
+/* The first column of the first row of SQL, as text ("" when NULL, "none"
+ * when no row). */
+static char result[4096];
+static const char *q(const char *sql)
+{
+    sqlite3 *db = open_db();
+    snprintf(result, sizeof result, "no database");
+    if (!db)
+        return result;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(result, sizeof result, "sql error: %s", sqlite3_errmsg(db));
+    } else {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *s = (const char *)sqlite3_column_text(st, 0);
+            snprintf(result, sizeof result, "%s", s ? s : "");
+        } else {
+            snprintf(result, sizeof result, "none");
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return result;
+}
+
+/* ---- flags ---------------------------------------------------------------- */
+
+static int body_flags(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0)
+        return 10;
+    /* the program's own flags stay, in order */
+    if (argc != 4 || strcmp(argv[1], "--foo") != 0 || strcmp(argv[2], "bar") != 0 ||
+        strcmp(argv[3], "x=1") != 0 || argv[4] != NULL)
+        return 11;
+    long epochs = flor_arg("epochs", 5L);
+    double lr = flor_arg("lr", 1e-3);
+    const char *opt = flor_arg("opt", "adam");
+    bool amp = flor_arg("amp", (bool)true);
+    int hidden = flor_arg("hidden", 500);
+    if (epochs != 3 || lr != 0.25 || strcmp(opt, "sgd") != 0 || amp || hidden != 500)
+        return 12;
+    if (flor_arg("epochs", 9L) != 3) /* a second read returns the same value */
+        return 13;
+    return flor_finish();
+}
+
+static void test_kwargs_are_applied_stripped_and_recorded(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", "--foo",      "--kwargs", "epochs=3", "lr=0.25",
+                    "opt=sgd", "amp=off", "bar",      "x=1",      NULL};
+    /* "bar" ends --kwargs (no '='); "x=1" after it belongs to the program */
+    int st = in_child(body_flags, 9, argv);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT group_concat(name || '=' || value || ':' || typeof(value) || ':' || "
+                   "from_kwargs, ' ') FROM (SELECT * FROM args ORDER BY ord)"),
+                 "epochs=3:integer:1 lr=0.25:real:1 opt=sgd:text:1 amp=0:integer:1 "
+                 "hidden=500:integer:0");
+    CHECK_EQ_STR(q("SELECT argv FROM runs"),
+                 "[\"prog\",\"--foo\",\"--kwargs\",\"epochs=3\",\"lr=0.25\",\"opt=sgd\","
+                 "\"amp=off\",\"bar\",\"x=1\"]");
+    CHECK_EQ_STR(q("SELECT status || ' ' || filename FROM runs"), "finished prog");
+    remove_project();
+}
+
+static int body_bad_kwargs(int argc, char **argv)
+{
+    flor_init(&argc, &argv);
+    long e;
+    int rc = flor_arg_long("epochs", 5, &e);
+    if (rc != FLOR_EINVAL || e != 5)
+        return 20;
+    if (strcmp(flor_errmsg(), "--kwargs epochs=abc: expected an integer") != 0)
+        return 21;
+    double lr;
+    if (flor_arg_double("lr", 1, &lr) != FLOR_EINVAL ||
+        strcmp(flor_errmsg(), "--kwargs lr=1.5x: expected a number") != 0)
+        return 22;
+    bool b;
+    if (flor_arg_bool("amp", 0, &b) != FLOR_EINVAL ||
+        strcmp(flor_errmsg(), "--kwargs amp=maybe: expected true or false") != 0)
+        return 23;
+    if (flor_arg_error() != NULL)
+        return 24; /* the typed forms report through their return value */
+    (void)flor_arg("epochs", 7L);
+    if (!flor_arg_error() || strcmp(flor_arg_error(), "--kwargs epochs=abc: expected an integer"))
+        return 25;
+    return flor_finish();
+}
+
+static void test_malformed_kwargs_name_the_value_and_the_type(void)
+{
+    new_project(1);
+    setenv("FLOR_QUIET", "1", 1);
+    char *argv[] = {"prog", "--kwargs", "epochs=abc", "lr=1.5x", "amp=maybe", NULL};
+    int st = in_child(body_bad_kwargs, 5, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    remove_project();
+}
+
+static int body_init_only(int argc, char **argv)
+{
+    int rc = flor_init(&argc, &argv);
+    if (rc) {
+        printf("init: %s\n", flor_errmsg());
+        return 30;
+    }
+    return flor_finish();
+}
+
+static void test_kwargs_without_pairs_is_an_error(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", "--kwargs", "--other", NULL};
+    int st = in_child(body_init_only, 3, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 30);
+    CHECK_EQ_STR(q("SELECT count(*) FROM runs"), "no database");
+    remove_project();
+}
+
+static void test_unknown_kwargs_are_recorded_as_text(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", "--kwargs", "hiden=75", NULL};
+    int st = in_child(body_init_only, 3, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT name || '=' || value || ':' || typeof(value) FROM args"),
+                 "hiden=75:text");
+    remove_project();
+}
+
+/* ---- loops and logs ----------------------------------------------------- */
+
+static void inner(long e)
+{
+    FLOR_LOOP(s, "step", 10) {
+        if (s == 2)
+            return; /* leaves the loop through a return */
+        flor_log("loss", (double)(e * 10 + s) / 4);
+    }
+}
+
+static int body_loops(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0)
+        return 40;
+    flor_log("before", 1);
+    FLOR_LOOP(e, "epoch", 3) {
+        inner(e);
+        flor_log("acc", (float)e / 2);
+        if (e == 1)
+            break;
+    }
+    flor_log("text", "a \"quoted\" value");
+    flor_log("big", 1LL << 40);
+    flor_loop l = flor_loop_begin("data", -1);
+    long i;
+    while (flor_loop_next(&l, &i) && i < 2)
+        flor_log("seen", i);
+    flor_loop_end(&l);
+    flor_log("after", 2);
+    return flor_finish();
+}
+
+static void test_logs_carry_their_loop_context_and_type(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_loops, 1, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    /* each log with the path of loop iterations around it */
+    CHECK_EQ_STR(
+        q("WITH RECURSIVE path(rowid, ctx, p) AS ("
+          "  SELECT l.rowid, l.ctx_id, '' FROM logs l"
+          "  UNION ALL SELECT path.rowid, lp.parent_ctx_id,"
+          "    lp.name || '=' || lp.iteration || (CASE WHEN p = '' THEN '' ELSE ',' END) || p"
+          "  FROM path JOIN loops lp ON lp.ctx_id = path.ctx)"
+          "SELECT group_concat(name || '[' || p || ']=' || value || ':' || typeof(value), ' ')"
+          " FROM (SELECT logs.name, logs.value, path.p FROM logs JOIN path"
+          " ON path.rowid = logs.rowid AND path.ctx IS NULL ORDER BY logs.rowid)"),
+        "before[]=1:integer loss[epoch=0,step=0]=0.0:real loss[epoch=0,step=1]=0.25:real "
+        "acc[epoch=0]=0.0:real loss[epoch=1,step=0]=2.5:real loss[epoch=1,step=1]=2.75:real "
+        "acc[epoch=1]=0.5:real text[]=a \"quoted\" value:text big[]=1099511627776:integer "
+        "seen[data=0]=0:integer seen[data=1]=1:integer after[]=2:integer");
+    /* only iterations with a log in them get a loops row: 2 epochs, 2x2 steps, 2 data */
+    CHECK_EQ_STR(q("SELECT count(*) FROM loops"), "8");
+    remove_project();
+}
+
+/* ---- modes and places --------------------------------------------------- */
+
+static int body_off(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0 || flor_enabled() || flor_run_id() != 0)
+        return 50;
+    if (argc != 1 || flor_arg("epochs", 5L) != 2)
+        return 51; /* --kwargs still applies */
+    FLOR_LOOP(e, "epoch", 2) flor_log("loss", 1.0);
+    return flor_finish();
+}
+
+static void test_mode_off_records_nothing_but_applies_kwargs(void)
+{
+    new_project(1);
+    setenv("FLOR_MODE", "off", 1);
+    char *argv[] = {"prog", "--kwargs", "epochs=2", NULL};
+    int st = in_child(body_off, 3, argv);
+    unsetenv("FLOR_MODE");
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/.flor", project);
+    struct stat sb;
+    CHECK(stat(path, &sb) != 0);
+    remove_project();
+}
+
+static int body_small(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0)
+        return 60;
+    flor_log("x", 1);
+    return flor_finish();
+}
+
+static void test_outside_git_the_directory_is_the_project(void)
+{
+    new_project(0);
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_small, 1, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    const char *base = strrchr(project, '/') + 1;
+    CHECK_EQ_STR(q("SELECT projid FROM runs"), base);
+    CHECK_EQ_STR(q("SELECT coalesce(vid, 'none') FROM runs"), "none");
+    remove_project();
+}
+
+static void test_data_dir_is_excluded_from_git(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", NULL};
+    in_child(body_small, 1, argv);
+    in_child(body_small, 1, argv);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "grep -c '^/.flor/$' %s/.git/info/exclude > %s/count", project,
+             project);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "%s/count", project);
+    FILE *f = fopen(cmd, "r");
+    int n = 0;
+    CHECK(f && fscanf(f, "%d", &n) == 1);
+    if (f)
+        fclose(f);
+    CHECK_EQ_INT(n, 1); /* added once, not once per run */
+    CHECK_EQ_STR(q("SELECT count(DISTINCT tstamp) FROM runs"), "2");
+    remove_project();
+}
+
+static void test_flor_dir_overrides_the_data_directory(void)
+{
+    new_project(1);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/elsewhere", project);
+    setenv("FLOR_DIR", dir, 1);
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_small, 1, argv);
+    unsetenv("FLOR_DIR");
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/flor.db", dir);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0);
+    remove_project();
+}
+
+static void test_read_only_data_dir_fails_clearly_and_training_goes_on(void)
+{
+    if (geteuid() == 0) {
+        /* root ignores permissions; make the database path a file instead */
+        new_project(1);
+        char path[400];
+        snprintf(path, sizeof path, "%s/.flor", project);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        if (f)
+            fclose(f);
+    } else {
+        new_project(1);
+        char path[400];
+        snprintf(path, sizeof path, "%s/.flor", project);
+        mkdir(path, 0555);
+    }
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_init_only, 1, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 30); /* flor_init failed, the program went on */
+    remove_project();
+}
+
+/* ---- how a run ends ----------------------------------------------------- */
+
+static int body_exit_without_finish(int argc, char **argv)
+{
+    flor_init(&argc, &argv);
+    flor_log("x", 1);
+    exit(3);
+}
+
+static void test_exit_without_finish_is_failed_with_logs_kept(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_exit_without_finish, 1, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 3);
+    CHECK_EQ_STR(q("SELECT status FROM runs"), "failed");
+    CHECK_EQ_STR(q("SELECT count(*) FROM logs"), "1");
+    remove_project();
+}
+
+static int ready_fd = -1;
+
+static int body_log_then_wait(int argc, char **argv)
+{
+    flor_init(&argc, &argv);
+    FLOR_LOOP(e, "epoch", 1000000) {
+        flor_log("loss", (double)e);
+        if (e == 999) {
+            flor_flush(); /* the first 1000 are on disk: tell the parent */
+            if (write(ready_fd, "x", 1) != 1)
+                return 70;
+        }
+    }
+    return flor_finish();
+}
+
+static void kill_test(int signo, const char *want_status)
+{
+    new_project(1);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    ready_fd = fds[1];
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        if (chdir(project) != 0)
+            _exit(99);
+        char *argv[] = {"prog", NULL};
+        int argc = 1;
+        char **av = argv;
+        body_log_then_wait(argc, av);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char c;
+    CHECK(read(fds[0], &c, 1) == 1);
+    close(fds[0]);
+    kill(pid, signo);
+    int st;
+    waitpid(pid, &st, 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == signo);
+    /* opening the project finds the dead run */
+    flor_project *p = NULL;
+    CHECK_EQ_INT(flor_project_open(&p, project), 0);
+    flor_project_free(p);
+    CHECK_EQ_STR(q("SELECT status FROM runs"), want_status);
+    CHECK(atoi(q("SELECT count(*) FROM logs")) >= 1000);
+    CHECK_EQ_STR(q("SELECT count(*) FROM logs WHERE value < 1000"), "1000");
+    remove_project();
+}
+
+static void test_sigkill_leaves_flushed_logs_and_is_found_killed(void) { kill_test(SIGKILL, "killed"); }
+static void test_sigterm_flushes_and_marks_killed(void) { kill_test(SIGTERM, "killed"); }
+static void test_sigint_flushes_and_marks_killed(void) { kill_test(SIGINT, "killed"); }
+
+/* ---- threads and processes ---------------------------------------------- */
+
+static void *other_thread(void *arg)
+{
+    int *rc = arg;
+    *rc = flor_log("x", 1);
+    return NULL;
+}
+
+static int body_thread(int argc, char **argv)
+{
+    flor_init(&argc, &argv);
+    pthread_t t;
+    int rc = 0;
+    pthread_create(&t, NULL, other_thread, &rc);
+    pthread_join(t, NULL);
+    if (rc != FLOR_EUSAGE)
+        return 80;
+    return flor_finish();
+}
+
+static void test_logging_from_another_thread_is_refused(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", NULL};
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_thread, 1, argv)), 0);
+    CHECK_EQ_STR(q("SELECT count(*) FROM logs"), "0");
+    remove_project();
+}
+
+static int body_many(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0)
+        return 90;
+    FLOR_LOOP(e, "epoch", 20) {
+        FLOR_LOOP(s, "step", 10000) flor_log("loss", (double)s);
+        flor_log("note", "an epoch of text that goes on for a while");
+    }
+    return flor_finish();
+}
+
+static void test_two_concurrent_runs_both_land_completely(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", NULL};
+    fflush(stdout);
+    pid_t a = fork();
+    if (a == 0) {
+        if (chdir(project) != 0)
+            _exit(99);
+        exit(body_many(1, argv));
+    }
+    pid_t b = fork();
+    if (b == 0) {
+        if (chdir(project) != 0)
+            _exit(99);
+        exit(body_many(1, argv));
+    }
+    int sa, sb;
+    waitpid(a, &sa, 0);
+    waitpid(b, &sb, 0);
+    CHECK_EQ_INT(WEXITSTATUS(sa), 0);
+    CHECK_EQ_INT(WEXITSTATUS(sb), 0);
+    CHECK_EQ_STR(q("SELECT group_concat(n, ' ') FROM (SELECT count(*) n FROM logs GROUP BY run_id)"),
+                 "200020 200020");
+    CHECK_EQ_STR(q("SELECT group_concat(status, ' ') FROM runs"), "finished finished");
+    CHECK_EQ_STR(q("SELECT count(DISTINCT tstamp) FROM runs"), "2");
+    remove_project();
+}
+
+int main(void)
+{
+    setenv("FLOR_QUIET", "1", 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    RUN(test_kwargs_are_applied_stripped_and_recorded);
+    RUN(test_malformed_kwargs_name_the_value_and_the_type);
+    RUN(test_kwargs_without_pairs_is_an_error);
+    RUN(test_unknown_kwargs_are_recorded_as_text);
+    RUN(test_logs_carry_their_loop_context_and_type);
+    RUN(test_mode_off_records_nothing_but_applies_kwargs);
+    RUN(test_outside_git_the_directory_is_the_project);
+    RUN(test_data_dir_is_excluded_from_git);
+    RUN(test_flor_dir_overrides_the_data_directory);
+    RUN(test_read_only_data_dir_fails_clearly_and_training_goes_on);
+    RUN(test_exit_without_finish_is_failed_with_logs_kept);
+    RUN(test_sigkill_leaves_flushed_logs_and_is_found_killed);
+    RUN(test_sigterm_flushes_and_marks_killed);
+    RUN(test_sigint_flushes_and_marks_killed);
+    RUN(test_logging_from_another_thread_is_refused);
+    RUN(test_two_concurrent_runs_both_land_completely);
+    return check_summary();
+}
