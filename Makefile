@@ -51,7 +51,7 @@ FLOR    := $(BUILD)/flor
 .PHONY: all test unit-test cli-test bench install clean demo
 all: $(STATIC) $(SHARED) $(FLOR) $(EXAMPLES)
 
-$(BUILD)/src/%.o: src/%.c src/internal.h include/flor.h
+$(BUILD)/src/%.o: src/%.c src/internal.h src/store.h include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBCFLAGS) -c $< -o $@
 
@@ -72,7 +72,7 @@ $(FLOR): $(CLI_OBJ) $(STATIC)
 
 $(BUILD)/examples/%: examples/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O3 -o $@ $< $(STATIC) $(LDLIBS) -lz
+	$(CC) $(CFLAGS) -O3 -fno-math-errno -o $@ $< $(STATIC) $(LDLIBS) -lz
 
 # Small programs the shell tests record (tests/progs/*.c); public API only.
 $(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h

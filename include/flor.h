@@ -145,9 +145,9 @@ FLOR_API const char *flor_errmsg(void);
  * is visible at once and never lost.
  *
  * Call it once, first thing in main().  argv must be writable (it is the
- * one main() received).  On failure nothing is recorded and every later
- * training call is a no-op returning FLOR_EUSAGE; the program may go on
- * without flor.
+ * one main() received).  On failure nothing is recorded, the message
+ * says why, and every later training call does nothing, as with
+ * FLOR_MODE=off: the program may go on without flor.
  *
  * @param[in,out] argc  &argc of main()
  * @param[in,out] argv  &argv of main()
@@ -342,6 +342,87 @@ FLOR_API bool flor_loop_next(flor_loop *loop, long *i);
 FLOR_API void flor_loop_end(flor_loop *loop);
 
 /* ------------------------------------------------------------------------
+ * Checkpoints: the state that replay restores
+ * ------------------------------------------------------------------------
+ *
+ * A program registers, by name, the state that carries training from one
+ * epoch to the next: parameters, optimizer moments, the step counter, the
+ * RNG, the data order.  At the end of iterations of the checkpointed loop
+ * (the outermost flor loop, unless flor_checkpoint_loop() names another)
+ * flor copies the registered bytes into a staging area -- the only pause
+ * the training thread sees -- and a background thread hashes, compresses,
+ * deduplicates and writes them to `.flor/objects/`.  A checkpoint becomes
+ * visible only once all its bytes are durable, so it is whole or absent.
+ *
+ * Which iterations get a checkpoint is decided by an adaptive policy that
+ * keeps the training thread's pauses within FLOR_OVERHEAD (a fraction of
+ * the loop's time, default 0.01): every iteration when that fits,
+ * otherwise as often as it fits; an iteration whose predecessor is still
+ * being written is skipped rather than waited for.  The last iteration of
+ * the loop is always checkpointed.  FLOR_OVERHEAD=0 turns checkpoints off
+ * while keeping logs; FLOR_OVERHEAD=1 checkpoints every iteration,
+ * waiting for the writer if it must.
+ *
+ * The registered memory must stay valid, and at the same address, until
+ * it is removed or re-registered; flor reads it only inside flor loop
+ * calls on the training thread.
+ */
+
+/** Element types: a hint that lets compression group bytes by position. */
+typedef enum flor_dtype {
+    FLOR_BYTES = 0, /* opaque bytes */
+    FLOR_U8 = 1,
+    FLOR_I32 = 2,
+    FLOR_I64 = 3,
+    FLOR_F16 = 4,
+    FLOR_BF16 = 5,
+    FLOR_F32 = 6,
+    FLOR_F64 = 7,
+} flor_dtype;
+
+/**
+ * Registers NBYTES at DATA under NAME, or replaces the registration of
+ * NAME (after a realloc, say).  VERSION tags the layout: restoring a
+ * checkpoint whose object has another version or size is an error, never
+ * a silent misread.  Registration may happen at any time, for example for
+ * optimizer state that exists only after the first step.
+ *
+ * @return 0; FLOR_EINVAL for an empty name or a NULL DATA with NBYTES > 0;
+ *         FLOR_ENOMEM when the staging area cannot be reserved.
+ */
+FLOR_API int flor_checkpoint_typed(const char *name, void *data, size_t nbytes, flor_dtype type,
+                                   uint32_t version);
+
+/** flor_checkpoint_typed(name, data, nbytes, FLOR_BYTES, 0). */
+FLOR_API int flor_checkpoint(const char *name, void *data, size_t nbytes);
+
+/**
+ * State that is not one flat buffer (a shuffle permutation whose length
+ * varies, a data-loader cursor, a pickled object): size() tells how many
+ * bytes save() will write now; save() writes exactly that many; load()
+ * restores the object from such bytes.  Each returns 0 or a negative
+ * code, which aborts that checkpoint or restore with a message naming
+ * the object.
+ */
+typedef struct flor_state_ops {
+    size_t (*size)(void *self);
+    int (*save)(void *self, void *dst, size_t n);
+    int (*load)(void *self, const void *src, size_t n);
+} flor_state_ops;
+
+FLOR_API int flor_checkpoint_ops(const char *name, const flor_state_ops *ops, void *self,
+                                 uint32_t version);
+
+/** Removes NAME from the registered state.  FLOR_ENOTFOUND if absent. */
+FLOR_API int flor_checkpoint_remove(const char *name);
+
+/**
+ * Checkpoints at the end of iterations of the loop named LOOP instead of
+ * the outermost loop.  Call it before that loop begins.
+ */
+FLOR_API int flor_checkpoint_loop(const char *loop);
+
+/* ------------------------------------------------------------------------
  * Reading a project: runs, SQL, and the pivoted view
  * ------------------------------------------------------------------------ */
 
@@ -397,6 +478,28 @@ FLOR_API int flor_project_dataframe(flor_project *p, const char *const *names, s
  * rows), argv.
  */
 FLOR_API int flor_project_runs(flor_project *p, flor_table **out);
+
+/**
+ * Restores the registered state from run RUN's checkpoint at the end of
+ * iteration ITERATION of the checkpointed loop (0-based), in place, and
+ * verifies every checksum.  Every object of the checkpoint must be
+ * registered with the same version and size (callback objects: any
+ * size).  Registered objects the checkpoint lacks are left alone.
+ *
+ * @return 0; FLOR_ENOTFOUND when the run has no checkpoint at that
+ *         iteration (see flor_project_checkpoints); FLOR_ECORRUPT for a
+ *         missing, truncated or corrupt chunk, or a version or size
+ *         mismatch, with a message naming the run, the object and the
+ *         iteration.  On error some objects may already be restored.
+ */
+FLOR_API int flor_project_restore(flor_project *p, int64_t run, long iteration);
+
+/**
+ * The checkpoints of run RUN (all runs when RUN is 0), one row each:
+ * run, loop, iteration, objects, logical_bytes, stored_bytes, stall_ms,
+ * write_ms.
+ */
+FLOR_API int flor_project_checkpoints(flor_project *p, int64_t run, flor_table **out);
 
 /* ------------------------------------------------------------------------
  * Tables: the rows returned by the project calls

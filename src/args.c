@@ -217,10 +217,10 @@ int flor_arg_long(const char *name, long dflt, long *out)
     }
     kwarg *k = find_kwarg(name);
     long v = dflt;
+    if (k)
+        k->used = 1; /* read, even if malformed: not an unknown name */
     if (k && (rc = parse_long(k, &v)) != 0)
         return rc;
-    if (k)
-        k->used = 1;
     if (!(a = remember(name, FLOR_INTEGER)))
         return flor__err(FLOR_ENOMEM, "out of memory");
     a->v.i = v;
@@ -242,10 +242,10 @@ int flor_arg_double(const char *name, double dflt, double *out)
     }
     kwarg *k = find_kwarg(name);
     double v = dflt;
+    if (k)
+        k->used = 1; /* read, even if malformed: not an unknown name */
     if (k && (rc = parse_double(k, &v)) != 0)
         return rc;
-    if (k)
-        k->used = 1;
     if (!(a = remember(name, FLOR_REAL)))
         return flor__err(FLOR_ENOMEM, "out of memory");
     a->v.r = v;
@@ -296,10 +296,10 @@ int flor_arg_bool(const char *name, bool dflt, bool *out)
     }
     kwarg *k = find_kwarg(name);
     bool v = dflt;
+    if (k)
+        k->used = 1; /* read, even if malformed: not an unknown name */
     if (k && (rc = parse_bool(k, &v)) != 0)
         return rc;
-    if (k)
-        k->used = 1;
     if (!(a = remember(name, FLOR_INTEGER)))
         return flor__err(FLOR_ENOMEM, "out of memory");
     a->v.i = v;

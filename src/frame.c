@@ -8,11 +8,14 @@
  * value), where the coordinates come from walking loops.parent_ctx_id up
  * from the log's context.  The frames are outer-merged on their common
  * columns, as pandas' merge(how="outer") does (a NULL key equals a NULL
- * key), then sorted by run and coordinates, NULL first.  The loops of the
- * runs involved are loaded once into a hash map keyed (run, ctx), each
- * context's coordinates are computed once, and the merge is a hash join,
- * so the whole view is linear in the number of logs read (plus the size
- * of the result).
+ * key), then sorted by run and coordinates, NULL first.
+ *
+ * Speed: the loops of the runs involved are loaded once into a hash map
+ * keyed (run, ctx), and each context's coordinates are computed once.
+ * The logs are read by name through the index, or by one scan of the
+ * table when the names asked for are a large share of it.  The merge is a
+ * sort-merge join whose inputs almost always arrive sorted already, so
+ * the whole view is linear in the logs read plus the size of the result.
  */
 #include "internal.h"
 
@@ -68,6 +71,16 @@ static size_t pow2_at_least(size_t n)
     return c;
 }
 
+/* As grow(), with the new elements zeroed. */
+static int grow_zero(void *pp, size_t *cap, size_t need, size_t size)
+{
+    size_t old = *cap;
+    int rc = grow(pp, cap, need, size);
+    if (!rc && *cap > old)
+        memset((char *)*(void **)pp + old * size, 0, (*cap - old) * size);
+    return rc;
+}
+
 /* ---- text arena: the strings of the values read, freed all at once --------- */
 
 typedef struct chunk {
@@ -80,11 +93,12 @@ typedef struct arena {
     chunk *head;
 } arena;
 
-static char *arena_copy(arena *a, const char *s, size_t n)
+/* N bytes that live as long as the arena. */
+static char *arena_alloc(arena *a, size_t n)
 {
     chunk *c = a->head;
-    if (!c || c->cap - c->used < n + 1) {
-        size_t cap = n + 1 > 65536 ? n + 1 : 65536;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > 65536 ? n : 65536;
         if (!(c = malloc(sizeof *c + cap)))
             return NULL;
         c->used = 0;
@@ -93,9 +107,17 @@ static char *arena_copy(arena *a, const char *s, size_t n)
         a->head = c;
     }
     char *p = c->data + c->used;
-    memcpy(p, s, n);
-    p[n] = 0;
-    c->used += n + 1;
+    c->used += n;
+    return p;
+}
+
+static char *arena_copy(arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
     return p;
 }
 
@@ -106,6 +128,27 @@ static void arena_release(arena *a)
         free(c);
     }
     a->head = NULL;
+}
+
+/* A blob is shown as SQLite's literal X'0A1B', as in flor_project_query. */
+static char *blob_literal(arena *a, const unsigned char *p, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (n > (SIZE_MAX - 4) / 2)
+        return NULL;
+    char *s = arena_alloc(a, 2 * n + 4);
+    if (!s)
+        return NULL;
+    size_t k = 0;
+    s[k++] = 'X';
+    s[k++] = '\'';
+    for (size_t i = 0; i < n; i++) {
+        s[k++] = hex[p[i] >> 4];
+        s[k++] = hex[p[i] & 15];
+    }
+    s[k++] = '\'';
+    s[k] = 0;
+    return s;
 }
 
 /* A column's value as a cell whose text (if any) lives in the arena. */
@@ -121,13 +164,17 @@ static int read_cell(arena *a, sqlite3_stmt *st, int col, flor__cell *out)
         out->type = FLOR_REAL;
         out->v.r = sqlite3_column_double(st, col);
         return 0;
-    case SQLITE_TEXT:
-    case SQLITE_BLOB: {
+    case SQLITE_TEXT: {
         const char *s = (const char *)sqlite3_column_text(st, col);
         out->type = FLOR_TEXT;
         out->v.s = s ? arena_copy(a, s, (size_t)sqlite3_column_bytes(st, col)) : NULL;
         return out->v.s ? 0 : oom();
     }
+    case SQLITE_BLOB:
+        out->type = FLOR_TEXT;
+        out->v.s = blob_literal(a, sqlite3_column_blob(st, col),
+                                (size_t)sqlite3_column_bytes(st, col));
+        return out->v.s ? 0 : oom();
     default:
         out->type = FLOR_NULL;
         return 0;
@@ -221,6 +268,7 @@ typedef struct run_info {
     size_t logs_lo, logs_hi;   /* its range in df.logs (no-names view) */
     int used;                  /* has a row in the result */
     int loops_loaded;
+    size_t loops_lo, loops_hi; /* its range in pivot.loops (names view) */
 } run_info;
 
 /* A value of a run under a name id (an arg, or a log outside loops). */
@@ -276,7 +324,7 @@ static int load_runs(df *d)
     int rc = prepare(d, "SELECT run_id, projid, tstamp, filename FROM runs ORDER BY run_id", &st);
     if (rc)
         return rc;
-    int step;
+    int step = SQLITE_DONE;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         if ((rc = grow(&d->runs, &d->runs_cap, d->nruns + 1, sizeof *d->runs)) != 0)
             break;
@@ -299,42 +347,41 @@ static int load_runs(df *d)
 }
 
 /* Reads (run_id, name, value) rows, ordered by run, into LIST: per run
- * the range [lo, hi), one cell per name, the last value winning. */
+ * a range of cells (args_lo/hi, or logs_lo/hi when LOGS), one cell per
+ * name, the last value winning. */
 static int load_named(df *d, sqlite3_stmt *st, strmap *names, named_cell **list, size_t *n,
-                      size_t *cap, size_t lo_off, size_t hi_off)
+                      size_t *cap, int logs)
 {
-    size_t *seen = NULL, seen_cap = 0; /* per name id: 1 + its index in LIST for this run */
-    run_info *cur = NULL;
-    int rc = 0, step;
+    size_t *pos = NULL, *stamp = NULL, pos_cap = 0, stamp_cap = 0; /* per name id */
+    int rc = 0, step = SQLITE_DONE;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         run_info *r = find_run(d, sqlite3_column_int64(st, 0));
         const char *name = (const char *)sqlite3_column_text(st, 1);
+        size_t id, ri = r ? (size_t)(r - d->runs) + 1 : 0;
         if (!r || !name)
             continue;
-        if (r != cur) {
-            cur = r;
-            *(size_t *)((char *)r + lo_off) = *n;
-            memset(seen, 0, seen_cap * sizeof *seen);
-        }
-        size_t id;
         if ((rc = strmap_add(names, &d->text, name, &id)) != 0 ||
-            (rc = grow(&seen, &seen_cap, names->n, sizeof *seen)) != 0)
+            (rc = grow(&pos, &pos_cap, names->n, sizeof *pos)) != 0 ||
+            (rc = grow_zero(&stamp, &stamp_cap, names->n, sizeof *stamp)) != 0)
             break;
-        if (names->n > seen_cap)
-            break;
-        if (!seen[id]) {
+        size_t *lo = logs ? &r->logs_lo : &r->args_lo, *hi = logs ? &r->logs_hi : &r->args_hi;
+        if (*hi == 0)
+            *lo = *n;
+        if (stamp[id] != ri) {
             if ((rc = grow(list, cap, *n + 1, sizeof **list)) != 0)
                 break;
-            seen[id] = ++*n;
+            stamp[id] = ri;
+            pos[id] = (*n)++;
         }
-        named_cell *c = &(*list)[seen[id] - 1];
+        named_cell *c = &(*list)[pos[id]];
         c->name = id;
         rc = read_cell(&d->text, st, 2, &c->v);
-        *(size_t *)((char *)r + hi_off) = *n;
+        *hi = *n;
     }
     if (!rc && step != SQLITE_DONE)
         rc = sql_error(d, step, "cannot read the project's database");
-    free(seen);
+    free(pos);
+    free(stamp);
     return rc;
 }
 
@@ -343,8 +390,7 @@ static int load_args(df *d)
     sqlite3_stmt *st;
     int rc = prepare(d, "SELECT run_id, name, value FROM args ORDER BY run_id, ord", &st);
     if (!rc)
-        rc = load_named(d, st, &d->argnames, &d->args, &d->nargs, &d->args_cap,
-                        offsetof(run_info, args_lo), offsetof(run_info, args_hi));
+        rc = load_named(d, st, &d->argnames, &d->args, &d->nargs, &d->args_cap, 0);
     sqlite3_finalize(st);
     return rc;
 }
@@ -353,13 +399,11 @@ static int load_toplevel_logs(df *d)
 {
     sqlite3_stmt *st;
     int rc = prepare(d,
-                     "SELECT l.run_id, l.name, l.value FROM runs r"
-                     " JOIN logs l ON l.run_id = r.run_id AND l.ctx_id IS NULL"
-                     " ORDER BY r.run_id, l.rowid",
+                     "SELECT run_id, name, value FROM logs WHERE ctx_id IS NULL"
+                     " ORDER BY run_id, rowid",
                      &st);
     if (!rc)
-        rc = load_named(d, st, &d->lognames, &d->logs, &d->nlogs, &d->logs_cap,
-                        offsetof(run_info, logs_lo), offsetof(run_info, logs_hi));
+        rc = load_named(d, st, &d->lognames, &d->logs, &d->nlogs, &d->logs_cap, 1);
     sqlite3_finalize(st);
     return rc;
 }
@@ -402,26 +446,36 @@ static int place_columns(df *d, const strmap *names, const named_cell *list, int
 
 static const char *const FIXED[3] = {"projid", "tstamp", "filename"};
 
-/* Fills the fixed columns and the cells of LIST[lo, hi) of run R. */
-static int put_run_cells(flor_table *t, size_t row, const run_info *r, const named_cell *list,
-                         size_t lo, size_t hi, const long *colof)
+/* Copies V (whose text lives in the arena) into a cell of T. */
+static int put_cell(flor_table *t, size_t row, size_t col, const flor__cell *v)
+{
+    if (v->type == FLOR_TEXT)
+        return flor__table_set_text(t, row, col, v->v.s);
+    *flor__table_cell(t, row, col) = *v;
+    return 0;
+}
+
+/* Puts the cells LIST[LO, HI) of one run in their columns (COLOF). */
+static int put_named(flor_table *t, size_t row, const named_cell *list, size_t lo, size_t hi,
+                     const long *colof)
+{
+    int rc = 0;
+    for (size_t i = lo; !rc && i < hi; i++)
+        if (colof[list[i].name] >= 0)
+            rc = put_cell(t, row, (size_t)colof[list[i].name], &list[i].v);
+    return rc;
+}
+
+/* Fills the fixed columns of run R, and its args (their columns: ARGCOL). */
+static int put_run_cells(df *d, flor_table *t, size_t row, const run_info *r,
+                         const long *argcol)
 {
     int rc = flor__table_set_text(t, row, 0, r->projid);
     if (!rc)
         rc = flor__table_set_text(t, row, 1, r->tstamp);
     if (!rc)
         rc = flor__table_set_text(t, row, 2, r->filename);
-    for (size_t i = lo; !rc && i < hi; i++) {
-        long col = colof[list[i].name];
-        if (col < 0)
-            continue;
-        const flor__cell *v = &list[i].v;
-        if (v->type == FLOR_TEXT)
-            rc = flor__table_set_text(t, row, (size_t)col, v->v.s);
-        else
-            *flor__table_cell(t, row, (size_t)col) = *v;
-    }
-    return rc;
+    return rc ? rc : put_named(t, row, d->args, r->args_lo, r->args_hi, argcol);
 }
 
 /* Names the columns: fixed ones, then groups given as (strmap, colof). */
@@ -479,16 +533,9 @@ static int runs_view(df *d, flor_table **out)
             rc = FLOR_ENOMEM;
             break;
         }
-        rc = put_run_cells(t, row, ri, d->args, ri->args_lo, ri->args_hi, argcol);
-        for (size_t i = ri->logs_lo; !rc && i < ri->logs_hi; i++)
-            if (logcol[d->logs[i].name] >= 0) {
-                const flor__cell *v = &d->logs[i].v;
-                size_t col = (size_t)logcol[d->logs[i].name];
-                if (v->type == FLOR_TEXT)
-                    rc = flor__table_set_text(t, row, col, v->v.s);
-                else
-                    *flor__table_cell(t, row, col) = *v;
-            }
+        rc = put_run_cells(d, t, row, ri, argcol);
+        if (!rc)
+            rc = put_named(t, row, d->logs, ri->logs_lo, ri->logs_hi, logcol);
     }
     free(argcol);
     free(logcol);
@@ -502,76 +549,46 @@ static int runs_view(df *d, flor_table **out)
 
 /* ---- loops: (run, ctx) -> (parent, loop name, iteration) ------------------------- */
 
+/* The loops of each run are read in order of ctx_id into one array, and
+ * the run keeps its range of it, so that finding (run, ctx) is a binary
+ * search within the run (a direct hit when its ids are dense). */
 typedef struct loop_ent {
-    int64_t run, ctx, parent, iter;
+    size_t run;       /* index in df.runs */
+    int64_t ctx, parent, iter;
     size_t name;      /* id in loopnames */
     int depth;        /* 0 = outermost; -1 not yet known */
-    int busy;         /* being resolved (a cycle guard) */
     size_t coords;    /* offset of its coordinates in the pool; 0 = not yet */
 } loop_ent;
 
 typedef struct loopmap {
     loop_ent *ents;
     size_t n, cap;
-    uint32_t *slots;  /* index + 1 */
-    size_t nslots;
 } loopmap;
 
-static uint64_t loop_hash(int64_t run, int64_t ctx) { return mix(mix(0, (uint64_t)run), (uint64_t)ctx); }
-
-static loop_ent *loop_find(const loopmap *m, int64_t run, int64_t ctx)
+static loop_ent *loop_find(const loopmap *m, const run_info *r, int64_t ctx)
 {
-    if (!m->nslots || ctx == NIL)
+    if (ctx == NIL || r->loops_hi == r->loops_lo)
         return NULL;
-    for (size_t j = loop_hash(run, ctx) & (m->nslots - 1);; j = (j + 1) & (m->nslots - 1)) {
-        uint32_t k = m->slots[j];
-        if (!k)
-            return NULL;
-        loop_ent *e = &m->ents[k - 1];
-        if (e->run == run && e->ctx == ctx)
-            return e;
+    loop_ent *e = m->ents + r->loops_lo;
+    size_t n = r->loops_hi - r->loops_lo;
+    if (ctx >= e[0].ctx && (uint64_t)(ctx - e[0].ctx) < n && e[ctx - e[0].ctx].ctx == ctx)
+        return &e[ctx - e[0].ctx];
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e[mid].ctx < ctx)
+            lo = mid + 1;
+        else if (e[mid].ctx > ctx)
+            hi = mid;
+        else
+            return &e[mid];
     }
-}
-
-static int loop_rehash(loopmap *m, size_t nslots)
-{
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return oom();
-    for (size_t i = 0; i < m->n; i++) {
-        size_t j = loop_hash(m->ents[i].run, m->ents[i].ctx) & (nslots - 1);
-        while (slots[j])
-            j = (j + 1) & (nslots - 1);
-        slots[j] = (uint32_t)i + 1;
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->nslots = nslots;
-    return 0;
-}
-
-static int loop_add(loopmap *m, const loop_ent *e)
-{
-    if (loop_find(m, e->run, e->ctx))
-        return 0;
-    if (m->n >= UINT32_MAX - 1)
-        return oom();
-    if ((m->n + 1) * 2 > m->nslots && loop_rehash(m, pow2_at_least((m->n + 1) * 4)) != 0)
-        return FLOR_ENOMEM;
-    if (grow(&m->ents, &m->cap, m->n + 1, sizeof *m->ents) != 0)
-        return FLOR_ENOMEM;
-    size_t j = loop_hash(e->run, e->ctx) & (m->nslots - 1);
-    while (m->slots[j])
-        j = (j + 1) & (m->nslots - 1);
-    m->ents[m->n] = *e;
-    m->slots[j] = (uint32_t)++m->n;
-    return 0;
+    return NULL;
 }
 
 static void loop_release(loopmap *m)
 {
     free(m->ents);
-    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
@@ -579,7 +596,7 @@ static void loop_release(loopmap *m)
 
 typedef struct frow {
     size_t run;       /* index in df.runs */
-    int64_t ctx;      /* NIL outside any loop */
+    uint32_t ent;     /* 1 + index of its context in pivot.loops; 0 outside loops */
     size_t coords;    /* offset in the pool (0: all NULL) */
     flor__cell v;
 } frow;
@@ -593,6 +610,7 @@ typedef struct nframe {
 typedef struct pivot {
     df *d;
     loopmap loops;
+    sqlite3_stmt *loops_st; /* the loops of one run */
     strmap loopnames;
     int *mindepth;      /* per loop name: smallest depth reached, -1 never */
     size_t *firstseen;  /* per loop name: order in which it was reached */
@@ -601,6 +619,7 @@ typedef struct pivot {
     size_t L;           /* number of loop columns */
     int64_t *pool;      /* coordinates, L per context, [0, L) all NULL */
     size_t npool, pool_cap;
+    strmap wanted;      /* the names asked for: id j is frames[j] */
     nframe *frames;
     size_t k;           /* number of names */
 } pivot;
@@ -608,88 +627,175 @@ typedef struct pivot {
 static int load_loops(pivot *pv, run_info *r)
 {
     df *d = pv->d;
-    sqlite3_stmt *st;
-    int rc = prepare(d, "SELECT ctx_id, parent_ctx_id, name, iteration FROM loops WHERE run_id = ?",
-                     &st);
-    if (rc)
+    loopmap *m = &pv->loops;
+    int rc = 0, step = SQLITE_DONE;
+    if (!pv->loops_st && (rc = prepare(d, "SELECT ctx_id, parent_ctx_id, name, iteration"
+                                          " FROM loops WHERE run_id = ? ORDER BY ctx_id",
+                                       &pv->loops_st)) != 0)
         return rc;
+    sqlite3_stmt *st = pv->loops_st;
     sqlite3_bind_int64(st, 1, r->id);
-    int step;
+    r->loops_lo = m->n;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (m->n >= UINT32_MAX - 1 || grow(&m->ents, &m->cap, m->n + 1, sizeof *m->ents) != 0) {
+            rc = oom();
+            break;
+        }
         const char *name = (const char *)sqlite3_column_text(st, 2);
-        loop_ent e = {.run = r->id, .ctx = sqlite3_column_int64(st, 0), .depth = -1};
-        e.parent = sqlite3_column_type(st, 1) == SQLITE_NULL ? NIL : sqlite3_column_int64(st, 1);
-        e.iter = sqlite3_column_int64(st, 3);
-        rc = strmap_add(&pv->loopnames, &d->text, name ? name : "", &e.name);
-        if (!rc)
-            rc = loop_add(&pv->loops, &e);
+        loop_ent *e = &m->ents[m->n++];
+        *e = (loop_ent){.run = (size_t)(r - d->runs), .ctx = sqlite3_column_int64(st, 0),
+                        .depth = -1};
+        e->parent = sqlite3_column_type(st, 1) == SQLITE_NULL ? NIL : sqlite3_column_int64(st, 1);
+        e->iter = sqlite3_column_int64(st, 3);
+        rc = strmap_add(&pv->loopnames, &d->text, name ? name : "", &e->name);
     }
     if (!rc && step != SQLITE_DONE)
         rc = sql_error(d, step, "cannot read the loops");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    r->loops_hi = m->n;
     r->loops_loaded = 1;
     return rc;
 }
 
-static int read_frame_rows(pivot *pv, sqlite3_stmt *st, nframe *f, int with_ctx)
+/* Appends the row of ST (run_id, ctx_id, value) to F. */
+static int add_frame_row(pivot *pv, nframe *f, sqlite3_stmt *st)
 {
     df *d = pv->d;
-    int rc = 0, step;
+    run_info *r = find_run(d, sqlite3_column_int64(st, 0));
+    if (!r)
+        return 0; /* a log of a run that is gone */
+    int rc = 0;
+    if (f->n >= UINT32_MAX - 1)
+        return flor__err(FLOR_ENOMEM, "too many values for one dataframe column");
+    if ((rc = grow(&f->rows, &f->cap, f->n + 1, sizeof *f->rows)) != 0)
+        return rc;
+    frow *row = &f->rows[f->n++];
+    row->run = (size_t)(r - d->runs);
+    row->ent = 0;
+    row->coords = 0;
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        if (!r->loops_loaded && (rc = load_loops(pv, r)) != 0)
+            return rc;
+        loop_ent *e = loop_find(&pv->loops, r, sqlite3_column_int64(st, 1));
+        row->ent = e ? (uint32_t)(e - pv->loops.ents) + 1 : 0;
+    }
+    return read_cell(&d->text, st, 2, &row->v);
+}
+
+/* Runs ST (bound to NAME, or to nothing when NAME is NULL) and files its
+ * rows (run_id, ctx_id, value, name) under frame J, or under the frame
+ * of their name when NAME is NULL. */
+static int read_frames(pivot *pv, sqlite3_stmt *st, const char *name, size_t j)
+{
+    int rc = 0, step = SQLITE_DONE;
+    if (name)
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        run_info *r = find_run(d, sqlite3_column_int64(st, 0));
-        if (!r)
-            continue;
-        if (with_ctx && !r->loops_loaded && (rc = load_loops(pv, r)) != 0)
-            break;
-        if ((rc = grow(&f->rows, &f->cap, f->n + 1, sizeof *f->rows)) != 0)
-            break;
-        frow *row = &f->rows[f->n++];
-        row->run = (size_t)(r - d->runs);
-        row->ctx = !with_ctx || sqlite3_column_type(st, 1) == SQLITE_NULL
-                       ? NIL
-                       : sqlite3_column_int64(st, 1);
-        row->coords = 0;
-        rc = read_cell(&d->text, st, 2, &row->v);
+        if (!name) {
+            const char *s = (const char *)sqlite3_column_text(st, 3);
+            long id = s ? strmap_find(&pv->wanted, s) : -1;
+            if (id < 0)
+                continue;
+            j = (size_t)id;
+        }
+        rc = add_frame_row(pv, &pv->frames[j], st);
     }
     if (!rc && step != SQLITE_DONE)
-        rc = sql_error(d, step, "cannot read the logs");
+        rc = sql_error(pv->d, step, "cannot read the logs");
     return rc;
 }
 
-/* The rows of NAME: its logs, or else (a hyperparameter) its args. */
-static int load_frame(pivot *pv, const char *name, nframe *f)
+/* Orders F's rows by run, keeping their order within a run (a counting
+ * sort: the scan reads logs in the order they were written). */
+static int sort_by_run(pivot *pv, nframe *f)
 {
-    static const char *const sql[2] = {
+    size_t nruns = pv->d->nruns;
+    size_t *start = calloc(nruns + 1, sizeof *start);
+    frow *rows = malloc((f->n ? f->n : 1) * sizeof *rows);
+    if (!start || !rows) {
+        free(start);
+        free(rows);
+        return oom();
+    }
+    for (size_t i = 0; i < f->n; i++)
+        start[f->rows[i].run + 1]++;
+    for (size_t r = 0; r < nruns; r++)
+        start[r + 1] += start[r];
+    for (size_t i = 0; i < f->n; i++)
+        rows[start[f->rows[i].run]++] = f->rows[i];
+    free(f->rows);
+    free(start);
+    f->rows = rows;
+    f->cap = f->n ? f->n : 1;
+    return 0;
+}
+
+/* Whether reading the whole logs table once beats one index search per
+ * name: a search costs about three times as much per row as a scan. */
+static int scan_is_cheaper(pivot *pv, int *scan)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(pv->d, "SELECT (SELECT max(rowid) FROM logs),"
+                            " (SELECT count(*) FROM logs WHERE name = ?)",
+                     &st);
+    int64_t total = 0, wanted = 0;
+    for (size_t j = 0; !rc && j < pv->k; j++) {
+        sqlite3_bind_text(st, 1, pv->wanted.keys[j], -1, SQLITE_STATIC);
+        int step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            rc = sql_error(pv->d, step, "cannot read the logs");
+        total = sqlite3_column_int64(st, 0);
+        wanted += sqlite3_column_int64(st, 1);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    *scan = wanted * 3 > total;
+    return rc;
+}
+
+/* The rows of every name: its logs, or else (a hyperparameter) its args. */
+static int load_frames(pivot *pv)
+{
+    static const char *const sql[3] = {
+        "SELECT run_id, ctx_id, value, name FROM logs",
         "SELECT run_id, ctx_id, value FROM logs WHERE name = ? ORDER BY run_id, rowid",
         "SELECT run_id, NULL, value FROM args WHERE name = ? ORDER BY run_id",
     };
-    int rc = 0;
-    for (int i = 0; !rc && i < 2 && f->n == 0; i++) {
-        sqlite3_stmt *st;
-        if ((rc = prepare(pv->d, sql[i], &st)) != 0)
-            break;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        rc = read_frame_rows(pv, st, f, i == 0);
-        sqlite3_finalize(st);
+    sqlite3_stmt *st[3] = {NULL, NULL, NULL};
+    int scan = 0, rc = scan_is_cheaper(pv, &scan);
+    for (int i = scan ? 0 : 1; !rc && i < 3; i++)
+        rc = prepare(pv->d, sql[i], &st[i]);
+    if (!rc && scan)
+        rc = read_frames(pv, st[0], NULL, 0);
+    for (size_t j = 0; !rc && j < pv->k; j++) {
+        const char *name = pv->wanted.keys[j];
+        nframe *f = &pv->frames[j];
+        if (scan)
+            rc = sort_by_run(pv, f);
+        else
+            rc = read_frames(pv, st[1], name, j);
+        sqlite3_reset(st[1]);
+        if (!rc && f->n == 0)
+            rc = read_frames(pv, st[2], name, j);
+        sqlite3_reset(st[2]);
+        if (!rc && f->n == 0)
+            rc = flor__err(FLOR_ENOTFOUND, "no logs named '%s' in project '%s'", name,
+                           flor_project_id(pv->d->p));
     }
-    if (!rc && f->n == 0)
-        rc = flor__err(FLOR_ENOTFOUND, "no logs named '%s' in project '%s'", name,
-                       flor_project_id(pv->d->p));
+    for (int i = 0; i < 3; i++)
+        sqlite3_finalize(st[i]);
     return rc;
 }
 
-/* Depth of E (0 outermost), marking the loop names reached on the way. */
-static int resolve_depth(pivot *pv, loop_ent *e)
+/* Depth of E (0 outermost), marking the loop names reached on the way.
+ * LEVEL bounds the walk, should corrupt data make the parents a cycle. */
+static int resolve_depth(pivot *pv, loop_ent *e, int level)
 {
     if (e->depth >= 0)
         return e->depth;
-    if (e->busy)
-        return -1; /* a cycle in corrupt data: cut it here */
-    e->busy = 1;
-    loop_ent *parent = loop_find(&pv->loops, e->run, e->parent);
-    int pd = parent ? resolve_depth(pv, parent) : -1;
-    e->busy = 0;
-    e->depth = pd + 1 < MAX_DEPTH ? pd + 1 : MAX_DEPTH;
+    loop_ent *parent =
+        level < MAX_DEPTH ? loop_find(&pv->loops, &pv->d->runs[e->run], e->parent) : NULL;
+    e->depth = parent ? resolve_depth(pv, parent, level + 1) + 1 : 0;
     if (pv->mindepth[e->name] < 0) {
         pv->firstseen[e->name] = pv->nseen++;
         pv->mindepth[e->name] = e->depth;
@@ -699,43 +805,41 @@ static int resolve_depth(pivot *pv, loop_ent *e)
     return e->depth;
 }
 
-static const pivot *order_ctx; /* only for the qsort below; no other state */
+typedef struct loop_rank {
+    int depth;
+    size_t first, id;
+} loop_rank;
 
-static int cmp_loopname(const void *a, const void *b)
+static int cmp_rank(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    int dx = order_ctx->mindepth[x], dy = order_ctx->mindepth[y];
-    if (dx != dy)
-        return dx < dy ? -1 : 1;
-    size_t fx = order_ctx->firstseen[x], fy = order_ctx->firstseen[y];
-    return fx < fy ? -1 : fx > fy;
+    const loop_rank *x = a, *y = b;
+    if (x->depth != y->depth)
+        return x->depth < y->depth ? -1 : 1;
+    return x->first < y->first ? -1 : x->first > y->first;
 }
 
-/* Decides the loop columns: the loop names reached, outermost first. */
+/* Decides the loop columns: the loop names reached, by their smallest
+ * depth (outermost first), then in the order they were reached. */
 static int order_loops(pivot *pv)
 {
     size_t n = pv->loopnames.n;
-    size_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    loop_rank *rank = malloc((n ? n : 1) * sizeof *rank);
     pv->colof = malloc((n ? n : 1) * sizeof *pv->colof);
-    if (!ids || !pv->colof) {
-        free(ids);
+    if (!rank || !pv->colof) {
+        free(rank);
         return oom();
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         pv->colof[i] = -1;
         if (pv->mindepth[i] >= 0)
-            ids[m++] = i;
+            rank[m++] = (loop_rank){pv->mindepth[i], pv->firstseen[i], i};
     }
-    /* pivot state is single-call; sorting a few names needs no reentrancy */
-    pivot copy = *pv;
-    order_ctx = &copy;
-    qsort(ids, m, sizeof *ids, cmp_loopname);
-    order_ctx = NULL;
+    qsort(rank, m, sizeof *rank, cmp_rank);
     for (size_t i = 0; i < m; i++)
-        pv->colof[ids[i]] = (long)i;
+        pv->colof[rank[i].id] = (long)i;
     pv->L = m;
-    free(ids);
+    free(rank);
     return 0;
 }
 
@@ -747,11 +851,9 @@ static int coords_of(pivot *pv, loop_ent *e, size_t *off)
         return 0;
     }
     size_t base = 0;
-    loop_ent *parent = e->busy ? NULL : loop_find(&pv->loops, e->run, e->parent);
-    if (parent && parent->depth < e->depth) {
-        e->busy = 1;
+    loop_ent *parent = e->depth > 0 ? loop_find(&pv->loops, &pv->d->runs[e->run], e->parent) : NULL;
+    if (parent && parent->depth == e->depth - 1) { /* as resolve_depth walked */
         int rc = coords_of(pv, parent, &base);
-        e->busy = 0;
         if (rc)
             return rc;
     }
@@ -848,9 +950,8 @@ static int place_frames(pivot *pv)
         }
         for (size_t i = 0; !rc && i < f->n; i++) {
             frow *r = &f->rows[i];
-            loop_ent *e = loop_find(&pv->loops, pv->d->runs[r->run].id, r->ctx);
-            if (e)
-                rc = coords_of(pv, e, &r->coords);
+            if (r->ent)
+                rc = coords_of(pv, &pv->loops.ents[r->ent - 1], &r->coords);
         }
         for (size_t i = 0; !rc && i < f->n; i++)
             for (size_t c = 0; c < L; c++)
@@ -869,7 +970,7 @@ typedef struct merged {
     size_t n, cap;
     size_t *run;          /* n */
     int64_t *coords;      /* n * L */
-    flor__cell *vals;     /* n * k; text in the arena */
+    uint32_t *src;        /* n * k: 1 + the row of frame j for column j; 0 none */
     unsigned char *has;   /* L: loop columns so far */
 } merged;
 
@@ -883,16 +984,15 @@ static int merged_add(merged *m, size_t L, size_t k, size_t run)
         int64_t *c = realloc(m->coords, cap * (L ? L : 1) * sizeof *c);
         if (c)
             m->coords = c;
-        flor__cell *v = realloc(m->vals, cap * k * sizeof *v);
+        uint32_t *v = realloc(m->src, cap * k * sizeof *v);
         if (v)
-            m->vals = v;
+            m->src = v;
         if (!r || !c || !v)
             return oom();
         m->cap = cap;
     }
     m->run[m->n] = run;
-    for (size_t i = 0; i < k; i++)
-        m->vals[m->n * k + i] = (flor__cell){.type = FLOR_NULL};
+    memset(m->src + m->n * k, 0, k * sizeof *m->src);
     m->n++;
     return 0;
 }
@@ -901,29 +1001,69 @@ static void merged_release(merged *m)
 {
     free(m->run);
     free(m->coords);
-    free(m->vals);
+    free(m->src);
     free(m->has);
     memset(m, 0, sizeof *m);
 }
 
-/* Chains the rows of F by the hash of their key (run, KEY columns). */
-static int index_frame(const pivot *pv, const nframe *f, const size_t *key, size_t nkey,
-                       size_t **heads, size_t **next, size_t *mask)
+/* A row seen through its key: run, coordinates, and its index. */
+typedef struct keyed {
+    size_t run;
+    const int64_t *c;
+    size_t i;
+} keyed;
+
+typedef struct keyspec {
+    const size_t *cols; /* the loop columns compared, in order */
+    size_t n;
+} keyspec;
+
+/* Orders by run, then by the key's columns, NULL first (NIL is the
+ * smallest int64); a NULL equals a NULL, as NaN keys do in pandas. */
+static int keyed_cmp(const keyed *x, const keyed *y, const keyspec *k)
 {
-    size_t nslots = pow2_at_least(f->n * 2);
-    *heads = malloc(nslots * sizeof **heads);
-    *next = malloc((f->n ? f->n : 1) * sizeof **next);
-    if (!*heads || !*next)
-        return oom();
-    for (size_t i = 0; i < nslots; i++)
-        (*heads)[i] = SIZE_MAX;
-    for (size_t i = f->n; i-- > 0;) { /* backwards, so that chains keep row order */
-        const frow *r = &f->rows[i];
-        size_t j = row_hash((int64_t)r->run, pv->pool + r->coords, key, nkey) & (nslots - 1);
-        (*next)[i] = (*heads)[j];
-        (*heads)[j] = i;
+    if (x->run != y->run)
+        return x->run < y->run ? -1 : 1;
+    for (size_t i = 0; i < k->n; i++) {
+        int64_t a = x->c[k->cols[i]], b = y->c[k->cols[i]];
+        if (a != b)
+            return a < b ? -1 : 1;
     }
-    *mask = nslots - 1;
+    return 0;
+}
+
+static void keyed_msort(keyed *a, keyed *tmp, size_t n, const keyspec *k)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2, i = 0, j = h, o = 0;
+    keyed_msort(a, tmp, h, k);
+    keyed_msort(a + h, tmp, n - h, k);
+    if (keyed_cmp(&a[h - 1], &a[h], k) <= 0)
+        return; /* already in order */
+    while (i < h && j < n)
+        tmp[o++] = keyed_cmp(&a[j], &a[i], k) < 0 ? a[j++] : a[i++];
+    while (i < h)
+        tmp[o++] = a[i++];
+    while (j < n)
+        tmp[o++] = a[j++];
+    memcpy(a, tmp, n * sizeof *a);
+}
+
+/* Sorts A stably by key.  The rows usually come in order already, which
+ * costs one pass. */
+static int keyed_sort(keyed *a, size_t n, const keyspec *k)
+{
+    size_t i = 1;
+    while (i < n && keyed_cmp(&a[i - 1], &a[i], k) <= 0)
+        i++;
+    if (i >= n)
+        return 0;
+    keyed *tmp = malloc(n * sizeof *tmp);
+    if (!tmp)
+        return oom();
+    keyed_msort(a, tmp, n, k);
+    free(tmp);
     return 0;
 }
 
@@ -942,10 +1082,40 @@ static int emit(const pivot *pv, merged *out, const merged *in, size_t i, const 
     for (size_t c = 0; c < L; c++)
         out->coords[o * L + c] = a && a[c] != NIL ? a[c] : b ? b[c] : NIL;
     if (i != SIZE_MAX)
-        memcpy(out->vals + o * k, in->vals + i * k, k * sizeof *out->vals);
+        memcpy(out->src + o * k, in->src + i * k, k * sizeof *out->src);
     if (fi != SIZE_MAX)
-        out->vals[o * k + j] = f->rows[fi].v;
+        out->src[o * k + j] = (uint32_t)fi + 1;
     return 0;
+}
+
+/* The sort-merge join of IN's rows A and frame J's rows B, both sorted
+ * by KS: every pair with equal keys, and each row that has none. */
+static int join(const pivot *pv, const merged *in, const keyed *a, const keyed *b, size_t j,
+                const keyspec *ks, merged *out)
+{
+    const nframe *f = &pv->frames[j];
+    size_t na = in->n, nb = f->n, i = 0, fi = 0;
+    int rc = 0;
+    while (!rc && (i < na || fi < nb)) {
+        int c = i == na ? 1 : fi == nb ? -1 : keyed_cmp(&a[i], &b[fi], ks);
+        if (c < 0) {
+            rc = emit(pv, out, in, a[i++].i, f, SIZE_MAX, j);
+        } else if (c > 0) {
+            rc = emit(pv, out, NULL, SIZE_MAX, f, b[fi++].i, j);
+        } else {
+            size_t i2 = i + 1, f2 = fi + 1;
+            while (i2 < na && keyed_cmp(&a[i2], &a[i], ks) == 0)
+                i2++;
+            while (f2 < nb && keyed_cmp(&b[f2], &b[fi], ks) == 0)
+                f2++;
+            for (size_t x = i; !rc && x < i2; x++)
+                for (size_t y = fi; !rc && y < f2; y++)
+                    rc = emit(pv, out, in, a[x].i, f, b[y].i, j);
+            i = i2;
+            fi = f2;
+        }
+    }
+    return rc;
 }
 
 /* OUT = IN outer-merged with frame J on run and their common loop columns. */
@@ -953,41 +1123,31 @@ static int merge_one(const pivot *pv, const merged *in, size_t j, merged *out)
 {
     const nframe *f = &pv->frames[j];
     size_t L = pv->L, nkey = 0;
-    size_t *key = malloc((L ? L : 1) * sizeof *key);
-    unsigned char *matched = calloc(f->n ? f->n : 1, 1);
-    size_t *heads = NULL, *next = NULL, mask = 0;
-    int rc = key && matched ? 0 : oom();
+    size_t *cols = malloc((L ? L : 1) * sizeof *cols);
+    keyed *a = malloc((in->n ? in->n : 1) * sizeof *a);
+    keyed *b = malloc((f->n ? f->n : 1) * sizeof *b);
+    int rc = cols && a && b ? 0 : oom();
     for (size_t c = 0; !rc && c < L; c++)
         if (in->has[c] && f->has[c])
-            key[nkey++] = c;
+            cols[nkey++] = c;
+    keyspec ks = {cols, nkey};
+    for (size_t i = 0; !rc && i < in->n; i++)
+        a[i] = (keyed){in->run[i], in->coords + i * L, i};
+    for (size_t i = 0; !rc && i < f->n; i++)
+        b[i] = (keyed){f->rows[i].run, pv->pool + f->rows[i].coords, i};
     if (!rc)
-        rc = index_frame(pv, f, key, nkey, &heads, &next, &mask);
-    for (size_t i = 0; !rc && i < in->n; i++) {
-        const int64_t *a = in->coords + i * L;
-        int64_t run = (int64_t)in->run[i];
-        int found = 0;
-        for (size_t fi = heads[row_hash(run, a, key, nkey) & mask]; !rc && fi != SIZE_MAX;
-             fi = next[fi]) {
-            const frow *r = &f->rows[fi];
-            if (!same_key(run, a, (int64_t)r->run, pv->pool + r->coords, key, nkey))
-                continue;
-            found = matched[fi] = 1;
-            rc = emit(pv, out, in, i, f, fi, j);
-        }
-        if (!rc && !found)
-            rc = emit(pv, out, in, i, f, SIZE_MAX, j);
-    }
-    for (size_t fi = 0; !rc && fi < f->n; fi++)
-        if (!matched[fi])
-            rc = emit(pv, out, NULL, SIZE_MAX, f, fi, j);
+        rc = keyed_sort(a, in->n, &ks);
+    if (!rc)
+        rc = keyed_sort(b, f->n, &ks);
+    if (!rc)
+        rc = join(pv, in, a, b, j, &ks, out);
     if (!rc && !(out->has = malloc(L ? L : 1)))
         rc = oom();
     for (size_t c = 0; !rc && c < L; c++)
         out->has[c] = in->has[c] | f->has[c];
-    free(key);
-    free(matched);
-    free(heads);
-    free(next);
+    free(cols);
+    free(a);
+    free(b);
     return rc;
 }
 
@@ -1012,99 +1172,79 @@ static int merge_all(const pivot *pv, merged *result)
 
 /* ---- sorting and the table --------------------------------------------------------- */
 
-static int row_before(const merged *m, size_t L, size_t a, size_t b)
-{
-    if (m->run[a] != m->run[b])
-        return m->run[a] < m->run[b];
-    const int64_t *x = m->coords + a * L, *y = m->coords + b * L;
-    for (size_t c = 0; c < L; c++)
-        if (x[c] != y[c])
-            return x[c] < y[c]; /* NIL is the smallest: NULL first */
-    return 0;
-}
-
-/* A stable merge sort of the row indices IDX (TMP is scratch of the same size). */
-static void sort_rows(const merged *m, size_t L, size_t *idx, size_t *tmp, size_t n)
-{
-    if (n < 2)
-        return;
-    size_t h = n / 2;
-    sort_rows(m, L, idx, tmp, h);
-    sort_rows(m, L, idx + h, tmp, n - h);
-    if (!row_before(m, L, idx[h], idx[h - 1]))
-        return; /* already in order */
-    size_t i = 0, j = h, o = 0;
-    while (i < h && j < n)
-        tmp[o++] = row_before(m, L, idx[j], idx[i]) ? idx[j++] : idx[i++];
-    while (i < h)
-        tmp[o++] = idx[i++];
-    while (j < n)
-        tmp[o++] = idx[j++];
-    memcpy(idx, tmp, n * sizeof *idx);
-}
-
-static int put_cell(flor_table *t, size_t row, size_t col, const flor__cell *v)
-{
-    if (v->type == FLOR_TEXT)
-        return flor__table_set_text(t, row, col, v->v.s);
-    *flor__table_cell(t, row, col) = *v;
-    return 0;
-}
-
-/* Builds the table of the merged rows: fixed columns, args, loops, names. */
-static int names_table(pivot *pv, const merged *m, const char *const *names, flor_table **out)
+/* The empty table of the names view: fixed columns, args, loops, names. */
+static flor_table *names_columns(pivot *pv, const long *argcol, size_t nargcols)
 {
     df *d = pv->d;
-    size_t L = pv->L, k = pv->k, ncols = 3;
-    long *argcol = NULL;
-    int rc = place_columns(d, &d->argnames, d->args, 0, &argcol, &ncols);
-    size_t first_loop = ncols;
-    ncols += L + k;
-    const char **colnames = rc ? NULL : calloc(ncols, sizeof *colnames);
-    size_t *idx = malloc((m->n ? m->n : 1) * sizeof *idx);
-    size_t *tmp = malloc((m->n ? m->n : 1) * sizeof *tmp);
-    flor_table *t = NULL;
-    if (!rc && (!colnames || !idx || !tmp))
-        rc = oom();
-    if (!rc) {
-        for (size_t i = 0; i < 3; i++)
-            colnames[i] = FIXED[i];
-        for (size_t id = 0; id < d->argnames.n; id++)
-            if (argcol[id] >= 0)
-                colnames[argcol[id]] = d->argnames.keys[id];
-        for (size_t id = 0; id < pv->loopnames.n; id++)
-            if (pv->colof[id] >= 0)
-                colnames[first_loop + (size_t)pv->colof[id]] = pv->loopnames.keys[id];
-        for (size_t j = 0; j < k; j++)
-            colnames[first_loop + L + j] = names[j];
-        if (!(t = flor__table_new(ncols, colnames)))
-            rc = FLOR_ENOMEM;
+    size_t first_loop = 3 + nargcols, ncols = first_loop + pv->L + pv->k;
+    const char **colnames = calloc(ncols, sizeof *colnames);
+    if (!colnames) {
+        oom();
+        return NULL;
     }
-    for (size_t i = 0; !rc && i < m->n; i++)
-        idx[i] = i;
+    for (size_t i = 0; i < 3; i++)
+        colnames[i] = FIXED[i];
+    for (size_t id = 0; id < d->argnames.n; id++)
+        if (argcol[id] >= 0)
+            colnames[argcol[id]] = d->argnames.keys[id];
+    for (size_t id = 0; id < pv->loopnames.n; id++)
+        if (pv->colof[id] >= 0)
+            colnames[first_loop + (size_t)pv->colof[id]] = pv->loopnames.keys[id];
+    for (size_t j = 0; j < pv->k; j++)
+        colnames[first_loop + pv->L + j] = pv->wanted.keys[j];
+    flor_table *t = flor__table_new(ncols, colnames);
+    free(colnames);
+    return t;
+}
+
+/* Row R of the merge as row ROW of T, whose loop columns start at FIRST_LOOP. */
+static int put_merged_row(pivot *pv, const merged *m, size_t r, const long *argcol,
+                          flor_table *t, size_t row, size_t first_loop)
+{
+    size_t L = pv->L, k = pv->k;
+    const run_info *ri = &pv->d->runs[m->run[r]];
+    int rc = put_run_cells(pv->d, t, row, ri, argcol);
+    for (size_t c = 0; !rc && c < L; c++) {
+        int64_t v = m->coords[r * L + c];
+        if (v != NIL)
+            *flor__table_cell(t, row, first_loop + c) =
+                (flor__cell){.type = FLOR_INTEGER, .v.i = v};
+    }
+    for (size_t j = 0; !rc && j < k; j++)
+        if (m->src[r * k + j])
+            rc = put_cell(t, row, first_loop + L + j,
+                          &pv->frames[j].rows[m->src[r * k + j] - 1].v);
+    return rc;
+}
+
+/* The table of the merged rows, sorted by run, then loops (NULL first). */
+static int names_table(pivot *pv, const merged *m, flor_table **out)
+{
+    size_t L = pv->L, ncols = 3;
+    long *argcol = NULL;
+    size_t *all = malloc((L ? L : 1) * sizeof *all);
+    keyed *order = malloc((m->n ? m->n : 1) * sizeof *order);
+    int rc = all && order ? 0 : oom();
     if (!rc)
-        sort_rows(m, L, idx, tmp, m->n);
+        rc = place_columns(pv->d, &pv->d->argnames, pv->d->args, 0, &argcol, &ncols);
+    flor_table *t = rc ? NULL : names_columns(pv, argcol, ncols - 3);
+    if (!rc && !t)
+        rc = FLOR_ENOMEM;
+    for (size_t c = 0; c < L && !rc; c++)
+        all[c] = c;
+    keyspec ks = {all, L};
+    for (size_t i = 0; !rc && i < m->n; i++)
+        order[i] = (keyed){m->run[i], m->coords + i * L, i};
+    if (!rc)
+        rc = keyed_sort(order, m->n, &ks);
     for (size_t i = 0; !rc && i < m->n; i++) {
-        size_t r = idx[i], row = flor__table_add_row(t);
-        if (row == (size_t)-1) {
-            rc = FLOR_ENOMEM;
-            break;
-        }
-        const run_info *ri = &d->runs[m->run[r]];
-        rc = put_run_cells(t, row, ri, d->args, ri->args_lo, ri->args_hi, argcol);
-        for (size_t c = 0; !rc && c < L; c++) {
-            int64_t v = m->coords[r * L + c];
-            if (v != NIL)
-                *flor__table_cell(t, row, first_loop + c) =
-                    (flor__cell){.type = FLOR_INTEGER, .v.i = v};
-        }
-        for (size_t j = 0; !rc && j < k; j++)
-            rc = put_cell(t, row, first_loop + L + j, &m->vals[r * k + j]);
+        size_t row = flor__table_add_row(t);
+        rc = row == (size_t)-1 ? FLOR_ENOMEM
+                               : put_merged_row(pv, m, order[i].i, argcol, t, row, ncols);
     }
     free(argcol);
-    free(colnames);
-    free(idx);
-    free(tmp);
+    free(all);
+    free(order);
     if (rc) {
         flor_table_free(t);
         return rc;
@@ -1115,21 +1255,23 @@ static int names_table(pivot *pv, const merged *m, const char *const *names, flo
 
 /* Claims the names of the output's loop and value columns before the
  * args, so that an arg of the same name gives way. */
-static int claim_names(pivot *pv, const char *const *names)
+static int claim_names(pivot *pv)
 {
     int ok, rc = claim_fixed(pv->d);
     for (size_t id = 0; !rc && id < pv->loopnames.n; id++)
         if (pv->colof[id] >= 0)
             rc = claim(pv->d, pv->loopnames.keys[id], &ok);
     for (size_t j = 0; !rc && j < pv->k; j++)
-        rc = claim(pv->d, names[j], &ok);
+        rc = claim(pv->d, pv->wanted.keys[j], &ok);
     return rc;
 }
 
 static void pivot_release(pivot *pv)
 {
     loop_release(&pv->loops);
+    sqlite3_finalize(pv->loops_st);
     strmap_release(&pv->loopnames);
+    strmap_release(&pv->wanted);
     free(pv->mindepth);
     free(pv->firstseen);
     free(pv->colof);
@@ -1155,31 +1297,24 @@ static int reach_loops(pivot *pv)
         for (size_t i = 0; i < pv->frames[j].n; i++) {
             frow *r = &pv->frames[j].rows[i];
             pv->d->runs[r->run].used = 1;
-            loop_ent *e = loop_find(&pv->loops, pv->d->runs[r->run].id, r->ctx);
-            if (e)
-                resolve_depth(pv, e);
+            if (r->ent)
+                resolve_depth(pv, &pv->loops.ents[r->ent - 1], 0);
         }
     return 0;
 }
 
-/* NAMES without repeats (the first occurrence stays), or an error. */
-static int unique_names(df *d, const char *const *names, size_t n, const char ***out, size_t *k)
+/* The names asked for, without repeats (the first occurrence stays). */
+static int unique_names(pivot *pv, const char *const *names, size_t n)
 {
-    strmap seen = {0};
-    *out = malloc(n * sizeof **out);
-    *k = 0;
-    int rc = *out ? 0 : oom();
+    int rc = 0;
     for (size_t i = 0; !rc && i < n; i++) {
-        if (!names[i] || !names[i][0]) {
+        size_t id;
+        if (!names[i] || !names[i][0])
             rc = flor__err(FLOR_EINVAL, "dataframe: name %zu is empty", i + 1);
-            break;
-        }
-        size_t before = seen.n, id;
-        rc = strmap_add(&seen, &d->text, names[i], &id);
-        if (!rc && seen.n > before)
-            (*out)[(*k)++] = names[i];
+        else
+            rc = strmap_add(&pv->wanted, &pv->d->text, names[i], &id);
     }
-    strmap_release(&seen);
+    pv->k = pv->wanted.n;
     return rc;
 }
 
@@ -1187,12 +1322,11 @@ static int names_view(df *d, const char *const *given, size_t n, flor_table **ou
 {
     pivot pv = {.d = d};
     merged m = {0};
-    const char **names = NULL;
-    int rc = unique_names(d, given, n, &names, &pv.k);
+    int rc = unique_names(&pv, given, n);
     if (!rc && !(pv.frames = calloc(pv.k, sizeof *pv.frames)))
         rc = oom();
-    for (size_t j = 0; !rc && j < pv.k; j++)
-        rc = load_frame(&pv, names[j], &pv.frames[j]);
+    if (!rc)
+        rc = load_frames(&pv);
     if (!rc)
         rc = reach_loops(&pv);
     if (!rc)
@@ -1204,12 +1338,11 @@ static int names_view(df *d, const char *const *given, size_t n, flor_table **ou
     if (!rc)
         rc = merge_all(&pv, &m);
     if (!rc)
-        rc = claim_names(&pv, names);
+        rc = claim_names(&pv);
     if (!rc)
-        rc = names_table(&pv, &m, names, out);
+        rc = names_table(&pv, &m, out);
     merged_release(&m);
     pivot_release(&pv);
-    free(names);
     return rc;
 }
 
@@ -1236,7 +1369,8 @@ int flor_project_dataframe(flor_project *p, const char *const *names, size_t n, 
     df d = {.p = p, .db = p->db};
     /* One read transaction, so that every query sees the same snapshot
      * while runs go on writing. */
-    int own_txn = sqlite3_get_autocommit(d.db) && flor__db_exec(d.db, "BEGIN") == 0;
+    int own_txn = sqlite3_get_autocommit(d.db) &&
+                  sqlite3_exec(d.db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
     int rc = load_runs(&d);
     if (!rc)
         rc = load_args(&d);

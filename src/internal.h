@@ -7,6 +7,7 @@
 #define FLOR_INTERNAL_H
 
 #include "flor.h"
+#include "store.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -65,6 +66,7 @@ void flor__place_release(flor__place *pl);
 struct flor_project {
     flor__place place;
     sqlite3 *db;
+    flor__store *store; /* opened on first use */
 };
 
 /* ---- db.c: the SQLite database, its schema and its upkeep --------------- */
@@ -183,6 +185,67 @@ int flor__writer_stop(flor__writer *w);
 /* Counts for tests and benches. */
 uint64_t flor__writer_committed(const flor__writer *w);
 
+/* ---- state.c: registered state and its staging ------------------------- */
+
+typedef struct flor__state {
+    char *name;
+    void *data;             /* flat buffer, or NULL for callbacks */
+    size_t nbytes;
+    flor_dtype type;
+    uint32_t version;
+    flor_state_ops ops;     /* all NULL for a flat buffer */
+    void *self;
+    void *stage;            /* staging copy, reused by every checkpoint */
+    size_t stage_cap, stage_len;
+    struct flor__obj prev;  /* manifest of the last checkpoint (delta base) */
+    int has_prev;
+} flor__state;
+
+typedef struct flor__states {
+    flor__state *v;
+    int n, cap;
+} flor__states;
+
+extern flor__states flor__S;
+flor__state *flor__state_find(const char *name);
+int flor__state_stage_reserve(flor__state *s, size_t n);
+/* Copies every registered object into its staging; *TOTAL = bytes. */
+int flor__state_snapshot(size_t *total);
+void flor__state_forget_previous(flor__state *s);
+const char *flor__dtype_name(flor_dtype t);
+size_t flor__dtype_size(flor_dtype t);
+
+/* ---- policy.c: when to checkpoint ---------------------------------------- */
+
+typedef struct flor__policy {
+    double budget;        /* allowed pause time / loop time */
+    double t_start;       /* when the checkpointed loop began (monotonic) */
+    double stall_total;   /* pauses so far */
+    double bytes_per_s;   /* measured snapshot rate; 0 before the first */
+    int taken, skipped_budget, skipped_busy;
+} flor__policy;
+
+typedef enum { FLOR__TAKE, FLOR__SKIP_BUDGET, FLOR__SKIP_BUSY } flor__decision;
+
+void flor__policy_init(flor__policy *p, double budget, double now);
+double flor__policy_budget_from_env(void);
+double flor__policy_predict(const flor__policy *p, size_t bytes);
+flor__decision flor__policy_decide(flor__policy *p, double now, size_t bytes, int writer_busy,
+                                   int last);
+void flor__policy_taken(flor__policy *p, double stall, size_t bytes);
+double flor__policy_overhead(const flor__policy *p, double now);
+
+/* ---- ckpt.c: snapshots and the checkpoint writer thread ----------------- */
+
+typedef struct flor__ckpt flor__ckpt;
+int flor__ckpt_start(const char *datadir, int64_t run_id);
+/* At the end of an iteration of the checkpointed loop: ask the policy,
+ * snapshot, hand to the writer.  LAST: the loop's final iteration. */
+int flor__ckpt_take(const char *loop, long iteration, const char *coords, int last);
+void flor__ckpt_wait_idle(void);
+/* Waits for the writer, stops it; counts of checkpoints written/failed. */
+int flor__ckpt_stop(int *written, int *failed);
+
 /* ---- run.c: the process's run ------------------------------------------- */
 
 typedef struct flor__run {
@@ -203,6 +266,11 @@ typedef struct flor__run {
     } stack[64];
     int64_t next_ctx;
     int loops_started;
+    /* checkpoints */
+    char *ckpt_loop;        /* name of the checkpointed loop; NULL: outermost */
+    int ckpt_depth;         /* depth of the checkpointed loop while open; -1 */
+    int ckpt_started;       /* the policy's clock is running */
+    flor__policy policy;
 } flor__run;
 
 extern flor__run flor__R;
@@ -225,9 +293,5 @@ int flor__kwargs_parse(int *argc, char ***argv);
 /* Records kwargs no flor_arg asked for; warns once. */
 void flor__kwargs_check_unused(void);
 void flor__kwargs_release(void);
-
-/* ---- store.c: the content-addressed checkpoint store -------------------- */
-
-typedef struct flor__store flor__store;
 
 #endif /* FLOR_INTERNAL_H */

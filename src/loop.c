@@ -9,6 +9,9 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #define MAX_DEPTH ((int)(sizeof flor__R.stack / sizeof flor__R.stack[0]))
 
 flor_loop flor_loop_begin(const char *name, long n)
@@ -29,11 +32,40 @@ flor_loop flor_loop_begin(const char *name, long n)
         flor__kwargs_check_unused();
     }
     int d = flor__R.depth++;
+    if (flor__R.ckpt_depth < 0 &&
+        (flor__R.ckpt_loop ? strcmp(flor__R.ckpt_loop, name) == 0 : d == 0)) {
+        flor__R.ckpt_depth = d;
+        if (!flor__R.ckpt_started) {
+            flor__R.ckpt_started = 1;
+            flor__policy_init(&flor__R.policy, flor__policy_budget_from_env(), flor__mono());
+        }
+    }
     flor__R.stack[d].name = id;
     flor__R.stack[d].ctx = 0;
     flor__R.stack[d].emitted = 0;
     l.depth = d;
     return l;
+}
+
+/* "epoch=3" or "epoch=3,step=100": the path to loop D's current iteration. */
+static void coords(int d, char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = 0;
+    for (int k = 0; k <= d && len < n; k++)
+        len += (size_t)snprintf(out + len, n - len, "%s%s=%ld", k ? "," : "",
+                                flor__name_str(flor__R.stack[k].name), flor__R.stack[k].iteration);
+}
+
+/* The end of iteration l->i of loop L: checkpoint it if it is the
+ * checkpointed loop. */
+static void iteration_ends(const flor_loop *l, int last)
+{
+    if (l->i < 0 || l->depth != flor__R.ckpt_depth || !flor__recording())
+        return;
+    char where[512];
+    coords(l->depth, where, sizeof where);
+    flor__ckpt_take(l->name, l->i, where, last);
 }
 
 bool flor_loop_next(flor_loop *l, long *i)
@@ -44,12 +76,16 @@ bool flor_loop_next(flor_loop *l, long *i)
         flor_loop_end(l);
         return false;
     }
+    if (l->depth >= 0)
+        iteration_ends(l, 0);
     l->i++;
     *i = l->i;
     int d = l->depth;
     if (d < 0 || !flor__recording())
         return true;
     flor__R.depth = d + 1; /* closes inner loops left open by a jump */
+    if (flor__R.ckpt_depth > d)
+        flor__R.ckpt_depth = -1;
     flor__R.stack[d].ctx = ++flor__R.next_ctx;
     flor__R.stack[d].iteration = l->i;
     flor__R.stack[d].emitted = 0;
@@ -95,6 +131,11 @@ void flor_loop_end(flor_loop *l)
     if (!l->active)
         return;
     l->active = 0;
-    if (l->depth >= 0 && flor__recording() && flor__R.depth > l->depth)
-        flor__R.depth = l->depth;
+    if (l->depth < 0 || !flor__recording() || flor__R.depth <= l->depth)
+        return; /* not recorded, or already closed by an enclosing loop */
+    flor__R.depth = l->depth + 1; /* inner loops left open close with it */
+    iteration_ends(l, 1);
+    if (flor__R.ckpt_depth == l->depth)
+        flor__R.ckpt_depth = -1;
+    flor__R.depth = l->depth;
 }

@@ -138,6 +138,7 @@ void flor_project_free(flor_project *p)
     if (!p)
         return;
     sqlite3_close(p->db);
+    flor__store_close(p->store);
     flor__place_release(&p->place);
     free(p);
 }

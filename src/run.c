@@ -103,16 +103,20 @@ static int insert_run(sqlite3 *db, const char *projid, const char *filename, con
     return err;
 }
 
-static int set_status(sqlite3 *db, int64_t run_id, const char *status)
+static int set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead)
 {
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, "UPDATE runs SET status=?, end_time=? WHERE run_id=?", -1, &st,
-                                NULL);
+    int rc = sqlite3_prepare_v2(db,
+                                "UPDATE runs SET status=?, end_time=?, ckpt_overhead=? "
+                                "WHERE run_id=?",
+                                -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(db, rc, "cannot set the run's status");
     sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 2, flor__now());
-    sqlite3_bind_int64(st, 3, run_id);
+    if (overhead >= 0)
+        sqlite3_bind_double(st, 3, overhead);
+    sqlite3_bind_int64(st, 4, run_id);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot set the run's status");
@@ -124,12 +128,15 @@ static int end_run(const char *status)
     if (!flor__R.on)
         return 0;
     flor__kwargs_check_unused();
+    int written, failed;
+    flor__ckpt_stop(&written, &failed);
+    double overhead = flor__R.ckpt_started ? flor__policy_overhead(&flor__R.policy, flor__mono()) : 0;
     int rc = flor__writer_stop(flor__R.writer);
     flor__R.writer = NULL;
     flor__R.on = 0;
     char saved[512];
     snprintf(saved, sizeof saved, "%s", flor_errmsg());
-    int rc2 = set_status(flor__R.db, flor__R.run_id, rc ? "failed" : status);
+    int rc2 = set_status(flor__R.db, flor__R.run_id, rc ? "failed" : status, overhead);
     sqlite3_close(flor__R.db);
     flor__R.db = NULL;
     flor__R.finished = 1;
@@ -211,7 +218,14 @@ static int start_recording(int argc, char **argv)
     if ((rc = flor__db_open(R->place.datadir, 0, 0, &wdb)) != 0)
         return rc;
     if ((rc = flor__writer_start(&R->writer, wdb, R->run_id)) != 0) {
-        set_status(R->db, R->run_id, "failed");
+        set_status(R->db, R->run_id, "failed", -1);
+        return rc;
+    }
+    R->ckpt_depth = -1;
+    if ((rc = flor__ckpt_start(R->place.datadir, R->run_id)) != 0) {
+        flor__writer_stop(R->writer);
+        R->writer = NULL;
+        set_status(R->db, R->run_id, "failed", -1);
         return rc;
     }
     return 0;

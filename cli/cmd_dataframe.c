@@ -1,0 +1,52 @@
+/*
+ * cmd_dataframe.c -- `flor dataframe [NAME...]`: the pivoted view of the
+ * project (flor_project_dataframe).
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+
+static const char help[] =
+    "usage: flor dataframe [--format FMT] [NAME...]\n"
+    "\n"
+    "With no NAME: one row per run, oldest first, with the columns projid,\n"
+    "tstamp and filename, then every hyperparameter (in the order the program\n"
+    "read them), then every name logged outside any loop (its last value).\n"
+    "\n"
+    "With NAMEs: the values of each NAME, one row per run and loop iteration,\n"
+    "with one column per enclosing loop (epoch, step, ...; 0-based, outermost\n"
+    "first).  The NAMEs are outer-joined on the loops they share, and each\n"
+    "run's hyperparameters are repeated on its rows.  A cell with no value is\n"
+    "empty.  A NAME that was never logged is an error.\n"
+    "\n"
+    "examples:\n"
+    "  flor dataframe\n"
+    "  flor dataframe loss acc --format csv\n";
+
+struct names {
+    char **v;
+    int n;
+};
+
+static int get(flor_project *p, void *arg, flor_table **out)
+{
+    const struct names *names = arg;
+    return flor_project_dataframe(p, (const char *const *)names->v, (size_t)names->n, out);
+}
+
+static int run(int argc, char **argv, const cli_opts *opts)
+{
+    struct names names = {malloc((size_t)argc * sizeof *names.v), 0};
+    if (!names.v)
+        return cli_error("out of memory");
+    int rc = cli_operands(&cli_cmd_dataframe, argc, argv, names.v, &names.n);
+    if (rc == CLI_CONTINUE)
+        rc = cli_show(get, &names, opts);
+    free(names.v);
+    return rc;
+}
+
+const cli_command cli_cmd_dataframe = {
+    "dataframe", run,
+    "dataframe [NAME...]  the runs' args and final logs, or NAMEs per iteration", help,
+};

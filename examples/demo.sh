@@ -1,0 +1,55 @@
+#!/bin/sh
+# demo.sh -- the README's demo, run by `make demo`: record two training
+# runs of the C example (examples/linear.c, an MLP on Fashion-MNIST) in a
+# scratch git repository, then look at them with `flor dataframe`.
+#
+#   FLOR_BUILD=build sh examples/demo.sh
+#
+# The scratch project is left in place (its path is printed at the end)
+# so that you can go on querying it.
+set -eu
+: "${FLOR_BUILD:?set FLOR_BUILD to the build directory (make demo does)}"
+FLOR_BUILD=$(cd "$FLOR_BUILD" && pwd)
+examples=$(cd "$(dirname "$0")" && pwd)
+linear=$FLOR_BUILD/examples/linear
+flor=$FLOR_BUILD/flor
+for f in "$linear" "$flor"; do
+    if [ ! -x "$f" ]; then
+        echo "demo: $f is missing; run make first" >&2
+        exit 1
+    fi
+done
+
+heading() { printf '\n=== %s\n' "$*"; }
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/flor-demo.XXXXXX")
+work=$scratch/fashion # the project's name (its projid) is its directory's
+mkdir "$work"
+heading "A scratch project: a git repository holding linear.c, in $work"
+cd "$work"
+git -c init.defaultBranch=main init -q
+if [ -z "$(git config user.email || true)" ]; then
+    git config user.name "flor demo"
+    git config user.email "demo@flor.invalid"
+fi
+cp "$examples/linear.c" .
+git add linear.c
+git commit -q -m "the example"
+git log --oneline
+
+heading "Run 1: linear --kwargs epochs=2 ntrain=10000"
+"$linear" --kwargs epochs=2 ntrain=10000
+
+heading "Run 2: linear --kwargs epochs=2 ntrain=10000 lr=0.01 hidden=75"
+"$linear" --kwargs epochs=2 ntrain=10000 lr=0.01 hidden=75
+
+heading "flor dataframe: one row per run, its args and its final acc"
+"$flor" dataframe
+
+heading "flor dataframe acc: the test accuracy after each epoch"
+"$flor" dataframe acc
+
+heading "Done"
+echo "The project is still in $work: try"
+echo "    cd $work && $flor dataframe loss acc"
+echo "and remove it with: rm -rf $scratch"

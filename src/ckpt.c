@@ -1,0 +1,335 @@
+/*
+ * ckpt.c -- checkpoints: the snapshot at a loop boundary on the training
+ * thread, and the background thread that persists it.
+ *
+ * The training thread asks the policy, and if it says take, copies every
+ * registered object into its staging (flor__state_snapshot) and hands the
+ * checkpoint to the writer; that copy is the whole pause.  The writer puts
+ * each object into the store (which hashes, deduplicates, compresses and
+ * appends to a pack), syncs the store, and only then commits the rows
+ * that make the checkpoint visible: a crash at any point leaves the
+ * checkpoint whole or absent.
+ *
+ * Compression runs on the writer's core.  When the training threads keep
+ * every core busy, compressing would slow training down, so the writer
+ * measures the process's other CPU use and then stores chunks raw
+ * (hashed and deduplicated, not compressed).
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct flor__ckpt {
+    flor__store *store;
+    sqlite3 *db;
+    int64_t run_id;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, idle;
+    int busy, stop, started;
+    /* the job in flight */
+    char loop[128], coords[512];
+    long iteration;
+    double stall;
+    size_t bytes;
+    /* results */
+    int written, failed;
+    uint64_t logical, stored;
+    double write_s;
+    char errmsg[512];
+    /* CPU sampling for the cheap-mode decision */
+    double last_wall, last_proc, last_self;
+    int cheap;
+};
+
+static flor__ckpt C_;
+static flor__ckpt *C;
+
+static double cpu_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* True when the threads other than this one used nearly every core since
+ * the last checkpoint. */
+static int cores_busy(flor__ckpt *c)
+{
+    double wall = flor__mono(), proc = cpu_clock(CLOCK_PROCESS_CPUTIME_ID),
+           self = cpu_clock(CLOCK_THREAD_CPUTIME_ID);
+    int busy = c->cheap;
+    if (c->last_wall > 0 && wall - c->last_wall > 0.05) {
+        double others = ((proc - c->last_proc) - (self - c->last_self)) / (wall - c->last_wall);
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        busy = others > (double)ncpu - 0.5;
+    }
+    c->last_wall = wall;
+    c->last_proc = proc;
+    c->last_self = self;
+    return busy;
+}
+
+static int elem_of(flor_dtype t)
+{
+    switch (t) {
+    case FLOR_F32: return FLOR__ELEM_F32;
+    case FLOR_BF16: return FLOR__ELEM_BF16;
+    case FLOR_F16: return FLOR__ELEM_F16;
+    case FLOR_F64: return FLOR__ELEM_F64;
+    case FLOR_I32: return FLOR__ELEM_I32;
+    case FLOR_I64: return FLOR__ELEM_I64;
+    default: return FLOR__ELEM_RAW;
+    }
+}
+
+/* Persists the staged checkpoint.  Returns 0 or an error (message set). */
+static int persist(flor__ckpt *c)
+{
+    double t0 = flor__mono();
+    int n = flor__S.n;
+    struct flor__obj *objs = calloc((size_t)n ? (size_t)n : 1, sizeof *objs);
+    flor__buf *blobs = calloc((size_t)n ? (size_t)n : 1, sizeof *blobs);
+    if (!objs || !blobs) {
+        free(objs);
+        free(blobs);
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    }
+    c->cheap = cores_busy(c);
+    uint64_t stored = 0, logical = 0;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        flor__state *s = &flor__S.v[i];
+        struct flor__put_stats st;
+        int elem = elem_of(s->type) | (c->cheap ? FLOR__PUT_CHEAP : 0);
+        rc = flor__store_put(c->store, s->stage, s->stage_len, elem, s->has_prev ? &s->prev : NULL,
+                             &objs[i], &st);
+        if (rc)
+            flor__err_wrap(rc, "cannot write checkpoint '%s' at %s", s->name, c->coords);
+        else
+            rc = flor__obj_encode(&objs[i], &blobs[i]);
+        stored += st.stored;
+        logical += s->stage_len;
+    }
+    if (!rc && (rc = flor__store_sync(c->store)) != 0)
+        flor__err_wrap(rc, "cannot write checkpoint at %s", c->coords);
+    double write_s = flor__mono() - t0;
+    sqlite3_stmt *ck = NULL, *ob = NULL;
+    if (!rc)
+        rc = flor__db_begin(c->db);
+    if (!rc) {
+        int src = sqlite3_prepare_v2(c->db,
+                                     "INSERT OR REPLACE INTO checkpoints(run_id, loop, iteration,"
+                                     " coords, created, logical_bytes, stored_bytes, stall_s,"
+                                     " write_s, codec) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                                     -1, &ck, NULL);
+        if (src == SQLITE_OK)
+            src = sqlite3_prepare_v2(c->db,
+                                     "INSERT INTO checkpoint_objects(ckpt_id, name, dtype, version,"
+                                     " nbytes, callback, manifest) VALUES (?,?,?,?,?,?,?)",
+                                     -1, &ob, NULL);
+        if (src == SQLITE_OK) {
+            sqlite3_bind_int64(ck, 1, c->run_id);
+            sqlite3_bind_text(ck, 2, c->loop, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ck, 3, c->iteration);
+            sqlite3_bind_text(ck, 4, c->coords, -1, SQLITE_STATIC);
+            sqlite3_bind_double(ck, 5, flor__now());
+            sqlite3_bind_int64(ck, 6, (int64_t)logical);
+            sqlite3_bind_int64(ck, 7, (int64_t)stored);
+            sqlite3_bind_double(ck, 8, c->stall);
+            sqlite3_bind_double(ck, 9, write_s);
+            sqlite3_bind_text(ck, 10, c->cheap ? "raw" : "zstd", -1, SQLITE_STATIC);
+            src = sqlite3_step(ck) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+        }
+        int64_t id = sqlite3_last_insert_rowid(c->db);
+        for (int i = 0; i < n && src == SQLITE_OK; i++) {
+            flor__state *s = &flor__S.v[i];
+            sqlite3_bind_int64(ob, 1, id);
+            sqlite3_bind_text(ob, 2, s->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ob, 3, flor__dtype_name(s->type), -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ob, 4, s->version);
+            sqlite3_bind_int64(ob, 5, (int64_t)s->stage_len);
+            sqlite3_bind_int(ob, 6, s->ops.save != NULL);
+            sqlite3_bind_blob(ob, 7, blobs[i].p, (int)blobs[i].len, SQLITE_STATIC);
+            src = sqlite3_step(ob) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
+            sqlite3_reset(ob);
+        }
+        if (src == SQLITE_OK)
+            rc = flor__db_commit(c->db);
+        else
+            rc = flor__err_sqlite(c->db, src, "cannot record the checkpoint");
+        if (rc)
+            flor__db_rollback(c->db);
+    }
+    sqlite3_finalize(ck);
+    sqlite3_finalize(ob);
+    for (int i = 0; i < n; i++) {
+        flor__state *s = &flor__S.v[i];
+        if (!rc) { /* the next checkpoint deltas against this one */
+            flor__obj_release(&s->prev);
+            s->prev = objs[i];
+            s->has_prev = 1;
+        } else {
+            flor__obj_release(&objs[i]);
+        }
+        flor__buf_release(&blobs[i]);
+    }
+    free(objs);
+    free(blobs);
+    if (!rc) {
+        c->written++;
+        c->logical += logical;
+        c->stored += stored;
+        c->write_s += flor__mono() - t0;
+    }
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    flor__ckpt *c = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->busy && !c->stop)
+            pthread_cond_wait(&c->wake, &c->mu);
+        if (!c->busy && c->stop)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        int rc = persist(c);
+        pthread_mutex_lock(&c->mu);
+        if (rc) {
+            if (!c->failed)
+                flor__warn("%s (training goes on without this checkpoint)", flor_errmsg());
+            c->failed++;
+            snprintf(c->errmsg, sizeof c->errmsg, "%s", flor_errmsg());
+        }
+        c->busy = 0;
+        pthread_cond_broadcast(&c->idle);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int flor_checkpoint_loop(const char *loop)
+{
+    if (!loop || !*loop)
+        return flor__err(FLOR_EINVAL, "flor_checkpoint_loop: the loop name must be non-empty");
+    char *copy = flor__strdup(loop);
+    if (!copy)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    free(flor__R.ckpt_loop);
+    flor__R.ckpt_loop = copy;
+    return 0;
+}
+
+int flor__ckpt_start(const char *datadir, int64_t run_id)
+{
+    flor__ckpt *c = &C_;
+    memset(c, 0, sizeof *c);
+    c->run_id = run_id;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    pthread_cond_init(&c->idle, NULL);
+    char *dir = flor__printf("%s/objects", datadir);
+    if (!dir)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    int rc = flor__store_open(&c->store, dir);
+    free(dir);
+    if (rc)
+        return rc;
+    /* one compression thread: the other cores belong to training */
+    flor__store_set_threads(c->store, 1);
+    if ((rc = flor__db_open(datadir, 0, 0, &c->db)) != 0) {
+        flor__store_close(c->store);
+        return rc;
+    }
+    if (pthread_create(&c->thread, NULL, writer_main, c) != 0) {
+        sqlite3_close(c->db);
+        flor__store_close(c->store);
+        return flor__err(FLOR_EIO, "cannot start the checkpoint writer thread");
+    }
+    c->started = 1;
+    C = c;
+    return 0;
+}
+
+void flor__ckpt_wait_idle(void)
+{
+    if (!C)
+        return;
+    pthread_mutex_lock(&C->mu);
+    while (C->busy)
+        pthread_cond_wait(&C->idle, &C->mu);
+    pthread_mutex_unlock(&C->mu);
+}
+
+static int is_busy(void)
+{
+    pthread_mutex_lock(&C->mu);
+    int b = C->busy;
+    pthread_mutex_unlock(&C->mu);
+    return b;
+}
+
+int flor__ckpt_take(const char *loop, long iteration, const char *coords, int last)
+{
+    if (!C || flor__S.n == 0)
+        return 0;
+    double now = flor__mono();
+    size_t bytes = 0;
+    for (int i = 0; i < flor__S.n; i++)
+        bytes += flor__S.v[i].ops.size ? flor__S.v[i].stage_len : flor__S.v[i].nbytes;
+    flor__decision d = flor__policy_decide(&flor__R.policy, now, bytes, is_busy(), last);
+    if (d != FLOR__TAKE)
+        return 0;
+    flor__ckpt_wait_idle(); /* only the last checkpoint can find it busy */
+    double t0 = flor__mono();
+    size_t total;
+    int rc = flor__state_snapshot(&total);
+    double stall = flor__mono() - t0;
+    flor__policy_taken(&flor__R.policy, stall, total);
+    if (rc) {
+        flor__warn("checkpoint at %s skipped: %s", coords, flor_errmsg());
+        return rc;
+    }
+    pthread_mutex_lock(&C->mu);
+    snprintf(C->loop, sizeof C->loop, "%s", loop);
+    snprintf(C->coords, sizeof C->coords, "%s", coords);
+    C->iteration = iteration;
+    C->stall = stall;
+    C->bytes = total;
+    C->busy = 1;
+    pthread_cond_signal(&C->wake);
+    pthread_mutex_unlock(&C->mu);
+    return 0;
+}
+
+int flor__ckpt_stop(int *written, int *failed)
+{
+    *written = *failed = 0;
+    if (!C)
+        return 0;
+    pthread_mutex_lock(&C->mu);
+    C->stop = 1;
+    pthread_cond_signal(&C->wake);
+    pthread_mutex_unlock(&C->mu);
+    pthread_join(C->thread, NULL);
+    *written = C->written;
+    *failed = C->failed;
+    sqlite3_close(C->db);
+    int rc = flor__store_close(C->store);
+    pthread_mutex_destroy(&C->mu);
+    pthread_cond_destroy(&C->wake);
+    pthread_cond_destroy(&C->idle);
+    C = NULL;
+    return rc;
+}

@@ -1,0 +1,696 @@
+/*
+ * codec.c -- how one chunk of a checkpoint is encoded, and how a manifest is
+ * serialized.
+ *
+ * A chunk is stored in one of four ways (enum flor__codec_id): raw, one zstd
+ * frame, or as byte planes ("shuffle": byte k of every element goes to plane
+ * k), optionally after XOR with the same chunk of the previous version.  The
+ * choice is made per chunk by measuring a sample: the byte histogram of each
+ * plane gives its order-0 entropy, which predicts what zstd can do with it;
+ * repeats beyond what the histogram explains predict LZ matches.  Planes
+ * that look incompressible are stored as they are, which is what keeps the
+ * writer fast on float mantissas.  Planes are compressed with one of two zstd
+ * setups: level 1 for run-rich data, and a literals-only setup (match search
+ * off, Huffman on) for skewed but structureless bytes such as exponents,
+ * which is four times faster than level 1 on them and compresses as well.
+ */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_literalCompressionMode */
+#include "internal.h"
+#include "store.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* A plane (or chunk) is compressed only if that saves at least 5%. */
+#define WORTH(n) ((n) - (n) / 20)
+
+enum plane_mode { PLANE_RAW = 0, PLANE_ZSTD = 1, PLANE_CONST = 2 };
+
+struct flor__codec {
+    ZSTD_CCtx *lz;    /* level 1 */
+    ZSTD_CCtx *huf;   /* literals only */
+    ZSTD_DCtx *dc;
+    uint8_t *planes;  /* shuffled planes / decoded planes */
+    uint8_t *out;     /* compressed planes */
+    size_t cap;       /* bytes in each of planes and out */
+    uint8_t table[1 + 5 * 8];
+    uint8_t consts[8];
+};
+
+/* ---- element types and names --------------------------------------------- */
+
+size_t flor__elem_size(int t)
+{
+    static const size_t sizes[FLOR__ELEM_COUNT] = {1, 4, 2, 2, 8, 4, 8};
+    return t >= 0 && t < FLOR__ELEM_COUNT ? sizes[t] : 0;
+}
+
+const char *flor__elem_name(int t)
+{
+    static const char *names[FLOR__ELEM_COUNT] = {"raw", "f32", "bf16", "f16",
+                                                  "f64", "i32", "i64"};
+    return t >= 0 && t < FLOR__ELEM_COUNT ? names[t] : "?";
+}
+
+const char *flor__codec_name(int c)
+{
+    static const char *names[FLOR__CODEC_COUNT] = {"raw", "zstd", "shuffle+zstd",
+                                                   "xor+shuffle+zstd"};
+    return c >= 0 && c < FLOR__CODEC_COUNT ? names[c] : "?";
+}
+
+void flor__hash_hex(const flor__hash *h, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[h->b[i] >> 4];
+        out[2 * i + 1] = hex[h->b[i] & 15];
+    }
+    out[32] = 0;
+}
+
+flor__hash flor__hash_of(const void *data, size_t n)
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(data, n));
+    flor__hash h;
+    memcpy(h.b, c.digest, 16);
+    return h;
+}
+
+/* ---- contexts ------------------------------------------------------------- */
+
+flor__codec *flor__codec_new(void)
+{
+    flor__codec *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->lz = ZSTD_createCCtx();
+    c->huf = ZSTD_createCCtx();
+    c->dc = ZSTD_createDCtx();
+    if (!c->lz || !c->huf || !c->dc) {
+        flor__codec_free(c);
+        return NULL;
+    }
+    ZSTD_CCtx_setParameter(c->lz, ZSTD_c_compressionLevel, 1);
+    ZSTD_CCtx_setParameter(c->lz, ZSTD_c_checksumFlag, 0);
+    /* The most negative level turns match search nearly off; forcing
+     * Huffman literals back on leaves an entropy coder.  Should a libzstd
+     * refuse the experimental parameter, level -1 still works. */
+    ZSTD_CCtx_setParameter(c->huf, ZSTD_c_checksumFlag, 0);
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(c->huf, ZSTD_c_compressionLevel, -1000)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(c->huf, ZSTD_c_literalCompressionMode,
+                                            ZSTD_ps_enable)))
+        ZSTD_CCtx_setParameter(c->huf, ZSTD_c_compressionLevel, 1);
+    return c;
+}
+
+void flor__codec_free(flor__codec *c)
+{
+    if (!c)
+        return;
+    ZSTD_freeCCtx(c->lz);
+    ZSTD_freeCCtx(c->huf);
+    ZSTD_freeDCtx(c->dc);
+    free(c->planes);
+    free(c->out);
+    free(c);
+}
+
+/* Grows the work buffers to hold a chunk of LEN bytes; no-op in steady state. */
+static int reserve(flor__codec *c, size_t len)
+{
+    if (len <= c->cap)
+        return 0;
+    uint8_t *p = malloc(len), *o = malloc(len);
+    if (!p || !o) {
+        free(p);
+        free(o);
+        return flor__err(FLOR_ENOMEM, "out of memory for a %zu-byte chunk", len);
+    }
+    free(c->planes);
+    free(c->out);
+    c->planes = p;
+    c->out = o;
+    c->cap = len;
+    return 0;
+}
+
+/* ---- byte planes ------------------------------------------------------------ */
+
+/* Elements [FROM, NE) of any width; plane b still starts at dst + b * ne. */
+static void shuffle_any(const uint8_t *src, const uint8_t *base, size_t from, size_t ne,
+                        size_t es, uint8_t *dst)
+{
+    size_t i = from;
+    for (; i + 8 <= ne; i += 8)
+        for (size_t b = 0; b < es; b++) {
+            uint8_t t[8];
+            for (size_t k = 0; k < 8; k++)
+                t[k] = src[(i + k) * es + b] ^ (base ? base[(i + k) * es + b] : 0);
+            memcpy(dst + b * ne + i, t, 8);
+        }
+    for (; i < ne; i++)
+        for (size_t b = 0; b < es; b++)
+            dst[b * ne + i] = src[i * es + b] ^ (base ? base[i * es + b] : 0);
+}
+
+static void unshuffle_any(const uint8_t *const *pl, size_t ne, size_t es, uint8_t *dst,
+                          int xor)
+{
+    for (size_t i = 0; i < ne; i++)
+        for (size_t b = 0; b < es; b++) {
+            uint8_t v = pl[b][i];
+            dst[i * es + b] = xor ? dst[i * es + b] ^ v : v;
+        }
+}
+
+#ifdef __SSE2__
+static inline __m128i load(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
+static inline void store(uint8_t *p, __m128i v) { _mm_storeu_si128((__m128i *)p, v); }
+static inline __m128i load_x(const uint8_t *p, const uint8_t *base, size_t off)
+{
+    __m128i v = load(p + off);
+    return base ? _mm_xor_si128(v, load(base + off)) : v;
+}
+static inline void store_x(uint8_t *p, __m128i v, int xor)
+{
+    store(p, xor ? _mm_xor_si128(v, load(p)) : v);
+}
+
+/* 16 elements of 4 bytes per step: three rounds of byte interleaving turn
+ * 4 vectors of elements into 4 vectors of planes. */
+static size_t shuffle4(const uint8_t *src, const uint8_t *base, size_t ne, uint8_t *dst)
+{
+    size_t i = 0;
+    for (; i + 16 <= ne; i += 16) {
+        __m128i a = load_x(src, base, 4 * i), b = load_x(src, base, 4 * i + 16);
+        __m128i c = load_x(src, base, 4 * i + 32), d = load_x(src, base, 4 * i + 48);
+        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+        __m128i x0 = _mm_unpacklo_epi8(ab0, ab1), x1 = _mm_unpackhi_epi8(ab0, ab1);
+        __m128i x2 = _mm_unpacklo_epi8(cd0, cd1), x3 = _mm_unpackhi_epi8(cd0, cd1);
+        __m128i y0 = _mm_unpacklo_epi8(x0, x1), y1 = _mm_unpackhi_epi8(x0, x1);
+        __m128i y2 = _mm_unpacklo_epi8(x2, x3), y3 = _mm_unpackhi_epi8(x2, x3);
+        store(dst + i, _mm_unpacklo_epi64(y0, y2));
+        store(dst + ne + i, _mm_unpackhi_epi64(y0, y2));
+        store(dst + 2 * ne + i, _mm_unpacklo_epi64(y1, y3));
+        store(dst + 3 * ne + i, _mm_unpackhi_epi64(y1, y3));
+    }
+    return i;
+}
+
+static size_t unshuffle4(const uint8_t *const *pl, size_t ne, uint8_t *dst, int xor)
+{
+    size_t i = 0;
+    for (; i + 16 <= ne; i += 16) {
+        __m128i a = load(pl[0] + i), b = load(pl[1] + i);
+        __m128i c = load(pl[2] + i), d = load(pl[3] + i);
+        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+        store_x(dst + 4 * i, _mm_unpacklo_epi16(ab0, cd0), xor);
+        store_x(dst + 4 * i + 16, _mm_unpackhi_epi16(ab0, cd0), xor);
+        store_x(dst + 4 * i + 32, _mm_unpacklo_epi16(ab1, cd1), xor);
+        store_x(dst + 4 * i + 48, _mm_unpackhi_epi16(ab1, cd1), xor);
+    }
+    return i;
+}
+
+/* 16 elements of 2 bytes per step: mask and pack the low bytes, shift and
+ * pack the high bytes. */
+static size_t shuffle2(const uint8_t *src, const uint8_t *base, size_t ne, uint8_t *dst)
+{
+    const __m128i lo = _mm_set1_epi16(0x00ff);
+    size_t i = 0;
+    for (; i + 16 <= ne; i += 16) {
+        __m128i a = load_x(src, base, 2 * i), b = load_x(src, base, 2 * i + 16);
+        store(dst + i, _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo)));
+        store(dst + ne + i, _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
+    }
+    return i;
+}
+
+static size_t unshuffle2(const uint8_t *const *pl, size_t ne, uint8_t *dst, int xor)
+{
+    size_t i = 0;
+    for (; i + 16 <= ne; i += 16) {
+        __m128i a = load(pl[0] + i), b = load(pl[1] + i);
+        store_x(dst + 2 * i, _mm_unpacklo_epi8(a, b), xor);
+        store_x(dst + 2 * i + 16, _mm_unpackhi_epi8(a, b), xor);
+    }
+    return i;
+}
+#endif
+
+void flor__shuffle(const uint8_t *src, const uint8_t *base, size_t ne, size_t es,
+                   uint8_t *dst)
+{
+    size_t done = 0;
+#ifdef __SSE2__
+    if (es == 4)
+        done = base ? shuffle4(src, base, ne, dst) : shuffle4(src, NULL, ne, dst);
+    else if (es == 2)
+        done = base ? shuffle2(src, base, ne, dst) : shuffle2(src, NULL, ne, dst);
+#endif
+    shuffle_any(src, base, done, ne, es, dst);
+}
+
+void flor__unshuffle(const uint8_t *const *pl, size_t ne, size_t es, uint8_t *dst, int xor)
+{
+    size_t done = 0;
+#ifdef __SSE2__
+    if (es == 4)
+        done = xor ? unshuffle4(pl, ne, dst, 1) : unshuffle4(pl, ne, dst, 0);
+    else if (es == 2)
+        done = xor ? unshuffle2(pl, ne, dst, 1) : unshuffle2(pl, ne, dst, 0);
+#endif
+    if (done == ne)
+        return;
+    const uint8_t *rest[8];
+    for (size_t b = 0; b < es; b++)
+        rest[b] = pl[b] + done;
+    unshuffle_any(rest, ne - done, es, dst + done * es, xor);
+}
+
+/* ---- measuring ---------------------------------------------------------------- */
+
+struct plane_stat {
+    uint32_t hist[256];
+    uint32_t repeats; /* sampled bytes equal to the same plane's previous byte */
+    uint32_t n;
+};
+
+#define SAMPLE_WINDOWS 16
+#define SAMPLE_ELEMS 256
+
+/* Histograms of each plane of RAW (XOR BASE when not NULL) over a few evenly
+ * spaced windows of the chunk. */
+static void sample(const uint8_t *raw, const uint8_t *base, size_t ne, size_t es,
+                   struct plane_stat *ps)
+{
+    memset(ps, 0, es * sizeof *ps);
+    size_t nwin = ne <= SAMPLE_WINDOWS * SAMPLE_ELEMS ? 1 : SAMPLE_WINDOWS;
+    size_t wlen = nwin == 1 ? ne : SAMPLE_ELEMS;
+    for (size_t w = 0; w < nwin; w++) {
+        size_t start = nwin == 1 ? 0 : (ne - wlen) / (nwin - 1) * w;
+        for (size_t b = 0; b < es; b++) {
+            struct plane_stat *p = &ps[b];
+            const uint8_t *s = raw + start * es + b;
+            const uint8_t *x = base ? base + start * es + b : NULL;
+            unsigned prev = 256;
+            for (size_t j = 0; j < wlen; j++) {
+                unsigned v = s[j * es] ^ (x ? x[j * es] : 0);
+                p->hist[v]++;
+                p->repeats += v == prev;
+                prev = v;
+            }
+            p->n += (uint32_t)wlen;
+        }
+    }
+}
+
+struct plane_plan {
+    double bits;      /* order-0 entropy, bits per byte */
+    int lz;           /* runs: level 1 rather than literals only */
+    int constant;     /* the sample held one value */
+    double est;       /* predicted bytes for a plane of NE bytes */
+};
+
+static struct plane_plan plan_plane(const struct plane_stat *p, size_t ne)
+{
+    struct plane_plan pl = {0};
+    if (!p->n) {
+        pl.est = (double)ne;
+        return pl;
+    }
+    double n = p->n, sum = 0, coll = 0;
+    int distinct = 0;
+    for (int v = 0; v < 256; v++) {
+        double c = p->hist[v];
+        if (c > 0) {
+            sum += c * log2(c);
+            coll += (c / n) * (c / n);
+            distinct++;
+        }
+    }
+    pl.bits = log2(n) - sum / n;
+    double rep = p->repeats / n, excess = rep - coll;
+    pl.constant = distinct == 1;
+    pl.lz = pl.bits < 1.0 || rep > 2 * coll + 0.05;
+    double frac = pl.bits / 8;
+    if (pl.lz && excess > 0)
+        frac *= 1 - excess;
+    pl.est = pl.constant ? 1 : frac * (double)ne + 16;
+    return pl;
+}
+
+static double plan_total(const struct plane_stat *ps, size_t ne, size_t es,
+                         struct plane_plan *plans)
+{
+    double t = 1 + 5.0 * (double)es;
+    for (size_t b = 0; b < es; b++) {
+        plans[b] = plan_plane(&ps[b], ne);
+        t += plans[b].est;
+    }
+    return t;
+}
+
+/* ---- encoding ------------------------------------------------------------------ */
+
+static void add_iov(struct flor__enc *e, const void *p, size_t n)
+{
+    if (!n)
+        return;
+    e->iov[e->niov].p = p;
+    e->iov[e->niov].n = n;
+    e->niov++;
+    e->stored_len += n;
+}
+
+static void enc_raw(struct flor__enc *e, const uint8_t *raw, size_t len)
+{
+    e->codec = FLOR__CODEC_RAW;
+    e->niov = 0;
+    e->stored_len = 0;
+    add_iov(e, raw, len);
+}
+
+static int all_equal(const uint8_t *p, size_t n)
+{
+    uint64_t pat;
+    memset(&pat, p[0], 8);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        if (v != pat)
+            return 0;
+    }
+    for (; i < n; i++)
+        if (p[i] != p[0])
+            return 0;
+    return 1;
+}
+
+/* Encodes plane B (NE bytes at SRC) as planned; appends its payload to E and
+ * its entry to the table.  *OUTP is where compressed bytes go next. */
+static void enc_plane(flor__codec *c, struct flor__enc *e, size_t b, const uint8_t *src,
+                      size_t ne, const struct plane_plan *pl, uint8_t **outp)
+{
+    uint8_t *t = c->table + 1 + 5 * b;
+    if (pl->constant && all_equal(src, ne)) {
+        c->consts[b] = src[0];
+        t[0] = PLANE_CONST;
+        flor__put_le32(t + 1, 1);
+        add_iov(e, &c->consts[b], 1);
+        return;
+    }
+    if (pl->est < (double)WORTH(ne)) {
+        ZSTD_CCtx *cc = pl->lz ? c->lz : c->huf;
+        size_t r = ZSTD_compress2(cc, *outp, WORTH(ne), src, ne);
+        if (!ZSTD_isError(r)) {
+            t[0] = PLANE_ZSTD;
+            flor__put_le32(t + 1, (uint32_t)r);
+            add_iov(e, *outp, r);
+            *outp += r;
+            return;
+        }
+    }
+    t[0] = PLANE_RAW;
+    flor__put_le32(t + 1, (uint32_t)ne);
+    add_iov(e, src, ne);
+}
+
+/* Byte planes of RAW (XOR BASE), each raw, constant or zstd, then the
+ * trailing partial element. */
+static void enc_planes(flor__codec *c, const uint8_t *raw, size_t len, size_t es,
+                       const uint8_t *base, struct plane_plan *plans, struct flor__enc *e)
+{
+    size_t ne = len / es, tail = len % es;
+    e->codec = base ? FLOR__CODEC_XOR : FLOR__CODEC_SHUF;
+    e->niov = 0;
+    e->stored_len = 0;
+    c->table[0] = (uint8_t)es;
+    add_iov(e, c->table, 1 + 5 * es);
+    const uint8_t *src;
+    if (es == 1 && !base) {
+        src = raw;
+    } else {
+        if (es == 1) {
+            for (size_t i = 0; i < ne; i++)
+                c->planes[i] = raw[i] ^ base[i];
+        } else {
+            flor__shuffle(raw, base, ne, es, c->planes);
+        }
+        src = c->planes;
+    }
+    uint8_t *outp = c->out;
+    for (size_t b = 0; b < es; b++)
+        enc_plane(c, e, b, src + b * ne, ne, &plans[b], &outp);
+    if (tail) {
+        uint8_t *t = c->planes + len - tail; /* free: planes use es * ne bytes */
+        for (size_t k = 0; k < tail; k++)
+            t[k] = raw[ne * es + k] ^ (base ? base[ne * es + k] : 0);
+        add_iov(e, t, tail);
+    }
+}
+
+/* Untyped bytes without a base: one zstd frame at level 1. */
+static void enc_zstd(flor__codec *c, const uint8_t *raw, size_t len, struct flor__enc *e)
+{
+    size_t r = ZSTD_compress2(c->lz, c->out, WORTH(len), raw, len);
+    if (ZSTD_isError(r)) {
+        enc_raw(e, raw, len);
+        return;
+    }
+    e->codec = FLOR__CODEC_ZSTD;
+    e->niov = 0;
+    e->stored_len = 0;
+    add_iov(e, c->out, r);
+}
+
+int flor__codec_encode(flor__codec *c, const uint8_t *raw, size_t len, size_t es,
+                       const uint8_t *base, int cheap, struct flor__enc *e)
+{
+    if (es < 1 || es > 8)
+        es = 1;
+    e->esize = (uint8_t)es;
+    if (cheap || len < 64) {
+        enc_raw(e, raw, len);
+        return 0;
+    }
+    int rc = reserve(c, len);
+    if (rc)
+        return rc;
+    size_t ne = len / es;
+    struct plane_stat ps[8];
+    struct plane_plan plain[8], delta[8];
+    sample(raw, NULL, ne, es, ps);
+    double est = plan_total(ps, ne, es, plain);
+    double est_delta = -1;
+    if (base) {
+        sample(raw, base, ne, es, ps);
+        est_delta = plan_total(ps, ne, es, delta);
+    }
+    /* A delta must win clearly: it costs a decode of its base on restore. */
+    if (base && est_delta < 0.9 * est) {
+        enc_planes(c, raw, len, es, base, delta, e);
+    } else if (es == 1) {
+        if (est >= (double)WORTH(len) && !plain[0].lz) {
+            enc_raw(e, raw, len);
+            return 0;
+        }
+        enc_zstd(c, raw, len, e);
+    } else {
+        if (est >= (double)WORTH(len)) {
+            enc_raw(e, raw, len);
+            return 0;
+        }
+        enc_planes(c, raw, len, es, NULL, plain, e);
+    }
+    if (e->codec != FLOR__CODEC_RAW && e->stored_len >= WORTH(len))
+        enc_raw(e, raw, len);
+    return 0;
+}
+
+/* ---- decoding -------------------------------------------------------------------- */
+
+static int bad(const char *what) { return flor__err(FLOR_ECORRUPT, "malformed chunk data: %s", what); }
+
+static int dec_planes(flor__codec *c, int xor, size_t es, const uint8_t *s, size_t slen,
+                      uint8_t *dst, size_t len)
+{
+    size_t ne = len / es, tail = len % es, hdr = 1 + 5 * es;
+    if (slen < hdr || s[0] != es)
+        return bad("plane table");
+    const uint8_t *pl[8];
+    size_t off = hdr;
+    for (size_t b = 0; b < es; b++) {
+        int mode = s[1 + 5 * b];
+        size_t n = flor__get_le32(s + 2 + 5 * b);
+        if (n > slen - off)
+            return bad("plane length");
+        const uint8_t *p = s + off;
+        uint8_t *plane = c->planes + b * ne;
+        if (mode == PLANE_RAW) {
+            if (n != ne)
+                return bad("raw plane length");
+            pl[b] = p;
+        } else if (mode == PLANE_CONST) {
+            if (n != 1)
+                return bad("constant plane length");
+            memset(plane, p[0], ne);
+            pl[b] = plane;
+        } else if (mode == PLANE_ZSTD) {
+            size_t r = ZSTD_decompressDCtx(c->dc, plane, ne, p, n);
+            if (ZSTD_isError(r) || r != ne)
+                return bad(ZSTD_isError(r) ? ZSTD_getErrorName(r) : "plane size");
+            pl[b] = plane;
+        } else {
+            return bad("plane mode");
+        }
+        off += n;
+    }
+    if (slen - off != tail)
+        return bad("length");
+    if (es == 1) {
+        if (xor)
+            for (size_t i = 0; i < ne; i++)
+                dst[i] ^= pl[0][i];
+        else if (pl[0] != dst)
+            memcpy(dst, pl[0], ne);
+    } else {
+        flor__unshuffle(pl, ne, es, dst, xor);
+    }
+    for (size_t k = 0; k < tail; k++)
+        dst[ne * es + k] = xor ? dst[ne * es + k] ^ s[off + k] : s[off + k];
+    return 0;
+}
+
+int flor__codec_decode(flor__codec *c, int codec, size_t es, const uint8_t *s, size_t slen,
+                       uint8_t *dst, size_t len)
+{
+    if (codec == FLOR__CODEC_RAW) {
+        if (slen != len)
+            return bad("raw length");
+        if (s != dst)
+            memcpy(dst, s, len);
+        return 0;
+    }
+    if (codec == FLOR__CODEC_ZSTD) {
+        size_t r = ZSTD_decompressDCtx(c->dc, dst, len, s, slen);
+        if (ZSTD_isError(r) || r != len)
+            return bad(ZSTD_isError(r) ? ZSTD_getErrorName(r) : "frame size");
+        return 0;
+    }
+    if (codec != FLOR__CODEC_SHUF && codec != FLOR__CODEC_XOR)
+        return bad("unknown codec");
+    if (es < 1 || es > 8)
+        return bad("element size");
+    int rc = reserve(c, len);
+    return rc ? rc : dec_planes(c, codec == FLOR__CODEC_XOR, es, s, slen, dst, len);
+}
+
+/* ---- manifests --------------------------------------------------------------------- */
+
+/*
+ *   0  "FLOM"             4  version (1)       5  element type   6  0 (u16)
+ *   8  chunk size (u32)  12  chunk count (u32) 16  byte count (u64)
+ *  24  per chunk: depth (u8), hash (16), and when depth > 0 the base (16)
+ *   …  XXH3-64 of everything before it (u64)
+ * All integers little-endian.
+ */
+#define OBJ_MAGIC "FLOM"
+#define OBJ_VERSION 1
+#define OBJ_HDR 24
+
+int flor__obj_encode(const struct flor__obj *o, struct flor__buf *b)
+{
+    size_t start = b->len;
+    uint8_t h[OBJ_HDR] = {0};
+    memcpy(h, OBJ_MAGIC, 4);
+    h[4] = OBJ_VERSION;
+    h[5] = o->elemtype;
+    flor__put_le32(h + 8, o->chunk_size);
+    flor__put_le32(h + 12, o->nchunks);
+    flor__put_le64(h + 16, o->nbytes);
+    int rc = flor__buf_add(b, h, sizeof h);
+    for (uint32_t i = 0; !rc && i < o->nchunks; i++) {
+        const struct flor__chunk_ref *r = &o->chunks[i];
+        uint8_t rec[33];
+        rec[0] = r->depth;
+        memcpy(rec + 1, r->hash.b, 16);
+        memcpy(rec + 17, r->base.b, 16);
+        rc = flor__buf_add(b, rec, r->depth ? 33 : 17);
+    }
+    if (rc)
+        return rc;
+    uint8_t sum[8];
+    flor__put_le64(sum, XXH3_64bits(b->p + start, b->len - start));
+    return flor__buf_add(b, sum, 8);
+}
+
+static int bad_manifest(const char *what)
+{
+    return flor__err(FLOR_ECORRUPT, "manifest: %s", what);
+}
+
+int flor__obj_decode(const void *data, size_t n, struct flor__obj *out)
+{
+    const uint8_t *p = data;
+    memset(out, 0, sizeof *out);
+    if (!p || n < OBJ_HDR + 8 || memcmp(p, OBJ_MAGIC, 4) != 0)
+        return bad_manifest("not a flor object manifest");
+    if (p[4] != OBJ_VERSION)
+        return flor__err(FLOR_ECORRUPT, "manifest: version %d, expected %d", p[4], OBJ_VERSION);
+    if (flor__get_le64(p + n - 8) != XXH3_64bits(p, n - 8))
+        return bad_manifest("checksum mismatch");
+    uint32_t cs = flor__get_le32(p + 8), nc = flor__get_le32(p + 12);
+    uint64_t nb = flor__get_le64(p + 16);
+    if (p[5] >= FLOR__ELEM_COUNT || !cs || cs > (64u << 20) ||
+        nb / cs + (nb % cs != 0) != nc)
+        return bad_manifest("inconsistent header");
+    if (nc > (n - OBJ_HDR - 8) / 17)
+        return bad_manifest("truncated chunk list");
+    struct flor__chunk_ref *ch = nc ? calloc(nc, sizeof *ch) : NULL;
+    if (nc && !ch)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    size_t off = OBJ_HDR;
+    for (uint32_t i = 0; i < nc; i++) {
+        size_t need = off < n - 8 && p[off] ? 33 : 17;
+        if (off + need > n - 8) {
+            free(ch);
+            return bad_manifest("truncated chunk list");
+        }
+        ch[i].depth = p[off];
+        memcpy(ch[i].hash.b, p + off + 1, 16);
+        if (ch[i].depth)
+            memcpy(ch[i].base.b, p + off + 17, 16);
+        off += need;
+    }
+    if (off != n - 8) {
+        free(ch);
+        return bad_manifest("trailing bytes");
+    }
+    out->nbytes = nb;
+    out->chunk_size = cs;
+    out->elemtype = p[5];
+    out->nchunks = nc;
+    out->chunks = ch;
+    return 0;
+}
+
+void flor__obj_release(struct flor__obj *o)
+{
+    if (!o)
+        return;
+    free(o->chunks);
+    memset(o, 0, sizeof *o);
+}

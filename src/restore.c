@@ -1,0 +1,153 @@
+/*
+ * restore.c -- reading checkpoints back: flor_project_restore() puts a
+ * recorded run's state at the end of an iteration back into the
+ * registered objects, in place, verifying every chunk.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int open_store(flor_project *p)
+{
+    if (p->store)
+        return 0;
+    char *dir = flor__printf("%s/objects", p->place.datadir);
+    if (!dir)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    int rc = flor__store_open(&p->store, dir);
+    free(dir);
+    return rc;
+}
+
+static int find_checkpoint(flor_project *p, int64_t run, long iteration, int64_t *id,
+                           char *coords, size_t ncoords)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db,
+                                "SELECT ckpt_id, coords FROM checkpoints WHERE run_id=? AND "
+                                "iteration=? ORDER BY ckpt_id",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(p->db, rc, "cannot read checkpoints");
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int64(st, 2, iteration);
+    int found = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        found++;
+        *id = sqlite3_column_int64(st, 0);
+        snprintf(coords, ncoords, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    if (found == 0)
+        return flor__err(FLOR_ENOTFOUND, "run %lld has no checkpoint at iteration %ld",
+                         (long long)run, iteration);
+    if (found > 1)
+        return flor__err(FLOR_EINVAL,
+                         "run %lld has %d checkpoints at iteration %ld (a nested checkpointed "
+                         "loop): ambiguous",
+                         (long long)run, found, iteration);
+    return 0;
+}
+
+static int restore_object(flor_project *p, int64_t run, const char *where, const char *name,
+                          uint32_t version, size_t nbytes, const void *blob, size_t bloblen)
+{
+    flor__state *s = flor__state_find(name);
+    if (!s)
+        return flor__err(FLOR_ENOTFOUND,
+                         "checkpoint of run %lld at %s: object '%s' is not registered",
+                         (long long)run, where, name);
+    if (s->version != version)
+        return flor__err(FLOR_ECORRUPT,
+                         "checkpoint of run %lld at %s: object '%s' has version %u, the program "
+                         "registered version %u",
+                         (long long)run, where, name, version, s->version);
+    if (!s->ops.load && s->nbytes != nbytes)
+        return flor__err(FLOR_ECORRUPT,
+                         "checkpoint of run %lld at %s: object '%s' has %zu bytes, the program "
+                         "registered %zu",
+                         (long long)run, where, name, nbytes, s->nbytes);
+    struct flor__obj obj;
+    int rc = flor__obj_decode(blob, bloblen, &obj);
+    if (rc)
+        return flor__err_wrap(rc, "checkpoint of run %lld at %s: object '%s'", (long long)run,
+                              where, name);
+    if (obj.nbytes != nbytes) {
+        flor__obj_release(&obj);
+        return flor__err(FLOR_ECORRUPT, "checkpoint of run %lld at %s: object '%s': manifest "
+                                        "size %llu differs from its row (%zu)",
+                         (long long)run, where, name, (unsigned long long)obj.nbytes, nbytes);
+    }
+    void *dst = s->data;
+    if (s->ops.load) {
+        if ((rc = flor__state_stage_reserve(s, nbytes ? nbytes : 1)) != 0) {
+            flor__obj_release(&obj);
+            return rc;
+        }
+        dst = s->stage;
+    }
+    rc = flor__store_get(p->store, &obj, dst, nbytes);
+    flor__obj_release(&obj);
+    if (rc)
+        return flor__err_wrap(rc, "checkpoint of run %lld at %s: object '%s'", (long long)run,
+                              where, name);
+    if (s->ops.load && (rc = s->ops.load(s->self, s->stage, nbytes)) != 0)
+        return flor__err(rc < 0 ? rc : FLOR_EIO,
+                         "checkpoint of run %lld at %s: object '%s': its load callback "
+                         "returned %d",
+                         (long long)run, where, name, rc);
+    return 0;
+}
+
+int flor_project_restore(flor_project *p, int64_t run, long iteration)
+{
+    flor__err_clear();
+    int64_t id = 0;
+    char where[512];
+    int rc = find_checkpoint(p, run, iteration, &id, where, sizeof where);
+    if (!rc)
+        rc = open_store(p);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(p->db,
+                            "SELECT name, version, nbytes, manifest FROM checkpoint_objects "
+                            "WHERE ckpt_id=? ORDER BY name",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(p->db, rc, "cannot read checkpoint objects");
+    sqlite3_bind_int64(st, 1, id);
+    int err = 0;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        err = restore_object(p, run, where, (const char *)sqlite3_column_text(st, 0),
+                             (uint32_t)sqlite3_column_int64(st, 1),
+                             (size_t)sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                             (size_t)sqlite3_column_bytes(st, 3));
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = flor__err_sqlite(p->db, rc, "cannot read checkpoint objects");
+    sqlite3_finalize(st);
+    return err;
+}
+
+int flor_project_checkpoints(flor_project *p, int64_t run, flor_table **out)
+{
+    *out = NULL;
+    flor__err_clear();
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        p->db,
+        "SELECT c.run_id AS run, c.loop, c.iteration, count(o.name) AS objects,"
+        " c.logical_bytes, c.stored_bytes, round(c.stall_s * 1000, 3) AS stall_ms,"
+        " round(c.write_s * 1000, 3) AS write_ms, c.codec"
+        " FROM checkpoints c LEFT JOIN checkpoint_objects o ON o.ckpt_id = c.ckpt_id"
+        " WHERE ?1 = 0 OR c.run_id = ?1 GROUP BY c.ckpt_id ORDER BY c.run_id, c.ckpt_id",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(p->db, rc, "cannot read checkpoints");
+    sqlite3_bind_int64(st, 1, run);
+    rc = flor__table_from_stmt(st, out);
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,308 @@
+/*
+ * store.h -- the checkpoint store (private to libflor): a content-addressed,
+ * compressed, deduplicated chunk store in one directory (DATADIR/objects/).
+ *
+ * An object is a byte buffer with an element type.  flor__store_put() cuts
+ * it into fixed-size chunks, names each chunk by the XXH3-128 of its bytes,
+ * stores only chunks the store does not have yet, and returns a manifest
+ * (struct flor__obj: the list of chunk hashes) that the caller keeps, as a
+ * BLOB from flor__obj_encode(), in SQLite.  flor__store_get() restores an
+ * object from its manifest into the caller's memory.
+ *
+ * Chunks are appended to a few large pack files (pack-NNNNNN.pack), each
+ * with an append-only index (pack-NNNNNN.idx).  docs/store.md describes the
+ * formats and why a crash at any moment loses nothing that was synced.
+ *
+ * Conventions: every int function returns 0 or a negative FLOR_E* code and
+ * sets the thread's message (flor_errmsg()); messages name the store
+ * directory, the pack file, the offset and the chunk hash involved.  A store
+ * handle may be used from several threads (calls are serialized where they
+ * must be), but not across fork(): a child must open its own handle.
+ */
+#ifndef FLOR_STORE_H
+#define FLOR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct flor__buf; /* util.c's growable buffer (internal.h) */
+
+typedef struct flor__store flor__store;
+
+/* ---- element types ------------------------------------------------------ */
+
+/* The element type of an object's bytes: a hint for compression (typed data
+ * is split into byte planes before zstd).  Chunk boundaries always fall on
+ * element boundaries; a trailing partial element is allowed. */
+enum flor__elem {
+    FLOR__ELEM_RAW = 0, /* bytes (u8), or unknown */
+    FLOR__ELEM_F32 = 1,
+    FLOR__ELEM_BF16 = 2,
+    FLOR__ELEM_F16 = 3,
+    FLOR__ELEM_F64 = 4,
+    FLOR__ELEM_I32 = 5,
+    FLOR__ELEM_I64 = 6,
+    FLOR__ELEM_COUNT
+};
+
+/* OR'd into the element type given to flor__store_put(): store chunks raw
+ * (hash, dedup and write only; no compression work).  For a writer that is
+ * falling behind. */
+#define FLOR__PUT_CHEAP 0x100
+
+/* Size in bytes of one element (1 for RAW); 0 for an unknown type. */
+size_t flor__elem_size(int elemtype);
+/* "raw", "f32", "bf16", ...; "?" for an unknown type. */
+const char *flor__elem_name(int elemtype);
+
+/* ---- chunks and manifests ----------------------------------------------- */
+
+/* How a chunk is stored (the codec byte of its record). */
+enum flor__codec_id {
+    FLOR__CODEC_RAW = 0,  /* the bytes as they are */
+    FLOR__CODEC_ZSTD = 1, /* one zstd frame of the bytes */
+    FLOR__CODEC_SHUF = 2, /* byte planes (one per byte of an element), each raw,
+                             constant or zstd */
+    FLOR__CODEC_XOR = 3,  /* as SHUF, of the bytes XOR the base chunk's bytes */
+    FLOR__CODEC_COUNT
+};
+const char *flor__codec_name(int codec); /* "raw", "zstd", "shuffle+zstd", "xor+shuffle+zstd" */
+
+/* A chunk's name: XXH3-128 of its raw bytes, in canonical (big-endian)
+ * byte order. */
+typedef struct flor__hash {
+    uint8_t b[16];
+} flor__hash;
+
+/* 32 lowercase hex digits and a NUL. */
+void flor__hash_hex(const flor__hash *h, char out[33]);
+flor__hash flor__hash_of(const void *data, size_t n);
+
+/* One chunk of an object, as the manifest records it. */
+struct flor__chunk_ref {
+    flor__hash hash;  /* of the chunk's raw bytes */
+    flor__hash base;  /* depth > 0: the chunk it is stored as a delta against */
+    uint8_t depth;    /* 0: stored whole; else the length of its delta chain */
+};
+
+/* An object's manifest.  Chunk i covers bytes [i*chunk_size, min(n, (i+1)*
+ * chunk_size)).  Owned by the caller; release with flor__obj_release(). */
+struct flor__obj {
+    uint64_t nbytes;
+    uint32_t chunk_size;
+    uint8_t elemtype;
+    uint32_t nchunks;
+    struct flor__chunk_ref *chunks; /* nchunks entries (NULL when 0) */
+};
+
+/* Appends a compact serialization of O (magic, version, chunk list, XXH3-64
+ * trailer) to B.  @return 0 or FLOR_ENOMEM. */
+int flor__obj_encode(const struct flor__obj *o, struct flor__buf *b);
+/* Parses what flor__obj_encode() wrote.  On success *OUT is owned by the
+ * caller.  @return 0, or FLOR_ECORRUPT ("manifest: ...") for anything that
+ * is not a well-formed manifest of this version, or FLOR_ENOMEM. */
+int flor__obj_decode(const void *p, size_t n, struct flor__obj *out);
+/* Frees O's chunk list and zeroes it.  Accepts NULL. */
+void flor__obj_release(struct flor__obj *o);
+
+/* ---- the store ----------------------------------------------------------- */
+
+/* Opens the store in DIR, creating the directory (and its parents) when
+ * missing, and loads the index of every pack.  Nothing is written until the
+ * first put.  @param[out] out  the new handle, NULL on failure.
+ * @return 0, FLOR_EIO (directory cannot be created or read), FLOR_ENOMEM. */
+int flor__store_open(flor__store **out, const char *dir);
+/* Syncs what was put (as flor__store_sync()), stops the worker threads and
+ * frees the handle.  Accepts NULL.  @return the sync's result: a caller that
+ * commits manifests must have called flor__store_sync() itself first. */
+int flor__store_close(flor__store *s);
+
+/* Tuning; each returns the previous value.  Defaults: chunk size 1 MiB
+ * (a multiple of 8, between 64 bytes and 64 MiB), pack files roll over at
+ * 1 GiB, threads = online CPUs up to 4 (the calling thread counts as one),
+ * delta-base cache 2 GiB (0 turns delta encoding off). */
+size_t flor__store_set_chunk_size(flor__store *s, size_t bytes);
+uint64_t flor__store_set_pack_limit(flor__store *s, uint64_t bytes);
+int flor__store_set_threads(flor__store *s, int n);
+size_t flor__store_set_cache(flor__store *s, size_t bytes);
+
+/* What one put did. */
+struct flor__put_stats {
+    uint64_t logical;   /* bytes given */
+    uint64_t stored;    /* bytes appended to packs (records with headers) */
+    uint32_t chunks;    /* chunks in the object */
+    uint32_t dedup;     /* chunks that were already stored */
+    uint32_t by_codec[FLOR__CODEC_COUNT]; /* newly stored chunks per codec */
+    double seconds;
+};
+
+/*
+ * Stores N bytes at DATA as an object of element type ELEMTYPE (a
+ * flor__elem, optionally | FLOR__PUT_CHEAP) and fills *OUT with its
+ * manifest (owned by the caller).
+ *
+ * PREV, when not NULL, is the manifest of the previous version of the same
+ * object.  When it has the same size, each chunk may be stored as the XOR
+ * against the same chunk of PREV (if that is measured to be smaller, the
+ * base's bytes are still in the handle's cache, and the chain stays at most
+ * 8 deep).  Chunks already in the store are not written again.
+ *
+ * The chunks are durable only after flor__store_sync() returns 0: commit a
+ * manifest only after that.  A handle must not be used after fork().
+ *
+ * @param[out] out    the manifest; zeroed on failure
+ * @param[out] stats  may be NULL
+ * @return 0, FLOR_EINVAL (unknown element type, NULL data), FLOR_EIO (a
+ *         pack could not be written: "cannot write '<dir>/pack-000003.pack':
+ *         No space left on device"), FLOR_ENOMEM, FLOR_EUSAGE (after fork).
+ */
+int flor__store_put(flor__store *s, const void *data, size_t n, int elemtype,
+                    const struct flor__obj *prev, struct flor__obj *out,
+                    struct flor__put_stats *stats);
+
+/*
+ * Makes every chunk put so far durable and visible to other processes: the
+ * pack data is fdatasync'ed, then its index records are appended and
+ * fdatasync'ed.  On failure every chunk put since the last successful sync is
+ * forgotten (the manifests of those puts must not be committed; putting them
+ * again rewrites the chunks) and FLOR_EIO is returned.
+ */
+int flor__store_sync(flor__store *s);
+
+/*
+ * Restores the object described by OBJ into DST (N bytes, which must equal
+ * obj->nbytes).  Every record's header and checksum and the XXH3-128 of every
+ * decoded chunk (bases of deltas included) are verified.
+ * @return 0, FLOR_EINVAL (N differs from the manifest's size), FLOR_ENOTFOUND
+ *         ("chunk <hash> not found in '<dir>'"), FLOR_ECORRUPT ("'<pack>':
+ *         chunk <hash> at offset N: ..."), FLOR_EIO, FLOR_ENOMEM.  DST is
+ *         undefined after a failure.
+ */
+int flor__store_get(flor__store *s, const struct flor__obj *obj, void *dst, size_t n);
+
+/* True when every chunk of OBJ (and every base it needs) is in the index. */
+int flor__store_has(flor__store *s, const struct flor__obj *obj);
+
+/* Totals for `flor du`. */
+struct flor__store_stats {
+    /* on disk (every pack's index, read now) */
+    uint64_t packs;          /* pack files with an index */
+    uint64_t file_bytes;     /* size of pack and index files */
+    uint64_t chunks;         /* distinct chunks */
+    uint64_t raw_bytes;      /* their decoded size */
+    uint64_t stored_bytes;   /* their records' size in packs */
+    uint64_t chunks_by_codec[FLOR__CODEC_COUNT];
+    uint64_t bad_records;    /* index records that failed their checksum */
+    /* through this handle since it was opened */
+    uint64_t put_objects, put_logical, put_stored, put_chunks, put_dedup;
+    uint64_t put_by_codec[FLOR__CODEC_COUNT];
+    uint64_t cache_bytes;    /* delta-base cache in use */
+};
+int flor__store_stats(flor__store *s, struct flor__store_stats *out);
+
+/* ---- garbage collection --------------------------------------------------- */
+
+/* The set of chunks that live manifests need, filled by the caller's MARK
+ * callback (the store adds the bases of deltas itself). */
+typedef struct flor__live flor__live;
+int flor__live_add(flor__live *l, const flor__hash *h);
+int flor__live_add_obj(flor__live *l, const struct flor__obj *o);
+
+typedef int (*flor__gc_mark_fn)(void *ctx, flor__live *live);
+
+struct flor__gc_stats {
+    uint64_t packs;           /* pack files looked at */
+    uint64_t packs_kept, packs_rewritten, packs_removed, packs_skipped;
+    uint64_t chunks_live, chunks_dead;
+    uint64_t chunks_missing;  /* live chunks the store does not have */
+    uint64_t bytes_before, bytes_after, bytes_freed;
+};
+
+/*
+ * Removes the chunks no live manifest needs.  Takes the store's exclusive
+ * lock (FLOR_EBUSY when a process is writing into the store), then calls
+ * MARK, which must add every live manifest (e.g. every checkpoint row in
+ * flor.db) with flor__live_add_obj(); MARK must not call into this store.
+ * Packs holding dead chunks are rewritten: live records are copied to a new
+ * pack, which is synced with its index before the old pack and index are
+ * removed.  A pack locked by a writer is skipped.  With DRY_RUN nothing is
+ * changed and the stats say what would be freed.
+ * @return 0, FLOR_EBUSY, FLOR_EIO, FLOR_ECORRUPT (a live record failed its
+ *         checksum: nothing was removed), FLOR_ENOMEM, or MARK's error.
+ */
+int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, void *ctx, int dry_run,
+                   struct flor__gc_stats *stats);
+
+/* ---- tests ----------------------------------------------------------------- */
+
+/* Fault injection: the Nth store write, fsync or file creation from now on
+ * (in this process) fails with ENOSPC; 0 turns it off.  Returns how many
+ * remained (0: the fault fired or was off). */
+long flor__store_fail_write_after(long n);
+
+/* ---- codec.c: encoding one chunk (used by store.c and the tests) ---------- */
+
+typedef struct flor__codec flor__codec;
+flor__codec *flor__codec_new(void);
+void flor__codec_free(flor__codec *c);
+
+#define FLOR__ENC_MAXIOV 12
+struct flor__enc {
+    uint8_t codec, esize;
+    size_t stored_len;          /* sum of the iov lengths */
+    int niov;
+    struct {
+        const void *p;
+        size_t n;
+    } iov[FLOR__ENC_MAXIOV];    /* point into RAW, BASE-derived buffers of C */
+};
+
+/* Chooses and applies an encoding for LEN bytes at RAW made of ESIZE-byte
+ * elements.  BASE (LEN bytes, or NULL) allows FLOR__CODEC_XOR; CHEAP forces
+ * FLOR__CODEC_RAW.  The result points into RAW and into C's buffers and is
+ * valid until C's next use.  @return 0 or FLOR_ENOMEM. */
+int flor__codec_encode(flor__codec *c, const uint8_t *raw, size_t len, size_t esize,
+                       const uint8_t *base, int cheap, struct flor__enc *out);
+
+/* Decodes STORED (SLEN bytes, codec CODEC) into DST (LEN bytes).  For
+ * FLOR__CODEC_XOR, DST must hold the base chunk's bytes on entry.
+ * @return 0, FLOR_ECORRUPT (malformed data; message without location),
+ *         FLOR_ENOMEM. */
+int flor__codec_decode(flor__codec *c, int codec, size_t esize, const uint8_t *stored,
+                       size_t slen, uint8_t *dst, size_t len);
+
+/* Byte-plane transforms: SRC (NE elements of ES bytes, XOR BASE when not
+ * NULL) to ES contiguous planes of NE bytes at DST, and back (XOR into DST
+ * when XOR is set).  Exposed for the tests. */
+void flor__shuffle(const uint8_t *src, const uint8_t *base, size_t ne, size_t es,
+                   uint8_t *dst);
+void flor__unshuffle(const uint8_t *const *planes, size_t ne, size_t es, uint8_t *dst,
+                     int xor);
+
+/* Little-endian field access for the on-disk formats. */
+static inline void flor__put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void flor__put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t flor__get_le32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static inline uint64_t flor__get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+#endif /* FLOR_STORE_H */
