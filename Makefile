@@ -119,3 +119,6 @@ install: all flor.pc
 
 clean:
 	rm -rf build build-san flor.pc
+
+# The Python module (python/python.mk) and anything else kept in its own file.
+-include python/python.mk

@@ -685,6 +685,20 @@ int main(int argc, char **argv)
     flush_denormals();
     init_state(&st, H, seed, train.n);
     scratch s = scratch_new(H, B, st.nparams);
+
+    /* The training state, registered for checkpoints: at the end of each
+     * epoch flor may save it, and a replay restores it instead of running
+     * the step loop.  Restoring these six at an epoch's end and going on
+     * reproduces the rest of training bit for bit. */
+    size_t pbytes = st.nparams * sizeof(float);
+    if (flor_checkpoint_typed("params", st.params, pbytes, FLOR_F32, 1) != 0 ||
+        flor_checkpoint_typed("adam_m", st.m, pbytes, FLOR_F32, 1) != 0 ||
+        flor_checkpoint_typed("adam_v", st.v, pbytes, FLOR_F32, 1) != 0 ||
+        flor_checkpoint_typed("adam_t", &st.t, sizeof st.t, FLOR_I64, 1) != 0 ||
+        flor_checkpoint_typed("rng", &st.rng, sizeof st.rng, FLOR_BYTES, 1) != 0 ||
+        flor_checkpoint_typed("order", st.order, (size_t)train.n * sizeof *st.order, FLOR_I32,
+                              1) != 0)
+        fprintf(stderr, "linear: warning: no checkpoints: %s\n", flor_errmsg());
     printf("linear: %d training and %d test images, 784-%d-10 MLP (%zu parameters), "
            "%ld epoch%s of %ld steps\n",
            train.n, test.n, H, st.nparams, epochs, epochs == 1 ? "" : "s", nbatches);

@@ -523,6 +523,10 @@ FLOR_API double flor_table_real(const flor_table *t, size_t row, size_t col);
 FLOR_API const char *flor_table_text(const flor_table *t, size_t row, size_t col);
 FLOR_API void flor_table_free(flor_table *t);
 
+/* ------------------------------------------------------------------------
+ * Code versions
+ * ------------------------------------------------------------------------ */
+
 #ifdef __cplusplus
 }
 #endif
