@@ -87,6 +87,8 @@ int flor__kwargs_parse(int *argc, char ***argvp)
     return 0;
 }
 
+int flor__kwargs_given(void) { return nkwargs; }
+
 void flor__kwargs_release(void)
 {
     for (int i = 0; i < nkwargs; i++) {
@@ -388,4 +390,36 @@ void flor__kwargs_check_unused(void)
         else if (a)
             a->type = FLOR_NULL;
     }
+}
+
+/* Replay: flor_arg() returns what the recorded run used. */
+int flor__args_load(sqlite3 *db, int64_t run)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT name, value FROM args WHERE run_id=? ORDER BY ord", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's args");
+    sqlite3_bind_int64(st, 1, run);
+    int err = 0;
+    while (!err && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int t = sqlite3_column_type(st, 1);
+        argval *a = remember(name, t == SQLITE_INTEGER ? FLOR_INTEGER
+                                   : t == SQLITE_FLOAT ? FLOR_REAL
+                                                       : FLOR_TEXT);
+        if (!a) {
+            err = flor__err(FLOR_ENOMEM, "out of memory");
+            break;
+        }
+        if (a->type == FLOR_INTEGER)
+            a->v.i = sqlite3_column_int64(st, 1);
+        else if (a->type == FLOR_REAL)
+            a->v.r = sqlite3_column_double(st, 1);
+        else if (!(a->v.s = flor__strdup(t == SQLITE_NULL ? ""
+                                                           : (const char *)sqlite3_column_text(st, 1))))
+            err = flor__err(FLOR_ENOMEM, "out of memory");
+    }
+    sqlite3_finalize(st);
+    return err;
 }

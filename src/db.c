@@ -81,6 +81,36 @@ static const char SCHEMA[] =
     "  manifest BLOB NOT NULL,\n"
     "  PRIMARY KEY (ckpt_id, name)\n"
     ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS replays(\n"
+    "  replay_id   INTEGER PRIMARY KEY,\n"
+    "  run_id      INTEGER NOT NULL REFERENCES runs(run_id),\n"
+    "  segment     INTEGER NOT NULL,\n"
+    "  nsegments   INTEGER NOT NULL,\n"
+    "  probed      TEXT,\n"
+    "  host        TEXT NOT NULL,\n"
+    "  pid         INTEGER NOT NULL,\n"
+    "  proc_start  TEXT,\n"
+    "  status      TEXT NOT NULL DEFAULT 'running'\n"
+    "              CHECK (status IN ('running','finished','failed','killed')),\n"
+    "  started     REAL NOT NULL,\n"
+    "  ended       REAL,\n"
+    "  new_values  INTEGER,\n"
+    "  compared    INTEGER,\n"
+    "  divergences INTEGER,\n"
+    "  first_divergence TEXT,\n"
+    "  restores    INTEGER,\n"
+    "  error       TEXT\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS divergences(\n"
+    "  replay_id INTEGER NOT NULL REFERENCES replays(replay_id),\n"
+    "  coords    TEXT NOT NULL,\n"
+    "  name      TEXT NOT NULL,\n"
+    "  recorded  TEXT,\n"
+    "  replayed  TEXT\n"
+    ");\n"
+    "CREATE UNIQUE INDEX IF NOT EXISTS logs_replayed_once\n"
+    "  ON logs(run_id, ifnull(ctx_id, 0), name) WHERE source = 'replay';\n"
+    "CREATE INDEX IF NOT EXISTS loops_by_path ON loops(run_id, parent_ctx_id, name, iteration);\n"
     "CREATE INDEX IF NOT EXISTS logs_by_name ON logs(name, run_id);\n"
     "CREATE INDEX IF NOT EXISTS logs_outside_loops ON logs(run_id, name) WHERE ctx_id IS NULL;\n"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);\n";
@@ -245,13 +275,21 @@ static int process_alive(long pid, const char *identity)
     return same;
 }
 
+static int reap_table(sqlite3 *db, const char *table, const char *key);
+
 int flor__db_reap(sqlite3 *db)
 {
+    int rc = reap_table(db, "runs", "run_id");
+    return rc ? rc : reap_table(db, "replays", "replay_id");
+}
+
+static int reap_table(sqlite3 *db, const char *table, const char *key)
+{
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT run_id, pid, proc_start FROM runs "
-                                "WHERE status='running' AND host=?",
-                                -1, &st, NULL);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT %s, pid, proc_start FROM %s WHERE status='running' AND host=?", key, table);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(db, rc, "cannot look for dead runs");
     sqlite3_bind_text(st, 1, flor__hostname(), -1, SQLITE_STATIC);
@@ -266,9 +304,9 @@ int flor__db_reap(sqlite3 *db)
     sqlite3_finalize(st);
     if (ndead == 0)
         return 0;
-    rc = sqlite3_prepare_v2(db,
-                            "UPDATE runs SET status='killed' WHERE run_id=? AND status='running'",
-                            -1, &st, NULL);
+    snprintf(sql, sizeof sql, "UPDATE %s SET status='killed' WHERE %s=? AND status='running'",
+             table, key);
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(db, rc, "cannot mark dead runs");
     for (int i = 0; i < ndead; i++) {

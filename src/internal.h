@@ -246,6 +246,53 @@ void flor__ckpt_wait_idle(void);
 /* Waits for the writer, stops it; counts of checkpoints written/failed. */
 int flor__ckpt_stop(int *written, int *failed);
 
+/* ---- replay.c: hindsight logging ------------------------------------------ */
+
+enum flor__phase {
+    FLOR__PHASE_NORMAL = 0,  /* values are compared or stored */
+    FLOR__PHASE_CATCHUP = 1, /* re-executed to rebuild state: compared, never stored */
+    FLOR__PHASE_AFTER = 2,   /* after a segment that is not the last: ignored */
+    FLOR__PHASE_FAILED = 3,  /* a restore failed: nothing is kept */
+};
+
+typedef struct flor__replay {
+    int on;
+    char *run_spec;          /* --replay_run: an id or a tstamp */
+    int64_t run_id;          /* the run replayed */
+    long seg_pid, seg_n;     /* segment PID of N */
+    char *probe[16];
+    int nprobe;
+    char *ckpt_loop;         /* the loop the record checkpointed */
+    long *ckpts;             /* its checkpointed iterations, ascending */
+    int nckpt, capckpt;
+    long seg_start, seg_end; /* the segment: iterations [start, end) */
+    long restored_for;       /* iteration whose checkpoint is in the state now */
+    int phase;               /* enum flor__phase, stamped on each log record */
+    flor_project *proj;      /* for restores */
+    int64_t replay_id;
+    long new_values, compared, divergences, restores;
+    double restore_s;
+    char *first_divergence;
+    char *error;
+} flor__replay;
+
+extern flor__replay flor__P;
+int flor__replay_parse(int *argc, char ***argv);
+int flor__replay_open(sqlite3 *db, const char *projid, const char *filename);
+int flor__replay_probed(const char *loop);
+int flor__replay_has_checkpoint(long iteration);
+/* Plans the segment; returns the checkpoint to resume from (-1: none)
+ * and the first iteration to execute in *FIRST. */
+long flor__replay_plan(const char *loop, long n, long *first);
+int flor__replay_restore(long iteration);
+void flor__replay_fail(void);
+/* The writer thread's handling of one record (an SQLite result code). */
+int flor__replay_record(sqlite3 *db, const flor__block *b, const flor__rec *r);
+int flor__replay_begin_row(sqlite3 *db);
+int flor__replay_end_row(sqlite3 *db, const char *status);
+void flor__replay_report(void);
+void flor__replay_release(void);
+
 /* ---- run.c: the process's run ------------------------------------------- */
 
 typedef struct flor__run {
@@ -290,6 +337,9 @@ int64_t flor__loop_context(void);
 /* ---- args.c: --kwargs and flor_arg -------------------------------------- */
 
 int flor__kwargs_parse(int *argc, char ***argv);
+int flor__kwargs_given(void);
+/* Makes flor_arg() return run RUN's recorded values (replay). */
+int flor__args_load(sqlite3 *db, int64_t run);
 /* Records kwargs no flor_arg asked for; warns once. */
 void flor__kwargs_check_unused(void);
 void flor__kwargs_release(void);

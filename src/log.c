@@ -129,7 +129,7 @@ static int log_prepare(const char *name, flor__rec *r)
     if (!name || !*name)
         return flor__err(FLOR_EINVAL, "flor_log: the name must be a non-empty string");
     r->kind = FLOR__REC_LOG;
-    r->aux = 0;
+    r->aux = (uint16_t)flor__P.phase; /* always 0 when recording */
     r->ctx = flor__R.depth ? flor__loop_context() : 0;
     r->parent = 0;
     return flor__name_intern(name, &r->name);

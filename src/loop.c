@@ -14,6 +14,47 @@
 
 #define MAX_DEPTH ((int)(sizeof flor__R.stack / sizeof flor__R.stack[0]))
 
+/* Replay: where the checkpointed loop starts, and whether a loop nested
+ * in one of its iterations runs or is replaced by a restore. */
+static void replay_begin(flor_loop *l)
+{
+    int d = l->depth;
+    if (flor__P.phase == FLOR__PHASE_FAILED) {
+        l->n = 0; /* a restore failed: run nothing more */
+        return;
+    }
+    if (d == flor__R.ckpt_depth) {
+        long first;
+        long resume = flor__replay_plan(l->name, l->n, &first);
+        l->i = first - 1;
+        if (resume >= 0) {
+            if (flor__replay_restore(resume) != 0) {
+                flor__replay_fail();
+                l->n = 0;
+                return;
+            }
+            flor__P.restored_for = resume;
+        }
+        if (l->n < 0 || l->n > flor__P.seg_end)
+            l->n = flor__P.seg_end;
+        return;
+    }
+    if (flor__R.ckpt_depth < 0 || d != flor__R.ckpt_depth + 1 || flor__replay_probed(l->name))
+        return;
+    long it = flor__R.stack[flor__R.ckpt_depth].iteration;
+    if (flor__R.stack[flor__R.ckpt_depth].ctx == 0 || !flor__replay_has_checkpoint(it))
+        return; /* no checkpoint: the loop runs, rebuilding the state */
+    if (flor__P.restored_for != it) {
+        if (flor__replay_restore(it) != 0) {
+            flor__replay_fail();
+            l->n = 0;
+            return;
+        }
+        flor__P.restored_for = it;
+    }
+    l->n = 0; /* its effects are in the checkpoint: no iteration runs */
+}
+
 flor_loop flor_loop_begin(const char *name, long n)
 {
     flor_loop l = {name, n, -1, -1, 1};
@@ -44,6 +85,8 @@ flor_loop flor_loop_begin(const char *name, long n)
     flor__R.stack[d].ctx = 0;
     flor__R.stack[d].emitted = 0;
     l.depth = d;
+    if (flor__P.on)
+        replay_begin(&l);
     return l;
 }
 
@@ -89,6 +132,8 @@ bool flor_loop_next(flor_loop *l, long *i)
     flor__R.stack[d].ctx = ++flor__R.next_ctx;
     flor__R.stack[d].iteration = l->i;
     flor__R.stack[d].emitted = 0;
+    if (flor__P.on && d == flor__R.ckpt_depth && flor__P.phase != FLOR__PHASE_FAILED)
+        flor__P.phase = l->i < flor__P.seg_start ? FLOR__PHASE_CATCHUP : FLOR__PHASE_NORMAL;
     return true;
 }
 
@@ -135,7 +180,13 @@ void flor_loop_end(flor_loop *l)
         return; /* not recorded, or already closed by an enclosing loop */
     flor__R.depth = l->depth + 1; /* inner loops left open close with it */
     iteration_ends(l, 1);
-    if (flor__R.ckpt_depth == l->depth)
+    if (flor__R.ckpt_depth == l->depth) {
         flor__R.ckpt_depth = -1;
+        /* after a segment that is not the last, the program's state is not
+         * the run's final state: what it logs next is not compared */
+        if (flor__P.on && flor__P.phase != FLOR__PHASE_FAILED)
+            flor__P.phase = flor__P.seg_pid + 1 < flor__P.seg_n ? FLOR__PHASE_AFTER
+                                                                 : FLOR__PHASE_NORMAL;
+    }
     flor__R.depth = l->depth;
 }

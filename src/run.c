@@ -122,11 +122,35 @@ static int set_status(sqlite3 *db, int64_t run_id, const char *status, double ov
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot set the run's status");
 }
 
+/* Ends a replay: its row in `replays` and its one-line report. */
+static int end_replay(const char *status)
+{
+    int rc = flor__writer_stop(flor__R.writer);
+    flor__R.writer = NULL;
+    flor__R.on = 0;
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s", flor_errmsg());
+    if (rc && !flor__P.error)
+        flor__P.error = flor__strdup(saved);
+    flor__replay_end_row(flor__R.db, status);
+    flor__replay_report();
+    int code = flor__P.error ? (rc ? rc : FLOR_ECORRUPT) : 0;
+    if (flor__P.error)
+        flor__err(code, "%s", flor__P.error);
+    sqlite3_close(flor__R.db);
+    flor__R.db = NULL;
+    flor__R.finished = 1;
+    flor__replay_release();
+    return code;
+}
+
 /* Ends the run with STATUS; returns the first error. */
 static int end_run(const char *status)
 {
     if (!flor__R.on)
         return 0;
+    if (flor__P.on)
+        return end_replay(status);
     flor__kwargs_check_unused();
     int written, failed;
     flor__ckpt_stop(&written, &failed);
@@ -180,6 +204,39 @@ int flor__check_thread(void)
 {
     if (!pthread_equal(pthread_self(), flor__R.owner))
         return flor__err(FLOR_EUSAGE, "called from a thread other than flor_init's");
+    return 0;
+}
+
+static int start_replay(int argc, char **argv)
+{
+    flor__run *R = &flor__R;
+    int rc = flor__place_find(&R->place, NULL);
+    if (rc)
+        return rc;
+    rc = flor__db_open(R->place.datadir, 0, 0, &R->db);
+    if (rc == FLOR_ENOTFOUND)
+        return flor__err(rc, "--replay_flor: no runs recorded in project '%s' (%s): nothing to "
+                             "replay",
+                         R->place.projid, R->place.datadir);
+    if (rc)
+        return rc;
+    flor__db_reap(R->db);
+    flor__err_clear();
+    const char *filename = argc > 0 ? base_name(argv[0]) : "?";
+    if ((rc = flor__replay_open(R->db, R->place.projid, filename)) != 0 ||
+        (rc = flor__replay_begin_row(R->db)) != 0)
+        return rc;
+    R->run_id = flor__P.run_id;
+    if (flor__P.ckpt_loop && !(R->ckpt_loop = flor__strdup(flor__P.ckpt_loop)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    R->ckpt_depth = -1;
+    sqlite3 *wdb;
+    if ((rc = flor__db_open(R->place.datadir, 0, 0, &wdb)) != 0)
+        return rc;
+    if ((rc = flor__writer_start(&R->writer, wdb, flor__P.run_id)) != 0) {
+        flor__replay_end_row(R->db, "failed");
+        return rc;
+    }
     return 0;
 }
 
@@ -246,16 +303,24 @@ int flor_init(int *argc, char ***argv)
      * flor does not read them.  (A no-op if SQLite is already running.) */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     int rc = flor__kwargs_parse(argc, argv);
+    if (!rc)
+        rc = flor__replay_parse(argc, argv);
+    if (!rc && flor__P.on && flor__kwargs_given())
+        rc = flor__err(FLOR_EINVAL, "--kwargs cannot be combined with --replay_flor: a replay "
+                                    "uses the args the run recorded");
     const char *mode = getenv("FLOR_MODE");
     if (!rc && !(mode && strcmp(mode, "off") == 0)) {
         flor__R.owner = pthread_self();
-        rc = start_recording(original_argc, original);
+        rc = flor__P.on ? start_replay(original_argc, original)
+                        : start_recording(original_argc, original);
         if (rc) {
             char saved[512];
             snprintf(saved, sizeof saved, "%s", flor_errmsg());
             sqlite3_close(flor__R.db);
             flor__R.db = NULL;
             flor__place_release(&flor__R.place);
+            if (flor__P.on)
+                flor__replay_release();
             flor__err(rc, "%s", saved);
         } else {
             run_pid = getpid();

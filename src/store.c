@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -249,7 +250,9 @@ struct flor__store {
     struct htab inflight;     /* hashes being written by the running put */
     struct cbuf *cbufs;
     int32_t *cfree;
-    size_t ncbufs, nfree, cache_bytes, cache_limit;
+    size_t ncbufs, capcbufs, nfree, cache_bytes, cache_limit;
+    struct cbuf *slabs;       /* where the buffers are carved from */
+    size_t nslabs, capslabs, slab_used;
 
     pthread_mutex_t pm;
     pthread_cond_t pcv, dcv;
@@ -716,13 +719,16 @@ static void cache_settle(flor__store *s)
 
 static void cache_clear(flor__store *s)
 {
-    for (size_t i = 0; i < s->ncbufs; i++)
-        free(s->cbufs[i].buf);
+    for (size_t i = 0; i < s->nslabs; i++)
+        munmap(s->slabs[i].buf, s->slabs[i].len);
+    free(s->slabs);
     free(s->cbufs);
     free(s->cfree);
+    s->slabs = NULL;
     s->cbufs = NULL;
     s->cfree = NULL;
-    s->ncbufs = s->nfree = s->cache_bytes = 0;
+    s->nslabs = s->capslabs = s->slab_used = 0;
+    s->ncbufs = s->capcbufs = s->nfree = s->cache_bytes = 0;
     ht_free(&s->cache);
 }
 
@@ -737,6 +743,40 @@ static int32_t cache_claim(flor__store *s, const flor__hash *h)
     return b;
 }
 
+#define SLAB_BYTES ((size_t)32 << 20)
+
+/* A new chunk-sized buffer, carved from large mappings that may use huge
+ * pages: a first checkpoint fills the whole cache at once, and faulting
+ * it in 4 KiB at a time would cost more than compressing. */
+static uint8_t *slab_carve(flor__store *s)
+{
+    size_t cs = s->chunk_size;
+    if (!s->nslabs || s->slab_used + cs > s->slabs[s->nslabs - 1].len) {
+        size_t room = (s->cache_limit - s->cache_bytes) / cs * cs;
+        size_t len = cs >= SLAB_BYTES ? cs : SLAB_BYTES / cs * cs;
+        len = len < room ? len : room;
+        if (s->nslabs == s->capslabs) {
+            size_t cap = s->capslabs ? 2 * s->capslabs : 16;
+            struct cbuf *p = realloc(s->slabs, cap * sizeof *p);
+            if (!p)
+                return NULL;
+            s->slabs = p;
+            s->capslabs = cap;
+        }
+        void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        madvise(m, len, MADV_HUGEPAGE);
+#endif
+        s->slabs[s->nslabs++] = (struct cbuf){m, len};
+        s->slab_used = 0;
+    }
+    uint8_t *b = s->slabs[s->nslabs - 1].buf + s->slab_used;
+    s->slab_used += cs;
+    return b;
+}
+
 /* A free buffer of chunk_size bytes, or -1 when the cache is full. */
 static int32_t cache_alloc(flor__store *s)
 {
@@ -744,15 +784,19 @@ static int32_t cache_alloc(flor__store *s)
         return s->cfree[--s->nfree];
     if (s->cache_bytes + s->chunk_size > s->cache_limit || s->ncbufs >= INT32_MAX)
         return -1;
-    struct cbuf *nb = realloc(s->cbufs, (s->ncbufs + 1) * sizeof *nb);
-    if (!nb)
-        return -1;
-    s->cbufs = nb;
-    int32_t *nf = realloc(s->cfree, (s->ncbufs + 1) * sizeof *nf);
-    if (!nf)
-        return -1;
-    s->cfree = nf;
-    uint8_t *buf = malloc(s->chunk_size);
+    if (s->ncbufs == s->capcbufs) {
+        size_t cap = s->capcbufs ? 2 * s->capcbufs : 256;
+        struct cbuf *nb = realloc(s->cbufs, cap * sizeof *nb);
+        if (nb)
+            s->cbufs = nb;
+        int32_t *nf = realloc(s->cfree, cap * sizeof *nf);
+        if (nf)
+            s->cfree = nf;
+        if (!nb || !nf)
+            return -1;
+        s->capcbufs = cap;
+    }
+    uint8_t *buf = slab_carve(s);
     if (!buf)
         return -1;
     s->cbufs[s->ncbufs] = (struct cbuf){buf, 0};
@@ -781,6 +825,10 @@ static void cache_insert(flor__store *s, int32_t b, const flor__hash *h, size_t 
 
 /* ---- the writer (wmu held) ---------------------------------------------------------- */
 
+/* Writers hold LOCK shared, so that gc (which takes it exclusively) never
+ * runs while a writer may deduplicate against a chunk gc is deleting.  A gc
+ * may have run since this handle read the indexes, so they are read again
+ * once the lock is held; no put task may be running (the cache is cleared). */
 static int take_shared_lock(flor__store *s)
 {
     if (s->locked)
@@ -791,7 +839,10 @@ static int take_shared_lock(flor__store *s)
         if (errno != EINTR)
             return flor__err(FLOR_EIO, "cannot lock '%s/LOCK': %s", s->dir, strerror(errno));
     s->locked = 1;
-    return 0;
+    lock(&s->mu);
+    int rc = reload(s);
+    unlock(&s->mu);
+    return rc;
 }
 
 /* Stops appending to W's pack: releases its lock, keeps it for reading. */
@@ -1029,12 +1080,11 @@ skip:
     return 0;
 }
 
-/* Gives the handle a pack to append to: an idle one with room, or a new one. */
+/* Gives the handle a pack to append to: an idle one with room, or a new one.
+ * The caller holds LOCK (flor__store_put took it). */
 static int writer_open(flor__store *s)
 {
-    int rc = take_shared_lock(s);
-    if (rc)
-        return rc;
+    int rc;
     lock(&s->mu);
     size_t n = s->npacks;
     unlock(&s->mu);
@@ -1457,6 +1507,12 @@ int flor__store_put(flor__store *s, const void *data, size_t n, int elemtype,
         unlock(&s->opmu);
         memset(out, 0, sizeof *out);
         return flor__err(FLOR_ENOMEM, "out of memory");
+    }
+    rc = nc ? take_shared_lock(s) : 0;
+    if (rc) {
+        unlock(&s->opmu);
+        flor__obj_release(out);
+        return rc;
     }
     int aligned = prev && prev->nbytes == n && prev->chunk_size == cs && prev->nchunks == nc;
     struct put_arg a = {.data = data, .n = n, .cs = cs, .esize = flor__elem_size(type),

@@ -137,6 +137,8 @@ static int bind_value(sqlite3_stmt *st, int col, const flor__block *b, const flo
 
 static int insert(flor__writer *w, const flor__block *b, const flor__rec *r)
 {
+    if (flor__P.on)
+        return flor__replay_record(w->db, b, r);
     sqlite3_stmt *st;
     switch (r->kind) {
     case FLOR__REC_LOG:
@@ -239,12 +241,12 @@ static long drain(flor__writer *w)
 static void mark_killed(flor__writer *w)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(w->db,
-                           "UPDATE runs SET status='killed', end_time=? WHERE run_id=?", -1,
-                           &st, NULL) != SQLITE_OK)
+    const char *sql = flor__P.on ? "UPDATE replays SET status='killed', ended=? WHERE replay_id=?"
+                                 : "UPDATE runs SET status='killed', end_time=? WHERE run_id=?";
+    if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_double(st, 1, flor__now());
-    sqlite3_bind_int64(st, 2, w->run_id);
+    sqlite3_bind_int64(st, 2, flor__P.on ? flor__P.replay_id : w->run_id);
     sqlite3_step(st);
     sqlite3_finalize(st);
 }
