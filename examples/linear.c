@@ -634,6 +634,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "linear: %s\n", flor_errmsg());
         return 2;
     }
+    if (rc != 0 && flor_get_mode() == FLOR_MODE_REPLAY) { /* nothing to replay: no point training */
+        fprintf(stderr, "linear: %s\n", flor_errmsg());
+        return 1;
+    }
     if (rc != 0)
         fprintf(stderr, "linear: warning: flor is not recording (%s); training anyway\n",
                 flor_errmsg());

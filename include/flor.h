@@ -139,6 +139,18 @@ FLOR_API const char *flor_errmsg(void);
  *       of the form NAME=VALUE belongs to --kwargs, up to the first one
  *       that does not contain '=' or that starts with "--".
  *
+ *   --replay_flor [PID/N]
+ *       Replays a recorded run instead of recording a new one (see
+ *       "Replay" below); with PID/N, only segment PID (0-based) of N
+ *       contiguous segments of the checkpointed loop.  FLOR_REPLAY=1 or
+ *       FLOR_REPLAY=PID/N in the environment does the same.
+ *   --replay_run RUN
+ *       The run to replay, by id or tstamp (FLOR_REPLAY_RUN); by default
+ *       the latest run of this program (same file name) in the project.
+ *   --probe LOOP
+ *       In a replay, runs the loop named LOOP instead of skipping it
+ *       (repeatable; FLOR_PROBE=a,b).
+ *
  * A NAME=VALUE whose NAME no flor_arg() reads before the first loop
  * starts draws one warning ("--kwargs hiden=75: no flor_arg named
  * 'hiden'") and is recorded among the run's args as text, so that a typo
@@ -184,8 +196,12 @@ FLOR_API int flor_finish(void);
  */
 FLOR_API int flor_flush(void);
 
-/** The id of the current run, or 0 when no run is being recorded. */
+/** The id of the current run (in a replay: the run replayed), or 0. */
 FLOR_API int64_t flor_run_id(void);
+
+/** What flor_init() was asked to do, whether or not it succeeded. */
+typedef enum flor_mode { FLOR_MODE_OFF = 0, FLOR_MODE_RECORD = 1, FLOR_MODE_REPLAY = 2 } flor_mode;
+FLOR_API flor_mode flor_get_mode(void);
 
 /** True when flor records (flor_init succeeded and FLOR_MODE is not off). */
 FLOR_API bool flor_enabled(void);
@@ -421,6 +437,42 @@ FLOR_API int flor_checkpoint_remove(const char *name);
  * the outermost loop.  Call it before that loop begins.
  */
 FLOR_API int flor_checkpoint_loop(const char *loop);
+
+/* ------------------------------------------------------------------------
+ * Replay: hindsight logging
+ * ------------------------------------------------------------------------
+ *
+ * Add a flor_log() to a program after it was recorded, rebuild, and run it
+ * with --replay_flor: the new statement's values appear under the
+ * original run (source 'replay' in the logs table, at the same loop
+ * coordinates), without retraining.  In a replay:
+ *
+ * - flor_arg() returns the values the run recorded; --kwargs is refused.
+ * - The checkpointed loop starts at the nearest checkpoint before the
+ *   segment (the state is restored) and ends after the segment.
+ *   Iterations between that checkpoint and the segment start run again to
+ *   rebuild the state; what they log is compared, not stored.
+ * - A loop directly inside an iteration of the checkpointed loop that has
+ *   a checkpoint runs no iteration: its first flor_loop_next() returns
+ *   false and the registered state is restored from that checkpoint, so
+ *   the code after it sees the state the record had at the iteration's
+ *   end.  A probed loop (--probe) runs instead.  In an iteration without a
+ *   checkpoint every loop runs.
+ * - A value under a name the run recorded is compared with the recorded
+ *   one at the same coordinates: bitwise for reals (or within a relative
+ *   FLOR_REPLAY_TOLERANCE), exactly for integers and text.  A mismatch is
+ *   a divergence: counted, the first hundred kept in the divergences
+ *   table, and reported.  A value under a new name is stored; replaying
+ *   again replaces it instead of adding a row.
+ * - After a segment that is not the last, what the program logs once the
+ *   checkpointed loop is over is ignored (its state is not the final one).
+ * - No run is created and no checkpoint is taken; the replay itself gets a
+ *   row in the replays table.  flor_finish() prints a one-line summary on
+ *   stderr (unless FLOR_QUIET) and returns FLOR_ECORRUPT or the restore's
+ *   error when a checkpoint could not be restored: from then on the replay
+ *   runs no loop iteration and stores nothing more.  What the run recorded
+ *   is never changed by a replay.
+ */
 
 /* ------------------------------------------------------------------------
  * Reading a project: runs, SQL, and the pivoted view

@@ -21,6 +21,9 @@ void flor__writer_signal_flush(flor__writer *w, int signo);
 bool flor_enabled(void) { return flor__R.on != 0; }
 int64_t flor_run_id(void) { return flor__R.on ? flor__R.run_id : 0; }
 
+static flor_mode requested_mode;
+flor_mode flor_get_mode(void) { return requested_mode; }
+
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -309,7 +312,9 @@ int flor_init(int *argc, char ***argv)
         rc = flor__err(FLOR_EINVAL, "--kwargs cannot be combined with --replay_flor: a replay "
                                     "uses the args the run recorded");
     const char *mode = getenv("FLOR_MODE");
-    if (!rc && !(mode && strcmp(mode, "off") == 0)) {
+    int off = mode && strcmp(mode, "off") == 0;
+    requested_mode = off ? FLOR_MODE_OFF : flor__P.on ? FLOR_MODE_REPLAY : FLOR_MODE_RECORD;
+    if (!rc && !off) {
         flor__R.owner = pthread_self();
         rc = flor__P.on ? start_replay(original_argc, original)
                         : start_recording(original_argc, original);
