@@ -553,6 +553,34 @@ FLOR_API int flor_project_restore(flor_project *p, int64_t run, long iteration);
  */
 FLOR_API int flor_project_checkpoints(flor_project *p, int64_t run, flor_table **out);
 
+/**
+ * What the checkpoint store holds, one row per run: run, tstamp,
+ * filename, checkpoints, logical_bytes (what was registered),
+ * stored_bytes (what its checkpoints added to the store after
+ * compression and deduplication: a chunk already stored by an earlier
+ * checkpoint or run costs nothing), ratio, and overhead (the share of the
+ * checkpointed loop's time the training thread spent in snapshots).
+ */
+FLOR_API int flor_project_du(flor_project *p, flor_table **out);
+
+/**
+ * Removes checkpoints by a retention rule and takes back the space no
+ * remaining checkpoint needs.  Kept: every checkpoint of the KEEP_RUNS
+ * most recent runs and of runs still recording; of older runs, the
+ * checkpoints at iterations that are multiples of EVERY (EVERY 0: none)
+ * and each run's last one.  A chunk is removed only when no remaining
+ * checkpoint needs it.  With DRY_RUN nothing changes and the report says
+ * what would go.  Report (one row): dry_run, checkpoints_removed,
+ * checkpoints_kept, chunks_removed, chunks_kept, packs_rewritten,
+ * bytes_before, bytes_after, bytes_freed (in a dry run the chunk and byte
+ * figures count only chunks that are already unreferenced).
+ *
+ * @return 0; FLOR_EBUSY while a process is writing checkpoints into the
+ *         store (nothing is changed); FLOR_EINVAL for negative arguments.
+ */
+FLOR_API int flor_project_gc(flor_project *p, int keep_runs, int every, bool dry_run,
+                             flor_table **out);
+
 /* ------------------------------------------------------------------------
  * Tables: the rows returned by the project calls
  * ------------------------------------------------------------------------ */

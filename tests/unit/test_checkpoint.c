@@ -57,8 +57,10 @@ typedef struct model {
     size_t norder;
 } model;
 
+/* M must be zeroed or initialized before: its order list is freed. */
 static void init_model(model *m)
 {
+    free(m->order);
     memset(m, 0, sizeof *m);
     for (int i = 0; i < NPARAM; i++)
         m->params[i] = (float)((i % 1000) * 0.001 - 0.5);
@@ -122,7 +124,7 @@ static int record(long epochs, int slow_ms)
     int argc = 1;
     if (flor_init(&argc, &av) != 0)
         return 10;
-    train_child = malloc(sizeof *train_child);
+    train_child = calloc(1, sizeof *train_child);
     init_model(train_child);
     if (register_model(train_child) != 0)
         return 11;
@@ -178,7 +180,7 @@ static void test_every_epoch_restores_bit_exactly(void)
     unsetenv("FLOR_OVERHEAD");
     CHECK_EQ_STR(q("SELECT count(*) FROM checkpoints"), "6");
 
-    model *want = malloc(sizeof *want), *got = malloc(sizeof *got);
+    model *want = calloc(1, sizeof *want), *got = calloc(1, sizeof *got);
     init_model(want);
     memset(got, 0, sizeof *got);
     CHECK_EQ_INT(register_model(got), 0);
@@ -327,7 +329,7 @@ static void test_kill_9_during_checkpoints_leaves_only_whole_ones(void)
     }
     unsetenv("FLOR_OVERHEAD");
     CHECK_EQ_STR(q("PRAGMA integrity_check"), "ok");
-    model *want = malloc(sizeof *want), *got = calloc(1, sizeof *got);
+    model *want = calloc(1, sizeof *want), *got = calloc(1, sizeof *got);
     register_model(got);
     flor_project *p;
     CHECK_EQ_INT(flor_project_open(&p, project), 0);
@@ -383,7 +385,7 @@ static void test_a_full_disk_skips_checkpoints_without_harm(void)
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         CHECK_EQ_STR(q("SELECT status FROM runs"), "finished");
         CHECK_EQ_STR(q("SELECT group_concat(value) FROM logs WHERE name = 'step'"), "100,200,300");
-        model *want = malloc(sizeof *want), *got = calloc(1, sizeof *got);
+        model *want = calloc(1, sizeof *want), *got = calloc(1, sizeof *got);
         register_model(got);
         flor_project *p;
         CHECK_EQ_INT(flor_project_open(&p, project), 0);

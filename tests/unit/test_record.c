@@ -60,8 +60,10 @@ static sqlite3 *open_db(void)
     char path[512];
     snprintf(path, sizeof path, "%s/.flor/flor.db", project);
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
         return NULL;
+    }
     return db;
 }
 
