@@ -3,7 +3,7 @@
 # examples; does nothing for packages already there.
 set -e
 PKGS="build-essential pkg-config git sqlite3 libsqlite3-dev libgit2-dev libzstd-dev
-libxxhash-dev zlib1g-dev python3-dev python3-torch python3-numpy python3-pandas
+libxxhash-dev zlib1g-dev bc python3-dev python3-torch python3-numpy python3-pandas
 python3-pytest libopenblas0-pthread dataset-fashion-mnist"
 missing=""
 for p in $PKGS; do

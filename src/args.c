@@ -214,7 +214,9 @@ int flor_arg_long(const char *name, long dflt, long *out)
         return rc;
     argval *a = find_seen(name);
     if (a) {
-        *out = a->type == FLOR_INTEGER ? (long)a->v.i : (long)a->v.r;
+        *out = a->type == FLOR_INTEGER ? (long)a->v.i
+               : a->type == FLOR_REAL  ? (long)a->v.r
+                                       : strtol(a->v.s, NULL, 0);
         return 0;
     }
     kwarg *k = find_kwarg(name);
@@ -239,7 +241,9 @@ int flor_arg_double(const char *name, double dflt, double *out)
         return rc;
     argval *a = find_seen(name);
     if (a) {
-        *out = a->type == FLOR_REAL ? a->v.r : (double)a->v.i;
+        *out = a->type == FLOR_REAL      ? a->v.r
+               : a->type == FLOR_INTEGER ? (double)a->v.i
+                                         : strtod(a->v.s, NULL);
         return 0;
     }
     kwarg *k = find_kwarg(name);
@@ -293,7 +297,8 @@ int flor_arg_bool(const char *name, bool dflt, bool *out)
         return rc;
     argval *a = find_seen(name);
     if (a) {
-        *out = a->v.i != 0;
+        *out = a->type == FLOR_TEXT ? (strcmp(a->v.s, "true") == 0 || strcmp(a->v.s, "1") == 0)
+                                    : a->v.i != 0;
         return 0;
     }
     kwarg *k = find_kwarg(name);

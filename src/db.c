@@ -110,7 +110,6 @@ static const char SCHEMA[] =
     ");\n"
     "CREATE UNIQUE INDEX IF NOT EXISTS logs_replayed_once\n"
     "  ON logs(run_id, ifnull(ctx_id, 0), name) WHERE source = 'replay';\n"
-    "CREATE INDEX IF NOT EXISTS loops_by_path ON loops(run_id, parent_ctx_id, name, iteration);\n"
     "CREATE INDEX IF NOT EXISTS logs_by_name ON logs(name, run_id);\n"
     "CREATE INDEX IF NOT EXISTS logs_outside_loops ON logs(run_id, name) WHERE ctx_id IS NULL;\n"
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);\n";

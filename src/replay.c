@@ -125,6 +125,7 @@ typedef struct wctx {
 static smap recorded;   /* "coords\037name\037occurrence" -> value */
 static smap names;      /* names the run recorded */
 static smap seen;       /* "coords\037name" -> occurrences so far in this replay */
+static smap known;      /* coords -> the run's ctx_id there (in `count`) */
 static wctx *ctxs;      /* in-memory contexts (hash by ctx id) */
 static size_t nctx_cap, nctx;
 static sqlite3_stmt *st_find_ctx, *st_new_ctx, *st_put_log, *st_div;
@@ -405,6 +406,12 @@ static int load_recorded(sqlite3 *db)
         goto out;
     }
     sqlite3_bind_int64(st, 1, flor__P.run_id);
+    for (int64_t c = 1; c <= maxctx; c++) {
+        const char *coords = rec_coords(rows, maxctx, c, 0);
+        sent *k = *coords ? smap_find(&known, coords, 1) : NULL;
+        if (k && !k->count)
+            k->count = (long)c;
+    }
     flor__buf key = {0};
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {
         const char *coords = rec_coords(rows, maxctx, sqlite3_column_int64(st, 0), 0);
@@ -571,13 +578,18 @@ static int resolve(sqlite3 *db, int64_t ctx, int64_t *out, int depth)
         *out = c->dbctx;
         return SQLITE_OK;
     }
+    sent *k = c->coords ? smap_find(&known, c->coords, 0) : NULL;
+    if (k && k->count) {
+        *out = c->dbctx = k->count;
+        return SQLITE_OK;
+    }
     int64_t parent;
     int rc = resolve(db, c->parent, &parent, depth + 1);
     if (rc != SQLITE_OK)
         return rc;
     sqlite3_stmt *sts[2] = {st_find_ctx, st_new_ctx};
-    for (int k = 0; k < 2 && !c->dbctx; k++) {
-        sqlite3_stmt *st = sts[k];
+    for (int step = 0; step < 2 && !c->dbctx; step++) {
+        sqlite3_stmt *st = sts[step];
         sqlite3_bind_int64(st, 1, flor__P.run_id);
         if (parent)
             sqlite3_bind_int64(st, 2, parent);
@@ -809,6 +821,7 @@ void flor__replay_release(void)
     smap_free(&recorded);
     smap_free(&names);
     smap_free(&seen);
+    smap_free(&known);
     for (size_t i = 0; i < nctx_cap; i++)
         free(ctxs[i].coords);
     free(ctxs);

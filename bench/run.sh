@@ -1,0 +1,62 @@
+#!/bin/sh
+# make bench: every benchmark, side by side in one run on this machine.
+# Figures are ratios measured here and now; bench/README.md explains them
+# and keeps the last ones measured.
+set -e
+: "${FLOR_BUILD:?set FLOR_BUILD (make bench does)}"
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+export FLOR_QUIET=1
+PATH="$FLOR_BUILD:$FLOR_BUILD/examples:$PATH"
+work=$(mktemp -d "${TMPDIR:-/tmp}/flor-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l; }
+ratio() { echo "scale=3; $1 / $2" | bc -l; }
+
+echo "== logging: flor_log, the writer, the pivot"
+"$FLOR_BUILD/bench/bench_log"
+
+echo
+echo "== checkpoints"
+"$FLOR_BUILD/bench/bench_ckpt" ${FLOR_BENCH_BIG:+--big}
+
+if [ -x "$FLOR_BUILD/bench/bench_store" ]; then
+    echo
+    echo "== the chunk store"
+    "$FLOR_BUILD/bench/bench_store"
+fi
+
+echo
+echo "== the example (examples/linear.c), flor on vs FLOR_MODE=off"
+ARGS="epochs=2 ntrain=30000"
+mkdir -p "$work/example" && cd "$work/example" && git init -q
+on_total=0; off_total=0
+for rep in 1 2 3; do
+    t0=$(now); FLOR_MODE=off linear --kwargs $ARGS >/dev/null; t1=$(now)
+    linear --kwargs $ARGS >/dev/null; t2=$(now)
+    off_total=$(echo "$off_total + $(secs $t0 $t1)" | bc -l)
+    on_total=$(echo "$on_total + $(secs $t1 $t2)" | bc -l)
+done
+echo "3 runs each, interleaved: on $(printf %.2f $on_total) s, off $(printf %.2f $off_total) s," \
+     "ratio $(ratio $on_total $off_total)"
+flor query "SELECT count(*) AS checkpoints, round(avg(stall_s) * 1000, 2) AS stall_ms,
+            round(1.0 * sum(stored_bytes) / sum(logical_bytes), 3) AS stored_ratio
+            FROM checkpoints" --format csv
+
+echo
+echo "== hindsight logging: replay vs retraining with the new statement"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm -lz"
+sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }\
+        double t1 = now();|' "$REPO/examples/linear.c" >"$work/linear.c"
+cc -std=c11 -D_GNU_SOURCE -O3 -fno-math-errno -I"$REPO/include" "$work/linear.c" -o "$work/linear" $LIBS
+mkdir -p "$work/replay" && cd "$work/replay" && git init -q
+RARGS="epochs=5 ntrain=60000 hidden=500"
+linear --kwargs $RARGS >/dev/null
+cp "$work/linear" ./linear
+t0=$(now); FLOR_MODE=off ./linear --kwargs $RARGS >/dev/null; t1=$(now)
+./linear --replay_flor >/dev/null; t2=$(now)
+echo "5 epochs, full data: retraining $(printf %.2f $(secs $t0 $t1)) s," \
+     "replay $(printf %.2f $(secs $t1 $t2)) s, speedup $(ratio $(secs $t0 $t1) $(secs $t1 $t2))x"
+t3=$(now); ./linear --replay_flor --probe step >/dev/null; t4=$(now)
+echo "probed replay (step loop runs): $(printf %.2f $(secs $t3 $t4)) s"
