@@ -48,14 +48,14 @@ STATIC  := $(BUILD)/libflor.a
 SHARED  := $(BUILD)/libflor.so
 FLOR    := $(BUILD)/flor
 
-.PHONY: all test unit-test cli-test bench install clean demo
+.PHONY: all test unit-test cli-test bench install clean demo flor.pc
 all: $(STATIC) $(SHARED) $(FLOR) $(EXAMPLES)
 
 $(BUILD)/src/%.o: src/%.c src/internal.h src/store.h include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBCFLAGS) -c $< -o $@
 
-$(BUILD)/cli/%.o: cli/%.c cli/cli.h include/flor.h
+$(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -104,7 +104,8 @@ demo: all
 bench: all $(BENCH_BIN)
 	@FLOR_BUILD=$(abspath $(BUILD)) sh bench/run.sh
 
-flor.pc: flor.pc.in Makefile
+# flor.pc names PREFIX: made anew by every install.
+flor.pc: flor.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define FLOR_VERSION "\(.*\)"/\1/p' include/flor.h)|' \
 	    -e 's|@DEPS@|$(DEPS)|' flor.pc.in > $@
 

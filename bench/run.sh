@@ -21,6 +21,10 @@ echo
 echo "== checkpoints"
 "$FLOR_BUILD/bench/bench_ckpt" ${FLOR_BENCH_BIG:+--big}
 
+echo
+echo "== code snapshots (10,000-file repository)"
+"$FLOR_BUILD/bench/bench_git"
+
 if [ -x "$FLOR_BUILD/bench/bench_store" ]; then
     echo
     echo "== the chunk store"

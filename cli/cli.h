@@ -32,6 +32,8 @@ typedef struct cli_command {
 } cli_command;
 
 extern const cli_command cli_cmd_dataframe, cli_cmd_query, cli_cmd_runs, cli_cmd_help;
+extern const cli_command cli_cmd_checkout, cli_cmd_diff;
+extern const cli_command cli_cmd_checkpoints, cli_cmd_du, cli_cmd_gc, cli_cmd_replay;
 
 /* The command named NAME, or NULL. */
 const cli_command *cli_find(const char *name);
@@ -59,6 +61,18 @@ int cli_show(cli_getter get, void *arg, const cli_opts *opts);
 
 /* Prints T to stdout in the chosen format; returns the exit status. */
 int cli_print_table(const flor_table *t, const cli_opts *opts);
+
+/* S as an SQL string literal, its quotes doubled; NULL when out of
+ * memory.  The caller frees it. */
+char *cli_sql_quote(const char *s);
+
+/* The first cell of the first row of SQL as an integer, 0 when it is NULL
+ * or there is no row; returns 0, or CLI_ERROR with the error reported. */
+int cli_query_int(flor_project *p, const char *sql, int64_t *out);
+
+/* The id of the run SPEC names: its id, or its tstamp.  Returns 0, or
+ * CLI_ERROR when there is no such run (reported). */
+int cli_find_run(flor_project *p, const char *spec, int64_t *run);
 
 /* The text of a real: the shortest of %.15g, %.16g, %.17g that reads back
  * as the same double, with ".0" added when it would read as an integer.

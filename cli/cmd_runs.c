@@ -1,6 +1,6 @@
 /*
- * cmd_runs.c -- `flor runs`: one row per run, with its status and times
- * (flor_project_runs).
+ * cmd_runs.c -- `flor runs`: one row per run, with its status, times,
+ * checkpoints and replays (flor_project_runs).
  */
 #include "cli.h"
 
@@ -11,7 +11,10 @@ static const char help[] =
     "\n"
     "One row per run, oldest first: run, projid, tstamp, filename, vid (the\n"
     "commit of its code), status (running, finished, failed or killed), host,\n"
-    "pid, started, ended, seconds, logs (how many values it logged) and argv.\n";
+    "pid, started, ended, seconds, logs (how many values it logged),\n"
+    "checkpoints (how many it has), overhead (the share of the checkpointed\n"
+    "loop's time spent taking snapshots), replays (how many replay processes\n"
+    "ran it: one per segment), divergences (their total) and argv.\n";
 
 static int get(flor_project *p, void *arg, flor_table **out)
 {

@@ -13,6 +13,12 @@ static const cli_command *const commands[] = {
     &cli_cmd_dataframe,
     &cli_cmd_query,
     &cli_cmd_runs,
+    &cli_cmd_checkout,
+    &cli_cmd_diff,
+    &cli_cmd_checkpoints,
+    &cli_cmd_du,
+    &cli_cmd_gc,
+    &cli_cmd_replay,
     &cli_cmd_help,
 };
 

@@ -85,7 +85,7 @@ flor__hash flor__hash_of(const void *data, size_t n)
     return h;
 }
 
-/* ---- contexts ------------------------------------------------------------- */
+/* ---- contexts ------------------------------------------------------------ */
 
 flor__codec *flor__codec_new(void)
 {
@@ -143,7 +143,7 @@ static int reserve(flor__codec *c, size_t len)
     return 0;
 }
 
-/* ---- byte planes ------------------------------------------------------------ */
+/* ---- byte planes --------------------------------------------------------- */
 
 /* Elements [FROM, NE) of any width; plane b still starts at dst + b * ne. */
 static void shuffle_any(const uint8_t *src, const uint8_t *base, size_t from, size_t ne,
@@ -185,24 +185,42 @@ static inline void store_x(uint8_t *p, __m128i v, int xor)
     store(p, xor ? _mm_xor_si128(v, load(p)) : v);
 }
 
-/* 16 elements of 4 bytes per step: three rounds of byte interleaving turn
- * 4 vectors of elements into 4 vectors of planes. */
+/* The 4-byte transpose of 16 elements held in A..D (four per vector): three
+ * rounds of byte interleaving give the four planes. */
+static inline void planes4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i p[4])
+{
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+    __m128i x0 = _mm_unpacklo_epi8(ab0, ab1), x1 = _mm_unpackhi_epi8(ab0, ab1);
+    __m128i x2 = _mm_unpacklo_epi8(cd0, cd1), x3 = _mm_unpackhi_epi8(cd0, cd1);
+    __m128i y0 = _mm_unpacklo_epi8(x0, x1), y1 = _mm_unpackhi_epi8(x0, x1);
+    __m128i y2 = _mm_unpacklo_epi8(x2, x3), y3 = _mm_unpackhi_epi8(x2, x3);
+    p[0] = _mm_unpacklo_epi64(y0, y2);
+    p[1] = _mm_unpackhi_epi64(y0, y2);
+    p[2] = _mm_unpacklo_epi64(y1, y3);
+    p[3] = _mm_unpackhi_epi64(y1, y3);
+}
+
+/* The inverse: four planes of 16 bytes to 16 elements of 4 bytes in E. */
+static inline void elems4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i e[4])
+{
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
+    e[0] = _mm_unpacklo_epi16(ab0, cd0);
+    e[1] = _mm_unpackhi_epi16(ab0, cd0);
+    e[2] = _mm_unpacklo_epi16(ab1, cd1);
+    e[3] = _mm_unpackhi_epi16(ab1, cd1);
+}
+
 static size_t shuffle4(const uint8_t *src, const uint8_t *base, size_t ne, uint8_t *dst)
 {
     size_t i = 0;
     for (; i + 16 <= ne; i += 16) {
-        __m128i a = load_x(src, base, 4 * i), b = load_x(src, base, 4 * i + 16);
-        __m128i c = load_x(src, base, 4 * i + 32), d = load_x(src, base, 4 * i + 48);
-        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-        __m128i x0 = _mm_unpacklo_epi8(ab0, ab1), x1 = _mm_unpackhi_epi8(ab0, ab1);
-        __m128i x2 = _mm_unpacklo_epi8(cd0, cd1), x3 = _mm_unpackhi_epi8(cd0, cd1);
-        __m128i y0 = _mm_unpacklo_epi8(x0, x1), y1 = _mm_unpackhi_epi8(x0, x1);
-        __m128i y2 = _mm_unpacklo_epi8(x2, x3), y3 = _mm_unpackhi_epi8(x2, x3);
-        store(dst + i, _mm_unpacklo_epi64(y0, y2));
-        store(dst + ne + i, _mm_unpackhi_epi64(y0, y2));
-        store(dst + 2 * ne + i, _mm_unpacklo_epi64(y1, y3));
-        store(dst + 3 * ne + i, _mm_unpackhi_epi64(y1, y3));
+        __m128i p[4];
+        planes4(load_x(src, base, 4 * i), load_x(src, base, 4 * i + 16),
+                load_x(src, base, 4 * i + 32), load_x(src, base, 4 * i + 48), p);
+        for (int k = 0; k < 4; k++)
+            store(dst + k * ne + i, p[k]);
     }
     return i;
 }
@@ -211,14 +229,49 @@ static size_t unshuffle4(const uint8_t *const *pl, size_t ne, uint8_t *dst, int 
 {
     size_t i = 0;
     for (; i + 16 <= ne; i += 16) {
-        __m128i a = load(pl[0] + i), b = load(pl[1] + i);
-        __m128i c = load(pl[2] + i), d = load(pl[3] + i);
-        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-        __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-        store_x(dst + 4 * i, _mm_unpacklo_epi16(ab0, cd0), xor);
-        store_x(dst + 4 * i + 16, _mm_unpackhi_epi16(ab0, cd0), xor);
-        store_x(dst + 4 * i + 32, _mm_unpacklo_epi16(ab1, cd1), xor);
-        store_x(dst + 4 * i + 48, _mm_unpackhi_epi16(ab1, cd1), xor);
+        __m128i e[4];
+        elems4(load(pl[0] + i), load(pl[1] + i), load(pl[2] + i), load(pl[3] + i), e);
+        for (int k = 0; k < 4; k++)
+            store_x(dst + 4 * i + 16 * k, e[k], xor);
+    }
+    return i;
+}
+
+/* 16 elements of 8 bytes per step: split each element into its low and high
+ * 4-byte words, then transpose each half as 4-byte elements. */
+static size_t shuffle8(const uint8_t *src, const uint8_t *base, size_t ne, uint8_t *dst)
+{
+    size_t i = 0;
+    for (; i + 16 <= ne; i += 16) {
+        __m128i lo[4], hi[4], p[4];
+        for (int k = 0; k < 4; k++) {
+            /* two vectors = four elements: [e0lo e0hi e1lo e1hi] -> [e0lo e1lo e0hi e1hi] */
+            __m128i a = _mm_shuffle_epi32(load_x(src, base, 8 * i + 32 * k), 0xd8);
+            __m128i b = _mm_shuffle_epi32(load_x(src, base, 8 * i + 32 * k + 16), 0xd8);
+            lo[k] = _mm_unpacklo_epi64(a, b);
+            hi[k] = _mm_unpackhi_epi64(a, b);
+        }
+        planes4(lo[0], lo[1], lo[2], lo[3], p);
+        for (int k = 0; k < 4; k++)
+            store(dst + k * ne + i, p[k]);
+        planes4(hi[0], hi[1], hi[2], hi[3], p);
+        for (int k = 0; k < 4; k++)
+            store(dst + (4 + k) * ne + i, p[k]);
+    }
+    return i;
+}
+
+static size_t unshuffle8(const uint8_t *const *pl, size_t ne, uint8_t *dst, int xor)
+{
+    size_t i = 0;
+    for (; i + 16 <= ne; i += 16) {
+        __m128i lo[4], hi[4];
+        elems4(load(pl[0] + i), load(pl[1] + i), load(pl[2] + i), load(pl[3] + i), lo);
+        elems4(load(pl[4] + i), load(pl[5] + i), load(pl[6] + i), load(pl[7] + i), hi);
+        for (int k = 0; k < 4; k++) {
+            store_x(dst + 8 * i + 32 * k, _mm_unpacklo_epi32(lo[k], hi[k]), xor);
+            store_x(dst + 8 * i + 32 * k + 16, _mm_unpackhi_epi32(lo[k], hi[k]), xor);
+        }
     }
     return i;
 }
@@ -256,6 +309,8 @@ void flor__shuffle(const uint8_t *src, const uint8_t *base, size_t ne, size_t es
 #ifdef __SSE2__
     if (es == 4)
         done = base ? shuffle4(src, base, ne, dst) : shuffle4(src, NULL, ne, dst);
+    else if (es == 8)
+        done = base ? shuffle8(src, base, ne, dst) : shuffle8(src, NULL, ne, dst);
     else if (es == 2)
         done = base ? shuffle2(src, base, ne, dst) : shuffle2(src, NULL, ne, dst);
 #endif
@@ -268,6 +323,8 @@ void flor__unshuffle(const uint8_t *const *pl, size_t ne, size_t es, uint8_t *ds
 #ifdef __SSE2__
     if (es == 4)
         done = xor ? unshuffle4(pl, ne, dst, 1) : unshuffle4(pl, ne, dst, 0);
+    else if (es == 8)
+        done = xor ? unshuffle8(pl, ne, dst, 1) : unshuffle8(pl, ne, dst, 0);
     else if (es == 2)
         done = xor ? unshuffle2(pl, ne, dst, 1) : unshuffle2(pl, ne, dst, 0);
 #endif
@@ -279,7 +336,7 @@ void flor__unshuffle(const uint8_t *const *pl, size_t ne, size_t es, uint8_t *ds
     unshuffle_any(rest, ne - done, es, dst + done * es, xor);
 }
 
-/* ---- measuring ---------------------------------------------------------------- */
+/* ---- measuring ----------------------------------------------------------- */
 
 struct plane_stat {
     uint32_t hist[256];
@@ -362,7 +419,7 @@ static double plan_total(const struct plane_stat *ps, size_t ne, size_t es,
     return t;
 }
 
-/* ---- encoding ------------------------------------------------------------------ */
+/* ---- encoding ------------------------------------------------------------ */
 
 static void add_iov(struct flor__enc *e, const void *p, size_t n)
 {
@@ -520,9 +577,12 @@ int flor__codec_encode(flor__codec *c, const uint8_t *raw, size_t len, size_t es
     return 0;
 }
 
-/* ---- decoding -------------------------------------------------------------------- */
+/* ---- decoding ------------------------------------------------------------ */
 
-static int bad(const char *what) { return flor__err(FLOR_ECORRUPT, "malformed chunk data: %s", what); }
+static int bad(const char *what)
+{
+    return flor__err(FLOR_ECORRUPT, "malformed chunk data: %s", what);
+}
 
 static int dec_planes(flor__codec *c, int xor, size_t es, const uint8_t *s, size_t slen,
                       uint8_t *dst, size_t len)
@@ -598,7 +658,7 @@ int flor__codec_decode(flor__codec *c, int codec, size_t es, const uint8_t *s, s
     return rc ? rc : dec_planes(c, codec == FLOR__CODEC_XOR, es, s, slen, dst, len);
 }
 
-/* ---- manifests --------------------------------------------------------------------- */
+/* ---- manifests ----------------------------------------------------------- */
 
 /*
  *   0  "FLOM"             4  version (1)       5  element type   6  0 (u16)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char SCHEMA[] =
@@ -185,8 +186,16 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
         /* WAL lets readers and several recording processes share the file;
          * NORMAL sync is durable against process death, which is what a
          * training run needs (a power cut may lose the last commits). */
-        err = flor__db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                                "PRAGMA foreign_keys=ON;");
+        /* Switching a new file to WAL returns BUSY without calling the busy
+         * handler when another process is doing the same: retry a while. */
+        for (int tries = 0; tries < 300; tries++) {
+            err = flor__db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                    "PRAGMA foreign_keys=ON;");
+            if (err != FLOR_EBUSY)
+                break;
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
         if (!err && create) {
             err = flor__db_begin(db);
             if (!err)

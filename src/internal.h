@@ -69,6 +69,9 @@ struct flor_project {
     flor__store *store; /* opened on first use */
 };
 
+/* Opens P's checkpoint store (DATADIR/objects) if it is not open yet. */
+int flor__project_store(flor_project *p);
+
 /* ---- db.c: the SQLite database, its schema and its upkeep --------------- */
 
 #define FLOR__SCHEMA_VERSION 1
@@ -124,6 +127,25 @@ int flor__git_discover(const char *dir, char **workdir, char **gitdir);
 /* The commit id at HEAD of the repository at GITDIR, malloc'd; NULL with
  * *out == NULL when the repository has no commits. */
 int flor__git_head(const char *root, char **out);
+
+/* Files larger than this are left out of code snapshots (with a warning). */
+#define FLOR__CODE_MAX_FILE (50L * 1024 * 1024)
+/* Commits the working tree of the repository whose work tree is ROOT --
+ * tracked files as they are on disk, untracked files that are not ignored
+ * -- with MESSAGE, on the branch flor.shadow (see the top of git.c), and
+ * sets *VID to the commit id (malloc'd hex).  Touches neither HEAD nor
+ * the index file nor the working files.  CACHE_PATH: a file in which
+ * flor keeps stat data between snapshots, so that unchanged files are
+ * not read again (NULL: none). */
+int flor__git_snapshot(const char *root, const char *cache_path, const char *message,
+                       char **vid);
+/* 0 when commit VID is in the repository at ROOT; FLOR_ENOTFOUND (with a
+ * message naming VID and the repository) when it is not. */
+int flor__git_has_commit(const char *root, const char *vid);
+/* Writes the tree of commit VID into the existing, empty directory DIR. */
+int flor__git_checkout(const char *root, const char *vid, const char *dir);
+/* Appends to OUT the unified diff from commit VID1's tree to VID2's. */
+int flor__git_diff(const char *root, const char *vid1, const char *vid2, flor__buf *out);
 
 /* ---- log.c: the in-memory record buffer --------------------------------- */
 

@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int open_store(flor_project *p)
-{
-    if (p->store)
-        return 0;
-    char *dir = flor__printf("%s/objects", p->place.datadir);
-    if (!dir)
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    int rc = flor__store_open(&p->store, dir);
-    free(dir);
-    return rc;
-}
-
 int flor_project_du(flor_project *p, flor_table **out)
 {
     *out = NULL;
@@ -52,9 +40,25 @@ static const char DOOMED[] =
     " AND (?2 <= 0 OR c.iteration % ?2 != 0)"
     " AND c.iteration < (SELECT max(iteration) FROM checkpoints c2 WHERE c2.run_id = c.run_id)";
 
+static int drop_checkpoints(sqlite3 *db, int keep, int every);
+
+struct gc_plan {
+    flor_project *p;
+    int keep, every, dry_run;
+    int64_t doomed;
+};
+
+/* Called by the store with its exclusive lock held: no process is writing
+ * checkpoints now, so the rows can go, and what they leave is dead. */
 static int mark_live(void *ctx, flor__live *live)
 {
-    flor_project *p = ctx;
+    struct gc_plan *plan = ctx;
+    flor_project *p = plan->p;
+    if (!plan->dry_run && plan->doomed > 0) {
+        int drc = drop_checkpoints(p->db, plan->keep, plan->every);
+        if (drc)
+            return drc;
+    }
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(p->db, "SELECT manifest FROM checkpoint_objects", -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -125,7 +129,7 @@ int flor_project_gc(flor_project *p, int keep_runs, int every, bool dry_run, flo
     if (keep_runs < 0 || every < 0)
         return flor__err(FLOR_EINVAL, "gc: keep_runs and every must be >= 0 (got %d and %d)",
                          keep_runs, every);
-    int rc = open_store(p);
+    int rc = flor__project_store(p);
     if (rc)
         return rc;
     int64_t doomed = 0, total = 0;
@@ -137,15 +141,14 @@ int flor_project_gc(flor_project *p, int keep_runs, int every, bool dry_run, flo
     if (!rc)
         rc = count(p->db, "SELECT count(*) FROM checkpoints WHERE ?1 = ?1 AND ?2 = ?2", keep_runs,
                    every, &total);
-    /* Rows first: a chunk is dead only once no visible checkpoint names it.
-     * In a dry run the rows stay, so the store's estimate counts only what
-     * is already unreferenced; the plan counts the rows. */
-    if (!rc && !dry_run && doomed > 0)
-        rc = drop_checkpoints(p->db, keep_runs, every);
+    /* The rows go inside the store's lock (mark_live), so a busy store
+     * changes nothing.  In a dry run the rows stay, so the store's estimate
+     * counts only what is already unreferenced; the plan counts the rows. */
+    struct gc_plan plan = {p, keep_runs, every, dry_run, doomed};
     struct flor__gc_stats gs;
     memset(&gs, 0, sizeof gs);
     if (!rc)
-        rc = flor__store_gc(p->store, mark_live, p, dry_run, &gs);
+        rc = flor__store_gc(p->store, mark_live, &plan, dry_run, &gs);
     if (rc)
         return rc;
     static const char *cols[] = {"dry_run", "checkpoints_removed", "checkpoints_kept",

@@ -143,6 +143,18 @@ void flor_project_free(flor_project *p)
     free(p);
 }
 
+int flor__project_store(flor_project *p)
+{
+    if (p->store)
+        return 0;
+    char *dir = flor__printf("%s/objects", p->place.datadir);
+    if (!dir)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    int rc = flor__store_open(&p->store, dir);
+    free(dir);
+    return rc;
+}
+
 const char *flor_project_id(const flor_project *p) { return p->place.projid; }
 const char *flor_project_dir(const flor_project *p) { return p->place.datadir; }
 
@@ -182,6 +194,11 @@ int flor_project_runs(flor_project *p, flor_table **out)
         " strftime('%Y-%m-%dT%H:%M:%S', end_time, 'unixepoch', 'localtime') AS ended,"
         " round(end_time - start_time, 3) AS seconds,"
         " (SELECT count(*) FROM logs l WHERE l.run_id = r.run_id) AS logs,"
+        " (SELECT count(*) FROM checkpoints c WHERE c.run_id = r.run_id) AS checkpoints,"
+        " round(ckpt_overhead, 5) AS overhead,"
+        " (SELECT count(*) FROM replays x WHERE x.run_id = r.run_id) AS replays,"
+        " (SELECT coalesce(sum(x.divergences), 0) FROM replays x WHERE x.run_id = r.run_id)"
+        " AS divergences,"
         " argv"
         " FROM runs r ORDER BY r.run_id",
         out);

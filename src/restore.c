@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int open_store(flor_project *p)
-{
-    if (p->store)
-        return 0;
-    char *dir = flor__printf("%s/objects", p->place.datadir);
-    if (!dir)
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    int rc = flor__store_open(&p->store, dir);
-    free(dir);
-    return rc;
-}
-
 static int find_checkpoint(flor_project *p, int64_t run, long iteration, int64_t *id,
                            char *coords, size_t ncoords)
 {
@@ -107,7 +95,7 @@ int flor_project_restore(flor_project *p, int64_t run, long iteration)
     char where[512];
     int rc = find_checkpoint(p, run, iteration, &id, where, sizeof where);
     if (!rc)
-        rc = open_store(p);
+        rc = flor__project_store(p);
     if (rc)
         return rc;
     sqlite3_stmt *st;

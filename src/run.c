@@ -58,7 +58,7 @@ static void format_tstamp(time_t t, char *out, size_t n)
 
 /* Inserts the run row; a tstamp already taken moves to the next second. */
 static int insert_run(sqlite3 *db, const char *projid, const char *filename, const char *vid,
-                      const char *argv, int64_t *run_id)
+                      const char *argv, int64_t *run_id, char tstamp[32])
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
@@ -93,6 +93,7 @@ static int insert_run(sqlite3 *db, const char *projid, const char *filename, con
         sqlite3_reset(st);
         if (rc == SQLITE_DONE) {
             *run_id = sqlite3_last_insert_rowid(db);
+            memcpy(tstamp, ts, sizeof ts);
             err = flor__db_commit(db);
             break;
         }
@@ -104,6 +105,67 @@ static int insert_run(sqlite3 *db, const char *projid, const char *filename, con
     sqlite3_finalize(st);
     free(ident);
     return err;
+}
+
+static int set_vid(sqlite3 *db, int64_t run_id, const char *vid)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "UPDATE runs SET vid=? WHERE run_id=?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot record the code version");
+    sqlite3_bind_text(st, 1, vid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, run_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot record the code version");
+}
+
+/* The message of the run's code snapshot: a subject naming the run and
+ * its command line (cut at about 150 bytes), then the run's keys. */
+static char *snapshot_message(int64_t run_id, const char *tstamp, const char *filename, int argc,
+                              char **argv, const char *args_json)
+{
+    flor__buf b = {0};
+    int rc = flor__buf_printf(&b, "flor run %lld: %s", (long long)run_id, filename);
+    for (int i = 1; !rc && i < argc && b.len <= 150; i++)
+        rc = flor__buf_printf(&b, " %s", argv[i]);
+    if (!rc && b.len > 150) {
+        size_t n = 147;
+        while (n > 0 && ((unsigned char)b.p[n] & 0xC0) == 0x80)
+            n--; /* not inside a UTF-8 sequence */
+        b.len = n;
+        rc = flor__buf_puts(&b, "...");
+    }
+    if (!rc)
+        rc = flor__buf_printf(&b, "\n\nrun: %lld\ntstamp: %s\nprogram: %s\nargv: %s\n",
+                              (long long)run_id, tstamp, filename, args_json);
+    if (rc) {
+        flor__buf_release(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* Commits the working tree to flor.shadow and records the commit as the
+ * run's vid.  A failure is a warning: the run goes on without a code
+ * version. */
+static void record_code_version(flor__run *R, const char *tstamp, const char *filename, int argc,
+                                char **argv, const char *args_json)
+{
+    char *msg = snapshot_message(R->run_id, tstamp, filename, argc, argv, args_json);
+    char *cache = flor__printf("%s/snapshot.index", R->place.datadir);
+    char *vid = NULL;
+    int rc = msg && cache ? flor__git_snapshot(R->place.root, cache, msg, &vid)
+                          : flor__err(FLOR_ENOMEM, "out of memory");
+    if (!rc)
+        rc = set_vid(R->db, R->run_id, vid);
+    if (rc)
+        flor__warn("cannot keep the code version of run %lld: %s", (long long)R->run_id,
+                   flor_errmsg());
+    flor__err_clear();
+    free(vid);
+    free(cache);
+    free(msg);
 }
 
 static int set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead)
@@ -258,19 +320,14 @@ static int start_recording(int argc, char **argv)
         return rc;
     flor__db_reap(R->db);
     flor__err_clear();
-    char *vid = NULL;
-    if (R->place.gitdir && flor__git_head(R->place.root, &vid) != 0) {
-        flor__warn("cannot read the code version: %s", flor_errmsg());
-        vid = NULL;
-    }
     char *args = argv_json(argc, argv);
-    if (!args) {
-        free(vid);
+    if (!args)
         return flor__err(FLOR_ENOMEM, "out of memory");
-    }
-    rc = insert_run(R->db, R->place.projid, argc > 0 ? base_name(argv[0]) : "?", vid, args,
-                    &R->run_id);
-    free(vid);
+    const char *filename = argc > 0 ? base_name(argv[0]) : "?";
+    char tstamp[32];
+    rc = insert_run(R->db, R->place.projid, filename, NULL, args, &R->run_id, tstamp);
+    if (!rc && R->place.gitdir)
+        record_code_version(R, tstamp, filename, argc, argv, args);
     free(args);
     if (rc)
         return rc;

@@ -54,7 +54,7 @@
 #define DEFAULT_MAX_THREADS 4
 #define MAX_THREADS 64
 
-/* ---- hash tables keyed by chunk hash ----------------------------------------- */
+/* ---- hash tables keyed by chunk hash ------------------------------------- */
 
 /* Open addressing with linear probing; an entry starts with its key.  Used
  * for the index, the cache map and gc's live set. */
@@ -164,7 +164,7 @@ static void ht_free(struct htab *t)
     t->cap = t->n = 0;
 }
 
-/* ---- the store's state ---------------------------------------------------------- */
+/* ---- the store's state --------------------------------------------------- */
 
 struct ient { /* an index entry */
     flor__hash hash, base;
@@ -283,7 +283,7 @@ static const char *pack_path(const flor__store *s, uint32_t id, const char *ext)
     return buf;
 }
 
-/* ---- I/O with fault injection -------------------------------------------------- */
+/* ---- I/O with fault injection -------------------------------------------- */
 
 static _Atomic long fault_countdown;
 
@@ -376,7 +376,7 @@ static ssize_t io_preadv(int fd, struct iovec *iov, int cnt, uint64_t off)
     return total;
 }
 
-/* ---- on-disk records ------------------------------------------------------------ */
+/* ---- on-disk records ----------------------------------------------------- */
 
 static void file_header(uint8_t h[FILE_HDR], const char *magic)
 {
@@ -472,7 +472,7 @@ static int idx_parse(const uint8_t r[IDX_REC], struct ient *e)
     return 0;
 }
 
-/* ---- packs and their indexes (mu held) ----------------------------------------------- */
+/* ---- packs and their indexes (mu held) ----------------------------------- */
 
 static int add_slot(flor__store *s, const struct pack *p)
 {
@@ -698,7 +698,7 @@ static int reload(flor__store *s)
     return refresh(s);
 }
 
-/* ---- the delta-base cache (mu held) -------------------------------------------------- */
+/* ---- the delta-base cache (mu held) -------------------------------------- */
 
 /* Raw bytes of recently put chunks, by hash, so that the next version of an
  * object can be XOR'ed against them without reading the store.  Buffers are
@@ -823,7 +823,7 @@ static void cache_insert(flor__store *s, int32_t b, const flor__hash *h, size_t 
     s->cbufs[b].len = len;
 }
 
-/* ---- the writer (wmu held) ---------------------------------------------------------- */
+/* ---- the writer (wmu held) ----------------------------------------------- */
 
 /* Writers hold LOCK shared, so that gc (which takes it exclusively) never
  * runs while a writer may deduplicate against a chunk gc is deleting.  A gc
@@ -1143,7 +1143,7 @@ static int writer_append(flor__store *s, struct writer *w, int is_main, struct i
     return 0;
 }
 
-/* ---- per-thread contexts and the worker pool ------------------------------------------- */
+/* ---- per-thread contexts and the worker pool ----------------------------- */
 
 static void wctx_free(struct wctx *w)
 {
@@ -1303,7 +1303,7 @@ static int run_job(flor__store *s, struct job *j)
     return 0;
 }
 
-/* ---- put --------------------------------------------------------------------------------- */
+/* ---- put ----------------------------------------------------------------- */
 
 struct put_arg {
     const uint8_t *data;
@@ -1407,7 +1407,7 @@ static int put_task(flor__store *s, struct wctx *w, struct job *j, size_t i)
     int rc = 0;
     if (!have) {
         const uint8_t *base = cbuf && bdepth < MAX_DEPTH && !a->cheap ? cbuf : NULL;
-        struct flor__enc enc;
+        struct flor__enc enc = {0};
         rc = flor__codec_encode(w->codec, p, len, a->esize, base, a->cheap, &enc);
         struct ient e = {.hash = ref->hash, .raw_len = (uint32_t)len,
                          .stored_len = (uint32_t)enc.stored_len, .codec = enc.codec,
@@ -1562,7 +1562,7 @@ int flor__store_sync(flor__store *s)
     return rc;
 }
 
-/* ---- get --------------------------------------------------------------------------------- */
+/* ---- get ----------------------------------------------------------------- */
 
 struct get_arg {
     const struct flor__obj *obj;
@@ -1644,8 +1644,11 @@ static int get_chunk(flor__store *s, struct wctx *w, struct get_arg *a, const fl
         return chunk_err(s, FLOR_ECORRUPT, id, &e, "checksum mismatch");
     if (!direct) {
         rc = flor__codec_decode(w->codec, e.codec, e.esize, data, e.stored_len, dst, len);
-        if (rc)
-            return chunk_err(s, rc, id, &e, flor_errmsg());
+        if (rc) {
+            char why_buf[256];
+            snprintf(why_buf, sizeof why_buf, "%s", flor_errmsg());
+            return chunk_err(s, rc, id, &e, why_buf);
+        }
     }
     flor__hash got_hash = flor__hash_of(dst, len);
     if (memcmp(&got_hash, h, sizeof got_hash) != 0)
@@ -1724,7 +1727,7 @@ int flor__store_has(flor__store *s, const struct flor__obj *obj)
     return ok;
 }
 
-/* ---- open, close, settings, stats ------------------------------------------------------------ */
+/* ---- open, close, settings, stats ---------------------------------------- */
 
 static int mkdir_p(const char *dir)
 {
@@ -1935,7 +1938,7 @@ int flor__store_stats(flor__store *s, struct flor__store_stats *out)
     return rc;
 }
 
-/* ---- garbage collection ----------------------------------------------------------------------- */
+/* ---- garbage collection -------------------------------------------------- */
 
 struct flor__live {
     struct htab set; /* 16-byte keys */
@@ -2053,28 +2056,36 @@ static void gc_plan_pack(struct gc *g, struct gc_pack *gp)
         gp->action = GC_KEEP;
 }
 
-/* Under mu: adds each index entry to its pack's tallies. */
-static void gc_tally(struct gc *g)
+/* Adds each index entry to its pack's tallies. */
+static int gc_tally(struct gc *g)
 {
     flor__store *s = g->s;
+    int *of_slot = malloc((s->npacks + 1) * sizeof *of_slot);
+    if (!of_slot)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    for (size_t k = 0; k < s->npacks; k++) {
+        of_slot[k] = -1;
+        for (size_t i = 0; i < g->n; i++)
+            if (g->p[i].id == s->packs[k].id)
+                of_slot[k] = (int)i;
+    }
     for (size_t i = 0; i < s->index.cap; i++) {
         if (!s->index.used[i])
             continue;
         const struct ient *e = ht_at(&s->index, i);
-        for (size_t k = 0; k < g->n; k++) {
-            struct gc_pack *gp = &g->p[k];
-            if (s->packs[e->slot].id != gp->id)
-                continue;
-            gp->rec_bytes += REC_HDR + e->stored_len;
-            if (ht_find(&g->live->set, &e->hash)) {
-                gp->live_n++;
-                gp->live_bytes += REC_HDR + e->stored_len;
-            } else {
-                gp->dead_n++;
-            }
-            break;
+        if (of_slot[e->slot] < 0)
+            continue;
+        struct gc_pack *gp = &g->p[of_slot[e->slot]];
+        gp->rec_bytes += REC_HDR + e->stored_len;
+        if (ht_find(&g->live->set, &e->hash)) {
+            gp->live_n++;
+            gp->live_bytes += REC_HDR + e->stored_len;
+        } else {
+            gp->dead_n++;
         }
     }
+    free(of_slot);
+    return 0;
 }
 
 static int gc_plan(struct gc *g)
@@ -2107,7 +2118,9 @@ static int gc_plan(struct gc *g)
             g->orphan_idx[g->norphan++] = idx[i];
     free(ids);
     free(idx);
-    gc_tally(g);
+    int rc2 = gc_tally(g);
+    if (rc2)
+        return rc2;
     for (size_t i = 0; i < n; i++) {
         struct gc_pack *gp = &g->p[i];
         gc_plan_pack(g, gp);
@@ -2329,7 +2342,8 @@ int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, void *ctx, int dry_run
         rc = rc ? rc : rc2;
         st->bytes_after = dir_bytes(s);
     }
-    st->bytes_freed = st->bytes_before > st->bytes_after ? st->bytes_before - st->bytes_after : 0;
+    if (st->bytes_before > st->bytes_after)
+        st->bytes_freed = st->bytes_before - st->bytes_after;
     gc_release(&g);
     flock(s->lockfd, LOCK_UN);
     unlock(&s->opmu);

@@ -148,7 +148,12 @@ struct flor__put_stats {
  * 8 deep).  Chunks already in the store are not written again.
  *
  * The chunks are durable only after flor__store_sync() returns 0: commit a
- * manifest only after that.  A handle must not be used after fork().
+ * manifest only after that.  When a put fails, treat every put since the
+ * last successful sync as lost (a pack rollover inside it may have failed
+ * to sync them; the next flor__store_sync() then reports that as well).
+ * The first put of a handle takes the store's shared lock (see
+ * flor__store_gc), held until flor__store_close().  A handle must not be
+ * used after fork().
  *
  * @param[out] out    the manifest; zeroed on failure
  * @param[out] stats  may be NULL

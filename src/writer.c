@@ -312,7 +312,7 @@ static void writer_free(flor__writer *w)
     sqlite3_finalize(w->ins_log);
     sqlite3_finalize(w->ins_ctx);
     sqlite3_finalize(w->ins_arg);
-    sqlite3_close(w->db);
+    sqlite3_close_v2(w->db); /* replay statements may outlive the writer briefly */
     for (flor__block *b = w->head, *n; b; b = n) {
         n = b->next;
         block_free(b);

@@ -5,7 +5,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-COMMANDS="dataframe query runs help"
+COMMANDS="dataframe query runs checkpoints du gc replay help"
 
 # The fenced block after the line "<!-- MARKER -->" in docs/cli.md.
 doc_block() {
@@ -23,10 +23,10 @@ test_expect_success 'setup: two runs of toy' '
 test_expect_success 'runs: one finished row per run with its code version' '
     (cd proj && flor runs) >out &&
     head -n 1 out >header &&
-    echo "run,projid,tstamp,filename,vid,status,host,pid,started,ended,seconds,logs,argv" >expect &&
+    echo "run,projid,tstamp,filename,vid,status,host,pid,started,ended,seconds,logs,checkpoints,overhead,replays,divergences,argv" >expect &&
     test_cmp expect header &&
-    sed -n "2,\$p" out | cut -d, -f1,2,4,6,12 >actual &&
-    printf "%s\n" "1,proj,toy,finished,9" "2,proj,toy,finished,3" >expect &&
+    sed -n "2,\$p" out | cut -d, -f1,2,4,6,12,13,15,16 >actual &&
+    printf "%s\n" "1,proj,toy,finished,9,0,0,0" "2,proj,toy,finished,3,0,0,0" >expect &&
     test_cmp expect actual &&
     head_commit=$(cd proj && git rev-parse HEAD) &&
     sed -n "2,\$p" out | cut -d, -f5 >vids &&

@@ -5,12 +5,14 @@
 # probed, and split into 1, 2 and 3 segments.
 . "$(dirname "$0")/lib.sh"
 
+SAN=""
+case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
 LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm -lz"
 ARGS="epochs=4 ntrain=2000 ntest=500 hidden=32 print_every=20"
 
 # build SRC OUT: compile a variant of the example against the built library
 build() {
-    cc -std=c11 -D_GNU_SOURCE -O2 -fno-math-errno -I"$REPO_ROOT/include" "$1" -o "$2" $LIBS
+    cc $SAN -std=c11 -D_GNU_SOURCE -O2 -fno-math-errno -I"$REPO_ROOT/include" "$1" -o "$2" $LIBS
 }
 
 # The statement the user adds: the weight norm, after the step loop.

@@ -1,0 +1,77 @@
+/*
+ * cmd_diff.c -- `flor diff RUN1 RUN2`: what changed between two runs, in
+ * their args and in their code (flor_project_diff).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static const char help[] =
+    "usage: flor diff RUN1 RUN2\n"
+    "\n"
+    "Shows what changed from run RUN1 to run RUN2 (their ids, as 'flor runs'\n"
+    "shows them): first the args whose value differs, one per line as\n"
+    "\"NAME: OLD -> NEW\" (\"(none)\" where a run lacks the arg, text quoted),\n"
+    "then the unified diff of the runs' code snapshots, as `git diff` prints\n"
+    "it.  A part with no difference says \"same\".  The exit status is 0\n"
+    "whether or not the runs differ.\n"
+    "\n"
+    "example:\n"
+    "  flor diff 1 2\n";
+
+/* The run id in TEXT: a positive decimal integer. */
+static int parse_run(const char *text, int64_t *run)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || errno || v <= 0 || text[0] == '+' || text[0] == ' ')
+        return cli_usage_error("diff", "'%s' is not a run id (expected a positive integer)", text);
+    *run = v;
+    return CLI_CONTINUE;
+}
+
+static int diff(const char *spec1, const char *spec2)
+{
+    int64_t run1 = 0, run2 = 0;
+    int rc = parse_run(spec1, &run1);
+    if (rc == CLI_CONTINUE)
+        rc = parse_run(spec2, &run2);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    flor_project *p = NULL;
+    if (flor_project_open(&p, NULL) != 0)
+        return cli_error("%s", flor_errmsg());
+    char *text = NULL;
+    if (flor_project_diff(p, run1, run2, &text) != 0) {
+        rc = cli_error("%s", flor_errmsg());
+    } else {
+        fputs(text, stdout);
+        rc = CLI_OK;
+    }
+    free(text);
+    flor_project_free(p);
+    return rc;
+}
+
+static int run(int argc, char **argv, const cli_opts *opts)
+{
+    (void)opts;
+    char **ops = malloc((size_t)argc * sizeof *ops);
+    if (!ops)
+        return cli_error("out of memory");
+    int n, rc = cli_operands(&cli_cmd_diff, argc, argv, ops, &n);
+    if (rc == CLI_CONTINUE && n < 2)
+        rc = cli_usage_error("diff", n ? "missing the second run" : "missing the two runs");
+    else if (rc == CLI_CONTINUE && n > 2)
+        rc = cli_usage_error("diff", "unexpected argument '%s'", ops[2]);
+    else if (rc == CLI_CONTINUE)
+        rc = diff(ops[0], ops[1]);
+    free(ops);
+    return rc;
+}
+
+const cli_command cli_cmd_diff = {
+    "diff", run, "diff RUN1 RUN2       what changed in args and code between two runs", help,
+};

@@ -1,0 +1,42 @@
+/*
+ * cmd_du.c -- `flor du`: what the checkpoint store holds, per run
+ * (flor_project_du).
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+
+static const char help[] =
+    "usage: flor du [--format FMT]\n"
+    "\n"
+    "What the checkpoint store (.flor/objects) holds, one row per run,\n"
+    "oldest first: run, tstamp, filename, checkpoints (how many), logical_bytes\n"
+    "(the registered state they copied), stored_bytes (what they added to the\n"
+    "store after compression and deduplication: a chunk that an earlier\n"
+    "checkpoint already stored costs nothing again), ratio (stored_bytes /\n"
+    "logical_bytes) and overhead (the share of the checkpointed loop's time\n"
+    "that training spent taking snapshots).\n";
+
+static int get(flor_project *p, void *arg, flor_table **out)
+{
+    (void)arg;
+    return flor_project_du(p, out);
+}
+
+static int run(int argc, char **argv, const cli_opts *opts)
+{
+    char **ops = malloc((size_t)argc * sizeof *ops);
+    if (!ops)
+        return cli_error("out of memory");
+    int n, rc = cli_operands(&cli_cmd_du, argc, argv, ops, &n);
+    if (rc == CLI_CONTINUE && n > 0)
+        rc = cli_usage_error("du", "unexpected argument '%s'", ops[0]);
+    else if (rc == CLI_CONTINUE)
+        rc = cli_show(get, NULL, opts);
+    free(ops);
+    return rc;
+}
+
+const cli_command cli_cmd_du = {
+    "du", run, "du                   what the checkpoint store holds, per run", help,
+};

@@ -1,0 +1,282 @@
+/*
+ * replay_pool.c -- the segments of `flor replay` as child processes.
+ *
+ * Each segment is forked and exec'd in a process group of its own, with
+ * its output going to two log files, so that the terminal's Ctrl-C
+ * reaches flor alone; flor passes the signal on and waits, which lets
+ * every segment record how it ended.  Signal handlers only write a byte
+ * into a pipe (the self-pipe trick), so the loop sleeps in poll() until a
+ * child exits, a signal arrives or the progress line is due.
+ */
+#include "cli.h"
+#include "replay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+#define NHANDLED (int)(sizeof handled / sizeof handled[0])
+
+static int wake[2] = {-1, -1};
+static volatile sig_atomic_t got_signal, nsignals;
+
+typedef struct pool {
+    replay_job *jobs;
+    int n, maxrun;
+    int next, running, done;
+    int forwarded; /* signals passed on: 0, 1, or 2 once SIGKILL was sent */
+    int tty;
+    double t0;
+    struct sigaction old[NHANDLED];
+} pool;
+
+double replay_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *signal_name(int sig)
+{
+    static char buf[32];
+    switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGKILL: return "SIGKILL";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGPIPE: return "SIGPIPE";
+    default:
+        snprintf(buf, sizeof buf, "signal %d", sig);
+        return buf;
+    }
+}
+
+const char *replay_describe(const replay_job *j, char *buf, size_t n)
+{
+    if (j->state == JOB_CANCELLED)
+        snprintf(buf, n, "not started");
+    else if (j->spawn_errno)
+        snprintf(buf, n, "could not start: %s", strerror(j->spawn_errno));
+    else if (WIFSIGNALED(j->wstatus))
+        snprintf(buf, n, "killed by %s", signal_name(WTERMSIG(j->wstatus)));
+    else if (WEXITSTATUS(j->wstatus) != 0)
+        snprintf(buf, n, "exit status %d", WEXITSTATUS(j->wstatus));
+    else
+        snprintf(buf, n, "finished");
+    return buf;
+}
+
+/* ---- signals ---------------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (sig != SIGCHLD) {
+        got_signal = sig;
+        nsignals++;
+    }
+    char c = 0;
+    if (write(wake[1], &c, 1) < 0) {
+        /* the pipe is full: poll() will wake up anyway */
+    }
+    errno = saved;
+}
+
+static int install_handlers(pool *pl)
+{
+    got_signal = nsignals = 0;
+    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
+        return cli_error("cannot create a pipe: %s", strerror(errno));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < NHANDLED; i++) {
+        sigaction(handled[i], NULL, &pl->old[i]);
+        if (pl->old[i].sa_handler == SIG_IGN && handled[i] != SIGCHLD)
+            continue; /* ignored, as under nohup or in a background job: stays so */
+        sa.sa_flags = SA_RESTART | (handled[i] == SIGCHLD ? SA_NOCLDSTOP : 0);
+        sigaction(handled[i], &sa, NULL);
+    }
+    return 0;
+}
+
+static void restore_handlers(pool *pl)
+{
+    for (int i = 0; i < NHANDLED; i++)
+        sigaction(handled[i], &pl->old[i], NULL);
+    close(wake[0]);
+    close(wake[1]);
+    wake[0] = wake[1] = -1;
+}
+
+/* ---- progress ---------------------------------------------------------------- */
+
+static void draw(const pool *pl)
+{
+    if (pl->tty)
+        fprintf(stderr, "\rreplay: %d/%d segments done, %d running, %.1f s\033[K", pl->done,
+                pl->n, pl->running, replay_now() - pl->t0);
+}
+
+/* A line for a job that ended: every job off a terminal, failures only on one. */
+static void report_end(const pool *pl, const replay_job *j)
+{
+    char why[160];
+    replay_describe(j, why, sizeof why);
+    int ok = strcmp(why, "finished") == 0;
+    if (pl->tty && ok)
+        return;
+    int killed = strncmp(why, "killed", 6) == 0;
+    fprintf(stderr, "%sreplay: segment %d/%d %s%s, %.1f s (%d/%d done)\n",
+            pl->tty ? "\r\033[K" : "", (int)(j - pl->jobs), pl->n, ok || killed ? "" : "failed: ",
+            why, j->t1 - j->t0, pl->done, pl->n);
+}
+
+/* ---- processes ---------------------------------------------------------------- */
+
+static void child(const pool *pl, const replay_job *j, int out, int err, const sigset_t *mask)
+{
+    for (int i = 0; i < NHANDLED; i++) /* what flor itself was started with */
+        sigaction(handled[i], &pl->old[i], NULL);
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    setpgid(0, 0);
+    int in = open("/dev/null", O_RDONLY);
+    if (in > 0) {
+        dup2(in, 0);
+        close(in);
+    }
+    dup2(out, 1);
+    dup2(err, 2);
+    execvp(j->argv[0], j->argv);
+    dprintf(2, "flor: cannot run '%s': %s\n", j->argv[0], strerror(errno));
+    _exit(127);
+}
+
+static void ended(pool *pl, replay_job *j)
+{
+    j->t1 = replay_now();
+    j->state = JOB_DONE;
+    pl->done++;
+    report_end(pl, j);
+}
+
+static void spawn(pool *pl, replay_job *j)
+{
+    int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    int out = open(j->out_path, flags, 0644), err = out < 0 ? -1 : open(j->err_path, flags, 0644);
+    j->t0 = replay_now();
+    pid_t pid = -1;
+    if (out >= 0 && err >= 0) {
+        sigset_t block, old;
+        sigemptyset(&block);
+        for (int i = 0; i < NHANDLED; i++)
+            sigaddset(&block, handled[i]);
+        sigprocmask(SIG_BLOCK, &block, &old); /* the child must not run our handler */
+        pid = fork();
+        if (pid == 0)
+            child(pl, j, out, err, &old);
+        j->spawn_errno = pid < 0 ? errno : 0;
+        if (pid > 0)
+            setpgid(pid, pid);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    } else {
+        j->spawn_errno = errno;
+    }
+    if (out >= 0)
+        close(out);
+    if (err >= 0)
+        close(err);
+    if (pid < 0) {
+        ended(pl, j);
+        return;
+    }
+    j->pid = pid;
+    j->state = JOB_RUNNING;
+    pl->running++;
+}
+
+static void reap(pool *pl)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < pl->n; i++) {
+            replay_job *j = &pl->jobs[i];
+            if (j->state == JOB_RUNNING && j->pid == pid) {
+                j->wstatus = status;
+                pl->running--;
+                ended(pl, j);
+                break;
+            }
+        }
+    }
+}
+
+/* After a signal: no more starts, and the signal (SIGKILL the second
+ * time) goes to every running job's process group. */
+static void forward(pool *pl)
+{
+    int want = nsignals >= 2 ? 2 : nsignals;
+    if (want <= pl->forwarded)
+        return;
+    int sig = want >= 2 ? SIGKILL : got_signal;
+    for (int i = pl->next; i < pl->n; i++)
+        pl->jobs[i].state = JOB_CANCELLED;
+    pl->next = pl->n;
+    if (pl->tty)
+        fputs("\r\033[K", stderr);
+    if (pl->running > 0 && pl->forwarded == 0)
+        fprintf(stderr, "flor: interrupted: %s passed on to %d running segment%s; waiting for "
+                        "them (again to kill them)\n",
+                signal_name(sig), pl->running, pl->running == 1 ? "" : "s");
+    for (int i = 0; i < pl->n; i++)
+        if (pl->jobs[i].state == JOB_RUNNING && kill(-pl->jobs[i].pid, sig) != 0)
+            kill(pl->jobs[i].pid, sig);
+    pl->forwarded = want;
+}
+
+static void sleep_until_event(const pool *pl)
+{
+    struct pollfd fd = {wake[0], POLLIN, 0};
+    if (poll(&fd, 1, pl->tty ? 100 : -1) > 0) {
+        char buf[64];
+        while (read(wake[0], buf, sizeof buf) > 0)
+            ;
+    }
+}
+
+int replay_pool_run(replay_job *jobs, int n, int maxrun)
+{
+    pool pl = {.jobs = jobs, .n = n, .maxrun = maxrun, .tty = isatty(STDERR_FILENO)};
+    if (install_handlers(&pl) != 0)
+        return -1;
+    pl.t0 = replay_now();
+    for (;;) {
+        forward(&pl);
+        reap(&pl);
+        while (pl.running < pl.maxrun && pl.next < pl.n)
+            spawn(&pl, &jobs[pl.next++]);
+        if (pl.running == 0 && pl.next >= pl.n)
+            break;
+        draw(&pl);
+        sleep_until_event(&pl);
+    }
+    if (pl.tty)
+        fputs("\r\033[K", stderr);
+    restore_handlers(&pl);
+    return got_signal;
+}

@@ -1,0 +1,822 @@
+/*
+ * _flor.c -- the extension module flor._flor: Python's `import flor` over
+ * libflor.
+ *
+ * The run.  A script that imports flor is recorded from its first training
+ * call (flor.arg, flor.log, a flor.loop, flor.checkpointing,
+ * flor.iteration, flor.commit), as FlorDB does: importing flor to read a
+ * dataframe in a notebook, or `python -m flor`, records nothing.  When
+ * the command line carries flor's own flags (--kwargs, --replay_flor,
+ * --replay_run, --probe) or FLOR_REPLAY is set, flor_init runs at import
+ * instead, so that the flags are out of sys.argv before the script's own
+ * argparse sees them.
+ *
+ * How a run ends.  flor_finish() is called by an atexit hook only when the
+ * script completed normally (sys.exit() included).  A wrapper around
+ * sys.excepthook notes an uncaught exception and logs it as
+ * `flor.exception`; the hook then leaves the run to libflor's own exit
+ * handler, which records it as `failed`.  An uncaught KeyboardInterrupt
+ * (SIGINT) ends the run as `killed`, like SIGINT in a C program: the hook
+ * flushes the logs, CPython re-raises SIGINT once finalized, and the next
+ * program that opens the project finds the run's process gone.
+ *
+ * Errors from libflor become Python exceptions in one place,
+ * pyflor_raise().
+ */
+#include "_flor.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define UNCAUGHT_NONE 0
+#define UNCAUGHT_ERROR 1
+#define UNCAUGHT_INTERRUPT 2
+
+static int started;      /* flor_init was called */
+static int hooks_set;    /* _start() ran */
+static pid_t start_pid;  /* the process that called flor_init */
+static volatile int in_forked_child;
+static int uncaught = UNCAUGHT_NONE;
+static int exiting;      /* the atexit hook ran: the interpreter is going away */
+static PyObject *argv_at_import; /* a copy of sys.argv taken by _start() */
+static PyObject *previous_excepthook;
+static PyObject *json_dumps;
+static PyObject *str_ndim, *str_item;
+static PyObject *NotFoundError;
+
+/* The flor command's main(), compiled in from cli/ (see python.mk). */
+int flor_cli_main(int argc, char **argv);
+
+/* ---- errors and warnings ------------------------------------------------ */
+
+PyObject *pyflor_raise(int rc, const char *what)
+{
+    PyObject *type;
+    switch (rc) {
+    case FLOR_EINVAL: type = PyExc_ValueError; break;
+    case FLOR_ENOMEM: type = PyExc_MemoryError; break;
+    case FLOR_EIO: type = PyExc_OSError; break;
+    case FLOR_ENOTFOUND: type = NotFoundError; break;
+    case FLOR_EBUSY: type = PyExc_TimeoutError; break;
+    default: type = PyExc_RuntimeError; break; /* FLOR_EUSAGE, FLOR_ECORRUPT */
+    }
+    const char *msg = flor_errmsg();
+    if (!*msg)
+        msg = "unknown error";
+    if (what)
+        PyErr_Format(type, "%s: %s", what, msg);
+    else
+        PyErr_SetString(type, msg);
+    return NULL;
+}
+
+void pyflor_warn(const char *fmt, ...)
+{
+    const char *q = getenv("FLOR_QUIET");
+    if (q && *q && strcmp(q, "0") != 0)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "flor: warning: %s\n", line);
+}
+
+PyObject *pyflor_loaded_module(const char *name)
+{
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *m = modules ? PyDict_GetItemString(modules, name) : NULL;
+    return m && PyModule_Check(m) ? m : NULL;
+}
+
+/* ---- the run's lifecycle ------------------------------------------------- */
+
+static void on_fork_child(void) { in_forked_child = 1; }
+
+int pyflor_libflor_usable(void) { return !in_forked_child && !exiting; }
+
+int pyflor_recording(void)
+{
+    return started && !in_forked_child && !exiting && flor_enabled();
+}
+
+/* True when sys.argv or the environment asks flor for something that
+ * must happen before the script parses its own arguments. */
+static int flags_given(PyObject *argv)
+{
+    static const char *const flags[] = {"--kwargs", "--replay_flor", "--replay_run", "--probe"};
+    const char *env = getenv("FLOR_REPLAY");
+    if (env && *env)
+        return 1;
+    Py_ssize_t n = PyList_GET_SIZE(argv);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject *a = PyList_GET_ITEM(argv, i);
+        const char *s = PyUnicode_Check(a) ? PyUnicode_AsUTF8(a) : NULL;
+        if (!s) {
+            PyErr_Clear();
+            continue;
+        }
+        if (strcmp(s, "--") == 0)
+            return 0;
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+            if (strcmp(s, flags[k]) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* A malloc'd C copy of one argv element, in the file-system encoding so
+ * that arguments Python decoded with surrogateescape come back intact. */
+static char *c_arg(PyObject *a)
+{
+    PyObject *s = PyUnicode_Check(a) ? Py_NewRef(a) : PyObject_Str(a);
+    PyObject *b = s ? PyUnicode_EncodeFSDefault(s) : NULL;
+    Py_XDECREF(s);
+    if (!b)
+        return NULL;
+    char *copy = strdup(PyBytes_AS_STRING(b));
+    Py_DECREF(b);
+    if (!copy)
+        PyErr_NoMemory();
+    return copy;
+}
+
+/* Puts into sys.argv the elements of ARGV (a copy of it) that flor_init
+ * left in LEFT[0..nleft), keeping the original str objects. */
+static int rewrite_sys_argv(PyObject *argv, char **orig, Py_ssize_t n, char **left, int nleft)
+{
+    PyObject *sys_argv = PySys_GetObject("argv"); /* borrowed */
+    PyObject *keep = PyList_New(0);
+    if (!keep)
+        return -1;
+    for (int k = 0; k < nleft; k++)
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (left[k] == orig[i] && PyList_Append(keep, PyList_GET_ITEM(argv, i)) < 0) {
+                Py_DECREF(keep);
+                return -1;
+            }
+    int rc = 0;
+    if (sys_argv && PyList_Check(sys_argv))
+        rc = PyList_SetSlice(sys_argv, 0, PyList_GET_SIZE(sys_argv), keep); /* in place */
+    else
+        rc = PySys_SetObject("argv", keep);
+    Py_DECREF(keep);
+    return rc;
+}
+
+/* Calls flor_init with the command line taken at import; REWRITE: put
+ * what flor_init leaves back into sys.argv. */
+static int start_run(int rewrite)
+{
+    started = 1;
+    start_pid = getpid();
+    pthread_atfork(NULL, NULL, on_fork_child);
+    Py_ssize_t n = argv_at_import ? PyList_GET_SIZE(argv_at_import) : 0;
+    char **orig = calloc((size_t)n + 1, sizeof *orig);
+    char **argv = calloc((size_t)n + 1, sizeof *argv);
+    int rc = 0, status = 0;
+    if (!orig || !argv) {
+        PyErr_NoMemory();
+        status = -1;
+    }
+    for (Py_ssize_t i = 0; i < n && status == 0; i++)
+        if (!(orig[i] = argv[i] = c_arg(PyList_GET_ITEM(argv_at_import, i))))
+            status = -1;
+    if (status == 0) {
+        int argc = (int)n;
+        char **av = argv;
+        rc = flor_init(&argc, &av);
+        if (rewrite && argc != n)
+            status = rewrite_sys_argv(argv_at_import, orig, n, av, argc);
+    }
+    for (Py_ssize_t i = 0; orig && i < n; i++)
+        free(orig[i]);
+    free(orig);
+    free(argv);
+    if (status == 0 && rc == FLOR_EINVAL) {
+        pyflor_raise(rc, NULL); /* a malformed flag: the script must not run on defaults */
+        status = -1;
+    } else if (status == 0 && rc != 0) {
+        pyflor_warn("this run is not recorded: %s", flor_errmsg());
+    }
+    return status;
+}
+
+int pyflor_ensure_started(void)
+{
+    if (started || in_forked_child)
+        return 0;
+    return start_run(0);
+}
+
+/* _start(): called once by flor/__init__.py. */
+static PyObject *py_start(PyObject *self, PyObject *noargs)
+{
+    if (hooks_set)
+        Py_RETURN_NONE;
+    hooks_set = 1;
+    PyObject *sys_argv = PySys_GetObject("argv");
+    argv_at_import = sys_argv && PyList_Check(sys_argv) ? PyList_GetSlice(sys_argv, 0,
+                                                                          PyList_GET_SIZE(sys_argv))
+                                                        : PyList_New(0);
+    if (!argv_at_import)
+        return NULL;
+    PyObject *hook = PySys_GetObject("excepthook");
+    previous_excepthook = Py_XNewRef(hook);
+    PyObject *mine = PyObject_GetAttrString(self, "_excepthook");
+    if (!mine || PySys_SetObject("excepthook", mine) < 0) {
+        Py_XDECREF(mine);
+        return NULL;
+    }
+    Py_DECREF(mine);
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *fn = PyObject_GetAttrString(self, "_atexit");
+    PyObject *r = atexit && fn ? PyObject_CallMethod(atexit, "register", "O", fn) : NULL;
+    Py_XDECREF(atexit);
+    Py_XDECREF(fn);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    if (flags_given(argv_at_import) && start_run(1) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* flor.exception: "ValueError: message", or the type alone. */
+static void log_exception(PyTypeObject *type, PyObject *value)
+{
+    PyObject *msg = value ? PyObject_Str(value) : NULL;
+    PyObject *text = msg && PyUnicode_GET_LENGTH(msg) > 0
+                         ? PyUnicode_FromFormat("%s: %U", type->tp_name, msg)
+                         : PyUnicode_FromString(type->tp_name);
+    const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+    if (s)
+        flor_log_text("flor.exception", s);
+    Py_XDECREF(msg);
+    Py_XDECREF(text);
+    PyErr_Clear();
+}
+
+/* sys.excepthook while flor is imported: notes the uncaught exception,
+ * logs it, and hands it to the previous hook, which prints it. */
+static PyObject *py_excepthook(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs == 3 && PyType_Check(args[0])) {
+        int interrupt = PyObject_IsSubclass(args[0], PyExc_KeyboardInterrupt) == 1;
+        uncaught = interrupt ? UNCAUGHT_INTERRUPT : UNCAUGHT_ERROR;
+        if (pyflor_recording())
+            log_exception((PyTypeObject *)args[0], args[1]);
+    }
+    PyObject *hook = previous_excepthook ? previous_excepthook : PySys_GetObject("__excepthook__");
+    if (!hook)
+        Py_RETURN_NONE;
+    return PyObject_Vectorcall(hook, args, (size_t)nargs, NULL);
+}
+
+/* atexit: ends the run when the script completed. */
+static PyObject *py_atexit(PyObject *self, PyObject *noargs)
+{
+    exiting = 1; /* objects torn down from here on touch no state */
+    if (!started || in_forked_child || getpid() != start_pid || uncaught == UNCAUGHT_ERROR)
+        Py_RETURN_NONE; /* an error: libflor's exit handler records `failed` */
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = uncaught == UNCAUGHT_INTERRUPT ? flor_flush() : flor_finish();
+    Py_END_ALLOW_THREADS
+    if (rc)
+        pyflor_warn("%s", flor_errmsg());
+    Py_RETURN_NONE;
+}
+
+/* ---- flor.arg ------------------------------------------------------------ */
+
+static PyObject *arg_int(const char *name, PyObject *dflt)
+{
+    int overflow;
+    long d = PyLong_AsLongAndOverflow(dflt, &overflow);
+    if (d == -1 && PyErr_Occurred())
+        return NULL;
+    if (overflow)
+        return PyErr_Format(PyExc_OverflowError, "flor.arg('%s'): the default does not fit in "
+                                                 "64 bits", name);
+    long v;
+    int rc = flor_arg_long(name, d, &v);
+    return rc ? pyflor_raise(rc, NULL) : PyLong_FromLong(v);
+}
+
+static PyObject *arg_text(const char *name, PyObject *dflt)
+{
+    const char *d = NULL, *v;
+    if (dflt != Py_None && !(d = PyUnicode_AsUTF8(dflt)))
+        return NULL;
+    int rc = flor_arg_text(name, d, &v);
+    if (rc)
+        return pyflor_raise(rc, NULL);
+    if (!v)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeFSDefault(v);
+}
+
+static PyObject *py_arg(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", "default", NULL};
+    PyObject *pyname, *dflt = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|O:arg", kwlist, &pyname, &dflt))
+        return NULL;
+    const char *name = PyUnicode_AsUTF8(pyname);
+    if (!name || pyflor_ensure_started() < 0)
+        return NULL;
+    int rc;
+    if (PyBool_Check(dflt)) {
+        bool v;
+        rc = flor_arg_bool(name, dflt == Py_True, &v);
+        return rc ? pyflor_raise(rc, NULL) : PyBool_FromLong(v);
+    }
+    if (PyFloat_Check(dflt)) {
+        double v;
+        rc = flor_arg_double(name, PyFloat_AsDouble(dflt), &v);
+        return rc ? pyflor_raise(rc, NULL) : PyFloat_FromDouble(v);
+    }
+    if (PyLong_Check(dflt))
+        return arg_int(name, dflt);
+    if (PyUnicode_Check(dflt) || dflt == Py_None)
+        return arg_text(name, dflt);
+    if (PyIndex_Check(dflt)) { /* numpy integers */
+        PyObject *i = PyNumber_Index(dflt);
+        PyObject *r = i ? arg_int(name, i) : NULL;
+        Py_XDECREF(i);
+        return r;
+    }
+    return PyErr_Format(PyExc_TypeError, "flor.arg('%s'): the default must be an int, float, "
+                                         "str, bool or None, not %.100s",
+                        name, Py_TYPE(dflt)->tp_name);
+}
+
+/* ---- flor.log ------------------------------------------------------------ */
+
+static int log_text_of(const char *name, PyObject *text)
+{
+    const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+    if (!s)
+        return -1;
+    int rc = flor_log_text(name, s);
+    return rc ? (pyflor_raise(rc, NULL), -1) : 0;
+}
+
+static int log_integer(const char *name, PyObject *v)
+{
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (x == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow) { /* beyond 64 bits: its digits, as text */
+        PyObject *s = PyObject_Str(v);
+        int rc = log_text_of(name, s);
+        Py_XDECREF(s);
+        return rc;
+    }
+    int rc = flor_log_long(name, x);
+    return rc ? (pyflor_raise(rc, NULL), -1) : 0;
+}
+
+/* JSON when it has one (lists, dicts), else str(). */
+static int log_json(const char *name, PyObject *v)
+{
+    if (!json_dumps) {
+        PyObject *json = PyImport_ImportModule("json");
+        json_dumps = json ? PyObject_GetAttrString(json, "dumps") : NULL;
+        Py_XDECREF(json);
+        if (!json_dumps)
+            return -1;
+    }
+    PyObject *text = PyObject_CallOneArg(json_dumps, v);
+    if (!text) {
+        PyErr_Clear();
+        text = PyObject_Str(v);
+    }
+    int rc = log_text_of(name, text);
+    Py_XDECREF(text);
+    return rc;
+}
+
+/* A numpy scalar, a 0-d array or a 0-d tensor: something whose .item() is
+ * a plain Python number. */
+static PyObject *scalar_item(PyObject *v)
+{
+    PyObject *ndim = PyObject_GetAttr(v, str_ndim);
+    if (!ndim) {
+        PyErr_Clear();
+        return NULL;
+    }
+    long d = PyLong_Check(ndim) ? PyLong_AsLong(ndim) : -1;
+    Py_DECREF(ndim);
+    if (d != 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *item = PyObject_CallMethodNoArgs(v, str_item);
+    if (!item)
+        PyErr_Clear();
+    return item;
+}
+
+int pyflor_log_value(const char *name, PyObject *v)
+{
+    int rc;
+    if (PyFloat_CheckExact(v))
+        rc = flor_log_double(name, PyFloat_AS_DOUBLE(v));
+    else if (PyLong_Check(v)) /* bool included: 0 or 1 */
+        return log_integer(name, v);
+    else if (PyUnicode_Check(v))
+        return log_text_of(name, v);
+    else if (v == Py_None)
+        rc = flor_log_text(name, NULL);
+    else if (PyFloat_Check(v)) /* numpy.float64 */
+        rc = flor_log_double(name, PyFloat_AsDouble(v));
+    else {
+        PyObject *item = scalar_item(v);
+        if (item && (PyFloat_Check(item) || PyLong_Check(item))) {
+            rc = pyflor_log_value(name, item);
+            Py_DECREF(item);
+            return rc;
+        }
+        Py_XDECREF(item);
+        return log_json(name, v);
+    }
+    return rc ? (pyflor_raise(rc, NULL), -1) : 0;
+}
+
+static PyObject *py_log(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "flor.log(name, value) takes 2 arguments (%zd given)",
+                            nargs);
+    if (!PyUnicode_Check(args[0]))
+        return PyErr_Format(PyExc_TypeError, "flor.log: the name must be a str, not %.100s",
+                            Py_TYPE(args[0])->tp_name);
+    if (!started && pyflor_ensure_started() < 0)
+        return NULL;
+    if (!in_forked_child) {
+        const char *name = PyUnicode_AsUTF8(args[0]);
+        if (!name || pyflor_log_value(name, args[1]) < 0)
+            return NULL;
+    }
+    return Py_NewRef(args[1]);
+}
+
+/* ---- flor.commit --------------------------------------------------------- */
+
+static PyObject *py_commit(PyObject *self, PyObject *noargs)
+{
+    if (pyflor_ensure_started() < 0)
+        return NULL;
+    if (!pyflor_recording())
+        Py_RETURN_NONE;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = flor_flush();
+    Py_END_ALLOW_THREADS
+    return rc ? pyflor_raise(rc, "flor.commit") : Py_NewRef(Py_None);
+}
+
+/* ---- the read side: tables as pandas DataFrames ------------------------- */
+
+enum { COL_INT, COL_REAL, COL_OBJECT };
+
+/* int64 when every cell is an integer, float64 when they are numbers
+ * (NULL as NaN), object otherwise (NULL as None). */
+static int column_kind(const flor_table *t, size_t c)
+{
+    size_t nrows = flor_table_nrows(t);
+    int ints = 0, reals = 0, nulls = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        switch (flor_table_type(t, r, c)) {
+        case FLOR_INTEGER: ints = 1; break;
+        case FLOR_REAL: reals = 1; break;
+        case FLOR_NULL: nulls = 1; break;
+        default: return COL_OBJECT;
+        }
+    }
+    if (!ints && !reals)
+        return COL_OBJECT;
+    return reals || nulls ? COL_REAL : COL_INT;
+}
+
+static PyObject *cell(const flor_table *t, size_t r, size_t c, int kind)
+{
+    flor_type type = flor_table_type(t, r, c);
+    if (kind == COL_REAL)
+        return PyFloat_FromDouble(type == FLOR_INTEGER ? (double)flor_table_int(t, r, c)
+                                  : type == FLOR_REAL  ? flor_table_real(t, r, c)
+                                                       : Py_NAN);
+    switch (type) {
+    case FLOR_INTEGER: return PyLong_FromLongLong(flor_table_int(t, r, c));
+    case FLOR_REAL: return PyFloat_FromDouble(flor_table_real(t, r, c));
+    case FLOR_TEXT: return PyUnicode_DecodeUTF8(flor_table_text(t, r, c),
+                                                (Py_ssize_t)strlen(flor_table_text(t, r, c)),
+                                                "replace");
+    default: return Py_NewRef(Py_None);
+    }
+}
+
+static PyObject *column_list(const flor_table *t, size_t c, int kind)
+{
+    size_t nrows = flor_table_nrows(t);
+    PyObject *list = PyList_New((Py_ssize_t)nrows);
+    for (size_t r = 0; list && r < nrows; r++) {
+        PyObject *v = cell(t, r, c, kind);
+        if (!v) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)r, v);
+    }
+    return list;
+}
+
+static PyObject *column_names(const flor_table *t)
+{
+    size_t ncols = flor_table_ncols(t);
+    PyObject *names = PyList_New((Py_ssize_t)ncols);
+    for (size_t c = 0; names && c < ncols; c++) {
+        PyObject *s = PyUnicode_FromString(flor_table_colname(t, c));
+        if (!s) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyList_SET_ITEM(names, (Py_ssize_t)c, s);
+    }
+    return names;
+}
+
+/* Without pandas: a list of dicts, one per row. */
+static PyObject *table_records(const flor_table *t)
+{
+    size_t nrows = flor_table_nrows(t), ncols = flor_table_ncols(t);
+    PyObject *rows = PyList_New(0);
+    for (size_t r = 0; rows && r < nrows; r++) {
+        PyObject *row = PyDict_New();
+        for (size_t c = 0; row && c < ncols; c++) {
+            PyObject *v = cell(t, r, c, COL_OBJECT);
+            if (!v || PyDict_SetItemString(row, flor_table_colname(t, c), v) < 0)
+                Py_CLEAR(row);
+            Py_XDECREF(v);
+        }
+        if (!row || PyList_Append(rows, row) < 0)
+            Py_CLEAR(rows);
+        Py_XDECREF(row);
+    }
+    return rows;
+}
+
+static PyObject *table_frame(PyObject *pandas, const flor_table *t)
+{
+    static const char *const dtypes[] = {"int64", "float64", "object"};
+    size_t ncols = flor_table_ncols(t);
+    PyObject *series = PyObject_GetAttrString(pandas, "Series");
+    PyObject *columns = PyDict_New(), *names = column_names(t), *frame = NULL;
+    int ok = series && columns && names;
+    for (size_t c = 0; ok && c < ncols; c++) {
+        int kind = column_kind(t, c);
+        PyObject *values = column_list(t, c, kind);
+        PyObject *args = values ? PyTuple_Pack(1, values) : NULL;
+        PyObject *kw = args ? Py_BuildValue("{ss}", "dtype", dtypes[kind]) : NULL;
+        PyObject *s = kw ? PyObject_Call(series, args, kw) : NULL;
+        Py_XDECREF(args);
+        Py_XDECREF(kw);
+        PyObject *key = PyLong_FromSize_t(c);
+        ok = s && key && PyDict_SetItem(columns, key, s) == 0;
+        Py_XDECREF(values);
+        Py_XDECREF(s);
+        Py_XDECREF(key);
+    }
+    if (ok) /* keyed by position, then named: names may repeat in SQL */
+        frame = PyObject_CallMethod(pandas, "DataFrame", "O", columns);
+    if (frame && PyObject_SetAttrString(frame, "columns", names) < 0)
+        Py_CLEAR(frame);
+    Py_XDECREF(series);
+    Py_XDECREF(columns);
+    Py_XDECREF(names);
+    return frame;
+}
+
+static PyObject *table_to_python(flor_table *t)
+{
+    PyObject *pandas = PyImport_ImportModule("pandas");
+    PyObject *r;
+    if (!pandas && PyErr_ExceptionMatches(PyExc_ImportError)) {
+        PyErr_Clear();
+        r = table_records(t);
+    } else {
+        r = pandas ? table_frame(pandas, t) : NULL;
+    }
+    Py_XDECREF(pandas);
+    flor_table_free(t);
+    return r;
+}
+
+/* So that a script reading its own project sees its own logs. */
+static void flush_own_logs(void)
+{
+    if (pyflor_recording() && flor_get_mode() == FLOR_MODE_RECORD) {
+        Py_BEGIN_ALLOW_THREADS
+        flor_flush(); /* from another thread it refuses, harmlessly */
+        Py_END_ALLOW_THREADS
+    }
+}
+
+typedef int (*table_getter)(flor_project *p, const void *arg, flor_table **out);
+
+/* Opens the project around the working directory and gets one table,
+ * without the GIL. */
+static PyObject *project_table(table_getter get, const void *arg, const char *what)
+{
+    flush_own_logs();
+    flor_project *p = NULL;
+    flor_table *t = NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = flor_project_open(&p, NULL);
+    if (rc == 0)
+        rc = get(p, arg, &t);
+    flor_project_free(p);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return pyflor_raise(rc, what);
+    return table_to_python(t);
+}
+
+struct names {
+    const char **v;
+    size_t n;
+};
+
+static int get_dataframe(flor_project *p, const void *arg, flor_table **out)
+{
+    const struct names *names = arg;
+    return flor_project_dataframe(p, names->v, names->n, out);
+}
+
+static int get_query(flor_project *p, const void *sql, flor_table **out)
+{
+    return flor_project_query(p, sql, out);
+}
+
+static PyObject *py_dataframe(PyObject *self, PyObject *args)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    struct names names = {PyMem_Calloc((size_t)n + 1, sizeof(char *)), (size_t)n};
+    if (!names.v)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = PyTuple_GET_ITEM(args, i);
+        if (!PyUnicode_Check(a) || !(names.v[i] = PyUnicode_AsUTF8(a))) {
+            PyMem_Free(names.v);
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_TypeError, "flor.dataframe: names must be str, not %.100s",
+                             Py_TYPE(a)->tp_name);
+            return NULL;
+        }
+    }
+    PyObject *r = project_table(get_dataframe, &names, NULL);
+    PyMem_Free(names.v);
+    return r;
+}
+
+static PyObject *py_query(PyObject *self, PyObject *arg)
+{
+    const char *sql = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!sql) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "flor.query: the SQL must be a str, not %.100s",
+                         Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    return project_table(get_query, sql, NULL);
+}
+
+static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    PyErr_SetString(PyExc_NotImplementedError,
+                    "flor.replay() is not available in this version of the Python module; a "
+                    "later release adds it");
+    return NULL;
+}
+
+/* ---- python -m flor ------------------------------------------------------ */
+
+/* cli(argv): runs the flor command with ARGV (argv[0] first) and returns
+ * its exit status.  Its output goes to the process's stdout and stderr. */
+static PyObject *py_cli(PyObject *self, PyObject *list)
+{
+    if (!PyList_Check(list))
+        return PyErr_Format(PyExc_TypeError, "cli: expected a list of str");
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    char **argv = calloc((size_t)n + 1, sizeof *argv);
+    int ok = argv != NULL;
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = (argv[i] = c_arg(PyList_GET_ITEM(list, i))) != NULL;
+    int rc = 0;
+    if (ok) {
+        PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        Py_BEGIN_ALLOW_THREADS
+        rc = flor_cli_main((int)n, argv);
+        fflush(stdout);
+        Py_END_ALLOW_THREADS
+    }
+    for (Py_ssize_t i = 0; argv && i < n; i++)
+        free(argv[i]);
+    free(argv);
+    if (!ok)
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    return PyLong_FromLong(rc);
+}
+
+/* ---- the module ---------------------------------------------------------- */
+
+static PyMethodDef methods[] = {
+    {"arg", (PyCFunction)(void (*)(void))py_arg, METH_VARARGS | METH_KEYWORDS,
+     "arg(name, default=None)\n--\n\n"
+     "The hyperparameter NAME: DEFAULT, or the value given on the command line as\n"
+     "--kwargs NAME=VALUE, cast to the type of DEFAULT (int, float, str, bool; str\n"
+     "when DEFAULT is None).  The value is recorded with the run."},
+    {"log", (PyCFunction)(void (*)(void))py_log, METH_FASTCALL,
+     "log(name, value)\n--\n\n"
+     "Records VALUE under NAME with the current loop context and returns VALUE.\n"
+     "ints are stored as integers, floats as reals, str as text; numpy scalars and\n"
+     "0-d tensors by their .item(); anything else as its JSON, or its str()."},
+    {"loop", (PyCFunction)(void (*)(void))pyflor_loop, METH_FASTCALL,
+     "loop(name, iterable)\n--\n\n"
+     "Iterates over ITERABLE as the flor loop NAME: logs made inside carry the\n"
+     "iteration, and the outermost loop's iteration boundaries take checkpoints."},
+    {"commit", py_commit, METH_NOARGS,
+     "commit()\n--\n\nWaits until every log made so far is in the database."},
+    {"dataframe", py_dataframe, METH_VARARGS,
+     "dataframe(*names)\n--\n\n"
+     "The project's runs as a pandas DataFrame: one row per run with its args and\n"
+     "final logs, or with NAMES, their values per loop iteration.  Without pandas,\n"
+     "a list of dicts."},
+    {"query", py_query, METH_O,
+     "query(sql)\n--\n\nThe rows of one read-only SQL statement on the project's database."},
+    {"replay", (PyCFunction)(void (*)(void))py_replay, METH_VARARGS | METH_KEYWORDS,
+     "replay(vars, where=None)\n--\n\nNot available yet: raises NotImplementedError."},
+    {"cli", py_cli, METH_O, "cli(argv)\n--\n\nRuns the flor command; returns its exit status."},
+    {"_start", py_start, METH_NOARGS, NULL},
+    {"_excepthook", (PyCFunction)(void (*)(void))py_excepthook, METH_FASTCALL, NULL},
+    {"_atexit", py_atexit, METH_NOARGS, NULL},
+    {"_restore", (PyCFunction)(void (*)(void))pyflor_restore, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "flor._flor",
+    "libflor for Python: record training runs (see the package flor).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+static int add_type(PyObject *m, const char *name, PyTypeObject *type)
+{
+    if (PyType_Ready(type) < 0)
+        return -1;
+    return PyModule_AddObjectRef(m, name, (PyObject *)type);
+}
+
+static PyObject *not_found_error(void)
+{
+    PyObject *bases = PyTuple_Pack(2, PyExc_FileNotFoundError, PyExc_LookupError);
+    PyObject *e = bases ? PyErr_NewExceptionWithDoc(
+                              "flor.NotFoundError",
+                              "No such project, run, name or object (FLOR_ENOTFOUND).", bases,
+                              NULL)
+                        : NULL;
+    Py_XDECREF(bases);
+    return e;
+}
+
+PyMODINIT_FUNC PyInit__flor(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    str_ndim = PyUnicode_InternFromString("ndim");
+    str_item = PyUnicode_InternFromString("item");
+    NotFoundError = not_found_error();
+    if (!str_ndim || !str_item || !NotFoundError ||
+        PyModule_AddObjectRef(m, "NotFoundError", NotFoundError) < 0 ||
+        add_type(m, "checkpointing", &pyflor_CheckpointingType) < 0 ||
+        add_type(m, "iteration", &pyflor_IterationType) < 0 ||
+        add_type(m, "Loop", &pyflor_LoopType) < 0 ||
+        PyModule_AddStringConstant(m, "__version__", FLOR_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,531 @@
+/*
+ * _loop.c -- flor.loop and flor.iteration: Python loops as flor loops.
+ *
+ * flor.loop(name, iterable) returns a Loop, an iterator written in C (not
+ * a Python generator, so an iteration costs one call into libflor and no
+ * frame switch).  Its first __next__ opens the flor loop
+ * (flor_loop_begin with len(iterable), or -1 when it has no len); each
+ * __next__ closes the previous iteration and opens the next
+ * (flor_loop_next); running out of items closes the loop (flor_loop_end).
+ *
+ * Order of the calls.  With a known length libflor decides first and the
+ * item is fetched after, so a loop libflor skips (replay) never touches
+ * its iterable, and a loop libflor starts at iteration k skips to item k.
+ * With an unknown length the item is fetched first, so that the end of
+ * the iterable never opens an empty extra iteration.
+ *
+ * A loop left early is closed when its Loop object goes away: `break`,
+ * `return`, or an exception unwinding the frame drops the last reference.
+ * A loop closed by an exception is not checkpointed: its last iteration
+ * did not complete (see pyflor_aborting).  Closing a loop also closes the
+ * loops still open inside it.
+ *
+ * flor.iteration(name, idx, value) is a context manager that opens a
+ * one-iteration loop at iteration IDX.  libflor has no call to start a
+ * loop at a given iteration, so it sets the iteration counter of the
+ * flor_loop before the first flor_loop_next (the same thing replay does
+ * inside libflor).  VALUE has no place in libflor's schema and is not
+ * recorded.
+ *
+ * In a process forked from the recording one (a DataLoader worker) and
+ * while the interpreter exits, loops only count: libflor's threads are
+ * not there, or the run is already over.
+ *
+ * The outermost open loop is where checkpoints happen: before each of its
+ * boundaries the registered state_dicts are refreshed
+ * (pyflor_state_refresh), and after each loop call a restore that libflor
+ * did is finished (pyflor_state_after_restore).
+ *
+ * The progress line.  On a terminal (stderr a TTY; FLOR_PROGRESS=0 turns
+ * it off) one line shows the open loops, such as
+ * "epoch 2/5  step 1200/1875 [#############-------] 64% 412.0 it/s",
+ * redrawn at most 10 times a second and erased when the outermost loop
+ * ends.
+ */
+#include "_flor.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_OPEN 64
+
+/* What a Loop and an Iteration have in common: one open flor loop. */
+typedef struct frame {
+    PyObject_HEAD
+    PyObject *name; /* str: keeps the UTF-8 that loop.name points to alive */
+    flor_loop loop;
+    long n;         /* for the progress line: the length, or -1 */
+    long index;     /* the current iteration, -1 before the first */
+    double t0;      /* when the loop began */
+    int depth;      /* position among the open frames */
+    int open;
+} frame;
+
+typedef struct {
+    frame f;
+    PyObject *it; /* the iterator over the iterable */
+    long pos;     /* items taken from it */
+    int started;
+} LoopObject;
+
+typedef struct {
+    frame f;
+    long idx;
+} IterationObject;
+
+static frame *open_frames[MAX_OPEN];
+static int nopen;
+static int threads_logged;
+
+int pyflor_loop_depth(void) { return nopen; }
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- the progress line ---------------------------------------------------- */
+
+static int progress_on = -1; /* -1: not decided yet */
+static double progress_last;
+static int progress_drawn;
+
+static int progress_enabled(void)
+{
+    if (progress_on < 0) {
+        const char *e = getenv("FLOR_PROGRESS");
+        progress_on = isatty(STDERR_FILENO) && !(e && strcmp(e, "0") == 0);
+    }
+    return progress_on;
+}
+
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10)
+        return ws.ws_col;
+    return 80;
+}
+
+/* The bar, percentage and rate of the innermost loop of known length,
+ * by the iterations it completed. */
+static size_t progress_bar(char *out, size_t cap, const frame *f, double now)
+{
+    char bar[21];
+    long done = f->index; /* iterations completed */
+    int fill = f->n > 0 ? (int)(20 * done / f->n) : 0;
+    for (int k = 0; k < 20; k++)
+        bar[k] = k < fill ? '#' : '-';
+    bar[20] = 0;
+    double rate = now > f->t0 ? (double)done / (now - f->t0) : 0;
+    int w = snprintf(out, cap, " [%s] %3ld%% %.1f it/s", bar, f->n > 0 ? 100 * done / f->n : 0,
+                     rate);
+    return w < 0 ? 0 : (size_t)w < cap ? (size_t)w : cap - 1;
+}
+
+static void progress_draw(double now)
+{
+    char line[512];
+    size_t len = 1, cap = sizeof line;
+    const frame *known = NULL;
+    line[0] = '\r';
+    for (int d = 0; d < nopen && len < cap; d++) {
+        const frame *f = open_frames[d];
+        const char *name = PyUnicode_AsUTF8(f->name);
+        int w = f->n >= 0 ? snprintf(line + len, cap - len, "%s%s %ld/%ld", d ? "  " : "",
+                                     name ? name : "?", f->index + 1, f->n)
+                          : snprintf(line + len, cap - len, "%s%s %ld", d ? "  " : "",
+                                     name ? name : "?", f->index + 1);
+        len += w < 0 ? 0 : (size_t)w;
+        if (f->n >= 0)
+            known = f;
+    }
+    if (!known)
+        return; /* only loops of unknown length: nothing to measure */
+    if (len < cap)
+        len += progress_bar(line + len, cap - len, known, now);
+    size_t width = (size_t)terminal_width();
+    if (len > width)
+        len = width; /* the '\r' takes no column; keep one free */
+    if (len + 3 < cap) {
+        memcpy(line + len, "\033[K", 3);
+        len += 3;
+    }
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+    progress_drawn = 1;
+}
+
+static void progress_tick(void)
+{
+    if (!progress_enabled())
+        return;
+    double now = mono();
+    if (now - progress_last < 0.1)
+        return;
+    progress_last = now;
+    progress_draw(now);
+}
+
+static void progress_clear(void)
+{
+    if (progress_drawn) {
+        ssize_t w = write(STDERR_FILENO, "\r\033[K", 4);
+        (void)w;
+        progress_drawn = 0;
+    }
+}
+
+/* ---- frames: opening and closing flor loops -------------------------------- */
+
+/* Once per run, before the first loop: the thread settings that make two
+ * runs of the same code take different time (and round differently). */
+static void log_threads(void)
+{
+    if (threads_logged || !pyflor_recording())
+        return;
+    threads_logged = 1;
+    PyObject *torch = pyflor_loaded_module("torch");
+    PyObject *n = torch ? PyObject_CallMethod(torch, "get_num_threads", NULL) : NULL;
+    if (n && PyLong_Check(n))
+        flor_log_long("flor.torch_threads", PyLong_AsLongLong(n));
+    Py_XDECREF(n);
+    PyErr_Clear();
+    static const char *const vars[] = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                       "MKL_NUM_THREADS"};
+    for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++) {
+        const char *v = getenv(vars[k]);
+        if (!v || !*v)
+            continue;
+        char *end;
+        long x = strtol(v, &end, 10);
+        if (*end)
+            flor_log_text("flor.blas_threads", v);
+        else
+            flor_log_long("flor.blas_threads", x);
+        break;
+    }
+}
+
+/* Opens F's flor loop with N iterations (-1: unknown) as the innermost. */
+static int frame_open(frame *f, long n)
+{
+    if (nopen >= MAX_OPEN) {
+        PyErr_Format(PyExc_RuntimeError, "flor: loops nest deeper than %d", MAX_OPEN);
+        return -1;
+    }
+    const char *name = PyUnicode_AsUTF8(f->name);
+    if (!name || pyflor_ensure_started() < 0)
+        return -1;
+    f->depth = nopen;
+    f->n = n;
+    f->index = -1;
+    f->t0 = mono();
+    if (f->depth == 0) {
+        log_threads();
+        pyflor_state_refresh();
+    }
+    if (pyflor_libflor_usable()) {
+        f->loop = flor_loop_begin(name, n);
+        pyflor_state_after_restore();
+    } else {
+        f->loop = (flor_loop){name, n, -1, -1, 1};
+    }
+    open_frames[nopen++] = f;
+    f->open = 1;
+    return 0;
+}
+
+/* Closes F and the frames open inside it; ABORTING when an exception
+ * ends it. */
+static void frame_close(frame *f, int aborting)
+{
+    if (!f->open)
+        return;
+    while (nopen > f->depth + 1 && open_frames[nopen - 1] != f)
+        frame_close(open_frames[nopen - 1], aborting);
+    f->open = 0;
+    if (pyflor_libflor_usable()) {
+        if (f->depth == 0 && !aborting)
+            pyflor_state_refresh();
+        pyflor_aborting = aborting;
+        flor_loop_end(&f->loop);
+        pyflor_aborting = 0;
+        pyflor_state_after_restore();
+    }
+    if (nopen > f->depth && open_frames[f->depth] == f)
+        nopen = f->depth;
+    if (nopen == 0)
+        progress_clear();
+}
+
+/* The next iteration of F's flor loop: its index in *I, or false when
+ * libflor ends the loop. */
+static bool frame_next(frame *f, long *i)
+{
+    bool more;
+    if (pyflor_libflor_usable()) {
+        if (f->depth == 0)
+            pyflor_state_refresh();
+        more = flor_loop_next(&f->loop, i);
+        pyflor_state_after_restore();
+    } else { /* count, as libflor does when it does not record */
+        more = f->loop.n < 0 || f->loop.i + 1 < f->loop.n;
+        if (more)
+            *i = ++f->loop.i;
+    }
+    if (more) {
+        f->index = *i;
+        progress_tick();
+    }
+    return more;
+}
+
+/* Closes F from a deallocator: keeps the pending exception, if any, and
+ * treats it as the reason the loop ends. */
+static void frame_close_from_dealloc(frame *f)
+{
+    if (!f->open)
+        return;
+    PyObject *type, *value, *tb;
+    int aborting = PyErr_Occurred() != NULL;
+    PyErr_Fetch(&type, &value, &tb);
+    frame_close(f, aborting);
+    PyErr_Restore(type, value, tb);
+}
+
+/* ---- flor.loop --------------------------------------------------------------- */
+
+/* len(iterable), or -1 when it has none. */
+static long length_of(PyObject *iterable)
+{
+    PyTypeObject *t = Py_TYPE(iterable);
+    if (!(t->tp_as_sequence && t->tp_as_sequence->sq_length) &&
+        !(t->tp_as_mapping && t->tp_as_mapping->mp_length))
+        return -1;
+    Py_ssize_t n = PyObject_Size(iterable);
+    if (n < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    return (long)n;
+}
+
+PyObject *pyflor_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2)
+        return PyErr_Format(PyExc_TypeError, "flor.loop(name, iterable) takes 2 arguments "
+                                             "(%zd given)", nargs);
+    if (!PyUnicode_Check(args[0]) || PyUnicode_GET_LENGTH(args[0]) == 0)
+        return PyErr_Format(PyExc_TypeError, "flor.loop: the name must be a non-empty str");
+    long n = length_of(args[1]);
+    PyObject *it = PyObject_GetIter(args[1]);
+    if (!it)
+        return NULL;
+    LoopObject *l = PyObject_GC_New(LoopObject, &pyflor_LoopType);
+    if (!l) {
+        Py_DECREF(it);
+        return NULL;
+    }
+    memset((char *)l + sizeof(PyObject), 0, sizeof *l - sizeof(PyObject));
+    l->f.name = Py_NewRef(args[0]);
+    l->f.n = n;
+    l->it = it;
+    PyObject_GC_Track(l);
+    return (PyObject *)l;
+}
+
+/* Ends the loop; ABORTING when an exception (set) ends it. */
+static PyObject *loop_finish(LoopObject *l, int aborting)
+{
+    if (aborting) {
+        frame_close_from_dealloc(&l->f);
+    } else {
+        frame_close(&l->f, 0);
+    }
+    Py_CLEAR(l->it);
+    return NULL;
+}
+
+/* Item number I of the iterable (skipping the ones before it), or NULL. */
+static PyObject *take(LoopObject *l, long i)
+{
+    while (l->it && l->pos <= i) {
+        PyObject *x = PyIter_Next(l->it);
+        if (!x)
+            return NULL;
+        if (l->pos++ == i)
+            return x;
+        Py_DECREF(x);
+    }
+    return NULL;
+}
+
+static PyObject *loop_next(LoopObject *l)
+{
+    if (!l->started) {
+        l->started = 1;
+        if (frame_open(&l->f, l->f.n) < 0) {
+            Py_CLEAR(l->it);
+            return NULL;
+        }
+    }
+    if (!l->f.open || !l->it)
+        return NULL;
+    long i;
+    if (l->f.loop.n >= 0) { /* libflor knows the length: it decides first */
+        if (!frame_next(&l->f, &i))
+            return loop_finish(l, 0);
+        PyObject *x = take(l, i);
+        return x ? x : loop_finish(l, PyErr_Occurred() != NULL);
+    }
+    PyObject *x = PyIter_Next(l->it);
+    if (!x)
+        return loop_finish(l, PyErr_Occurred() != NULL);
+    l->pos++;
+    if (!frame_next(&l->f, &i)) {
+        Py_DECREF(x);
+        return loop_finish(l, 0);
+    }
+    return x;
+}
+
+static PyObject *loop_close(LoopObject *l, PyObject *noargs)
+{
+    loop_finish(l, 0);
+    Py_RETURN_NONE;
+}
+
+static PyObject *loop_length_hint(LoopObject *l, PyObject *noargs)
+{
+    long left = l->f.n >= 0 && l->it ? l->f.n - (l->f.index + 1) : 0;
+    return PyLong_FromLong(left > 0 ? left : 0);
+}
+
+static int loop_traverse(LoopObject *l, visitproc visit, void *arg)
+{
+    Py_VISIT(l->it);
+    return 0;
+}
+
+static int loop_clear(LoopObject *l)
+{
+    Py_CLEAR(l->it);
+    return 0;
+}
+
+static void loop_dealloc(LoopObject *l)
+{
+    PyObject_GC_UnTrack(l);
+    frame_close_from_dealloc(&l->f);
+    Py_CLEAR(l->it);
+    Py_CLEAR(l->f.name);
+    PyObject_GC_Del(l);
+}
+
+static PyObject *loop_repr(LoopObject *l)
+{
+    return PyUnicode_FromFormat("<flor.loop %R at iteration %ld>", l->f.name, l->f.index);
+}
+
+static PyMethodDef loop_methods[] = {
+    {"close", (PyCFunction)loop_close, METH_NOARGS,
+     "Ends the loop now, as leaving it with break does."},
+    {"__length_hint__", (PyCFunction)loop_length_hint, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject pyflor_LoopType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "flor.Loop",
+    .tp_doc = "The iterator flor.loop() returns.",
+    .tp_basicsize = sizeof(LoopObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_dealloc = (destructor)loop_dealloc,
+    .tp_traverse = (traverseproc)loop_traverse,
+    .tp_clear = (inquiry)loop_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)loop_next,
+    .tp_methods = loop_methods,
+    .tp_repr = (reprfunc)loop_repr,
+};
+
+/* ---- flor.iteration ----------------------------------------------------------- */
+
+static int iteration_init(IterationObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"name", "idx", "value", NULL};
+    PyObject *name, *idx = Py_None, *value = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|OO:iteration", kwlist, &name, &idx, &value))
+        return -1;
+    if (self->f.open) {
+        PyErr_SetString(PyExc_RuntimeError, "flor.iteration: already entered");
+        return -1;
+    }
+    long i = 0;
+    if (idx != Py_None && (i = PyLong_AsLong(idx)) == -1 && PyErr_Occurred())
+        return -1;
+    if (i < 0) {
+        PyErr_Format(PyExc_ValueError, "flor.iteration: idx must be >= 0, not %ld", i);
+        return -1;
+    }
+    Py_XSETREF(self->f.name, Py_NewRef(name));
+    self->idx = i;
+    return 0;
+}
+
+static PyObject *iteration_enter(IterationObject *self, PyObject *noargs)
+{
+    if (!self->f.name || self->f.open)
+        return PyErr_Format(PyExc_RuntimeError, "flor.iteration: not usable here");
+    if (frame_open(&self->f, -1) < 0)
+        return NULL;
+    if (self->f.loop.depth >= 0 && flor_get_mode() != FLOR_MODE_REPLAY)
+        self->f.loop.i = self->idx - 1; /* start at IDX: see the top of this file */
+    long i;
+    if (!frame_next(&self->f, &i))
+        frame_close(&self->f, 0);
+    else
+        self->f.index = self->idx;
+    Py_RETURN_NONE;
+}
+
+static PyObject *iteration_exit(IterationObject *self, PyObject *args)
+{
+    int aborting = PyTuple_GET_SIZE(args) > 0 && PyTuple_GET_ITEM(args, 0) != Py_None;
+    frame_close(&self->f, aborting);
+    Py_RETURN_FALSE;
+}
+
+static void iteration_dealloc(IterationObject *self)
+{
+    frame_close_from_dealloc(&self->f);
+    Py_CLEAR(self->f.name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef iteration_methods[] = {
+    {"__enter__", (PyCFunction)iteration_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)iteration_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject pyflor_IterationType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "flor.iteration",
+    .tp_doc = "iteration(name, idx, value)\n--\n\n"
+              "A context manager: the code inside runs as iteration IDX of the flor loop\n"
+              "NAME, as if inside `for ... in flor.loop(NAME, ...)`.  VALUE is accepted\n"
+              "for FlorDB compatibility and not recorded.",
+    .tp_basicsize = sizeof(IterationObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)iteration_init,
+    .tp_dealloc = (destructor)iteration_dealloc,
+    .tp_methods = iteration_methods,
+};
