@@ -70,6 +70,10 @@ char *cli_sql_quote(const char *s);
  * or there is no row; returns 0, or CLI_ERROR with the error reported. */
 int cli_query_int(flor_project *p, const char *sql, int64_t *out);
 
+/* The run id in TEXT, a positive decimal integer: CLI_CONTINUE, or a usage
+ * error of command CMD (reported). */
+int cli_parse_run_id(const char *cmd, const char *text, int64_t *run);
+
 /* The id of the run SPEC names: its id, or its tstamp.  Returns 0, or
  * CLI_ERROR when there is no such run (reported). */
 int cli_find_run(flor_project *p, const char *spec, int64_t *run);

@@ -4,7 +4,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
 static const char help[] =
@@ -19,23 +18,10 @@ static const char help[] =
     "example:\n"
     "  flor checkout 3 /tmp/run3 && diff -r /tmp/run3 .\n";
 
-/* The run id in TEXT: a positive decimal integer. */
-static int parse_run(const char *text, int64_t *run)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (!*text || *end || errno || v <= 0 || text[0] == '+' || text[0] == ' ')
-        return cli_usage_error("checkout", "'%s' is not a run id (expected a positive integer)",
-                               text);
-    *run = v;
-    return CLI_CONTINUE;
-}
-
 static int checkout(const char *spec, const char *dir)
 {
     int64_t run = 0;
-    int rc = parse_run(spec, &run);
+    int rc = cli_parse_run_id("checkout", spec, &run);
     if (rc != CLI_CONTINUE)
         return rc;
     flor_project *p = NULL;

@@ -4,7 +4,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdlib.h>
 
 static const char help[] =
@@ -20,24 +19,12 @@ static const char help[] =
     "example:\n"
     "  flor diff 1 2\n";
 
-/* The run id in TEXT: a positive decimal integer. */
-static int parse_run(const char *text, int64_t *run)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (!*text || *end || errno || v <= 0 || text[0] == '+' || text[0] == ' ')
-        return cli_usage_error("diff", "'%s' is not a run id (expected a positive integer)", text);
-    *run = v;
-    return CLI_CONTINUE;
-}
-
 static int diff(const char *spec1, const char *spec2)
 {
     int64_t run1 = 0, run2 = 0;
-    int rc = parse_run(spec1, &run1);
+    int rc = cli_parse_run_id("diff", spec1, &run1);
     if (rc == CLI_CONTINUE)
-        rc = parse_run(spec2, &run2);
+        rc = cli_parse_run_id("diff", spec2, &run2);
     if (rc != CLI_CONTINUE)
         return rc;
     flor_project *p = NULL;

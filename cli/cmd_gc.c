@@ -93,15 +93,8 @@ static int parse(int argc, char **argv, gc_args *g)
 static int collect(flor_project *p, const gc_args *g, const cli_opts *opts)
 {
     flor_table *t = NULL;
-    /* A dry run first: it fails with FLOR_EBUSY, changing nothing, while a
-     * recording holds the store, where a real collection could already
-     * have dropped checkpoint rows before finding the store busy. */
-    int rc = flor_project_gc(p, g->keep_runs, g->every, true, &t);
-    if (rc == 0 && !g->dry_run) {
-        flor_table_free(t);
-        t = NULL;
-        rc = flor_project_gc(p, g->keep_runs, g->every, false, &t);
-    }
+    /* flor_project_gc changes nothing when a recording holds the store */
+    int rc = flor_project_gc(p, g->keep_runs, g->every, g->dry_run, &t);
     int status = rc != 0 ? cli_error("%s", flor_errmsg()) : cli_print_table(t, opts);
     flor_table_free(t);
     return status;

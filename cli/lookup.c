@@ -5,8 +5,20 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+int cli_parse_run_id(const char *cmd, const char *text, int64_t *run)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || errno || v <= 0 || text[0] == '+' || text[0] == ' ')
+        return cli_usage_error(cmd, "'%s' is not a run id (expected a positive integer)", text);
+    *run = v;
+    return CLI_CONTINUE;
+}
 
 char *cli_sql_quote(const char *s)
 {

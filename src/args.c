@@ -36,13 +36,6 @@ static int nseen, capseen;
 static int ord;
 static char *first_error; /* for flor_arg_error() */
 
-/* Removes argv[i .. i+n) keeping the order and the NULL terminator. */
-static void strip(int *argc, char **argv, int i, int n)
-{
-    memmove(argv + i, argv + i + n, (size_t)(*argc - i - n + 1) * sizeof *argv);
-    *argc -= n;
-}
-
 int flor__kwargs_parse(int *argc, char ***argvp)
 {
     char **argv = *argvp;
@@ -82,7 +75,7 @@ int flor__kwargs_parse(int *argc, char ***argvp)
             if (!kw->name || !kw->value)
                 return flor__err(FLOR_ENOMEM, "out of memory");
         }
-        strip(argc, argv, i, j - i);
+        flor__argv_remove(argc, argv, i, j - i);
     }
     return 0;
 }

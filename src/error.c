@@ -51,10 +51,15 @@ int flor__err_sqlite(sqlite3 *db, int rc, const char *what)
     return flor__err(code, "%s: %s", what, msg);
 }
 
-void flor__warn(const char *fmt, ...)
+int flor__quiet(void)
 {
     const char *q = getenv("FLOR_QUIET");
-    if (q && *q && strcmp(q, "0") != 0)
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+void flor__warn(const char *fmt, ...)
+{
+    if (flor__quiet())
         return;
     char line[1024];
     va_list ap;

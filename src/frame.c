@@ -55,14 +55,6 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h ^ (h >> 29);
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static size_t pow2_at_least(size_t n)
 {
     size_t c = 16;
@@ -200,7 +192,7 @@ static long strmap_find(const strmap *m, const char *s)
 {
     if (!m->nslots)
         return -1;
-    for (size_t j = hash_str(s) & (m->nslots - 1);; j = (j + 1) & (m->nslots - 1)) {
+    for (size_t j = flor__hash_str(s) & (m->nslots - 1);; j = (j + 1) & (m->nslots - 1)) {
         uint32_t id = m->slots[j];
         if (!id)
             return -1;
@@ -215,7 +207,7 @@ static int strmap_rehash(strmap *m, size_t nslots)
     if (!slots)
         return oom();
     for (size_t id = 0; id < m->n; id++) {
-        size_t j = hash_str(m->keys[id]) & (nslots - 1);
+        size_t j = flor__hash_str(m->keys[id]) & (nslots - 1);
         while (slots[j])
             j = (j + 1) & (nslots - 1);
         slots[j] = (uint32_t)id + 1;
@@ -243,7 +235,7 @@ static int strmap_add(strmap *m, arena *a, const char *s, size_t *id)
     const char *copy = arena_copy(a, s, strlen(s));
     if (!copy)
         return oom();
-    size_t j = hash_str(s) & (m->nslots - 1);
+    size_t j = flor__hash_str(s) & (m->nslots - 1);
     while (m->slots[j])
         j = (j + 1) & (m->nslots - 1);
     m->keys[m->n] = copy;

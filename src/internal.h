@@ -28,6 +28,8 @@ int flor__err_wrap(int code, const char *fmt, ...) FLOR__PRINTF(2, 3);
 void flor__err_clear(void);
 /* One line on stderr, "flor: warning: ...", unless FLOR_QUIET is set. */
 void flor__warn(const char *fmt, ...) FLOR__PRINTF(1, 2);
+/* True when FLOR_QUIET asks flor to print nothing on its own. */
+int flor__quiet(void);
 /* Maps an SQLite result code to a flor code, with the database's message. */
 int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
 
@@ -36,6 +38,9 @@ int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
 char *flor__strdup(const char *s);                       /* NULL on ENOMEM */
 char *flor__printf(const char *fmt, ...) FLOR__PRINTF(1, 2); /* malloc'd */
 double flor__now(void);                                  /* unix seconds */
+/* Removes ARGV[I .. I+N), keeping the order and the NULL terminator. */
+void flor__argv_remove(int *argc, char **argv, int i, int n);
+uint64_t flor__hash_str(const char *s);                  /* FNV-1a */
 double flor__mono(void);                                 /* monotonic seconds */
 /* Appends S to the JSON string literal being built in BUF (with quotes). */
 typedef struct flor__buf {

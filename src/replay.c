@@ -56,17 +56,9 @@ typedef struct smap {
     size_t cap, n;
 } smap;
 
-static uint64_t hstr(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h | 1;
-}
-
 static sent *smap_find(smap *m, const char *key, int create)
 {
-    uint64_t h = hstr(key);
+    uint64_t h = flor__hash_str(key) | 1; /* 0 marks an empty slot */
     if (create && (m->n + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 1024;
         sent *e = calloc(cap, sizeof *e);
@@ -203,12 +195,6 @@ static int add_probe(const char *list)
     return 0;
 }
 
-static void strip(int *argc, char **argv, int i, int n)
-{
-    memmove(argv + i, argv + i + n, (size_t)(*argc - i - n + 1) * sizeof *argv);
-    *argc -= n;
-}
-
 int flor__replay_parse(int *argc, char ***argvp)
 {
     char **argv = *argvp;
@@ -236,9 +222,9 @@ int flor__replay_parse(int *argc, char ***argvp)
                 int rc = parse_segment(argv[i + 1]);
                 if (rc)
                     return rc;
-                strip(argc, argv, i, 2);
+                flor__argv_remove(argc, argv, i, 2);
             } else {
-                strip(argc, argv, i, 1);
+                flor__argv_remove(argc, argv, i, 1);
             }
         } else if (strcmp(argv[i], "--replay_run") == 0 || strcmp(argv[i], "--probe") == 0) {
             if (i + 1 >= *argc)
@@ -249,7 +235,7 @@ int flor__replay_parse(int *argc, char ***argvp)
             } else {
                 add_probe(argv[i + 1]);
             }
-            strip(argc, argv, i, 2);
+            flor__argv_remove(argc, argv, i, 2);
         } else {
             i++;
         }
@@ -798,8 +784,7 @@ void flor__replay_report(void)
                    flor__P.error);
         return;
     }
-    const char *q = getenv("FLOR_QUIET");
-    if (q && *q && strcmp(q, "0") != 0)
+    if (flor__quiet())
         return;
     fprintf(stderr,
             "flor: replay of run %lld%s: %ld new values, %ld compared, %ld divergences, "

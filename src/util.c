@@ -32,6 +32,20 @@ char *flor__printf(const char *fmt, ...)
     return p;
 }
 
+void flor__argv_remove(int *argc, char **argv, int i, int n)
+{
+    memmove(argv + i, argv + i + n, (size_t)(*argc - i - n + 1) * sizeof *argv);
+    *argc -= n;
+}
+
+uint64_t flor__hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 double flor__now(void)
 {
     struct timespec ts;

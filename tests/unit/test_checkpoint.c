@@ -106,6 +106,13 @@ static int register_model(model *m)
     return rc;
 }
 
+static void unregister_model(void)
+{
+    const char *names[] = {"params", "moments", "frozen", "step", "order"};
+    for (int i = 0; i < 5; i++)
+        flor_checkpoint_remove(names[i]);
+}
+
 static int same_model(const model *a, const model *b)
 {
     return memcmp(a->params, b->params, sizeof a->params) == 0 &&
@@ -204,11 +211,7 @@ static void test_every_epoch_restores_bit_exactly(void)
     free(got->order);
     free(want);
     free(got);
-    flor_checkpoint_remove("params");
-    flor_checkpoint_remove("moments");
-    flor_checkpoint_remove("frozen");
-    flor_checkpoint_remove("step");
-    flor_checkpoint_remove("order");
+    unregister_model();
     remove_project();
 }
 
@@ -241,11 +244,7 @@ static void test_restore_names_what_is_missing(void)
     rc = flor_project_restore(p, 1, 0);
     CHECK_EQ_INT(rc, FLOR_ECORRUPT);
     CHECK(strstr(flor_errmsg(), "has version 1, the program registered version 2") != NULL);
-    flor_checkpoint_remove("params");
-    flor_checkpoint_remove("moments");
-    flor_checkpoint_remove("frozen");
-    flor_checkpoint_remove("step");
-    flor_checkpoint_remove("order");
+    unregister_model();
     free(got->order);
     free(got);
     flor_project_free(p);
@@ -300,11 +299,7 @@ static void test_a_flipped_byte_is_a_clear_restore_error(void)
     flor_project_free(p);
     free(got->order);
     free(got);
-    flor_checkpoint_remove("params");
-    flor_checkpoint_remove("moments");
-    flor_checkpoint_remove("frozen");
-    flor_checkpoint_remove("step");
-    flor_checkpoint_remove("order");
+    unregister_model();
     remove_project();
 }
 
@@ -357,11 +352,7 @@ static void test_kill_9_during_checkpoints_leaves_only_whole_ones(void)
     free(want);
     free(got->order);
     free(got);
-    flor_checkpoint_remove("params");
-    flor_checkpoint_remove("moments");
-    flor_checkpoint_remove("frozen");
-    flor_checkpoint_remove("step");
-    flor_checkpoint_remove("order");
+    unregister_model();
     remove_project();
 }
 
@@ -405,11 +396,7 @@ static void test_a_full_disk_skips_checkpoints_without_harm(void)
         free(want);
         free(got->order);
         free(got);
-        flor_checkpoint_remove("params");
-        flor_checkpoint_remove("moments");
-        flor_checkpoint_remove("frozen");
-        flor_checkpoint_remove("step");
-        flor_checkpoint_remove("order");
+        unregister_model();
         remove_project();
     }
     unsetenv("FLOR_OVERHEAD");
