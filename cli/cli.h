@@ -66,6 +66,9 @@ int cli_print_table(const flor_table *t, const cli_opts *opts);
  * memory.  The caller frees it. */
 char *cli_sql_quote(const char *s);
 
+/* printf into a new string; NULL when out of memory.  The caller frees it. */
+char *cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* The first cell of the first row of SQL as an integer, 0 when it is NULL
  * or there is no row; returns 0, or CLI_ERROR with the error reported. */
 int cli_query_int(flor_project *p, const char *sql, int64_t *out);

@@ -20,6 +20,9 @@ static const char help[] =
     "usage: flor replay [--format FMT] [-j N] [--segments S] [--run RUN]\n"
     "                   [--probe LOOP]... [--plan[=parallel|slurm]]\n"
     "                   -- COMMAND [ARGS...]\n"
+    "       flor replay NAME... [--format FMT] [-j N] [--segments S]\n"
+    "                   [--where SQL] [--build CMD] [--probe LOOP]...\n"
+    "                   [-- COMMAND [ARGS...]]\n"
     "\n"
     "Replays a recorded run of the program COMMAND in S segments of its\n"
     "checkpointed loop, at most N at a time.  Segment i of S runs, in the\n"
@@ -37,6 +40,23 @@ static const char help[] =
     "seconds, new_values, compared, divergences and restores (as the segment\n"
     "recorded them in the replays table); then the total, on stderr.\n"
     "\n"
+    "With NAMEs, replays the statements logging them -- the flor_log() or\n"
+    "flor.log() calls added to the working tree since the latest recorded\n"
+    "code version -- in every run of the program, whatever code version it\n"
+    "ran: for each version, its code is written to a temporary directory with\n"
+    "those statements carried in by a three-way merge, built with --build,\n"
+    "and each of its runs replayed there in S segments (default: enough to\n"
+    "keep N processes busy).  A loop around a statement, inside the\n"
+    "checkpointed loop, is probed.  The program is COMMAND (default: the\n"
+    "newest run's; each run is then started as it started itself, a .py\n"
+    "script through $FLOR_PYTHON or python3).  A version whose statements\n"
+    "conflict, whose build fails, or that is not in the repository is\n"
+    "reported and its runs skipped; the others go on.  One row per run: run,\n"
+    "vid, status (finished, failed, killed, cancelled, conflict, build\n"
+    "failed, missing version, no code version), seconds, new_values,\n"
+    "divergences, conflicts (file:line name).  Your checkout is not touched;\n"
+    "the temporary directories are removed, also after Ctrl-C.\n"
+    "\n"
     "options:\n"
     "  -j N          run at most N segments at a time (default: the number\n"
     "                of online CPUs)\n"
@@ -48,17 +68,24 @@ static const char help[] =
     "  --plan        print the segments as GNU parallel commands and as a\n"
     "                Slurm job array script instead of running them;\n"
     "                --plan=parallel or --plan=slurm prints only one\n"
+    "  --where SQL   with NAME: only the runs for which the SQL condition\n"
+    "                holds; its columns are those of the runs table (run_id,\n"
+    "                tstamp, vid, status, ...) and one per arg\n"
+    "  --build CMD   with NAME: build each version with the shell command\n"
+    "                CMD, run in its directory\n"
     "\n"
     "exit status: 0 when every segment finished, even with divergences\n"
     "(they are counted, and the first one is shown as a warning); 1 when a\n"
     "segment failed or was killed: its log file is kept and named, with the\n"
-    "end of its stderr; 2 for a usage error.  Ctrl-C is passed on to the\n"
-    "running segments and they are waited for; a second one kills them.\n"
+    "end of its stderr (with NAME: also when a run could not be replayed);\n"
+    "2 for a usage error.  Ctrl-C is passed on to the running segments and\n"
+    "they are waited for; a second one kills them.\n"
     "\n"
     "examples:\n"
     "  flor replay -- ./train\n"
     "  flor replay -j 4 --segments 20 --probe step -- ./train --data small\n"
-    "  flor replay --plan=slurm --segments 200 -- ./train >replay.sbatch\n";
+    "  flor replay --plan=slurm --segments 200 -- ./train >replay.sbatch\n"
+    "  flor replay weight_norm --where 'lr < 0.01' --build 'make train' -- ./train\n";
 
 /* ---- the command line ------------------------------------------------------- */
 
@@ -139,18 +166,44 @@ static int parse_option(int argc, char **argv, int *i, replay_args *a)
             a->probes[a->nprobes++] = v;
         return rc;
     }
+    if (take_value("--where", argc, argv, i, &v, &rc)) {
+        a->where = v;
+        return rc;
+    }
+    if (take_value("--build", argc, argv, i, &v, &rc)) {
+        a->build = v;
+        return rc;
+    }
     if (strncmp(arg, "--plan", 6) == 0)
         return parse_plan(arg, &a->plan);
     if (arg[0] == '-' && arg[1])
         return cli_usage_error("replay", "unknown option '%s'", arg);
-    return cli_usage_error("replay",
-                           "replaying runs by NAME is not supported yet: give the program to "
-                           "replay after '--', as in 'flor replay -- ./train'");
+    if (strchr(arg, '/'))
+        return cli_usage_error("replay", "'%s' is not the NAME of a logged value; to replay the "
+                                         "program, put it after '--': flor replay -- %s",
+                               arg, arg);
+    a->names[a->nnames++] = arg;
+    return CLI_CONTINUE;
 }
 
-/* COMMAND's arguments must leave the replay flags to flor. */
+/* COMMAND's arguments must leave the replay flags to flor; the options
+ * of one form of the command are not for the other. */
 static int check_command(const replay_args *a)
 {
+    if (a->nnames) {
+        if (a->run)
+            return cli_usage_error("replay", "--run is for replaying one run without NAME; "
+                                             "choose runs with --where, as in --where "
+                                             "'run_id = 3'");
+        if (a->plan)
+            return cli_usage_error("replay", "--plan is not available with NAME");
+    } else if (a->where || a->build) {
+        return cli_usage_error("replay", "%s needs the NAMEs of the statements to replay, as "
+                                         "in 'flor replay loss_norm %s ...'",
+                               a->where ? "--where" : "--build", a->where ? "--where" : "--build");
+    }
+    if (a->ncmd == 0 && a->nnames)
+        return CLI_CONTINUE; /* each run's own program */
     if (a->ncmd == 0)
         return cli_usage_error("replay", "missing the program to replay: flor replay [OPTIONS] "
                                          "-- COMMAND [ARGS...]");
@@ -222,11 +275,8 @@ static char *make_logdir(void)
 
 static void free_jobs(replay_job *jobs, long n)
 {
-    for (long i = 0; jobs && i < n; i++) {
-        free(jobs[i].argv);
-        free(jobs[i].out_path);
-        free(jobs[i].err_path);
-    }
+    for (long i = 0; jobs && i < n; i++)
+        replay_job_release(&jobs[i]);
     free(jobs);
 }
 
@@ -238,7 +288,8 @@ static replay_job *make_jobs(const replay_args *a, int64_t run, const char *dir)
         j->argv = replay_segment_argv(a, run, i, a->segments);
         j->out_path = malloc(strlen(dir) + 40);
         j->err_path = malloc(strlen(dir) + 40);
-        if (!j->argv || !j->out_path || !j->err_path) {
+        j->label = cli_printf("segment %ld/%ld", i, a->segments);
+        if (!j->argv || !j->out_path || !j->err_path || !j->label) {
             free_jobs(jobs, a->segments);
             return NULL;
         }
@@ -374,43 +425,6 @@ static int print_summary(flor_project *p, const replay_job *jobs, const outcome 
     return rc;
 }
 
-/* The last lines (at most 5) of a failed job's stderr, indented, after
- * the name of its log file. */
-static void print_tail(const replay_job *j)
-{
-    char buf[2048];
-    size_t n = 0;
-    long from = 0;
-    FILE *f = fopen(j->err_path, "rb");
-    if (f) {
-        long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
-        from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
-        fseek(f, from, SEEK_SET);
-        n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-    }
-    while (n > 0 && buf[n - 1] == '\n')
-        n--;
-    buf[n] = '\0';
-    char *start = buf + n;
-    for (int lines = 0; start > buf && lines < 5;)
-        if (*--start == '\n' && ++lines == 5)
-            start++;
-    if (from > 0 && start == buf) /* a partial first line */
-        start += strcspn(start, "\n") + (start[strcspn(start, "\n")] ? 1 : 0);
-    if (!*start) {
-        fprintf(stderr, "flor: its stderr, %s, is empty; its stdout is in %s\n", j->err_path,
-                j->out_path);
-        return;
-    }
-    fprintf(stderr, "flor: its stderr, in %s, ends with:\n", j->err_path);
-    for (char *line = start; line;) {
-        char *nl = strchr(line, '\n');
-        fprintf(stderr, "    %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
-        line = nl ? nl + 1 : NULL;
-    }
-}
-
 static void report_failures(const replay_job *jobs, const outcome *o, long n)
 {
     for (long i = 0; i < n; i++) {
@@ -421,7 +435,7 @@ static void report_failures(const replay_job *jobs, const outcome *o, long n)
             cli_error("segment %ld/%ld %s", i, n, o[i].why);
         else
             cli_error("segment %ld/%ld %s: %s", i, n, st, o[i].why);
-        print_tail(&jobs[i]);
+        replay_print_tail(&jobs[i]);
     }
 }
 
@@ -513,7 +527,7 @@ static int launch(flor_project *p, const replay_args *a, const cli_opts *opts)
     int rc = CLI_ERROR, sig = -1;
     if (!jobs)
         cli_error("out of memory");
-    else if ((sig = replay_pool_run(jobs, (int)a->segments, (int)a->jobs)) >= 0)
+    else if ((sig = replay_pool_run(jobs, (int)a->segments, (int)a->jobs, "segments")) >= 0)
         rc = summarize(p, jobs, a->segments, base, run, dir, opts);
     if (sig < 0)
         rmdir(dir);
@@ -531,26 +545,33 @@ static int run(int argc, char **argv, const cli_opts *opts)
 {
     replay_args a = {0};
     a.probes = malloc((size_t)argc * sizeof *a.probes);
-    if (!a.probes)
+    a.names = malloc((size_t)argc * sizeof *a.names);
+    if (!a.probes || !a.names) {
+        free(a.probes);
+        free(a.names);
         return cli_error("out of memory");
+    }
     int rc = parse(argc, argv, &a);
     if (rc == CLI_CONTINUE) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         if (!a.jobs_given)
             a.jobs = cpus > 0 ? cpus : 1;
-        if (!a.segments)
-            a.segments = a.jobs;
+        if (!a.segments && !a.nnames)
+            a.segments = a.jobs; /* with NAME: from the number of runs */
         flor_project *p = NULL;
         if (flor_project_open(&p, NULL) != 0)
             rc = cli_error("%s", flor_errmsg());
         else
-            rc = a.plan ? replay_plan(p, &a) : launch(p, &a, opts);
+            rc = a.nnames ? replay_versions(p, &a, opts)
+                 : a.plan   ? replay_plan(p, &a)
+                            : launch(p, &a, opts);
         flor_project_free(p);
     }
     free(a.probes);
+    free(a.names);
     return rc;
 }
 
 const cli_command cli_cmd_replay = {
-    "replay", run, "replay -- COMMAND    replay a run in parallel segments, or plan them", help,
+    "replay", run, "replay [NAME...]     replay runs, with statements added since (-- CMD)", help,
 };

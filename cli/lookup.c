@@ -6,6 +6,8 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +20,16 @@ int cli_parse_run_id(const char *cmd, const char *text, int64_t *run)
         return cli_usage_error(cmd, "'%s' is not a run id (expected a positive integer)", text);
     *run = v;
     return CLI_CONTINUE;
+}
+
+char *cli_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : s;
 }
 
 char *cli_sql_quote(const char *s)

@@ -27,12 +27,20 @@ typedef struct replay_args {
     int plan;
     char **cmd;      /* COMMAND ARGS..., NULL-terminated */
     int ncmd;
+    const char **names; /* NAME...: replay the hindsight statements logging them */
+    int nnames;
+    const char *where;  /* --where: an SQL condition over run columns and args */
+    const char *build;  /* --build: a shell command that builds each version */
 } replay_args;
 
 /* COMMAND ARGS --replay_flor I/NSEG [--replay_run RUN] [--probe LOOP]...
  * (no --replay_run when RUN is 0), NULL-terminated, in one block that
  * free() releases; NULL when out of memory. */
 char **replay_segment_argv(const replay_args *a, int64_t run, long i, long nseg);
+
+/* The file name a run of COMMAND records: its program's base name, or
+ * the script's for an interpreter ("python3 train.py": train.py). */
+const char *replay_program_name(char *const *cmd, int ncmd);
 
 /* The run every segment replays: --run, else the latest run of COMMAND's
  * file name; *RUN is 0 when there is none.  0 or CLI_ERROR (reported). */
@@ -41,6 +49,11 @@ int replay_pin_run(flor_project *p, const replay_args *a, int64_t *run);
 /* --plan: prints the segments for GNU parallel and for Slurm; returns
  * the exit status. */
 int replay_plan(flor_project *p, const replay_args *a);
+
+/* flor replay NAME...: carries the hindsight statements into each selected
+ * run's code version, builds and replays them (replay_versions.c);
+ * returns the exit status. */
+int replay_versions(flor_project *p, const replay_args *a, const cli_opts *opts);
 
 typedef enum replay_job_state {
     JOB_WAITING,   /* not started yet */
@@ -51,6 +64,9 @@ typedef enum replay_job_state {
 
 typedef struct replay_job {
     char **argv;      /* the command, NULL-terminated; argv[0] looked up in PATH */
+    const char *label; /* what the progress lines call it: "segment 2/4" */
+    const char *cwd;  /* where it runs (NULL: flor's working directory) */
+    char *const *env; /* NAME=VALUE settings added to its environment, or NULL */
     char *out_path;   /* its stdout and stderr go to these files */
     char *err_path;
     pid_t pid;
@@ -59,6 +75,9 @@ typedef struct replay_job {
     int spawn_errno;  /* JOB_DONE without running: why it could not start */
     double t0, t1;    /* start and end, in seconds of the monotonic clock */
 } replay_job;
+
+/* Frees what JOB owns: argv (one block), label, out_path, err_path. */
+void replay_job_release(replay_job *job);
 
 /* Seconds on the monotonic clock. */
 double replay_now(void);
@@ -72,8 +91,13 @@ const char *replay_describe(const replay_job *job, char *buf, size_t n);
  * one line kept up to date on a terminal, else a line per finished job.
  * SIGINT, SIGTERM and SIGHUP are passed on to the running jobs, which are
  * then waited for; no job starts after that; a second signal kills them.
+ * NOUN names the jobs in the progress line ("segments").
  * Returns 0, the number of the signal that interrupted the launch, or -1
  * (reported) when it could not start at all. */
-int replay_pool_run(replay_job *jobs, int n, int maxrun);
+int replay_pool_run(replay_job *jobs, int n, int maxrun, const char *noun);
+
+/* The name of JOB's stderr log and its last lines (at most 5), indented,
+ * on stderr: for a job that failed. */
+void replay_print_tail(const replay_job *job);
 
 #endif

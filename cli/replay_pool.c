@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ typedef struct pool {
     int next, running, done;
     int forwarded; /* signals passed on: 0, 1, or 2 once SIGKILL was sent */
     int tty;
+    const char *noun; /* what the jobs are, plural: "segments" */
     double t0;
     struct sigaction old[NHANDLED];
 } pool;
@@ -61,6 +63,16 @@ static const char *signal_name(int sig)
         snprintf(buf, sizeof buf, "signal %d", sig);
         return buf;
     }
+}
+
+void replay_job_release(replay_job *j)
+{
+    free(j->argv);
+    free((char *)j->label);
+    free(j->out_path);
+    free(j->err_path);
+    j->argv = NULL;
+    j->label = j->out_path = j->err_path = NULL;
 }
 
 const char *replay_describe(const replay_job *j, char *buf, size_t n)
@@ -128,8 +140,8 @@ static void restore_handlers(pool *pl)
 static void draw(const pool *pl)
 {
     if (pl->tty)
-        fprintf(stderr, "\rreplay: %d/%d segments done, %d running, %.1f s\033[K", pl->done,
-                pl->n, pl->running, replay_now() - pl->t0);
+        fprintf(stderr, "\rreplay: %d/%d %s done, %d running, %.1f s\033[K", pl->done, pl->n,
+                pl->noun, pl->running, replay_now() - pl->t0);
 }
 
 /* A line for a job that ended: every job off a terminal, failures only on one. */
@@ -141,9 +153,8 @@ static void report_end(const pool *pl, const replay_job *j)
     if (pl->tty && ok)
         return;
     int killed = strncmp(why, "killed", 6) == 0;
-    fprintf(stderr, "%sreplay: segment %d/%d %s%s, %.1f s (%d/%d done)\n",
-            pl->tty ? "\r\033[K" : "", (int)(j - pl->jobs), pl->n, ok || killed ? "" : "failed: ",
-            why, j->t1 - j->t0, pl->done, pl->n);
+    fprintf(stderr, "%sreplay: %s %s%s, %.1f s (%d/%d done)\n", pl->tty ? "\r\033[K" : "",
+            j->label, ok || killed ? "" : "failed: ", why, j->t1 - j->t0, pl->done, pl->n);
 }
 
 /* ---- processes ---------------------------------------------------------------- */
@@ -161,6 +172,12 @@ static void child(const pool *pl, const replay_job *j, int out, int err, const s
     }
     dup2(out, 1);
     dup2(err, 2);
+    for (char *const *e = j->env; e && *e; e++)
+        putenv(*e);
+    if (j->cwd && chdir(j->cwd) != 0) {
+        dprintf(2, "flor: cannot enter '%s': %s\n", j->cwd, strerror(errno));
+        _exit(127);
+    }
     execvp(j->argv[0], j->argv);
     dprintf(2, "flor: cannot run '%s': %s\n", j->argv[0], strerror(errno));
     _exit(127);
@@ -240,9 +257,9 @@ static void forward(pool *pl)
     if (pl->tty)
         fputs("\r\033[K", stderr);
     if (pl->running > 0 && pl->forwarded == 0)
-        fprintf(stderr, "flor: interrupted: %s passed on to %d running segment%s; waiting for "
+        fprintf(stderr, "flor: interrupted: %s passed on to the %d running %s; waiting for "
                         "them (again to kill them)\n",
-                signal_name(sig), pl->running, pl->running == 1 ? "" : "s");
+                signal_name(sig), pl->running, pl->noun);
     for (int i = 0; i < pl->n; i++)
         if (pl->jobs[i].state == JOB_RUNNING && kill(-pl->jobs[i].pid, sig) != 0)
             kill(pl->jobs[i].pid, sig);
@@ -259,9 +276,10 @@ static void sleep_until_event(const pool *pl)
     }
 }
 
-int replay_pool_run(replay_job *jobs, int n, int maxrun)
+int replay_pool_run(replay_job *jobs, int n, int maxrun, const char *noun)
 {
-    pool pl = {.jobs = jobs, .n = n, .maxrun = maxrun, .tty = isatty(STDERR_FILENO)};
+    pool pl = {.jobs = jobs, .n = n, .maxrun = maxrun, .tty = isatty(STDERR_FILENO),
+               .noun = noun};
     if (install_handlers(&pl) != 0)
         return -1;
     pl.t0 = replay_now();
@@ -279,4 +297,41 @@ int replay_pool_run(replay_job *jobs, int n, int maxrun)
         fputs("\r\033[K", stderr);
     restore_handlers(&pl);
     return got_signal;
+}
+
+/* The last lines (at most 5) of a failed job's stderr, indented, after
+ * the name of its log file. */
+void replay_print_tail(const replay_job *j)
+{
+    char buf[2048];
+    size_t n = 0;
+    long from = 0;
+    FILE *f = fopen(j->err_path, "rb");
+    if (f) {
+        long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+        from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
+        fseek(f, from, SEEK_SET);
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+    }
+    while (n > 0 && buf[n - 1] == '\n')
+        n--;
+    buf[n] = '\0';
+    char *start = buf + n;
+    for (int lines = 0; start > buf && lines < 5;)
+        if (*--start == '\n' && ++lines == 5)
+            start++;
+    if (from > 0 && start == buf) /* a partial first line */
+        start += strcspn(start, "\n") + (start[strcspn(start, "\n")] ? 1 : 0);
+    if (!*start) {
+        fprintf(stderr, "flor: its stderr, %s, is empty; its stdout is in %s\n", j->err_path,
+                j->out_path);
+        return;
+    }
+    fprintf(stderr, "flor: its stderr, in %s, ends with:\n", j->err_path);
+    for (char *line = start; line;) {
+        char *nl = strchr(line, '\n');
+        fprintf(stderr, "    %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+        line = nl ? nl + 1 : NULL;
+    }
 }

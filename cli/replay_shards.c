@@ -39,12 +39,25 @@ char **replay_segment_argv(const replay_args *a, int64_t run, long i, long nseg)
 /* Without --run, the run the library would pick itself (the latest of
  * the same file name), looked up once so that a recording that starts
  * meanwhile does not split the segments between two runs. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+const char *replay_program_name(char *const *cmd, int ncmd)
+{
+    const char *prog = base_name(cmd[0]);
+    if (strncmp(prog, "python", 6) == 0 && ncmd > 1 && cmd[1][0] != '-')
+        return base_name(cmd[1]);
+    return prog;
+}
+
 int replay_pin_run(flor_project *p, const replay_args *a, int64_t *run)
 {
     if (a->run)
         return cli_find_run(p, a->run, run);
-    const char *base = strrchr(a->cmd[0], '/');
-    char *q = cli_sql_quote(base ? base + 1 : a->cmd[0]);
+    char *q = cli_sql_quote(replay_program_name(a->cmd, a->ncmd));
     char *sql = q ? malloc(strlen(q) + 80) : NULL;
     int rc = CLI_ERROR;
     if (sql) {

@@ -495,9 +495,11 @@ typedef struct flor_table flor_table;
 FLOR_API int flor_project_open(flor_project **out, const char *dir);
 FLOR_API void flor_project_free(flor_project *p);
 
-/** The project's id (its root's base name) and its data directory. */
+/** The project's id (its root's base name), its data directory, and its
+ *  root: the git work tree, or outside git the directory it was opened in. */
 FLOR_API const char *flor_project_id(const flor_project *p);
 FLOR_API const char *flor_project_dir(const flor_project *p);
+FLOR_API const char *flor_project_root(const flor_project *p);
 
 /**
  * Runs one SQL statement against the project's database (schema in
@@ -686,6 +688,69 @@ FLOR_API int flor_project_checkout(flor_project *p, int64_t run, const char *dir
  *         flor_project_checkout).
  */
 FLOR_API int flor_project_diff(flor_project *p, int64_t run1, int64_t run2, char **out);
+
+/* ------------------------------------------------------------------------
+ * Hindsight statements across code versions
+ * ------------------------------------------------------------------------
+ *
+ * A hindsight statement is a logging call added to the working tree since
+ * the latest recorded code version (the vid of the newest run that has
+ * one): flor_log(), flor_log_long(), flor_log_double() or flor_log_text()
+ * in a C-family file (.c .h .cc .cpp .cxx .hh .hpp .hxx .cu .cuh .inl),
+ * flor.log() in a Python file.  It starts on an added line, outside
+ * comments and string literals, and goes on over the added lines that
+ * follow until its brackets balance.  Its name is its first argument when
+ * that is a string literal.  To replay old runs with it, their code is
+ * written out with the statement carried in (flor_project_carry); `flor
+ * replay NAME...` does that for every selected run, builds, and replays.
+ *
+ * The flor loops around a statement are found in the text: FLOR_LOOP(var,
+ * "name", n) and its block or statement; flor_loop_begin("name", n) up to
+ * the flor_loop_end() at the same block depth, else the end of the block;
+ * in Python, `for ... in flor.loop("name", ...):` and `with
+ * flor.iteration("name", ...):` and the indented block after them.  A
+ * statement inside a loop nested in the checkpointed loop needs that loop
+ * probed (--probe) in a replay, or it would not run.
+ */
+
+/**
+ * The hindsight statements, one row per statement in file order: file
+ * (relative to the project root), line (where it starts in the working
+ * file, 1-based), name (NULL when not a literal), loops (the flor loops
+ * around it, outermost first, joined by "/"; NULL outside any), statement
+ * (its text on one line).  With N > 0 names, only the statements logging
+ * one of NAMES.
+ *
+ * @return 0 (an empty table when there is none); FLOR_ENOTFOUND when no
+ *         run has a code version, or the newest one's vid is not in the
+ *         repository.
+ */
+FLOR_API int flor_project_statements(flor_project *p, const char *const *names, size_t n,
+                                     flor_table **out);
+
+/**
+ * Writes the code of run RUN into DIR, as flor_project_checkout() does,
+ * with the hindsight statements logging NAMES (all when N is 0) carried
+ * in.  Each statement is merged into its file by git's three-way file
+ * merge: base = the file in the latest recorded version, ours = the file
+ * in RUN's version, theirs = base with that statement inserted and no
+ * other change.  The other differences between the versions stay as RUN
+ * had them.
+ *
+ * One row per statement: file, line (in the working file), name, status
+ * ('carried' or 'conflict'), at (the line where it starts in DIR's file;
+ * NULL for a conflict), loops (the flor loops around it there, as in
+ * flor_project_statements), reason (why it conflicted: the code around it
+ * differs in RUN's version, or the file is not in one of the versions).
+ * A statement that conflicts is left out of DIR; the others are carried.
+ *
+ * @return 0, even with conflicts (see the rows); FLOR_ENOTFOUND when no
+ *         statement logging NAMES was added, or RUN has no code version
+ *         in the repository; FLOR_EINVAL when DIR exists and is not empty;
+ *         FLOR_EIO when DIR cannot be written.
+ */
+FLOR_API int flor_project_carry(flor_project *p, int64_t run, const char *dir,
+                                const char *const *names, size_t n, flor_table **out);
 
 #ifdef __cplusplus
 }

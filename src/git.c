@@ -973,3 +973,106 @@ int flor__git_diff(const char *root, const char *vid1, const char *vid2, flor__b
     git_repository_free(repo);
     return rc;
 }
+
+/* ---- what hindsight logging asks of git -------------------------------------- */
+
+typedef struct added_walk {
+    flor__git_added_fn fn;
+    void *ctx;
+    int rc;
+} added_walk;
+
+static int on_added(const git_diff_delta *d, const git_diff_hunk *h, const git_diff_line *l,
+                    void *payload)
+{
+    added_walk *w = payload;
+    if (!h || l->origin != GIT_DIFF_LINE_ADDITION)
+        return 0;
+    /* With no context lines, a hunk that only adds comes after old line
+     * old_start; one that also removes lines comes after them. */
+    int anchor = h->old_lines == 0 ? h->old_start : h->old_start + h->old_lines - 1;
+    w->rc = w->fn(w->ctx, d->new_file.path, l->new_lineno, anchor, l->content, l->content_len);
+    return w->rc ? -1 : 0;
+}
+
+int flor__git_added_lines(const char *root, const char *vid, flor__git_added_fn fn, void *ctx)
+{
+    git_repository *repo;
+    git_tree *tree = NULL;
+    git_diff *diff = NULL;
+    int rc = open_repo(root, &repo);
+    if (!rc)
+        rc = commit_tree(repo, root, vid, &tree);
+    git_diff_options o;
+    git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+    o.context_lines = 0;
+    o.flags = GIT_DIFF_INCLUDE_UNTRACKED | GIT_DIFF_RECURSE_UNTRACKED_DIRS |
+              GIT_DIFF_SHOW_UNTRACKED_CONTENT;
+    if (!rc && git_diff_tree_to_workdir(&diff, repo, tree, &o) < 0)
+        rc = git_fail("cannot compare the working tree with the recorded code");
+    added_walk w = {fn, ctx, 0};
+    if (!rc && git_diff_foreach(diff, NULL, NULL, NULL, on_added, &w) < 0)
+        rc = w.rc ? w.rc : git_fail("cannot compare the working tree with the recorded code");
+    git_error_clear();
+    git_diff_free(diff);
+    git_tree_free(tree);
+    git_repository_free(repo);
+    return rc;
+}
+
+int flor__git_file(const char *root, const char *vid, const char *path, flor__buf *out,
+                   unsigned *mode)
+{
+    git_repository *repo;
+    git_tree *tree = NULL;
+    git_tree_entry *e = NULL;
+    git_blob *blob = NULL;
+    int rc = open_repo(root, &repo);
+    if (!rc)
+        rc = commit_tree(repo, root, vid, &tree);
+    if (!rc) {
+        int g = git_tree_entry_bypath(&e, tree, path);
+        if (g == GIT_ENOTFOUND || (!g && git_tree_entry_type(e) != GIT_OBJECT_BLOB)) {
+            git_error_clear();
+            rc = flor__err(FLOR_ENOTFOUND, "%s is not in code version %.12s", path, vid);
+        } else if (g < 0) {
+            rc = git_fail(path);
+        }
+    }
+    if (!rc && git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0)
+        rc = git_fail(path);
+    if (!rc) {
+        *mode = git_tree_entry_filemode(e);
+        out->len = 0;
+        size_t n = (size_t)git_blob_rawsize(blob);
+        rc = flor__buf_add(out, n ? git_blob_rawcontent(blob) : "", n);
+    }
+    git_blob_free(blob);
+    git_tree_entry_free(e);
+    git_tree_free(tree);
+    git_repository_free(repo);
+    return rc;
+}
+
+int flor__git_merge3(const char *path, const flor__buf *base, const flor__buf *ours,
+                     const flor__buf *theirs, flor__buf *out, int *clean)
+{
+    pthread_once(&git_once, git_setup);
+    git_merge_file_input in[3];
+    const flor__buf *side[3] = {base, ours, theirs};
+    for (int i = 0; i < 3; i++) {
+        git_merge_file_input_init(&in[i], GIT_MERGE_FILE_INPUT_VERSION);
+        in[i].ptr = side[i]->p ? side[i]->p : "";
+        in[i].size = side[i]->len;
+        in[i].path = path;
+        in[i].mode = GIT_FILEMODE_BLOB;
+    }
+    git_merge_file_result r = {0};
+    if (git_merge_file(&r, &in[0], &in[1], &in[2], NULL) < 0)
+        return git_fail(path);
+    *clean = (int)r.automergeable;
+    out->len = 0;
+    int rc = flor__buf_add(out, r.ptr ? r.ptr : "", r.len);
+    git_merge_file_result_free(&r);
+    return rc;
+}

@@ -151,6 +151,52 @@ int flor__git_has_commit(const char *root, const char *vid);
 int flor__git_checkout(const char *root, const char *vid, const char *dir);
 /* Appends to OUT the unified diff from commit VID1's tree to VID2's. */
 int flor__git_diff(const char *root, const char *vid1, const char *vid2, flor__buf *out);
+/* Calls FN for each line of the working tree (tracked files as they are on
+ * disk, untracked files that are not ignored) that is not in commit VID's
+ * tree: PATH relative to the root, LINE its 1-based number in the working
+ * file, ANCHOR the line of VID's file it comes after (0: the top), TEXT
+ * (LEN bytes, with its newline if it has one).  FN returns 0 or an error,
+ * which stops the walk and is returned. */
+typedef int (*flor__git_added_fn)(void *ctx, const char *path, int line, int anchor,
+                                  const char *text, size_t len);
+int flor__git_added_lines(const char *root, const char *vid, flor__git_added_fn fn, void *ctx);
+/* The content of PATH in commit VID, into OUT (replacing what it held), and
+ * its git file mode.  FLOR_ENOTFOUND when VID has no file PATH. */
+int flor__git_file(const char *root, const char *vid, const char *path, flor__buf *out,
+                   unsigned *mode);
+/* git's three-way merge of a file's text: OUT gets the result, *CLEAN is 1
+ * when it merged without a conflict (else OUT holds conflict markers). */
+int flor__git_merge3(const char *path, const flor__buf *base, const flor__buf *ours,
+                     const flor__buf *theirs, flor__buf *out, int *clean);
+
+/* ---- version.c: a run's code version ------------------------------------ */
+
+/* The vid of run RUN, malloc'd, checked to be a commit of P's repository;
+ * errors name the run (FLOR_ENOTFOUND: no such run, no vid, or not in the
+ * repository). */
+int flor__run_commit(flor_project *p, int64_t run, char **vid);
+/* flor_project_checkout's check and creation of DIR: it must not exist or
+ * be empty. */
+int flor__checkout_dir(const char *dir);
+
+/* ---- source.c: program text, as hindsight logging reads it --------------- */
+
+typedef enum flor__lang { FLOR__LANG_NONE, FLOR__LANG_C, FLOR__LANG_PYTHON } flor__lang;
+/* The language of a file, by its name's extension. */
+flor__lang flor__source_lang(const char *path);
+/* Where in LINE (LEN bytes) a logging call (flor_log... in C, flor.log in
+ * Python) starts outside comments and literals, or -1. */
+long flor__source_log_at(flor__lang lang, const char *line, size_t len);
+/* Brackets opened minus brackets closed in TEXT, outside comments and
+ * literals: a statement ends on the line that brings this back to 0. */
+int flor__source_parens(flor__lang lang, const char *text, size_t len);
+/* The name a logging call at CALL logs: its first argument when that is a
+ * string literal, malloc'd; else NULL. */
+char *flor__source_log_name(const char *call);
+/* The flor loops whose body holds line LINE (1-based) of TEXT (LEN bytes,
+ * NUL-terminated), outermost first, joined by '/' (malloc'd), or NULL in
+ * *OUT when there is none. */
+int flor__source_loops(flor__lang lang, const char *text, size_t len, int line, char **out);
 
 /* ---- log.c: the in-memory record buffer --------------------------------- */
 

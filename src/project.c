@@ -157,6 +157,7 @@ int flor__project_store(flor_project *p)
 
 const char *flor_project_id(const flor_project *p) { return p->place.projid; }
 const char *flor_project_dir(const flor_project *p) { return p->place.datadir; }
+const char *flor_project_root(const flor_project *p) { return p->place.root; }
 
 int flor_project_query(flor_project *p, const char *sql, flor_table **out)
 {

@@ -43,8 +43,7 @@ static int run_vid(flor_project *p, int64_t run, char **vid)
     return err;
 }
 
-/* The vid of run RUN, checked to be a commit of the project's repository. */
-static int run_commit(flor_project *p, int64_t run, char **vid)
+int flor__run_commit(flor_project *p, int64_t run, char **vid)
 {
     if (!p->place.gitdir)
         return flor__err(FLOR_ENOTFOUND,
@@ -100,18 +99,22 @@ static int make_dirs(const char *dir)
     return rc;
 }
 
+int flor__checkout_dir(const char *dir)
+{
+    int exists;
+    int rc = check_dir(dir, &exists);
+    return !rc && !exists ? make_dirs(dir) : rc;
+}
+
 int flor_project_checkout(flor_project *p, int64_t run, const char *dir)
 {
     flor__err_clear();
     if (!dir || !*dir)
         return flor__err(FLOR_EINVAL, "checkout: no directory given");
     char *vid = NULL;
-    int exists;
-    int rc = run_commit(p, run, &vid);
+    int rc = flor__run_commit(p, run, &vid);
     if (!rc)
-        rc = check_dir(dir, &exists);
-    if (!rc && !exists)
-        rc = make_dirs(dir);
+        rc = flor__checkout_dir(dir);
     if (!rc)
         rc = flor__git_checkout(p->place.root, vid, dir);
     free(vid);
@@ -224,9 +227,9 @@ int flor_project_diff(flor_project *p, int64_t run1, int64_t run2, char **out)
     flor__err_clear();
     char *vid1 = NULL, *vid2 = NULL;
     flor__buf b = {0};
-    int rc = run_commit(p, run1, &vid1);
+    int rc = flor__run_commit(p, run1, &vid1);
     if (!rc)
-        rc = run_commit(p, run2, &vid2);
+        rc = flor__run_commit(p, run2, &vid2);
     if (!rc)
         rc = diff_args(p, run1, run2, &b);
     if (!rc)

@@ -10,7 +10,8 @@
 # Every script runs in its own scratch directory ($TRASH) with the built
 # flor and examples first on PATH.  test_must_fail CMD succeeds when CMD
 # exits non-zero (but not by a signal).  test_done prints "N passed, N
-# failed" and exits 1 if anything failed.
+# failed" and exits 1 if anything failed.  TEST_TRACE=1 shows the commands
+# of a failing test (set -x).
 
 set -u
 : "${FLOR_BUILD:?set FLOR_BUILD to the build directory}"
@@ -32,7 +33,7 @@ trap 'cd /; rm -rf "$TRASH"' EXIT
 test_expect_success() {
     title=$1
     body=$2
-    if (cd "$TRASH" && eval "set -e; $body") >"$TRASH/.out" 2>&1; then
+    if (cd "$TRASH" && eval "set -e ${TEST_TRACE:+-x}; $body") >"$TRASH/.out" 2>&1; then
         test_passed=$((test_passed + 1))
         echo "ok $TEST_NAME: $title"
     else

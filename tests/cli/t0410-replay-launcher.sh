@@ -280,8 +280,7 @@ test_expect_success 'usage errors exit 2' '
     test_exit_code 2 flor replay -j 2 -- 2>err &&
     grep "^flor: missing the program" err &&
     test_exit_code 2 flor replay ./linear 2>err &&
-    grep "^flor: replaying runs by NAME is not supported yet" err &&
-    test_exit_code 2 flor replay weight_norm -- ./linear 2>err &&
+    grep "^flor: '\''./linear'\'' is not the NAME of a logged value; to replay the program, put it after '\''--'\'': flor replay -- ./linear$" err &&
     test_exit_code 2 flor replay -j 0 -- ./linear 2>err &&
     grep "^flor: option '\''-j'\'' expects a number from 1 to 4096, not '\''0'\''$" err &&
     test_exit_code 2 flor replay -jx -- ./linear 2>err &&
@@ -310,7 +309,7 @@ test_expect_success 'Ctrl-C reaches the running segments, which end as killed' '
     kill -INT $pid &&
     rc=0 && wait $pid || rc=$? &&
     test "$rc" -eq 130 &&
-    grep "^flor: interrupted: SIGINT passed on to 2 running segments; waiting for them" err &&
+    grep "^flor: interrupted: SIGINT passed on to the 2 running segments; waiting for them" err &&
     cut -d, -f1,2 sum >actual &&
     printf "%s\n" segment,status 0,killed 1,killed 2,cancelled 3,cancelled >expect &&
     test_cmp expect actual &&

@@ -1,0 +1,460 @@
+/*
+ * hindsight.c -- hindsight statements: the logging statements added to
+ * the working tree since the latest recorded code version
+ * (flor_project_statements), and carrying them into an older version's
+ * code (flor_project_carry).
+ *
+ * Finding them.  The base is the vid of the newest run that has one.
+ * libgit2 compares the base's tree with the working files (no context
+ * lines); every added line of a C-family or Python file that starts a
+ * logging call opens a statement, and the added lines right after it
+ * belong to it until its brackets balance.  Each statement remembers the
+ * base line it comes after (its anchor).
+ *
+ * Carrying them.  For each file, starting from the old version's text
+ * (ours), each statement in turn is merged by git's three-way file merge
+ * with base = the file in the base version and theirs = that base file
+ * with only this statement inserted at its anchor.  Whatever else changed
+ * between the versions (the user's other edits, in either direction) is
+ * not carried: theirs differs from base by the statement alone.  A
+ * statement whose merge conflicts is reported and left out; the next one
+ * merges into the text without it.  Where a carried statement landed is
+ * the first line at which the merged text differs from the text before
+ * the merge.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct stmt {
+    char *path;     /* relative to the root */
+    flor__lang lang;
+    int line;       /* first line, in the working file */
+    int nlines;
+    int anchor;     /* the base line it comes after */
+    int open;       /* brackets still open after its last line */
+    size_t call;    /* where the logging call starts in TEXT */
+    flor__buf text; /* its lines, each with its newline */
+    char *name;     /* the logged name, when a literal */
+} stmt;
+
+typedef struct stmts {
+    stmt *v;
+    size_t n, cap;
+    const char *const *names;
+    size_t nnames;
+    int64_t base_run;
+    char *base_vid;
+} stmts;
+
+static void stmt_release(stmt *s)
+{
+    free(s->path);
+    free(s->name);
+    flor__buf_release(&s->text);
+}
+
+static void stmts_release(stmts *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        stmt_release(&a->v[i]);
+    free(a->v);
+    free(a->base_vid);
+    memset(a, 0, sizeof *a);
+}
+
+static int wanted(const stmts *a, const char *name)
+{
+    if (a->nnames == 0)
+        return 1;
+    for (size_t i = 0; name && i < a->nnames; i++)
+        if (strcmp(a->names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Ends the statement being collected: kept when complete and wanted. */
+static void close_last(stmts *a)
+{
+    if (a->n == 0)
+        return;
+    stmt *s = &a->v[a->n - 1];
+    if (s->open <= 0 && s->text.len)
+        return; /* already closed */
+    if (s->open > 0)
+        flor__warn("%s:%d: the logging statement there continues on lines that were not added: "
+                   "it is left out",
+                   s->path, s->line);
+    stmt_release(s);
+    a->n--;
+}
+
+/* The last statement is whole: its name, and whether it is wanted. */
+static int complete(stmts *a)
+{
+    stmt *s = &a->v[a->n - 1];
+    s->name = flor__source_log_name(s->text.p + s->call);
+    if (!wanted(a, s->name)) {
+        stmt_release(s);
+        a->n--;
+    }
+    return 0;
+}
+
+static int on_line(void *ctx, const char *path, int line, int anchor, const char *text,
+                   size_t len)
+{
+    stmts *a = ctx;
+    flor__lang lang = flor__source_lang(path);
+    if (lang == FLOR__LANG_NONE)
+        return 0;
+    stmt *last = a->n ? &a->v[a->n - 1] : NULL;
+    if (last && last->open > 0 && strcmp(last->path, path) == 0 &&
+        line == last->line + last->nlines) {
+        last->nlines++;
+        last->open += flor__source_parens(lang, text, len);
+        int rc = flor__buf_add(&last->text, text, len);
+        if (!rc && (len == 0 || text[len - 1] != '\n'))
+            rc = flor__buf_puts(&last->text, "\n");
+        return rc ? rc : last->open <= 0 ? complete(a) : 0;
+    }
+    if (last && last->open > 0)
+        close_last(a);
+    long at = flor__source_log_at(lang, text, len);
+    if (at < 0)
+        return 0;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 8;
+        stmt *v = realloc(a->v, cap * sizeof *v);
+        if (!v)
+            return flor__err(FLOR_ENOMEM, "out of memory");
+        a->v = v;
+        a->cap = cap;
+    }
+    stmt *s = &a->v[a->n++];
+    memset(s, 0, sizeof *s);
+    s->path = flor__strdup(path);
+    s->lang = lang;
+    s->line = line;
+    s->nlines = 1;
+    s->anchor = anchor;
+    s->open = flor__source_parens(lang, text, len);
+    int rc = flor__buf_add(&s->text, text, len);
+    if (!rc && (len == 0 || text[len - 1] != '\n'))
+        rc = flor__buf_puts(&s->text, "\n");
+    if (!rc && !s->path)
+        rc = flor__err(FLOR_ENOMEM, "out of memory");
+    s->call = (size_t)at;
+    return rc ? rc : s->open <= 0 ? complete(a) : 0;
+}
+
+/* The base: the vid of the newest run that has one. */
+static int find_base(flor_project *p, stmts *a)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(p->db,
+                                "SELECT run_id FROM runs WHERE vid IS NOT NULL"
+                                " ORDER BY run_id DESC LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(p->db, rc, "cannot read the runs");
+    rc = sqlite3_step(st);
+    a->base_run = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return flor__err_sqlite(p->db, rc, "cannot read the runs");
+    if (!a->base_run)
+        return flor__err(FLOR_ENOTFOUND,
+                         "no run of project '%s' has a code version to compare the working "
+                         "tree with",
+                         p->place.projid);
+    return flor__run_commit(p, a->base_run, &a->base_vid);
+}
+
+/* Every hindsight statement logging one of NAMES (all when N is 0). */
+static int collect(flor_project *p, const char *const *names, size_t n, stmts *a)
+{
+    memset(a, 0, sizeof *a);
+    a->names = names;
+    a->nnames = n;
+    int rc = find_base(p, a);
+    if (!rc)
+        rc = flor__git_added_lines(p->place.root, a->base_vid, on_line, a);
+    if (!rc && a->n && a->v[a->n - 1].open > 0)
+        close_last(a);
+    return rc;
+}
+
+static int read_file(const char *root, const char *rel, flor__buf *out)
+{
+    char *path = flor__printf("%s/%s", root, rel);
+    if (!path)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    FILE *f = fopen(path, "rb");
+    int rc = f ? 0 : flor__err(FLOR_EIO, "%s: %s", path, strerror(errno));
+    char chunk[65536];
+    size_t got;
+    out->len = 0;
+    while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = flor__buf_add(out, chunk, got);
+    if (!rc && ferror(f))
+        rc = flor__err(FLOR_EIO, "%s: %s", path, strerror(errno));
+    if (!rc && !out->p)
+        rc = flor__buf_puts(out, "");
+    if (f)
+        fclose(f);
+    free(path);
+    return rc;
+}
+
+/* The statement's text on one line, for a person: lines joined by a
+ * space, each without its indentation. */
+static char *one_line(const flor__buf *text)
+{
+    flor__buf b = {0};
+    int rc = 0;
+    for (const char *s = text->p, *end = text->p + text->len; !rc && s < end;) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *e = nl ? nl : end;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        if (e > s)
+            rc = flor__buf_printf(&b, "%s%.*s", b.len ? " " : "", (int)(e - s), s);
+        s = nl ? nl + 1 : end;
+    }
+    if (rc) {
+        flor__buf_release(&b);
+        return NULL;
+    }
+    return b.p ? b.p : flor__strdup("");
+}
+
+static int set_int(flor_table *t, size_t row, size_t col, int64_t v)
+{
+    flor__cell *c = flor__table_cell(t, row, col);
+    c->type = FLOR_INTEGER;
+    c->v.i = v;
+    return 0;
+}
+
+int flor_project_statements(flor_project *p, const char *const *names, size_t n,
+                            flor_table **out)
+{
+    static const char *const cols[] = {"file", "line", "name", "loops", "statement"};
+    *out = NULL;
+    flor__err_clear();
+    stmts a;
+    int rc = collect(p, names, n, &a);
+    flor_table *t = rc ? NULL : flor__table_new(5, cols);
+    if (!rc && !t)
+        rc = flor__err(FLOR_ENOMEM, "out of memory");
+    flor__buf file = {0};
+    for (size_t i = 0; !rc && i < a.n; i++) {
+        stmt *s = &a.v[i];
+        char *loops = NULL, *text = one_line(&s->text);
+        if (i == 0 || strcmp(s->path, a.v[i - 1].path) != 0)
+            rc = read_file(p->place.root, s->path, &file);
+        if (!rc)
+            rc = flor__source_loops(s->lang, file.p, file.len, s->line, &loops);
+        size_t r = rc ? 0 : flor__table_add_row(t);
+        if (!rc && (r == (size_t)-1 || !text))
+            rc = flor__err(FLOR_ENOMEM, "out of memory");
+        if (!rc)
+            rc = flor__table_set_text(t, r, 0, s->path);
+        if (!rc)
+            rc = set_int(t, r, 1, s->line);
+        if (!rc && s->name)
+            rc = flor__table_set_text(t, r, 2, s->name);
+        if (!rc && loops)
+            rc = flor__table_set_text(t, r, 3, loops);
+        if (!rc)
+            rc = flor__table_set_text(t, r, 4, text);
+        free(loops);
+        free(text);
+    }
+    flor__buf_release(&file);
+    stmts_release(&a);
+    if (rc) {
+        flor_table_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* ---- carrying them into an older version ----------------------------------------- */
+
+/* BASE with the statement's lines inserted after line ANCHOR, into OUT. */
+static int insert_at(const flor__buf *base, const stmt *s, flor__buf *out)
+{
+    size_t at = 0;
+    for (int line = 0; line < s->anchor && at < base->len; line++) {
+        const char *nl = memchr(base->p + at, '\n', base->len - at);
+        at = nl ? (size_t)(nl - base->p) + 1 : base->len;
+    }
+    out->len = 0;
+    int rc = flor__buf_add(out, base->p ? base->p : "", at);
+    if (!rc && at > 0 && base->p[at - 1] != '\n')
+        rc = flor__buf_puts(out, "\n");
+    if (!rc)
+        rc = flor__buf_add(out, s->text.p, s->text.len);
+    if (!rc)
+        rc = flor__buf_add(out, base->p ? base->p + at : "", base->len - at);
+    return rc;
+}
+
+/* The 1-based line at which A and B first differ. */
+static int first_difference(const flor__buf *a, const flor__buf *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len, i = 0;
+    int line = 1;
+    for (; i < n && a->p[i] == b->p[i]; i++)
+        line += a->p[i] == '\n';
+    return line;
+}
+
+static int write_file(const char *dir, const char *rel, const flor__buf *text)
+{
+    char *path = flor__printf("%s/%s", dir, rel);
+    if (!path)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    FILE *f = fopen(path, "wb");
+    int rc = 0;
+    if (!f || fwrite(text->p ? text->p : "", 1, text->len, f) != text->len)
+        rc = flor__err(FLOR_EIO, "%s: %s", path, strerror(errno));
+    if (f && fclose(f) != 0 && !rc)
+        rc = flor__err(FLOR_EIO, "%s: %s", path, strerror(errno));
+    free(path);
+    return rc;
+}
+
+typedef struct carry {
+    flor_project *p;
+    const stmts *a;
+    const char *vid; /* the run's */
+    const char *dir;
+    flor_table *t;
+} carry;
+
+static int add_row(carry *c, const stmt *s, const char *status, int at, const char *loops,
+                   const char *reason)
+{
+    size_t r = flor__table_add_row(c->t);
+    if (r == (size_t)-1)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    int rc = flor__table_set_text(c->t, r, 0, s->path);
+    set_int(c->t, r, 1, s->line);
+    if (!rc && s->name)
+        rc = flor__table_set_text(c->t, r, 2, s->name);
+    if (!rc)
+        rc = flor__table_set_text(c->t, r, 3, status);
+    if (at > 0)
+        set_int(c->t, r, 4, at);
+    if (!rc && loops)
+        rc = flor__table_set_text(c->t, r, 5, loops);
+    if (!rc && reason)
+        rc = flor__table_set_text(c->t, r, 6, reason);
+    return rc;
+}
+
+/* The statements A->v[FROM .. TO), all of one file, into that file. */
+static int carry_file(carry *c, size_t from, size_t to)
+{
+    const stmt *first = &c->a->v[from];
+    flor__buf base = {0}, cur = {0}, theirs = {0}, merged = {0};
+    unsigned mode;
+    char *reason = NULL;
+    int rc = flor__git_file(c->p->place.root, c->a->base_vid, first->path, &base, &mode);
+    if (rc == FLOR_ENOTFOUND)
+        reason = flor__printf("%s is new since the latest recorded version (%.12s)", first->path,
+                              c->a->base_vid);
+    else if (!rc && (rc = flor__git_file(c->p->place.root, c->vid, first->path, &cur, &mode)) ==
+                        FLOR_ENOTFOUND)
+        reason = flor__printf("%s is not in this version", first->path);
+    if (reason) {
+        flor__err_clear();
+        rc = 0;
+        for (size_t i = from; !rc && i < to; i++)
+            rc = add_row(c, &c->a->v[i], "conflict", 0, NULL, reason);
+        free(reason);
+        goto out;
+    }
+    int changed = 0;
+    for (size_t i = from; !rc && i < to; i++) {
+        const stmt *s = &c->a->v[i];
+        int clean = 0;
+        rc = insert_at(&base, s, &theirs);
+        if (!rc)
+            rc = flor__git_merge3(s->path, &base, &cur, &theirs, &merged, &clean);
+        if (rc)
+            break;
+        if (!clean) {
+            rc = add_row(c, s, "conflict", 0, NULL,
+                         "the code around it differs in this version");
+            continue;
+        }
+        int at = first_difference(&cur, &merged);
+        char *loops = NULL;
+        rc = flor__source_loops(s->lang, merged.p, merged.len, at, &loops);
+        if (!rc)
+            rc = add_row(c, s, "carried", at, loops, NULL);
+        free(loops);
+        flor__buf swap = cur;
+        cur = merged;
+        merged = swap;
+        changed = 1;
+    }
+    if (!rc && changed)
+        rc = write_file(c->dir, first->path, &cur);
+out:
+    flor__buf_release(&base);
+    flor__buf_release(&cur);
+    flor__buf_release(&theirs);
+    flor__buf_release(&merged);
+    return rc;
+}
+
+int flor_project_carry(flor_project *p, int64_t run, const char *dir, const char *const *names,
+                       size_t n, flor_table **out)
+{
+    static const char *const cols[] = {"file", "line", "name", "status", "at", "loops", "reason"};
+    *out = NULL;
+    flor__err_clear();
+    if (!dir || !*dir)
+        return flor__err(FLOR_EINVAL, "carry: no directory given");
+    stmts a;
+    char *vid = NULL;
+    int rc = collect(p, names, n, &a);
+    if (!rc && a.n == 0)
+        rc = flor__err(FLOR_ENOTFOUND,
+                       "no logging statement%s was added to the working tree since the latest "
+                       "recorded version (%.12s, run %lld)",
+                       n ? " of the names given" : "", a.base_vid, (long long)a.base_run);
+    if (!rc)
+        rc = flor__run_commit(p, run, &vid);
+    if (!rc)
+        rc = flor__checkout_dir(dir);
+    if (!rc)
+        rc = flor__git_checkout(p->place.root, vid, dir);
+    carry c = {p, &a, vid, dir, rc ? NULL : flor__table_new(7, cols)};
+    if (!rc && !c.t)
+        rc = flor__err(FLOR_ENOMEM, "out of memory");
+    for (size_t i = 0, j; !rc && i < a.n; i = j) {
+        for (j = i + 1; j < a.n && strcmp(a.v[j].path, a.v[i].path) == 0;)
+            j++;
+        rc = carry_file(&c, i, j);
+    }
+    free(vid);
+    stmts_release(&a);
+    if (rc) {
+        flor_table_free(c.t);
+        return rc;
+    }
+    *out = c.t;
+    return 0;
+}
