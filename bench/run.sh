@@ -64,3 +64,38 @@ echo "5 epochs, full data: retraining $(printf %.2f $(secs $t0 $t1)) s," \
      "replay $(printf %.2f $(secs $t1 $t2)) s, speedup $(ratio $(secs $t0 $t1) $(secs $t1 $t2))x"
 t3=$(now); ./linear --replay_flor --probe step >/dev/null; t4=$(now)
 echo "probed replay (step loop runs): $(printf %.2f $(secs $t3 $t4)) s"
+
+echo
+echo "== hindsight logging across code versions: flor replay NAME -j 2 vs retraining"
+# Three versions of the example (the original, a learning-rate schedule,
+# a renamed helper), one run each, 3 epochs on the full data; then a
+# statement added to the newest.  flor replay carries it into each
+# version, builds and replays; the baseline retrains the three edited
+# versions from scratch, also two at a time (builds not counted).
+mkdir -p "$work/versions" && cd "$work/versions" && git init -q
+git config user.email bench@flor.invalid && git config user.name bench
+printf 'linear: linear.c\n\tcc -std=c11 -D_GNU_SOURCE -O3 -fno-math-errno -I%s linear.c -o linear %s\n' \
+    "$REPO/include" "$LIBS" >Makefile
+echo linear >.gitignore
+cp "$REPO/examples/linear.c" linear.c
+git add . && git commit -qm v1
+VARGS="epochs=3"
+make -s && ./linear --kwargs $VARGS >/dev/null && cp linear.c "$work/v1.c"
+sed -i 's|double loss = train_step(&st, &s, bsz, lr);|double loss = train_step(\&st, \&s, bsz, lr / (1.0 + 0.5 * (double)epoch));|' linear.c
+make -s && ./linear --kwargs $VARGS >/dev/null && cp linear.c "$work/v2.c"
+sed -i 's/\bevaluate(/test_accuracy(/g' linear.c
+make -s && ./linear --kwargs $VARGS >/dev/null && cp linear.c "$work/v3.c"
+norm='        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }'
+for v in 1 2 3; do
+    mkdir -p "$work/retrain$v" && sed "s|^        double t1 = now();|$norm\n&|" "$work/v$v.c" >"$work/retrain$v/linear.c"
+    (cd "$work/retrain$v" && cc -std=c11 -D_GNU_SOURCE -O3 -fno-math-errno -I"$REPO/include" linear.c -o linear $LIBS)
+done
+sed -i "s|^        double t1 = now();|$norm\n&|" linear.c
+t0=$(now)
+printf '%s\n' 1 2 3 | xargs -P 2 -I V sh -c "cd '$work/retrain'V && FLOR_MODE=off ./linear --kwargs $VARGS >/dev/null"
+t1=$(now)
+flor replay weight_norm -j 2 --build make >/dev/null 2>&1
+t2=$(now)
+echo "3 versions x 3 epochs, full data, 2 at a time: retraining $(printf %.2f $(secs $t0 $t1)) s," \
+     "flor replay (with 3 builds) $(printf %.2f $(secs $t1 $t2)) s, speedup $(ratio $(secs $t0 $t1) $(secs $t1 $t2))x"
+flor dataframe weight_norm --format csv | tail -n +2 | wc -l | sed 's/^/weight_norm values filled in: /'

@@ -2,7 +2,8 @@
 # demo.sh -- the README's demo, run by `make demo`: record two training
 # runs of the C example (examples/linear.c, an MLP on Fashion-MNIST) in a
 # scratch git repository, look at them with `flor dataframe`, then add a
-# logging statement after the fact and replay both runs to fill it in.
+# logging statement after the fact and let `flor replay` fill it in for
+# both runs from their own code versions.
 #
 #   FLOR_BUILD=build sh examples/demo.sh
 #
@@ -50,17 +51,14 @@ heading "flor dataframe: one row per run, its args and its final acc"
 heading "flor dataframe acc: the test accuracy after each epoch"
 "$flor" dataframe acc
 
-heading "Hindsight: add flor_log(\"weight_norm\", ...) after the step loop, rebuild"
+heading "Hindsight: add flor_log(\"weight_norm\", ...) after the step loop"
 sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }\
         double t1 = now();|' "$examples/linear.c" >linear.c
 git --no-pager diff --stat
-cc -std=c11 -O3 -fno-math-errno -I"$examples/../include" linear.c -o linear \
-    "$FLOR_BUILD/libflor.a" $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm -lz
 
-heading "Replay both runs: the step loop is skipped, each epoch's state is restored"
-for run in 1 2; do
-    ./linear --replay_flor --replay_run $run >/dev/null
-done
+heading "flor replay weight_norm: carried into each run's code version, built, replayed"
+build="cc -std=c11 -O3 -fno-math-errno -I$examples/../include linear.c -o linear $FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm -lz"
+"$flor" replay weight_norm --build "$build" -- ./linear
 
 heading "flor dataframe weight_norm: the new column, for the old runs"
 "$flor" dataframe weight_norm
