@@ -96,7 +96,7 @@ cli-test: all $(PROGS)
 	@FLOR_BUILD=$(abspath $(BUILD)) sh tests/cli/run.sh
 
 test: all $(UNIT_BIN) $(PROGS)
-	@FLOR_BUILD=$(abspath $(BUILD)) sh tests/run-all.sh $(UNIT_BIN)
+	@FLOR_BUILD=$(abspath $(BUILD)) FLOR_PYTEST='$(PYTEST_CMD)' sh tests/run-all.sh $(UNIT_BIN)
 
 demo: all
 	@FLOR_BUILD=$(abspath $(BUILD)) sh examples/demo.sh
