@@ -75,11 +75,6 @@ void pyflor_state_refresh(void);
  * that are not tensors).  Never raises. */
 void pyflor_state_after_restore(void);
 
-/* Set while a loop is being closed by an exception: the state callbacks
- * then refuse to save, so the interrupted iteration is not checkpointed
- * as if it had completed. */
-extern int pyflor_aborting;
-
 /* Private flor._flor._restore(run, iteration): restores the registered
  * state from a checkpoint of RUN, in place (used by the tests). */
 PyObject *pyflor_restore(PyObject *self, PyObject *const *args, Py_ssize_t nargs);

@@ -260,8 +260,10 @@ def test_errors_map_to_exceptions(tmp_path, monkeypatch):
         raise AssertionError("no error outside a project")
     try:
         flor.replay("x")
-    except NotImplementedError as e:
-        assert "later release" in str(e)
+    except flor.NotFoundError as e:
+        assert "no runs recorded" in str(e)
+    else:
+        raise AssertionError("flor.replay outside a project")
     try:
         flor.log(3, 4)
     except TypeError as e:
