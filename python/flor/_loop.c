@@ -331,7 +331,9 @@ static int frame_open(frame *f, long n, long first)
         pyflor_state_refresh();
     }
     if (pyflor_libflor_usable()) {
+        pyflor_restoring_mid = f->depth > 0; /* a replay may skip it, restoring */
         f->loop = flor_loop_begin_at(name, n, first);
+        pyflor_restoring_mid = 0;
         pyflor_state_after_restore();
     } else {
         f->loop = (flor_loop){name, n, first - 1, -1, 1};
@@ -353,10 +355,14 @@ static void frame_close(frame *f, int aborting)
     if (pyflor_libflor_usable()) {
         if (f->depth == 0 && !aborting)
             pyflor_state_refresh();
+        if (f->depth == 1 && !aborting)
+            pyflor_state_nested_end();
         if (aborting)
             flor_loop_abort(&f->loop);
         else
             flor_loop_end(&f->loop);
+        if (f->depth == 0)
+            pyflor_state_boundary_passed();
         pyflor_state_after_restore();
     }
     if (nopen > f->depth && open_frames[f->depth] == f)
@@ -374,6 +380,8 @@ static bool frame_next(frame *f, long *i)
         if (f->depth == 0)
             pyflor_state_refresh();
         more = flor_loop_next(&f->loop, i);
+        if (f->depth == 0)
+            pyflor_state_boundary_passed();
         pyflor_state_after_restore();
     } else { /* count, as libflor does when it does not record */
         more = f->loop.n < 0 || f->loop.i + 1 < f->loop.n;

@@ -95,11 +95,14 @@ static CkptObject *active;
 static char rng_name[] = "flor.rng";
 static entry rng = {.kind = K_RNG, .name = rng_name};
 static int restore_pending;
+static PyObject *rng_mid; /* the RNG states when this iteration's first nested loop ended */
+int pyflor_restoring_mid;
 
 static PyObject *pickle_dumps, *pickle_loads, *marker;
 static PyObject *tensor_type, *strided, *dtype_map;
 
 static const flor_state_ops pickle_ops;
+static PyObject *rng_state(void);
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -424,6 +427,19 @@ static void refresh_entry(entry *e)
     sweep_regs(e, 0);
 }
 
+void pyflor_state_nested_end(void)
+{
+    if (!active || rng_mid || !pyflor_recording() || flor_get_mode() != FLOR_MODE_RECORD)
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    rng_mid = rng_state();
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+}
+
+void pyflor_state_boundary_passed(void) { Py_CLEAR(rng_mid); }
+
 void pyflor_state_refresh(void)
 {
     if (!active || !pyflor_recording())
@@ -498,7 +514,12 @@ static int rng_set(PyObject *d)
 static PyObject *state_of(entry *e)
 {
     switch (e->kind) {
-    case K_RNG: return rng_state();
+    case K_RNG: {
+        PyObject *d = rng_state();
+        if (d && rng_mid && PyDict_SetItemString(d, "mid", rng_mid) < 0)
+            Py_CLEAR(d);
+        return d;
+    }
     case K_STATE_DICT: return Py_NewRef(e->skeleton ? e->skeleton : Py_None);
     default: return Py_NewRef(e->obj);
     }
@@ -664,8 +685,12 @@ static int ops_load(void *self, const void *src, size_t n)
     PyObject *bytes = load_pickle() == 0 ? PyBytes_FromStringAndSize(src, (Py_ssize_t)n) : NULL;
     PyObject *state = bytes ? PyObject_CallOneArg(pickle_loads, bytes) : NULL;
     int rc = state ? 0 : -1;
-    if (state && e->kind == K_RNG)
-        rc = rng_set(state);
+    if (state && e->kind == K_RNG) {
+        PyObject *mid = pyflor_restoring_mid && PyDict_Check(state)
+                            ? PyDict_GetItemString(state, "mid")
+                            : NULL;
+        rc = rng_set(mid ? mid : state);
+    }
     else if (state && e->kind == K_STATE_DICT) {
         rc = prepare_tensors(e, state);
         Py_XSETREF(e->restored, Py_NewRef(state)); /* applied by after_restore */
