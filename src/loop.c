@@ -134,8 +134,9 @@ static void replay_iteration_ends(const flor_loop *l)
  * checkpointed loop (not when an abort closes it: it did not complete). */
 static void iteration_ends(const flor_loop *l, int last)
 {
-    if (l->i < 0 || l->depth != flor__R.ckpt_depth || !flor__recording())
-        return;
+    if (l->i < 0 || l->depth != flor__R.ckpt_depth || !flor__recording() ||
+        flor__R.stack[l->depth].ctx == 0)
+        return; /* ctx 0: before the first iteration (of a loop begun at FIRST) */
     if (flor__P.on) {
         replay_iteration_ends(l);
         return;
