@@ -40,13 +40,22 @@
  * epoch, before the first checkpoint.  A registered tensor is kept
  * referenced, so its memory stays valid even if the program drops it.
  *
- * Restores (libflor calls load()): tensors and numpy arrays are written in
+ * Restores (libflor calls load()).  Tensors and numpy arrays are written in
  * place by libflor; pickled objects are updated in place (dict, list,
- * set, or an object's __dict__); RNG states are set.  A state_dict's
- * skeleton cannot be applied until every tensor is back, so load() only
- * keeps it, and pyflor_state_after_restore(), which runs after each
- * libflor loop call, rebuilds the state_dict from the restored tensors
- * and calls load_state_dict().
+ * set, or an object's __dict__); RNG states are set.  libflor restores
+ * callback objects first, so a state_dict's skeleton is loaded before
+ * any of its tensors: its load() (prepare_tensors) walks the object
+ * again, registers where its tensors are now, and allocates and
+ * registers the tensors the skeleton names that the object lacks (Adam's
+ * moments in a replay process that skipped the first epoch).  Once every
+ * tensor is back, pyflor_state_after_restore(), which runs after each
+ * libflor loop call, calls load_state_dict() with the restored state --
+ * only when something other than tensor bytes differs (a learning rate, a
+ * step count, a tensor that had to be created).
+ *
+ * The RNG states are saved twice per checkpoint: at the iteration's end,
+ * and as they were when the iteration's first nested loop ended
+ * (pyflor_state_nested_end), for a replay that skips that loop.
  */
 #include "_flor.h"
 
