@@ -820,10 +820,13 @@ static PyObject *py_cli(PyObject *self, PyObject *list)
     if (!PyList_Check(list))
         return PyErr_Format(PyExc_TypeError, "cli: expected a list of str");
     Py_ssize_t n = PyList_GET_SIZE(list);
-    char **argv = calloc((size_t)n + 1, sizeof *argv);
+    /* the command may reorder or drop elements of argv (removing its
+     * options): the strings are freed through a copy of the pointers */
+    char **argv = calloc(2 * ((size_t)n + 1), sizeof *argv);
+    char **owned = argv ? argv + n + 1 : NULL;
     int ok = argv != NULL;
     for (Py_ssize_t i = 0; ok && i < n; i++)
-        ok = (argv[i] = c_arg(PyList_GET_ITEM(list, i))) != NULL;
+        ok = (owned[i] = argv[i] = c_arg(PyList_GET_ITEM(list, i))) != NULL;
     int rc = 0;
     if (ok) {
         PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
@@ -835,7 +838,7 @@ static PyObject *py_cli(PyObject *self, PyObject *list)
         Py_END_ALLOW_THREADS
     }
     for (Py_ssize_t i = 0; argv && i < n; i++)
-        free(argv[i]);
+        free(owned[i]);
     free(argv);
     if (!ok)
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();

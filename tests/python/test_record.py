@@ -234,7 +234,8 @@ def test_python_m_flor_is_the_flor_command(project):
     project.run(toy)
     env = script_env()
     for args in (["dataframe", "--format", "csv"], ["dataframe", "loss", "--format", "json"],
-                 ["--version"], ["runs", "--format", "csv"]):
+                 ["--version"], ["runs", "--format", "csv"],
+                 ["query", "--format", "csv", "SELECT count(*) AS n FROM runs"]):
         ours = subprocess.run([sys.executable, "-m", "flor", *args], env=env, capture_output=True,
                               text=True)
         theirs = subprocess.run([os.path.join(BUILD, "flor"), *args], env=env,
