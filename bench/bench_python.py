@@ -19,6 +19,12 @@ own scratch git project:
   linear    examples/linear.py (1 epoch on 20000 images) with flor against
             FLOR_MODE=off: the whole process and its epoch, best of 5 each,
             interleaved (the machine's load shows in these; compare the best).
+  replay    examples/linear.py (3 epochs on 20000 images) recorded once, then
+            replayed (--replay_flor: the step loop skipped, the state restored
+            from checkpoints) against the retraining that would give the same
+            values without flor (FLOR_MODE=off), and a replay with the step
+            loop probed (--probe step: everything runs again and is compared);
+            whole processes, best of 5 each, interleaved.
 
 Options: --quick (fewer repetitions, for a smoke test).
 """
@@ -185,6 +191,36 @@ def run_linear(mode_off):
         subprocess.run(["rm", "-rf", d])
 
 
+def run_replay_bench(reps):
+    """Record linear.py once, then time retraining against replays of it."""
+    d = scratch_project()
+    try:
+        script = os.path.join(REPO, "examples", "linear.py")
+        kwargs = ["--kwargs", "epochs=3", "ntrain=20000", "ntest=2000"]
+
+        def run(*extra, **env):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, script, *extra], cwd=d, env=child_env(**env),
+                           check=True, capture_output=True, text=True)
+            return time.perf_counter() - t0
+        record = run(*kwargs)
+        best = {"retrain": [], "replay": [], "probed": []}
+        for _ in range(reps):
+            best["retrain"].append(run(*kwargs, FLOR_MODE="off"))
+            best["replay"].append(run("--replay_flor"))
+            best["probed"].append(run("--replay_flor", "--probe", "step"))
+        q = subprocess.run([sys.executable, "-m", "flor", "query", "--format", "csv",
+                            "SELECT (SELECT count(*) FROM checkpoints), max(restores), "
+                            "sum(divergences) FROM replays"], cwd=d, env=child_env(),
+                           check=True, capture_output=True, text=True)
+        ckpts, restores, divergences = q.stdout.strip().splitlines()[-1].split(",")
+        return {"record": record, **{k: min(v) for k, v in best.items()},
+                "checkpoints": int(ckpts), "restores": int(restores),
+                "divergences": int(divergences)}
+    finally:
+        subprocess.run(["rm", "-rf", d])
+
+
 def row(what, flor_value, base_value, unit, ratio_label):
     ratio = flor_value / base_value if base_value else float("nan")
     print(f"{what:<46} {flor_value:>12.3f} {base_value:>12.3f} {unit:<5} {ratio:>8.2f}  "
@@ -202,6 +238,7 @@ def main():
     for _ in range(1 if QUICK else 5):
         for off in (True, False):
             linear[off].append(run_linear(off))
+    replay = run_replay_bench(1 if QUICK else 5)
     print(f"{'':<46} {'flor':>12} {'baseline':>12} {'unit':<5} {'ratio':>8}")
     row("flor.log(name, float) vs bare Python call", log["flor"] * 1e9, log["bare"] * 1e9,
         "ns", "per call")
@@ -224,6 +261,13 @@ def main():
         min(w for w, _ in linear[True]), "s", "flor / FLOR_MODE=off")
     row("  its training loop (the epoch)", min(t for _, t in linear[False]),
         min(t for _, t in linear[True]), "s", "flor / FLOR_MODE=off")
+    row("linear.py, 3 epochs: replay vs retraining", replay["replay"], replay["retrain"], "s",
+        "replay / retrain")
+    row("  replay with the step loop probed", replay["probed"], replay["retrain"], "s",
+        "probed / retrain")
+    print(f"  (the record took {replay['record']:.2f} s and kept {replay['checkpoints']} "
+          f"checkpoints; a replay restored {replay['restores']}; divergences over all "
+          f"replays: {replay['divergences']})")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,24 @@ FLOR_API int flor_init(int *argc, char ***argv);
  */
 FLOR_API int flor_finish(void);
 
+/** How a run ended: the `status` column of the runs table (replays table). */
+typedef enum flor_run_status {
+    FLOR_RUN_FINISHED = 0,
+    FLOR_RUN_FAILED = 1, /* the program stopped on an error */
+    FLOR_RUN_KILLED = 2, /* the program was interrupted */
+} flor_run_status;
+
+/**
+ * Ends the run as flor_finish() does, with STATUS instead of `finished`:
+ * for a program (or a language binding) that knows why it stops -- an
+ * uncaught exception is FLOR_RUN_FAILED, an interrupt FLOR_RUN_KILLED --
+ * and would rather say so than leave it to the exit handler.  Every log
+ * made so far is kept.  In a replay, STATUS goes to the replay's row.
+ *
+ * @return 0; FLOR_EINVAL for an unknown STATUS; FLOR_EIO as flor_finish().
+ */
+FLOR_API int flor_finish_status(flor_run_status status);
+
 /**
  * Blocks until every log made so far is committed to the database.
  * Logs are committed in the background within about 0.1 s anyway; this is
@@ -358,6 +376,27 @@ FLOR_API flor_loop flor_loop_begin(const char *name, long n);
 FLOR_API bool flor_loop_next(flor_loop *loop, long *i);
 FLOR_API void flor_loop_end(flor_loop *loop);
 
+/**
+ * flor_loop_begin(), for a loop that starts at iteration FIRST (a
+ * negative FIRST is 0): its first flor_loop_next() yields FIRST, and N
+ * still counts from 0, so iterations FIRST .. N-1 run.  For a program
+ * that resumes its own training at epoch FIRST, or that runs one
+ * iteration at a time (N = FIRST + 1).  In a replay, a checkpointed loop
+ * begun at FIRST runs the part of its segment at or after FIRST, and is
+ * restored from a checkpoint only if that checkpoint is at FIRST - 1 or
+ * later (an earlier one would undo what the program did before FIRST).
+ */
+FLOR_API flor_loop flor_loop_begin_at(const char *name, long n, long first);
+
+/**
+ * Closes LOOP, as flor_loop_end() does, because its current iteration
+ * did not complete (an exception, an error path): that iteration is not
+ * checkpointed, nor are those of the inner loops it closes.  Idempotent,
+ * like flor_loop_end(); closing a loop that flor_loop_end() already closed
+ * does nothing.
+ */
+FLOR_API void flor_loop_abort(flor_loop *loop);
+
 /* ------------------------------------------------------------------------
  * Checkpoints: the state that replay restores
  * ------------------------------------------------------------------------
@@ -420,6 +459,13 @@ FLOR_API int flor_checkpoint(const char *name, void *data, size_t nbytes);
  * restores the object from such bytes.  Each returns 0 or a negative
  * code, which aborts that checkpoint or restore with a message naming
  * the object.
+ *
+ * A restore calls the load() of callback objects before it restores any
+ * flat buffer, so a load() may register (flor_checkpoint_typed) buffers
+ * that the checkpoint holds and the program has not created yet -- the
+ * optimizer moments of a replay that starts in a fresh process, which
+ * exist only after a first training step -- and they are then restored
+ * into, in place.
  */
 typedef struct flor_state_ops {
     size_t (*size)(void *self);
@@ -459,6 +505,16 @@ FLOR_API int flor_checkpoint_loop(const char *loop);
  *   the code after it sees the state the record had at the iteration's
  *   end.  A probed loop (--probe) runs instead.  In an iteration without a
  *   checkpoint every loop runs.
+ * - When such an iteration ends, the state is restored from its checkpoint
+ *   once more: the code after the skipped loop may have changed it (a
+ *   learning-rate schedule's step, random draws), and the next iteration
+ *   must start from the state the record had.  So an iteration that runs
+ *   again (no checkpoint, probed, or catching up) computes what the record
+ *   computed, bit for bit, when the program is deterministic and its RNG
+ *   is registered state.  The code after a skipped loop sees the state of
+ *   the iteration's end: a statement there that changes the state (a
+ *   scheduler's step) applies twice within that iteration, though not
+ *   beyond it.
  * - A value under a name the run recorded is compared with the recorded
  *   one at the same coordinates: bitwise for reals (or within a relative
  *   FLOR_REPLAY_TOLERANCE), exactly for integers and text.  A mismatch is
@@ -542,7 +598,10 @@ FLOR_API int flor_project_runs(flor_project *p, flor_table **out);
  * iteration ITERATION of the checkpointed loop (0-based), in place, and
  * verifies every checksum.  Every object of the checkpoint must be
  * registered with the same version and size (callback objects: any
- * size).  Registered objects the checkpoint lacks are left alone.
+ * size), by the time its turn comes: callback objects are restored
+ * first, in name order, then the flat buffers, so a load() callback may
+ * register the buffers still missing.  Registered objects the checkpoint
+ * lacks are left alone.
  *
  * @return 0; FLOR_ENOTFOUND when the run has no checkpoint at that
  *         iteration (see flor_project_checkpoints); FLOR_ECORRUPT for a

@@ -340,6 +340,7 @@ typedef struct flor__replay {
     int nckpt, capckpt;
     long seg_start, seg_end; /* the segment: iterations [start, end) */
     long restored_for;       /* iteration whose checkpoint is in the state now */
+    long restored_mid;       /* iteration restored inside its body (-1: none) */
     int phase;               /* enum flor__phase, stamped on each log record */
     flor_project *proj;      /* for restores */
     int64_t replay_id;
@@ -357,7 +358,10 @@ int flor__replay_has_checkpoint(long iteration);
 /* Plans the segment; returns the checkpoint to resume from (-1: none)
  * and the first iteration to execute in *FIRST. */
 long flor__replay_plan(const char *loop, long n, long *first);
+/* Restores the run's checkpoint at ITERATION; counted in the report
+ * (_again: a checkpoint restored before, not counted). */
 int flor__replay_restore(long iteration);
+int flor__replay_restore_again(long iteration);
 void flor__replay_fail(void);
 /* The writer thread's handling of one record (an SQLite result code). */
 int flor__replay_record(sqlite3 *db, const flor__block *b, const flor__rec *r);

@@ -14,9 +14,10 @@
 
 #define MAX_DEPTH ((int)(sizeof flor__R.stack / sizeof flor__R.stack[0]))
 
-/* Replay: where the checkpointed loop starts, and whether a loop nested
- * in one of its iterations runs or is replaced by a restore. */
-static void replay_begin(flor_loop *l)
+/* Replay: where the checkpointed loop starts (FIRST: where the program
+ * starts it), and whether a loop nested in one of its iterations runs or
+ * is replaced by a restore. */
+static void replay_begin(flor_loop *l, long first)
 {
     int d = l->depth;
     if (flor__P.phase == FLOR__PHASE_FAILED) {
@@ -24,9 +25,11 @@ static void replay_begin(flor_loop *l)
         return;
     }
     if (d == flor__R.ckpt_depth) {
-        long first;
-        long resume = flor__replay_plan(l->name, l->n, &first);
-        l->i = first - 1;
+        long planned;
+        long resume = flor__replay_plan(l->name, l->n, &planned);
+        if (resume >= 0 && resume < first - 1)
+            resume = -1; /* before the program's own start: of no use */
+        l->i = (resume >= 0 ? resume + 1 : first) - 1;
         if (resume >= 0) {
             if (flor__replay_restore(resume) != 0) {
                 flor__replay_fail();
@@ -52,12 +55,15 @@ static void replay_begin(flor_loop *l)
         }
         flor__P.restored_for = it;
     }
+    flor__P.restored_mid = it; /* restored again at the iteration's end */
     l->n = 0; /* its effects are in the checkpoint: no iteration runs */
 }
 
-flor_loop flor_loop_begin(const char *name, long n)
+static flor_loop begin(const char *name, long n, long first)
 {
-    flor_loop l = {name, n, -1, -1, 1};
+    if (first < 0)
+        first = 0;
+    flor_loop l = {name, n, first - 1, -1, 1};
     if (!flor__recording() || !pthread_equal(pthread_self(), flor__R.owner) || !name)
         return l;
     if (flor__R.depth >= MAX_DEPTH) {
@@ -86,9 +92,13 @@ flor_loop flor_loop_begin(const char *name, long n)
     flor__R.stack[d].emitted = 0;
     l.depth = d;
     if (flor__P.on)
-        replay_begin(&l);
+        replay_begin(&l, first);
     return l;
 }
+
+flor_loop flor_loop_begin(const char *name, long n) { return begin(name, n, 0); }
+
+flor_loop flor_loop_begin_at(const char *name, long n, long first) { return begin(name, n, first); }
 
 /* "epoch=3" or "epoch=3,step=100": the path to loop D's current iteration. */
 static void coords(int d, char *out, size_t n)
@@ -100,11 +110,38 @@ static void coords(int d, char *out, size_t n)
                                 flor__name_str(flor__R.stack[k].name), flor__R.stack[k].iteration);
 }
 
+/* Set by flor_loop_abort while it closes its loop. */
+static int aborting;
+
+/* The end of iteration l->i of the checkpointed loop in a replay: when a
+ * nested loop of the iteration was skipped, the state was restored from
+ * the iteration's checkpoint before the rest of the body ran; the body
+ * may have changed it since (a scheduler step, random draws), so it is
+ * restored again, and the next iteration starts from the state the
+ * record had. */
+static void replay_iteration_ends(const flor_loop *l)
+{
+    if (flor__P.restored_mid != l->i)
+        return;
+    flor__P.restored_mid = -1;
+    if (aborting || flor__P.phase == FLOR__PHASE_FAILED)
+        return;
+    if (flor__replay_restore_again(l->i) != 0)
+        flor__replay_fail();
+}
+
 /* The end of iteration l->i of loop L: checkpoint it if it is the
- * checkpointed loop. */
+ * checkpointed loop (not when an abort closes it: it did not complete). */
 static void iteration_ends(const flor_loop *l, int last)
 {
-    if (l->i < 0 || l->depth != flor__R.ckpt_depth || !flor__recording())
+    if (l->i < 0 || l->depth != flor__R.ckpt_depth || !flor__recording() ||
+        flor__R.stack[l->depth].ctx == 0)
+        return; /* ctx 0: before the first iteration (of a loop begun at FIRST) */
+    if (flor__P.on) {
+        replay_iteration_ends(l);
+        return;
+    }
+    if (aborting)
         return;
     char where[512];
     coords(l->depth, where, sizeof where);
@@ -119,8 +156,14 @@ bool flor_loop_next(flor_loop *l, long *i)
         flor_loop_end(l);
         return false;
     }
-    if (l->depth >= 0)
+    if (l->depth >= 0) {
         iteration_ends(l, 0);
+        if (flor__P.on && flor__P.phase == FLOR__PHASE_FAILED && l->depth == flor__R.ckpt_depth &&
+            flor__recording()) {
+            flor_loop_end(l); /* a restore failed: no more iterations */
+            return false;
+        }
+    }
     l->i++;
     *i = l->i;
     int d = l->depth;
@@ -189,4 +232,11 @@ void flor_loop_end(flor_loop *l)
                                                                  : FLOR__PHASE_NORMAL;
     }
     flor__R.depth = l->depth;
+}
+
+void flor_loop_abort(flor_loop *l)
+{
+    aborting = 1;
+    flor_loop_end(l);
+    aborting = 0;
 }

@@ -461,6 +461,7 @@ int flor__replay_open(sqlite3 *db, const char *projid, const char *filename)
     const char *tol = getenv("FLOR_REPLAY_TOLERANCE");
     tolerance = tol && *tol ? atof(tol) : 0;
     flor__P.restored_for = -1;
+    flor__P.restored_mid = -1;
     flor__P.phase = FLOR__PHASE_NORMAL;
     return 0;
 }
@@ -490,7 +491,7 @@ long flor__replay_plan(const char *loop, long n, long *first)
     return resume;
 }
 
-int flor__replay_restore(long iteration)
+int flor__replay_restore_again(long iteration)
 {
     if (!flor__P.proj) {
         int rc = flor_project_open(&flor__P.proj, NULL);
@@ -500,6 +501,12 @@ int flor__replay_restore(long iteration)
     double t0 = flor__mono();
     int rc = flor_project_restore(flor__P.proj, flor__P.run_id, iteration);
     flor__P.restore_s += flor__mono() - t0;
+    return rc;
+}
+
+int flor__replay_restore(long iteration)
+{
+    int rc = flor__replay_restore_again(iteration);
     if (!rc)
         flor__P.restores++;
     return rc;

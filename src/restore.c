@@ -2,6 +2,10 @@
  * restore.c -- reading checkpoints back: flor_project_restore() puts a
  * recorded run's state at the end of an iteration back into the
  * registered objects, in place, verifying every chunk.
+ *
+ * Callback objects come first: their load() may register the flat objects
+ * the checkpoint holds that the program has not created yet (optimizer
+ * state in a fresh process), which are then restored into.
  */
 #include "internal.h"
 
@@ -80,7 +84,10 @@ static int restore_object(flor_project *p, int64_t run, const char *where, const
     if (rc)
         return flor__err_wrap(rc, "checkpoint of run %lld at %s: object '%s'", (long long)run,
                               where, name);
-    if (s->ops.load && (rc = s->ops.load(s->self, s->stage, nbytes)) != 0)
+    /* the callback may register objects, which moves the registry: S is
+     * not used after it */
+    int (*load)(void *, const void *, size_t) = s->ops.load;
+    if (load && (rc = load(s->self, s->stage, nbytes)) != 0)
         return flor__err(rc < 0 ? rc : FLOR_EIO,
                          "checkpoint of run %lld at %s: object '%s': its load callback "
                          "returned %d",
@@ -101,7 +108,7 @@ int flor_project_restore(flor_project *p, int64_t run, long iteration)
     sqlite3_stmt *st;
     rc = sqlite3_prepare_v2(p->db,
                             "SELECT name, version, nbytes, manifest FROM checkpoint_objects "
-                            "WHERE ckpt_id=? ORDER BY name",
+                            "WHERE ckpt_id=? ORDER BY callback DESC, name",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(p->db, rc, "cannot read checkpoint objects");

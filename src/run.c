@@ -396,13 +396,18 @@ int flor_init(int *argc, char ***argv)
     return rc;
 }
 
-int flor_finish(void)
+int flor_finish_status(flor_run_status status)
 {
+    static const char *const names[] = {"finished", "failed", "killed"};
+    if ((unsigned)status > FLOR_RUN_KILLED)
+        return flor__err(FLOR_EINVAL, "flor_finish_status: unknown status %d", (int)status);
     if (!flor__R.on)
         return 0;
     int rc = flor__check_thread();
-    return rc ? rc : end_run("finished");
+    return rc ? rc : end_run(names[status]);
 }
+
+int flor_finish(void) { return flor_finish_status(FLOR_RUN_FINISHED); }
 
 int flor_flush(void)
 {

@@ -104,7 +104,7 @@ static int add(const char *name, void *data, size_t nbytes, flor_dtype type, uin
     else
         memset(&s->ops, 0, sizeof s->ops);
     s->self = self;
-    if (!ops && flor__recording() && nbytes)
+    if (!ops && flor__recording() && !flor__P.on && nbytes) /* a replay takes no snapshots */
         return flor__state_stage_reserve(s, nbytes);
     return 0;
 }

@@ -11,14 +11,12 @@
  * instead, so that the flags are out of sys.argv before the script's own
  * argparse sees them.
  *
- * How a run ends.  flor_finish() is called by an atexit hook only when the
- * script completed normally (sys.exit() included).  A wrapper around
- * sys.excepthook notes an uncaught exception and logs it as
- * `flor.exception`; the hook then leaves the run to libflor's own exit
- * handler, which records it as `failed`.  An uncaught KeyboardInterrupt
- * (SIGINT) ends the run as `killed`, like SIGINT in a C program: the hook
- * flushes the logs, CPython re-raises SIGINT once finalized, and the next
- * program that opens the project finds the run's process gone.
+ * How a run ends.  An atexit hook ends the run with flor_finish_status():
+ * `finished` when the script completed normally (sys.exit() included).  A
+ * wrapper around sys.excepthook notes an uncaught exception and logs it
+ * as `flor.exception`; the run then ends as `failed`, or as `killed` for
+ * an uncaught KeyboardInterrupt (SIGINT; CPython re-raises SIGINT once
+ * finalized, so the process still dies by it, as a C program would).
  *
  * Errors from libflor become Python exceptions in one place,
  * pyflor_raise().
@@ -51,6 +49,7 @@ static PyObject *NotFoundError;
 
 /* The flor command's main(), compiled in from cli/ (see python.mk). */
 int flor_cli_main(int argc, char **argv);
+static PyObject *py_cli(PyObject *self, PyObject *list);
 
 /* ---- errors and warnings ------------------------------------------------ */
 
@@ -283,11 +282,14 @@ static PyObject *py_excepthook(PyObject *self, PyObject *const *args, Py_ssize_t
 static PyObject *py_atexit(PyObject *self, PyObject *noargs)
 {
     exiting = 1; /* objects torn down from here on touch no state */
-    if (!started || in_forked_child || getpid() != start_pid || uncaught == UNCAUGHT_ERROR)
-        Py_RETURN_NONE; /* an error: libflor's exit handler records `failed` */
+    if (!started || in_forked_child || getpid() != start_pid)
+        Py_RETURN_NONE;
+    flor_run_status status = uncaught == UNCAUGHT_ERROR       ? FLOR_RUN_FAILED
+                             : uncaught == UNCAUGHT_INTERRUPT ? FLOR_RUN_KILLED
+                                                              : FLOR_RUN_FINISHED;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = uncaught == UNCAUGHT_INTERRUPT ? flor_flush() : flor_finish();
+    rc = flor_finish_status(status);
     Py_END_ALLOW_THREADS
     if (rc)
         pyflor_warn("%s", flor_errmsg());
@@ -633,23 +635,30 @@ static void flush_own_logs(void)
 
 typedef int (*table_getter)(flor_project *p, const void *arg, flor_table **out);
 
-/* Opens the project around the working directory and gets one table,
- * without the GIL. */
-static PyObject *project_table(table_getter get, const void *arg, const char *what)
+/* Opens the project around the working directory and gets one table
+ * into *OUT, without the GIL.  0, or -1 with an exception set. */
+static int fetch_table(table_getter get, const void *arg, const char *what, flor_table **out)
 {
     flush_own_logs();
     flor_project *p = NULL;
-    flor_table *t = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = flor_project_open(&p, NULL);
     if (rc == 0)
-        rc = get(p, arg, &t);
+        rc = get(p, arg, out);
     flor_project_free(p);
     Py_END_ALLOW_THREADS
-    if (rc)
-        return pyflor_raise(rc, what);
-    return table_to_python(t);
+    if (rc) {
+        pyflor_raise(rc, what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *project_table(table_getter get, const void *arg, const char *what)
+{
+    flor_table *t = NULL;
+    return fetch_table(get, arg, what, &t) < 0 ? NULL : table_to_python(t);
 }
 
 struct names {
@@ -701,12 +710,105 @@ static PyObject *py_query(PyObject *self, PyObject *arg)
     return project_table(get_query, sql, NULL);
 }
 
+/* The programs to replay: the recorded argv[0] of the latest run of each
+ * script (file name) in the project, as a list of str. */
+static PyObject *replay_scripts(void)
+{
+    static const char sql[] =
+        "SELECT coalesce(json_extract(argv, '$[0]'), filename) FROM runs r "
+        "WHERE run_id = (SELECT max(run_id) FROM runs s WHERE s.filename = r.filename) "
+        "ORDER BY run_id";
+    flor_table *t = NULL;
+    if (fetch_table(get_query, sql, "flor.replay", &t) < 0)
+        return NULL;
+    PyObject *list = PyList_New(0);
+    for (size_t r = 0; list && r < flor_table_nrows(t); r++) {
+        PyObject *s = flor_table_type(t, r, 0) == FLOR_TEXT
+                          ? PyUnicode_DecodeFSDefault(flor_table_text(t, r, 0))
+                          : NULL;
+        if (!s || PyList_Append(list, s) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(s);
+    }
+    flor_table_free(t);
+    if (list && PyList_GET_SIZE(list) == 0) {
+        Py_DECREF(list);
+        return PyErr_Format(NotFoundError, "flor.replay: the project has no runs to replay");
+    }
+    return list;
+}
+
+/* flor.replay(vars, where=None): FlorDB's hindsight logging from a
+ * notebook.  For each script the project recorded, runs the flor command
+ *   flor replay VAR... [--where WHERE] -- PYTHON SCRIPT
+ * which replays the runs (WHERE selects them) in their own code versions
+ * with the statements logging VARS carried in. */
 static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    PyErr_SetString(PyExc_NotImplementedError,
-                    "flor.replay() is not available in this version of the Python module; a "
-                    "later release adds it");
-    return NULL;
+    static char *kwlist[] = {"vars", "where", NULL};
+    PyObject *vars, *where = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:replay", kwlist, &vars, &where))
+        return NULL;
+    PyObject *names = PyUnicode_Check(vars) ? PyList_New(1) : PySequence_List(vars);
+    if (!names) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "flor.replay: vars must be a list of names, not "
+                                          "%.100s", Py_TYPE(vars)->tp_name);
+        }
+        return NULL;
+    }
+    if (PyUnicode_Check(vars))
+        PyList_SET_ITEM(names, 0, Py_NewRef(vars));
+    Py_ssize_t n = PyList_GET_SIZE(names);
+    if (n == 0)
+        PyErr_Format(PyExc_ValueError, "flor.replay: vars is empty: name the values to "
+                                             "log, e.g. flor.replay(['grad_norm'])");
+    for (Py_ssize_t i = 0; !PyErr_Occurred() && i < n; i++) {
+        PyObject *v = PyList_GET_ITEM(names, i);
+        if (!PyUnicode_Check(v))
+            PyErr_Format(PyExc_TypeError, "flor.replay: vars must be names (str), not %.100s",
+                         Py_TYPE(v)->tp_name);
+        else if (PyUnicode_GET_LENGTH(v) == 0)
+            PyErr_SetString(PyExc_ValueError, "flor.replay: a name in vars is empty");
+    }
+    if (!PyErr_Occurred() && where != Py_None && !PyUnicode_Check(where))
+        PyErr_Format(PyExc_TypeError, "flor.replay: where must be an SQL condition (str) or "
+                                      "None, not %.100s", Py_TYPE(where)->tp_name);
+    PyObject *scripts = PyErr_Occurred() ? NULL : replay_scripts();
+    PyObject *exe = scripts ? PySys_GetObject("executable") : NULL; /* borrowed */
+    if (scripts && (!exe || !PyUnicode_Check(exe) || PyUnicode_GET_LENGTH(exe) == 0)) {
+        PyErr_SetString(PyExc_RuntimeError, "flor.replay: sys.executable is not known");
+        Py_CLEAR(scripts);
+    }
+    for (Py_ssize_t k = 0; scripts && k < PyList_GET_SIZE(scripts); k++) {
+        PyObject *argv = Py_BuildValue("[ss]", "flor", "replay");
+        int ok = argv && PyList_SetSlice(argv, 2, 2, names) == 0;
+        if (ok && where != Py_None) {
+            PyObject *opt = PyUnicode_FromString("--where");
+            ok = opt && PyList_Append(argv, opt) == 0 && PyList_Append(argv, where) == 0;
+            Py_XDECREF(opt);
+        }
+        PyObject *tail = ok ? Py_BuildValue("[sOO]", "--", exe, PyList_GET_ITEM(scripts, k))
+                            : NULL;
+        ok = tail && PyList_SetSlice(argv, PyList_GET_SIZE(argv), PyList_GET_SIZE(argv), tail) == 0;
+        Py_XDECREF(tail);
+        PyObject *status = ok ? py_cli(self, argv) : NULL;
+        Py_XDECREF(argv);
+        long code = status ? PyLong_AsLong(status) : -1;
+        Py_XDECREF(status);
+        if (code != 0 && !PyErr_Occurred())
+            PyErr_Format(PyExc_RuntimeError, "flor.replay: `flor replay ... -- %U %U` exited "
+                                             "with status %ld (its message is on stderr)",
+                         exe, PyList_GET_ITEM(scripts, k), code);
+        if (PyErr_Occurred())
+            Py_CLEAR(scripts);
+    }
+    Py_DECREF(names);
+    if (!scripts)
+        return NULL;
+    Py_DECREF(scripts);
+    Py_RETURN_NONE;
 }
 
 /* ---- python -m flor ------------------------------------------------------ */
@@ -718,10 +820,13 @@ static PyObject *py_cli(PyObject *self, PyObject *list)
     if (!PyList_Check(list))
         return PyErr_Format(PyExc_TypeError, "cli: expected a list of str");
     Py_ssize_t n = PyList_GET_SIZE(list);
-    char **argv = calloc((size_t)n + 1, sizeof *argv);
+    /* the command may reorder or drop elements of argv (removing its
+     * options): the strings are freed through a copy of the pointers */
+    char **argv = calloc(2 * ((size_t)n + 1), sizeof *argv);
+    char **owned = argv ? argv + n + 1 : NULL;
     int ok = argv != NULL;
     for (Py_ssize_t i = 0; ok && i < n; i++)
-        ok = (argv[i] = c_arg(PyList_GET_ITEM(list, i))) != NULL;
+        ok = (owned[i] = argv[i] = c_arg(PyList_GET_ITEM(list, i))) != NULL;
     int rc = 0;
     if (ok) {
         PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
@@ -733,7 +838,7 @@ static PyObject *py_cli(PyObject *self, PyObject *list)
         Py_END_ALLOW_THREADS
     }
     for (Py_ssize_t i = 0; argv && i < n; i++)
-        free(argv[i]);
+        free(owned[i]);
     free(argv);
     if (!ok)
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
@@ -767,7 +872,12 @@ static PyMethodDef methods[] = {
     {"query", py_query, METH_O,
      "query(sql)\n--\n\nThe rows of one read-only SQL statement on the project's database."},
     {"replay", (PyCFunction)(void (*)(void))py_replay, METH_VARARGS | METH_KEYWORDS,
-     "replay(vars, where=None)\n--\n\nNot available yet: raises NotImplementedError."},
+     "replay(vars, where=None)\n--\n\n"
+     "Hindsight logging from a notebook: replays the project's runs (those WHERE\n"
+     "selects, an SQL condition) in their own code versions, with the statements\n"
+     "that log VARS (names added to the script since) carried in, through the\n"
+     "command `flor replay VARS... [--where WHERE] -- python SCRIPT`.  Then\n"
+     "flor.dataframe(*VARS) has their values for those runs."},
     {"cli", py_cli, METH_O, "cli(argv)\n--\n\nRuns the flor command; returns its exit status."},
     {"_start", py_start, METH_NOARGS, NULL},
     {"_excepthook", (PyCFunction)(void (*)(void))py_excepthook, METH_FASTCALL, NULL},

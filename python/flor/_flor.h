@@ -75,10 +75,16 @@ void pyflor_state_refresh(void);
  * that are not tensors).  Never raises. */
 void pyflor_state_after_restore(void);
 
-/* Set while a loop is being closed by an exception: the state callbacks
- * then refuse to save, so the interrupted iteration is not checkpointed
- * as if it had completed. */
-extern int pyflor_aborting;
+/* The RNG states are saved twice per checkpoint: at the iteration's end,
+ * and when the iteration's first nested loop ended (nested_end, called by
+ * the loops in a record).  A replay that skips that nested loop, restoring
+ * the checkpoint in its place (pyflor_restoring_mid set around the
+ * libflor call), gets the second: the code after the loop then draws the
+ * random numbers the record drew.  boundary_passed: after each boundary
+ * of the checkpointed loop. */
+void pyflor_state_nested_end(void);
+void pyflor_state_boundary_passed(void);
+extern int pyflor_restoring_mid;
 
 /* Private flor._flor._restore(run, iteration): restores the registered
  * state from a checkpoint of RUN, in place (used by the tests). */

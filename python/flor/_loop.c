@@ -17,15 +17,14 @@
  * A loop left early is closed when its Loop object goes away: `break`,
  * `return`, or an exception unwinding the frame drops the last reference.
  * A loop closed by an exception is not checkpointed: its last iteration
- * did not complete (see pyflor_aborting).  Closing a loop also closes the
+ * did not complete (flor_loop_abort).  Closing a loop also closes the
  * loops still open inside it.
  *
  * flor.iteration(name, idx, value) is a context manager that opens a
- * one-iteration loop at iteration IDX.  libflor has no call to start a
- * loop at a given iteration, so it sets the iteration counter of the
- * flor_loop before the first flor_loop_next (the same thing replay does
- * inside libflor).  VALUE has no place in libflor's schema and is not
- * recorded.
+ * one-iteration loop at iteration IDX (flor_loop_begin_at).  VALUE has no
+ * place in libflor's schema and is not recorded.  A context manager
+ * cannot skip its block, so in a replay the block of a flor.iteration
+ * runs even where libflor would skip a flor.loop.
  *
  * In a process forked from the recording one (a DataLoader worker) and
  * while the interpreter exits, loops only count: libflor's threads are
@@ -36,6 +35,13 @@
  * (pyflor_state_refresh), and after each loop call a restore that libflor
  * did is finished (pyflor_state_after_restore).
  *
+ * Thread settings.  Before the first loop of a run, the number of torch
+ * threads and of BLAS threads are logged as flor.torch_threads and
+ * flor.blas_threads: they decide the speed and the rounding of a run.  A
+ * replay sets them to the recorded values first (torch.set_num_threads,
+ * openblas_set_num_threads), then logs what it has, so that a setting it
+ * could not apply is a divergence in the replay's record, and a warning.
+ *
  * The progress line.  On a terminal (stderr a TTY; FLOR_PROGRESS=0 turns
  * it off) one line shows the open loops, such as
  * "epoch 2/5  step 1200/1875 [#############-------] 64% 412.0 it/s",
@@ -44,6 +50,8 @@
  */
 #include "_flor.h"
 
+#include <dlfcn.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -183,19 +191,37 @@ static void progress_clear(void)
 
 /* ---- frames: opening and closing flor loops -------------------------------- */
 
-/* Once per run, before the first loop: the thread settings that make two
- * runs of the same code take different time (and round differently). */
-static void log_threads(void)
+/* libopenblas, if the process loaded it (torch does), for its thread
+ * count: OPENBLAS_NUM_THREADS is read once, when it loads. */
+typedef int (*blas_get_fn)(void);
+typedef void (*blas_set_fn)(int);
+static blas_get_fn blas_get;
+static blas_set_fn blas_set;
+
+static int blas_find(void)
 {
-    if (threads_logged || !pyflor_recording())
-        return;
-    threads_logged = 1;
-    PyObject *torch = pyflor_loaded_module("torch");
-    PyObject *n = torch ? PyObject_CallMethod(torch, "get_num_threads", NULL) : NULL;
-    if (n && PyLong_Check(n))
-        flor_log_long("flor.torch_threads", PyLong_AsLongLong(n));
-    Py_XDECREF(n);
-    PyErr_Clear();
+    static int looked;
+    if (!looked) {
+        looked = 1;
+        void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+        if (h) {
+            blas_get = (blas_get_fn)(uintptr_t)dlsym(h, "openblas_get_num_threads");
+            blas_set = (blas_set_fn)(uintptr_t)dlsym(h, "openblas_set_num_threads");
+            if (!blas_get || !blas_set)
+                blas_get = NULL, blas_set = NULL;
+        }
+    }
+    return blas_get != NULL;
+}
+
+/* The BLAS thread count: libopenblas's own, else the first of the usual
+ * variables that is set.  0 when unknown; *TEXT for a value that is not
+ * a number. */
+static long blas_threads(const char **text)
+{
+    *text = NULL;
+    if (blas_find())
+        return blas_get();
     static const char *const vars[] = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                        "MKL_NUM_THREADS"};
     for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++) {
@@ -204,16 +230,90 @@ static void log_threads(void)
             continue;
         char *end;
         long x = strtol(v, &end, 10);
-        if (*end)
-            flor_log_text("flor.blas_threads", v);
-        else
-            flor_log_long("flor.blas_threads", x);
-        break;
+        if (*end || x <= 0)
+            *text = v;
+        return x;
     }
+    return 0;
 }
 
-/* Opens F's flor loop with N iterations (-1: unknown) as the innermost. */
-static int frame_open(frame *f, long n)
+static long torch_threads(PyObject *torch)
+{
+    PyObject *n = torch ? PyObject_CallMethod(torch, "get_num_threads", NULL) : NULL;
+    long v = n && PyLong_Check(n) ? PyLong_AsLong(n) : 0;
+    Py_XDECREF(n);
+    PyErr_Clear();
+    return v;
+}
+
+/* The thread settings run RUN recorded: 0 for one it did not record. */
+static void recorded_threads(int64_t run, long *torch, long *blas)
+{
+    *torch = *blas = 0;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT name, value FROM logs WHERE run_id = %lld AND ctx_id IS NULL AND "
+             "source = 'record' AND name IN ('flor.torch_threads', 'flor.blas_threads')",
+             (long long)run);
+    flor_project *p = NULL;
+    flor_table *t = NULL;
+    if (flor_project_open(&p, NULL) == 0 && flor_project_query(p, sql, &t) == 0)
+        for (size_t r = 0; r < flor_table_nrows(t); r++)
+            if (flor_table_type(t, r, 1) == FLOR_INTEGER)
+                *(strcmp(flor_table_text(t, r, 0), "flor.torch_threads") == 0 ? torch : blas) =
+                    (long)flor_table_int(t, r, 1);
+    flor_table_free(t);
+    flor_project_free(p);
+}
+
+/* A replay: the recorded thread settings, applied where they differ. */
+static void apply_threads(PyObject *torch)
+{
+    long want_torch, want_blas;
+    recorded_threads(flor_run_id(), &want_torch, &want_blas);
+    if (torch && want_torch > 0 && torch_threads(torch) != want_torch) {
+        PyObject *r = PyObject_CallMethod(torch, "set_num_threads", "l", want_torch);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    if (want_blas > 0 && blas_find() && blas_get() != want_blas)
+        blas_set((int)want_blas);
+    const char *text;
+    long have_torch = torch_threads(torch), have_blas = blas_threads(&text);
+    if ((want_torch > 0 && have_torch != want_torch) || (want_blas > 0 && have_blas != want_blas))
+        pyflor_warn("this replay cannot apply the thread settings of run %lld (torch %ld, BLAS "
+                    "%ld threads; here %ld and %ld): its values may differ from the record's "
+                    "in the last bits",
+                    (long long)flor_run_id(), want_torch, want_blas, have_torch, have_blas);
+}
+
+/* Once per run, before the first loop: the thread settings that make two
+ * runs of the same code take different time (and round differently);
+ * a replay applies the recorded ones first. */
+static void log_threads(void)
+{
+    if (threads_logged || !pyflor_recording())
+        return;
+    threads_logged = 1;
+    PyObject *torch = pyflor_loaded_module("torch");
+    if (flor_get_mode() == FLOR_MODE_REPLAY)
+        apply_threads(torch);
+    long n = torch_threads(torch);
+    if (n > 0)
+        flor_log_long("flor.torch_threads", n);
+    if (!torch && !pyflor_loaded_module("numpy"))
+        return; /* no numerical library: no BLAS in use */
+    const char *text;
+    long b = blas_threads(&text);
+    if (text)
+        flor_log_text("flor.blas_threads", text);
+    else if (b > 0)
+        flor_log_long("flor.blas_threads", b);
+}
+
+/* Opens F's flor loop with N iterations (-1: unknown), starting at
+ * iteration FIRST, as the innermost. */
+static int frame_open(frame *f, long n, long first)
 {
     if (nopen >= MAX_OPEN) {
         PyErr_Format(PyExc_RuntimeError, "flor: loops nest deeper than %d", MAX_OPEN);
@@ -231,10 +331,12 @@ static int frame_open(frame *f, long n)
         pyflor_state_refresh();
     }
     if (pyflor_libflor_usable()) {
-        f->loop = flor_loop_begin(name, n);
+        pyflor_restoring_mid = f->depth > 0; /* a replay may skip it, restoring */
+        f->loop = flor_loop_begin_at(name, n, first);
+        pyflor_restoring_mid = 0;
         pyflor_state_after_restore();
     } else {
-        f->loop = (flor_loop){name, n, -1, -1, 1};
+        f->loop = (flor_loop){name, n, first - 1, -1, 1};
     }
     open_frames[nopen++] = f;
     f->open = 1;
@@ -253,9 +355,14 @@ static void frame_close(frame *f, int aborting)
     if (pyflor_libflor_usable()) {
         if (f->depth == 0 && !aborting)
             pyflor_state_refresh();
-        pyflor_aborting = aborting;
-        flor_loop_end(&f->loop);
-        pyflor_aborting = 0;
+        if (f->depth == 1 && !aborting)
+            pyflor_state_nested_end();
+        if (aborting)
+            flor_loop_abort(&f->loop);
+        else
+            flor_loop_end(&f->loop);
+        if (f->depth == 0)
+            pyflor_state_boundary_passed();
         pyflor_state_after_restore();
     }
     if (nopen > f->depth && open_frames[f->depth] == f)
@@ -273,6 +380,8 @@ static bool frame_next(frame *f, long *i)
         if (f->depth == 0)
             pyflor_state_refresh();
         more = flor_loop_next(&f->loop, i);
+        if (f->depth == 0)
+            pyflor_state_boundary_passed();
         pyflor_state_after_restore();
     } else { /* count, as libflor does when it does not record */
         more = f->loop.n < 0 || f->loop.i + 1 < f->loop.n;
@@ -370,7 +479,7 @@ static PyObject *loop_next(LoopObject *l)
 {
     if (!l->started) {
         l->started = 1;
-        if (frame_open(&l->f, l->f.n) < 0) {
+        if (frame_open(&l->f, l->f.n, 0) < 0) {
             Py_CLEAR(l->it);
             return NULL;
         }
@@ -483,15 +592,11 @@ static PyObject *iteration_enter(IterationObject *self, PyObject *noargs)
 {
     if (!self->f.name || self->f.open)
         return PyErr_Format(PyExc_RuntimeError, "flor.iteration: not usable here");
-    if (frame_open(&self->f, -1) < 0)
+    if (frame_open(&self->f, self->idx + 1, self->idx) < 0)
         return NULL;
-    if (self->f.loop.depth >= 0 && flor_get_mode() != FLOR_MODE_REPLAY)
-        self->f.loop.i = self->idx - 1; /* start at IDX: see the top of this file */
     long i;
     if (!frame_next(&self->f, &i))
         frame_close(&self->f, 0);
-    else
-        self->f.index = self->idx;
     Py_RETURN_NONE;
 }
 

@@ -40,13 +40,22 @@
  * epoch, before the first checkpoint.  A registered tensor is kept
  * referenced, so its memory stays valid even if the program drops it.
  *
- * Restores (libflor calls load()): tensors and numpy arrays are written in
+ * Restores (libflor calls load()).  Tensors and numpy arrays are written in
  * place by libflor; pickled objects are updated in place (dict, list,
- * set, or an object's __dict__); RNG states are set.  A state_dict's
- * skeleton cannot be applied until every tensor is back, so load() only
- * keeps it, and pyflor_state_after_restore(), which runs after each
- * libflor loop call, rebuilds the state_dict from the restored tensors
- * and calls load_state_dict().
+ * set, or an object's __dict__); RNG states are set.  libflor restores
+ * callback objects first, so a state_dict's skeleton is loaded before
+ * any of its tensors: its load() (prepare_tensors) walks the object
+ * again, registers where its tensors are now, and allocates and
+ * registers the tensors the skeleton names that the object lacks (Adam's
+ * moments in a replay process that skipped the first epoch).  Once every
+ * tensor is back, pyflor_state_after_restore(), which runs after each
+ * libflor loop call, calls load_state_dict() with the restored state --
+ * only when something other than tensor bytes differs (a learning rate, a
+ * step count, a tensor that had to be created).
+ *
+ * The RNG states are saved twice per checkpoint: at the iteration's end,
+ * and as they were when the iteration's first nested loop ended
+ * (pyflor_state_nested_end), for a replay that skips that loop.
  */
 #include "_flor.h"
 
@@ -78,6 +87,7 @@ typedef struct entry {
     PyObject *skeleton; /* K_STATE_DICT: the state_dict without its tensors */
     PyObject *pending;  /* pickled bytes between size() and save() */
     PyObject *restored; /* K_STATE_DICT: a skeleton load() kept */
+    int created;        /* load() allocated tensors the object lacked */
     int warned;
 } entry;
 
@@ -90,16 +100,18 @@ typedef struct CkptObject {
     struct CkptObject *next; /* the active contexts */
 } CkptObject;
 
-int pyflor_aborting;
 static CkptObject *active;
 static char rng_name[] = "flor.rng";
 static entry rng = {.kind = K_RNG, .name = rng_name};
 static int restore_pending;
+static PyObject *rng_mid; /* the RNG states when this iteration's first nested loop ended */
+int pyflor_restoring_mid;
 
 static PyObject *pickle_dumps, *pickle_loads, *marker;
 static PyObject *tensor_type, *strided, *dtype_map;
 
 static const flor_state_ops pickle_ops;
+static PyObject *rng_state(void);
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -424,6 +436,19 @@ static void refresh_entry(entry *e)
     sweep_regs(e, 0);
 }
 
+void pyflor_state_nested_end(void)
+{
+    if (!active || rng_mid || !pyflor_recording() || flor_get_mode() != FLOR_MODE_RECORD)
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    rng_mid = rng_state();
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+}
+
+void pyflor_state_boundary_passed(void) { Py_CLEAR(rng_mid); }
+
 void pyflor_state_refresh(void)
 {
     if (!active || !pyflor_recording())
@@ -498,7 +523,12 @@ static int rng_set(PyObject *d)
 static PyObject *state_of(entry *e)
 {
     switch (e->kind) {
-    case K_RNG: return rng_state();
+    case K_RNG: {
+        PyObject *d = rng_state();
+        if (d && rng_mid && PyDict_SetItemString(d, "mid", rng_mid) < 0)
+            Py_CLEAR(d);
+        return d;
+    }
     case K_STATE_DICT: return Py_NewRef(e->skeleton ? e->skeleton : Py_None);
     default: return Py_NewRef(e->obj);
     }
@@ -509,14 +539,12 @@ static size_t ops_size(void *self)
     entry *e = self;
     PyGILState_STATE g = PyGILState_Ensure();
     Py_CLEAR(e->pending);
-    if (!pyflor_aborting) {
-        PyObject *state = state_of(e);
-        e->pending = state ? dumps(state) : NULL;
-        Py_XDECREF(state);
-        if (!e->pending && !e->warned++)
-            warn_exception("cannot pickle", e->name);
-        PyErr_Clear();
-    }
+    PyObject *state = state_of(e);
+    e->pending = state ? dumps(state) : NULL;
+    Py_XDECREF(state);
+    if (!e->pending && !e->warned++)
+        warn_exception("cannot pickle", e->name);
+    PyErr_Clear();
     size_t n = e->pending ? (size_t)PyBytes_GET_SIZE(e->pending) : 0;
     PyGILState_Release(g);
     return n;
@@ -528,7 +556,7 @@ static int ops_save(void *self, void *dst, size_t n)
     PyGILState_STATE g = PyGILState_Ensure();
     int rc = 0;
     if (!e->pending)
-        rc = pyflor_aborting ? FLOR_EUSAGE : FLOR_EIO;
+        rc = FLOR_EIO;
     else if ((size_t)PyBytes_GET_SIZE(e->pending) != n)
         rc = FLOR_EIO;
     else
@@ -567,6 +595,98 @@ static int update_in_place(PyObject *obj, PyObject *new)
     return rc;
 }
 
+/* A tensor for marker M = (marker, name, shape, dtype name): torch.empty
+ * of that shape and dtype ("torch.float32"). */
+static PyObject *empty_tensor(PyObject *m)
+{
+    PyObject *torch = pyflor_loaded_module("torch");
+    const char *dt = PyUnicode_AsUTF8(PyTuple_GET_ITEM(m, 3));
+    if (!torch || !dt) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "torch is not imported");
+        return NULL;
+    }
+    const char *dot = strrchr(dt, '.');
+    PyObject *dtype = PyObject_GetAttrString(torch, dot ? dot + 1 : dt);
+    PyObject *empty = dtype ? PyObject_GetAttrString(torch, "empty") : NULL;
+    PyObject *args = empty ? PyTuple_Pack(1, PyTuple_GET_ITEM(m, 2)) : NULL;
+    PyObject *kw = args ? Py_BuildValue("{sO}", "dtype", dtype) : NULL;
+    PyObject *t = kw ? PyObject_Call(empty, args, kw) : NULL;
+    Py_XDECREF(dtype);
+    Py_XDECREF(empty);
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    return t;
+}
+
+static int is_marker(PyObject *v)
+{
+    return PyTuple_CheckExact(v) && PyTuple_GET_SIZE(v) == 4 &&
+           PyUnicode_Check(PyTuple_GET_ITEM(v, 0)) &&
+           PyUnicode_Compare(PyTuple_GET_ITEM(v, 0), marker) == 0 &&
+           PyUnicode_Check(PyTuple_GET_ITEM(v, 1)) && PyUnicode_Check(PyTuple_GET_ITEM(v, 3));
+}
+
+/* Makes sure each tensor the restored skeleton V names is registered, so
+ * that libflor restores into it: the ones the object lacks (Adam's
+ * moments in a fresh process, which exist only after a first step) are
+ * allocated and registered here; load_state_dict() then takes them. */
+static int ensure_tensors(entry *e, PyObject *v)
+{
+    if (is_marker(v)) {
+        const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(v, 1));
+        treg *r = name ? find_reg(e, name) : NULL;
+        if (!name)
+            return -1;
+        PyObject *t = NULL;
+        if (r) { /* registered: of the same shape and dtype? */
+            PyObject *m = tensor_marker(r->tensor, name);
+            int same = m ? PyObject_RichCompareBool(m, v, Py_EQ) : -1;
+            Py_XDECREF(m);
+            if (same < 0)
+                return -1;
+            if (same)
+                return 0;
+        }
+        if (!(t = empty_tensor(v)))
+            return -1;
+        int rc = register_tensor(e, t, name);
+        Py_DECREF(t);
+        if (rc < 0)
+            return PyErr_Occurred() ? -1 : (PyErr_Format(PyExc_RuntimeError, "cannot register "
+                                                         "'%s'", name), -1);
+        e->created = 1;
+        return 0;
+    }
+    if (PyDict_Check(v)) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(v, &pos, &key, &value))
+            if (ensure_tensors(e, value) < 0)
+                return -1;
+        return 0;
+    }
+    if (PyList_CheckExact(v) || PyTuple_CheckExact(v))
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(v); i++)
+            if (ensure_tensors(e, PySequence_Fast_GET_ITEM(v, i)) < 0)
+                return -1;
+    return 0;
+}
+
+/* load() of a state_dict's skeleton, which libflor calls before it
+ * restores any tensor: the registrations are brought up to date with the
+ * object (its tensors may have moved since the last loop boundary), then
+ * completed with the tensors it lacks. */
+static int prepare_tensors(entry *e, PyObject *skeleton)
+{
+    e->created = 0;
+    refresh_entry(e);
+    for (size_t k = 0; k < e->nregs; k++)
+        e->regs[k].seen = 1; /* the ones allocated below are kept too */
+    e->cursor = 0;
+    return ensure_tensors(e, skeleton);
+}
+
 static int ops_load(void *self, const void *src, size_t n)
 {
     entry *e = self;
@@ -574,9 +694,14 @@ static int ops_load(void *self, const void *src, size_t n)
     PyObject *bytes = load_pickle() == 0 ? PyBytes_FromStringAndSize(src, (Py_ssize_t)n) : NULL;
     PyObject *state = bytes ? PyObject_CallOneArg(pickle_loads, bytes) : NULL;
     int rc = state ? 0 : -1;
-    if (state && e->kind == K_RNG)
-        rc = rng_set(state);
+    if (state && e->kind == K_RNG) {
+        PyObject *mid = pyflor_restoring_mid && PyDict_Check(state)
+                            ? PyDict_GetItemString(state, "mid")
+                            : NULL;
+        rc = rng_set(mid ? mid : state);
+    }
     else if (state && e->kind == K_STATE_DICT) {
+        rc = prepare_tensors(e, state);
         Py_XSETREF(e->restored, Py_NewRef(state)); /* applied by after_restore */
         restore_pending = 1;
     } else if (state)
@@ -653,6 +778,15 @@ void pyflor_state_after_restore(void)
             if (!e->restored)
                 continue;
             e->cursor = 0;
+            /* the tensors are back in place; the rest of the state_dict
+             * is applied only when it differs (or tensors were created) */
+            int same = !e->created && e->skeleton &&
+                       PyObject_RichCompareBool(e->skeleton, e->restored, Py_EQ) == 1;
+            PyErr_Clear();
+            if (same) {
+                Py_CLEAR(e->restored);
+                continue;
+            }
             PyObject *sd = unmark(e, e->restored);
             PyObject *r = sd ? PyObject_CallMethod(e->obj, "load_state_dict", "O", sd) : NULL;
             if (!r)

@@ -25,7 +25,7 @@ FAILING = """
 
 def test_exception_mid_loop_fails_the_run(project):
     s = project.write("fail.py", FAILING)
-    r = project.run(s, check=False, env={"FLOR_OVERHEAD": "1"})
+    r = project.run(s, check=False, env={"FLOR_OVERHEAD": "1", "FLOR_QUIET": "0"})
     assert r.returncode == 1 and "RuntimeError: the data ran dry" in r.stderr
     runs = flor.query("SELECT status, end_time FROM runs")
     assert runs["status"].tolist() == ["failed"] and runs["end_time"].notna().all()
@@ -34,7 +34,9 @@ def test_exception_mid_loop_fails_the_run(project):
     final = flor.dataframe()
     assert final["flor.exception"].tolist() == ["RuntimeError: the data ran dry"]
     # the interrupted epoch 0 was not checkpointed as if it had completed
+    # (flor_loop_abort: no checkpoint attempted, so no warning either)
     assert len(flor.query("SELECT * FROM checkpoints")) == 0
+    assert "checkpoint" not in r.stderr, r.stderr
 
 
 def test_exception_caught_inside_script_keeps_recording(project):

@@ -234,7 +234,8 @@ def test_python_m_flor_is_the_flor_command(project):
     project.run(toy)
     env = script_env()
     for args in (["dataframe", "--format", "csv"], ["dataframe", "loss", "--format", "json"],
-                 ["--version"], ["runs", "--format", "csv"]):
+                 ["--version"], ["runs", "--format", "csv"],
+                 ["query", "--format", "csv", "SELECT count(*) AS n FROM runs"]):
         ours = subprocess.run([sys.executable, "-m", "flor", *args], env=env, capture_output=True,
                               text=True)
         theirs = subprocess.run([os.path.join(BUILD, "flor"), *args], env=env,
@@ -260,8 +261,10 @@ def test_errors_map_to_exceptions(tmp_path, monkeypatch):
         raise AssertionError("no error outside a project")
     try:
         flor.replay("x")
-    except NotImplementedError as e:
-        assert "later release" in str(e)
+    except flor.NotFoundError as e:
+        assert "no runs recorded" in str(e)
+    else:
+        raise AssertionError("flor.replay outside a project")
     try:
         flor.log(3, 4)
     except TypeError as e:

@@ -251,6 +251,47 @@ static void test_restore_names_what_is_missing(void)
     remove_project();
 }
 
+/* A callback whose load() registers the flat objects first: the state a
+ * fresh process creates only once it knows what the checkpoint holds. */
+static int lazy_load(void *self, const void *src, size_t n)
+{
+    model *m = self;
+    int rc = flor_checkpoint_typed("params", m->params, sizeof m->params, FLOR_F32, 1);
+    rc = rc ? rc : flor_checkpoint_typed("moments", m->moments, sizeof m->moments, FLOR_F64, 1);
+    rc = rc ? rc : flor_checkpoint("frozen", m->frozen, sizeof m->frozen);
+    rc = rc ? rc : flor_checkpoint_typed("step", &m->step, sizeof m->step, FLOR_I64, 1);
+    return rc ? rc : order_load(self, src, n);
+}
+static const flor_state_ops lazy_ops = {order_size, order_save, lazy_load};
+
+static void test_a_load_callback_may_register_what_the_checkpoint_holds(void)
+{
+    new_project();
+    setenv("FLOR_OVERHEAD", "1", 1);
+    CHECK_EQ_INT(record_in_child(2), 0);
+    unsetenv("FLOR_OVERHEAD");
+    model *want = calloc(1, sizeof *want), *got = calloc(1, sizeof *got);
+    init_model(want);
+    train_epoch(want, 0);
+    train_epoch(want, 1);
+    /* only the callback object is registered: callbacks restore first */
+    CHECK_EQ_INT(flor_checkpoint_ops("order", &lazy_ops, got, 1), 0);
+    flor_project *p;
+    CHECK_EQ_INT(flor_project_open(&p, project), 0);
+    int rc = flor_project_restore(p, 1, 1);
+    if (rc)
+        printf("restore: %s\n", flor_errmsg());
+    CHECK_EQ_INT(rc, 0);
+    CHECK(same_model(want, got));
+    flor_project_free(p);
+    unregister_model();
+    free(want->order);
+    free(got->order);
+    free(want);
+    free(got);
+    remove_project();
+}
+
 /* ---- faults ---------------------------------------------------------------- */
 
 static void flip_byte_in_packs(void)
@@ -458,6 +499,7 @@ int main(void)
     RUN(test_policy_skips_while_the_writer_is_busy_but_not_the_last);
     RUN(test_every_epoch_restores_bit_exactly);
     RUN(test_restore_names_what_is_missing);
+    RUN(test_a_load_callback_may_register_what_the_checkpoint_holds);
     RUN(test_a_flipped_byte_is_a_clear_restore_error);
     RUN(test_kill_9_during_checkpoints_leaves_only_whole_ones);
     RUN(test_a_full_disk_skips_checkpoints_without_harm);

@@ -375,6 +375,67 @@ static int body_exit_without_finish(int argc, char **argv)
     exit(3);
 }
 
+static int body_finish_status(int argc, char **argv)
+{
+    flor_init(&argc, &argv);
+    flor_log("loss", 1.0);
+    if (flor_finish_status((flor_run_status)7) != FLOR_EINVAL)
+        return 4;
+    return flor_finish_status(FLOR_RUN_FAILED) == 0 ? 3 : 5;
+}
+
+static void test_finish_status_says_how_the_run_ended(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_finish_status, 1, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 3);
+    CHECK_EQ_STR(q("SELECT status FROM runs"), "failed");
+    CHECK(strcmp(q("SELECT end_time IS NOT NULL FROM runs"), "1") == 0);
+    CHECK_EQ_STR(q("SELECT count(*) FROM logs"), "1");
+    remove_project();
+}
+
+static int body_begin_at_and_abort(int argc, char **argv)
+{
+    static double w[64];
+    flor_init(&argc, &argv);
+    flor_checkpoint_typed("w", w, sizeof w, FLOR_F64, 1);
+    flor_loop l = flor_loop_begin_at("epoch", 5, 3); /* resumes at epoch 3 */
+    long e;
+    while (flor_loop_next(&l, &e)) {
+        w[0] = (double)e;
+        flor_log("e", (long long)e);
+    }
+    flor_loop m = flor_loop_begin("more", 3);
+    while (flor_loop_next(&m, &e)) {
+        flor_log("m", (long long)e);
+        if (e == 1) {
+            flor_loop_abort(&m); /* iteration 1 did not complete */
+            flor_loop_abort(&m); /* idempotent */
+            break;
+        }
+    }
+    return flor_finish();
+}
+
+static void test_loops_begin_at_an_iteration_and_aborted_ones_are_not_checkpointed(void)
+{
+    new_project(1);
+    setenv("FLOR_OVERHEAD", "1", 1);
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_begin_at_and_abort, 1, argv);
+    unsetenv("FLOR_OVERHEAD");
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT group_concat(l.name || '=' || l.iteration || ':' || g.value, ' ') "
+                   "FROM logs g JOIN loops l ON l.ctx_id = g.ctx_id"),
+                 "epoch=3:3 epoch=4:4 more=0:0 more=1:1");
+    CHECK_EQ_STR(q("SELECT group_concat(loop || '=' || iteration, ' ') FROM "
+                   "(SELECT loop, iteration FROM checkpoints ORDER BY ckpt_id)"),
+                 "epoch=3 epoch=4 more=0");
+    remove_project();
+}
+
 static void test_exit_without_finish_is_failed_with_logs_kept(void)
 {
     new_project(1);
@@ -528,6 +589,8 @@ int main(void)
     RUN(test_flor_dir_overrides_the_data_directory);
     RUN(test_read_only_data_dir_fails_clearly_and_training_goes_on);
     RUN(test_exit_without_finish_is_failed_with_logs_kept);
+    RUN(test_finish_status_says_how_the_run_ended);
+    RUN(test_loops_begin_at_an_iteration_and_aborted_ones_are_not_checkpointed);
     RUN(test_sigkill_leaves_flushed_logs_and_is_found_killed);
     RUN(test_sigterm_flushes_and_marks_killed);
     RUN(test_sigint_flushes_and_marks_killed);
