@@ -385,34 +385,54 @@ static int build_versions(driver *d, int *sig)
 
 /* ---- 5. the segments ------------------------------------------------------------------ */
 
-/* What runs target T: COMMAND, else its recorded program (a Python script
- * through FLOR_PYTHON, default python3), found in its version's code. */
+/* PATH, or its place in version V's directory when PATH is inside the
+ * project's root: the version's copy of a file, not the working tree's. */
+static char *in_version(const driver *d, const version *v, const char *path)
+{
+    const char *root = flor_project_root(d->p);
+    size_t rl = strlen(root);
+    if (strncmp(path, root, rl) == 0 && path[rl] == '/')
+        return cli_printf("%s%s", v->dir, path + rl);
+    return strdup(path);
+}
+
+/* What runs target T, NULL-terminated, its strings malloc'd: COMMAND, else
+ * its recorded program (a Python script through FLOR_PYTHON, default
+ * python3), with paths into the project moved into its version's code. */
 static char **command_of(driver *d, target *t)
 {
     const replay_args *a = d->a;
-    if (a->ncmd)
-        return NULL; /* replay_segment_argv uses a->cmd */
-    const char *prog = t->argv0;
-    size_t len = strlen(prog);
-    const char *root = flor_project_root(d->p);
-    size_t rl = strlen(root);
-    char *path = strncmp(prog, root, rl) == 0 && prog[rl] == '/'
-                     ? cli_printf("%s%s", d->v[t->v].dir, prog + rl)
-                     : strdup(prog);
-    char **cmd = calloc(3, sizeof *cmd);
-    if (!path || !cmd) {
-        free(path);
+    const version *v = &d->v[t->v];
+    int n = a->ncmd ? a->ncmd : 2;
+    char **cmd = calloc((size_t)n + 1, sizeof *cmd);
+    if (!cmd)
+        return NULL;
+    bool ok = true;
+    if (a->ncmd) {
+        for (int i = 0; ok && i < a->ncmd; i++)
+            ok = (cmd[i] = in_version(d, v, a->cmd[i])) != NULL;
+    } else {
+        size_t len = strlen(t->argv0);
+        bool py = len > 3 && strcmp(t->argv0 + len - 3, ".py") == 0;
+        const char *python = getenv("FLOR_PYTHON");
+        if (py)
+            ok = (cmd[0] = strdup(python && *python ? python : "python3")) != NULL;
+        ok = ok && (cmd[py] = in_version(d, v, t->argv0)) != NULL;
+    }
+    if (!ok) {
+        for (int i = 0; i < n; i++)
+            free(cmd[i]);
         free(cmd);
         return NULL;
     }
-    if (len > 3 && strcmp(prog + len - 3, ".py") == 0) {
-        const char *py = getenv("FLOR_PYTHON");
-        cmd[0] = strdup(py && *py ? py : "python3");
-        cmd[1] = path;
-    } else {
-        cmd[0] = path;
-    }
     return cmd;
+}
+
+static void free_command(char **cmd)
+{
+    for (char **c = cmd; c && *c; c++)
+        free(*c);
+    free(cmd);
 }
 
 static int make_segments(driver *d)
@@ -432,13 +452,11 @@ static int make_segments(driver *d)
         if (v->status)
             continue;
         replay_args sa = *d->a;
-        t->cmd = command_of(d, t);
-        if (!d->a->ncmd) {
-            if (!t->cmd)
-                return cli_error("out of memory");
-            sa.cmd = t->cmd;
-            sa.ncmd = t->cmd[1] ? 2 : 1;
-        }
+        if (!(t->cmd = command_of(d, t)))
+            return cli_error("out of memory");
+        sa.cmd = t->cmd;
+        for (sa.ncmd = 0; t->cmd[sa.ncmd];)
+            sa.ncmd++;
         const char **probes = malloc((size_t)(d->a->nprobes + v->nprobes + 1) * sizeof *probes);
         if (!probes)
             return cli_error("out of memory");
@@ -640,11 +658,7 @@ static void release(driver *d)
     }
     for (int i = 0; i < d->nt; i++) {
         free(d->t[i].argv0);
-        if (d->t[i].cmd) {
-            free(d->t[i].cmd[0]);
-            free(d->t[i].cmd[1]);
-            free(d->t[i].cmd);
-        }
+        free_command(d->t[i].cmd);
     }
     for (long i = 0; i < d->njobs; i++) {
         replay_job *j = &d->jobs[i];
