@@ -107,24 +107,6 @@ int flor__git_discover(const char *dir, char **workdir, char **gitdir)
     return 0;
 }
 
-int flor__git_head(const char *root, char **out)
-{
-    *out = NULL;
-    git_repository *repo;
-    int rc = open_repo(root, &repo);
-    if (rc)
-        return rc;
-    git_oid oid;
-    if (git_reference_name_to_id(&oid, repo, "HEAD") == 0) {
-        char hex[GIT_OID_HEXSZ + 1];
-        git_oid_tostr(hex, sizeof hex, &oid);
-        *out = flor__strdup(hex);
-    }
-    git_error_clear();
-    git_repository_free(repo);
-    return 0; /* an unborn HEAD has no commit: vid stays NULL */
-}
-
 /* ---- stat data ------------------------------------------------------------ */
 
 typedef struct snap {

@@ -129,9 +129,6 @@ int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
 /* The work tree and git directory of the repository containing DIR, both
  * malloc'd without a trailing slash; both NULL outside git (or bare). */
 int flor__git_discover(const char *dir, char **workdir, char **gitdir);
-/* The commit id at HEAD of the repository at GITDIR, malloc'd; NULL with
- * *out == NULL when the repository has no commits. */
-int flor__git_head(const char *root, char **out);
 
 /* Files larger than this are left out of code snapshots (with a warning). */
 #define FLOR__CODE_MAX_FILE (50L * 1024 * 1024)
