@@ -34,6 +34,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <tmmintrin.h>
+#define NIB_SSSE3 1 /* the nibble decoder's pshufb kernel, chosen at run time */
+#endif
 
 /* A plane (or chunk) is compressed only if that saves at least 5%. */
 #define WORTH(n) ((n) - (n) / 20)
@@ -711,6 +715,39 @@ static int bad(const char *what)
     return flor__err(FLOR_ECORRUPT, "malformed chunk data: %s", what);
 }
 
+#ifdef NIB_SSSE3
+/* Decodes code bytes [I, HALF) 16 at a time (a table lookup per nibble with
+ * pshufb) and returns where it stopped: at the first group of 16 holding an
+ * escape or a code outside the dictionary, or at the last partial group. */
+__attribute__((target("ssse3"))) static size_t nib_ssse3(const uint8_t *codes, size_t i,
+                                                         size_t half, const uint8_t dict[16],
+                                                         const uint8_t spec[16], uint8_t *dst)
+{
+    const __m128i tv = _mm_loadu_si128((const __m128i *)dict);
+    const __m128i ts = _mm_loadu_si128((const __m128i *)spec);
+    const __m128i m = _mm_set1_epi8(0x0f);
+    for (; i + 16 <= half; i += 16) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(codes + i));
+        __m128i lo = _mm_and_si128(b, m), hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
+        __m128i sp = _mm_or_si128(_mm_shuffle_epi8(ts, lo), _mm_shuffle_epi8(ts, hi));
+        if (_mm_movemask_epi8(sp))
+            break;
+        __m128i vl = _mm_shuffle_epi8(tv, lo), vh = _mm_shuffle_epi8(tv, hi);
+        _mm_storeu_si128((__m128i *)(dst + 2 * i), _mm_unpacklo_epi8(vl, vh));
+        _mm_storeu_si128((__m128i *)(dst + 2 * i + 16), _mm_unpackhi_epi8(vl, vh));
+    }
+    return i;
+}
+
+static int have_ssse3(void)
+{
+    static _Atomic int v = -1;
+    if (v < 0)
+        v = __builtin_cpu_supports("ssse3") ? 1 : 0;
+    return v;
+}
+#endif
+
 /* Decodes the nibble plane P (N bytes) into DST (NE bytes). */
 static int dec_nib(const uint8_t *p, size_t n, uint8_t *dst, size_t ne)
 {
@@ -720,29 +757,39 @@ static int dec_nib(const uint8_t *p, size_t n, uint8_t *dst, size_t ne)
     size_t nx = flor__get_le32(p + 1 + d);
     if (n - hdr < ncodes || n - hdr - ncodes != nx)
         return bad("nibble plane length");
-    /* Per code byte: its two values, and flags: 1 and 2 for an escape in
-     * the low and high nibble, 4 for a code outside the dictionary. */
-    uint8_t pair[256][2], flag[256];
-    for (int b = 0; b < 256; b++) {
-        int lo = b & 15, hi = b >> 4;
-        pair[b][0] = (size_t)lo < d ? p[1 + lo] : 0;
-        pair[b][1] = (size_t)hi < d ? p[1 + hi] : 0;
-        flag[b] = (uint8_t)((lo == NIB_ESC) | (hi == NIB_ESC) << 1 |
-                            (((size_t)lo >= d && lo != NIB_ESC) ||
-                             ((size_t)hi >= d && hi != NIB_ESC)) << 2);
+    /* Per code: its value, and whether it is special (an escape, or outside
+     * the dictionary: malformed). */
+    uint8_t val[16] = {0}, spec[16];
+    for (size_t k = 0; k < 16; k++) {
+        val[k] = k < d ? p[1 + k] : 0;
+        spec[k] = k < d ? 0 : 0xff;
     }
     const uint8_t *codes = p + hdr, *x = codes + ncodes;
-    size_t xi = 0, half = ne / 2;
-    for (size_t i = 0; i < half; i++) {
-        unsigned b = codes[i];
-        memcpy(dst + 2 * i, pair[b], 2);
-        if (flag[b]) {
-            if ((flag[b] & 4) || xi + (flag[b] & 1) + (flag[b] >> 1) > nx)
-                return bad(flag[b] & 4 ? "nibble code" : "nibble escapes");
-            if (flag[b] & 1)
-                dst[2 * i] = x[xi++];
-            if (flag[b] & 2)
-                dst[2 * i + 1] = x[xi++];
+    size_t xi = 0, half = ne / 2, i = 0;
+#ifdef NIB_SSSE3
+    int simd = have_ssse3();
+#endif
+    while (i < half) {
+#ifdef NIB_SSSE3
+        if (simd)
+            i = nib_ssse3(codes, i, half, val, spec, dst);
+#endif
+        /* a group with special codes, or the tail, one code byte at a time */
+        size_t stop = half - i < 16 ? half : i + 16;
+        for (; i < stop; i++) {
+            unsigned b = codes[i], lo = b & 15, hi = b >> 4;
+            dst[2 * i] = val[lo];
+            dst[2 * i + 1] = val[hi];
+            if (spec[lo] | spec[hi]) {
+                if ((lo != NIB_ESC && spec[lo]) || (hi != NIB_ESC && spec[hi]))
+                    return bad("nibble code");
+                if (xi + (lo == NIB_ESC) + (hi == NIB_ESC) > nx)
+                    return bad("nibble escapes");
+                if (lo == NIB_ESC)
+                    dst[2 * i] = x[xi++];
+                if (hi == NIB_ESC)
+                    dst[2 * i + 1] = x[xi++];
+            }
         }
     }
     if (ne & 1) {
