@@ -254,6 +254,8 @@ void flor__codec_free(flor__codec *c);
 #define FLOR__ENC_MAXIOV 12
 struct flor__enc {
     uint8_t codec, esize;
+    uint8_t version;            /* of the chunk record: 2 when a plane uses the
+                                   nibble code, else 1 (readable by older flor) */
     size_t stored_len;          /* sum of the iov lengths */
     int niov;
     struct {

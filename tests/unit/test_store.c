@@ -264,6 +264,76 @@ static void test_codec_rejects_garbage(void)
     flor__codec_free(c);
 }
 
+/* The exponent plane of fp32 weights takes the nibble code (plane mode 3),
+ * which marks the record version 2; values outside its dictionary are
+ * escaped, odd plane lengths round-trip, and a damaged nibble plane is
+ * refused, never read past its end. */
+static void test_codec_nibble(void)
+{
+    flor__codec *c = flor__codec_new();
+    size_t max = 4 * 40001 + 3;
+    uint8_t *raw = malloc(max), *dst = malloc(max), *out = malloc(max + 64);
+    static const size_t lens[] = {4 * 40000, 4 * 40001, 4 * 40001 + 3, 4 * 20001 + 1};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++)
+        for (int outliers = 0; outliers < 3; outliers++) {
+            size_t len = lens[k], ne = len / 4;
+            float *w = (float *)(void *)raw;
+            fill_weights(w, ne);
+            /* a few weights far outside the sample's exponents: escapes */
+            for (size_t i = 0; outliers && i < ne; i += outliers == 1 ? 997 : 4999)
+                w[i] = (float)(1e-30 * (double)(i % 7 + 1) * (i & 1 ? 1 : -1));
+            w[ne - 1] = 1e30f; /* the last element, odd or even: an escape */
+            struct flor__enc e;
+            CHECK_EQ_INT(flor__codec_encode(c, raw, len, 4, NULL, 0, &e), 0);
+            CHECK_EQ_INT(e.codec, FLOR__CODEC_SHUF);
+            size_t n = gather(&e, out);
+            CHECK_EQ_INT(out[1 + 5 * 3], 3); /* the exponent plane */
+            CHECK_EQ_INT(e.version, 2);
+            CHECK(n < len * 9 / 10);
+            memset(dst, 0xAA, len);
+            CHECK_EQ_INT(flor__codec_decode(c, e.codec, e.esize, out, n, dst, len), 0);
+            CHECK(memcmp(dst, raw, len) == 0);
+            /* damage: dictionary size, escape count, codes, length */
+            size_t p3 = 1 + 5 * 4 + 3 * ne; /* the nibble plane's offset */
+            size_t d = out[p3];
+            for (int damage = 0; damage < 5; damage++) {
+                uint8_t *f = malloc(n);
+                memcpy(f, out, n);
+                size_t fl = n;
+                if (damage == 0)
+                    f[p3] = 16;
+                else if (damage == 1)
+                    f[p3] = 0;
+                else if (damage == 2)
+                    f[p3 + 1 + d] ^= 1; /* the escape count */
+                else if (damage == 3)
+                    memset(f + p3 + 5 + d, 0xff, 64); /* codes: all escapes */
+                else
+                    fl = n - 1;
+                int rc = flor__codec_decode(c, e.codec, e.esize, f, fl, dst, len);
+                CHECK_EQ_INT(rc, FLOR_ECORRUPT);
+                free(f);
+            }
+            if (d < 15) { /* a code outside the dictionary */
+                uint8_t *f = malloc(n);
+                memcpy(f, out, n);
+                f[p3 + 5 + d] = (uint8_t)(d | d << 4);
+                CHECK_EQ_INT(flor__codec_decode(c, e.codec, e.esize, f, n, dst, len),
+                             FLOR_ECORRUPT);
+                free(f);
+            }
+        }
+    /* random bytes: no nibble plane, a version 1 record */
+    fill_random(raw, 4096);
+    struct flor__enc e;
+    CHECK_EQ_INT(flor__codec_encode(c, raw, 4096, 4, NULL, 0, &e), 0);
+    CHECK_EQ_INT(e.version, 1);
+    free(raw);
+    free(dst);
+    free(out);
+    flor__codec_free(c);
+}
+
 /* ---- manifests ----------------------------------------------------------- */
 
 static void test_manifest_round_trip(void)
@@ -692,6 +762,50 @@ static void test_forged_record(void)
     close(fd);
     flor__obj_release(&o);
     free(stored);
+    free(w);
+}
+
+/* Records without a nibble plane keep version 1, which older flor reads;
+ * those with one are version 2; both restore, and a later version is
+ * refused by name. */
+static void test_record_versions(void)
+{
+    const char *dir = new_dir();
+    flor__store *s = open_store(dir, 64 * 1024);
+    size_t n = 64 * 1024;
+    uint8_t *r = malloc(n);
+    float *w = malloc(n);
+    fill_random(r, n);
+    fill_weights(w, n / 4);
+    struct flor__obj or, ow;
+    CHECK_EQ_INT(put_sync(s, r, n, FLOR__ELEM_F32, NULL, &or), 0);
+    CHECK_EQ_INT(put_sync(s, w, n, FLOR__ELEM_F32, NULL, &ow), 0);
+    flor__store_close(s);
+    int fd = open(path_in(dir, "pack-000001.pack"), O_RDWR);
+    uint8_t h1[64], h2[64];
+    CHECK(pread(fd, h1, 64, 16) == 64);
+    CHECK_EQ_INT(h1[4], 1);
+    CHECK_EQ_INT(h1[5], FLOR__CODEC_RAW);
+    CHECK(pread(fd, h2, 64, 16 + 64 + (off_t)flor__get_le32(h1 + 12)) == 64);
+    CHECK_EQ_INT(h2[4], 2);
+    s = open_store(dir, 0);
+    CHECK(restores(s, &or, r, n));
+    CHECK(restores(s, &ow, w, n));
+    flor__store_close(s);
+    h1[4] = 3;
+    flor__put_le64(h1 + 56, XXH3_64bits(h1, 56));
+    CHECK(pwrite(fd, h1, 64, 16) == 64);
+    close(fd);
+    s = open_store(dir, 0);
+    void *buf = malloc(n);
+    CHECK_EQ_INT(flor__store_get(s, &or, buf, n), FLOR_ECORRUPT);
+    CHECK(strstr(flor_errmsg(), "unknown record version") != NULL);
+    CHECK(restores(s, &ow, w, n));
+    flor__store_close(s);
+    flor__obj_release(&or);
+    flor__obj_release(&ow);
+    free(buf);
+    free(r);
     free(w);
 }
 
@@ -1300,6 +1414,7 @@ int main(void)
     RUN(test_shuffle_kernels);
     RUN(test_codec_round_trip);
     RUN(test_codec_rejects_garbage);
+    RUN(test_codec_nibble);
     RUN(test_manifest_round_trip);
     RUN(test_round_trip_every_type);
     RUN(test_every_codec_in_store);
@@ -1312,6 +1427,7 @@ int main(void)
     RUN(test_corruption_detected);
     RUN(test_corruption_compressed);
     RUN(test_forged_record);
+    RUN(test_record_versions);
     RUN(test_truncated_pack);
     RUN(test_truncated_index);
     RUN(test_bad_index_record);
