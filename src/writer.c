@@ -8,7 +8,10 @@
  * every 50 ms, or at once when a block is sealed or a flush is asked for,
  * and commits everything published so far in one transaction, including
  * the unsealed tail of the current block, so a log is on disk within
- * about 0.1 s whatever the block size.
+ * about 0.1 s whatever the block size.  Within a transaction, logs and
+ * loops rows go in by multi-row INSERTs of BATCH rows each, which pay the
+ * statement's setup (cursors on the table and its indexes) once per batch
+ * instead of once per row.
  *
  * A failed commit is rolled back and retried on the next wake with the
  * same records; flor_flush() and flor_finish() report the failure.  The
@@ -438,8 +441,15 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
     if (!rc) {
         block_reset(w->head);
         w->pending = 1;
-        rc = prepare(w);
+        /* This connection inserts only rows of its own run (or replay),
+         * whose row was committed before the writer started and is never
+         * deleted, so the foreign-key lookups into runs (one per row)
+         * could never fail: skip them here.  Other connections keep
+         * foreign_keys=ON. */
+        rc = flor__db_exec(db, "PRAGMA foreign_keys=OFF");
     }
+    if (!rc)
+        rc = prepare(w);
     if (!rc && pthread_create(&w->thread, NULL, writer_main, w) != 0)
         rc = flor__err(FLOR_EIO, "cannot start the log writer thread: %s", strerror(errno));
     if (rc) {
