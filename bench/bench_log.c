@@ -38,8 +38,27 @@ static void cleanup(void)
         perror("cleanup");
 }
 
-/* Child: time the calls and the flush; report through a pipe. */
-static void bench_calls(long calls, double out[3])
+/* The rows of run 1 in logs and in loops, read back from the database. */
+static double count_rows(const char *table)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE run_id = 1", table);
+    if (sqlite3_open_v2(".flor/flor.db", &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "count: %s\n", sqlite3_errmsg(db));
+        exit(1);
+    }
+    double n = sqlite3_step(st) == SQLITE_ROW ? (double)sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Child: time the calls and the flush; report through a pipe the two
+ * times and the rows the database holds afterwards. */
+static void bench_calls(long calls, double out[4])
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -61,14 +80,14 @@ static void bench_calls(long calls, double out[3])
         double t1 = flor__mono();
         flor_flush();
         double t2 = flor__mono();
-        double r[3] = {t1 - t0, t2 - t0, 0};
         flor_finish();
+        double r[4] = {t1 - t0, t2 - t0, count_rows("logs"), count_rows("loops")};
         if (write(fds[1], r, sizeof r) != (ssize_t)sizeof r)
             _exit(1);
         _exit(0);
     }
     close(fds[1]);
-    if (read(fds[0], out, 3 * sizeof(double)) != 3 * (ssize_t)sizeof(double)) {
+    if (read(fds[0], out, 4 * sizeof(double)) != 4 * (ssize_t)sizeof(double)) {
         fprintf(stderr, "bench child failed\n");
         exit(1);
     }
@@ -142,13 +161,18 @@ int main(int argc, char **argv)
     setenv("FLOR_QUIET", "1", 1);
 
     scratch("log");
-    double r[3], bare;
+    double r[4], bare;
     bench_calls(calls, r);
     bench_bare(calls, &bare);
     cleanup();
     printf("flor_log into the buffer      %8.2f M calls/s  (%.1f ns/call; bare loop %.1f ns)\n",
            calls / r[0] / 1e6, r[0] / calls * 1e9, bare / calls * 1e9);
     long persisted = calls + calls / 100000 * 100001; /* logs + one loops row per iteration */
+    if ((long)r[2] != calls || (long)(r[2] + r[3]) != persisted) {
+        fprintf(stderr, "the database holds %.0f logs and %.0f loops rows; expected %ld and %ld\n",
+                r[2], r[3], calls, persisted - calls);
+        return 1;
+    }
     printf("rows persisted by the writer  %8.2f M rows/s   (%ld log + %ld loop rows in %.2f s)\n",
            persisted / r[1] / 1e6, calls, persisted - calls, r[1]);
 

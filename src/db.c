@@ -188,6 +188,11 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
          * training run needs (a power cut may lose the last commits). */
         /* Switching a new file to WAL returns BUSY without calling the busy
          * handler when another process is doing the same: retry a while. */
+        /* A new file gets 16 KiB pages: the log writer's appends split
+         * and write a quarter as many pages as with 4 KiB.  The pragma is
+         * a no-op on an existing file, which keeps its page size. */
+        if (create)
+            flor__db_exec(db, "PRAGMA page_size=16384");
         for (int tries = 0; tries < 300; tries++) {
             err = flor__db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                                     "PRAGMA foreign_keys=ON;");

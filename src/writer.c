@@ -8,7 +8,10 @@
  * every 50 ms, or at once when a block is sealed or a flush is asked for,
  * and commits everything published so far in one transaction, including
  * the unsealed tail of the current block, so a log is on disk within
- * about 0.1 s whatever the block size.
+ * about 0.1 s whatever the block size.  Within a transaction, logs and
+ * loops rows go in by multi-row INSERTs of BATCH rows each, which pay the
+ * statement's setup (cursors on the table and its indexes) once per batch
+ * instead of once per row.
  *
  * A failed commit is rolled back and retried on the next wake with the
  * same records; flor_flush() and flor_finish() report the failure.  The
@@ -26,6 +29,15 @@
 
 #define MAX_PENDING 1024 /* blocks of ~220 KiB: at most ~220 MiB of backlog */
 #define WAKE_NS (50 * 1000 * 1000)
+#define BATCH 64         /* rows per multi-row INSERT */
+
+/* Records waiting to go into one table by a multi-row INSERT.  They
+ * point into blocks, which are recycled only after the commit. */
+typedef struct {
+    const flor__block *b[BATCH];
+    const flor__rec *r[BATCH];
+    int n;
+} batch;
 
 struct flor__writer {
     sqlite3 *db;
@@ -42,7 +54,9 @@ struct flor__writer {
     uint64_t dropped;        /* records lost to a full backlog */
     int error;               /* code of the last failed commit, 0 when healthy */
     char errmsg[512];
-    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg;
+    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
+    sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
+    batch logs, ctxs;
     _Atomic int signo;       /* a signal handler asks for a final flush */
     _Atomic int signal_done;
 };
@@ -135,47 +149,91 @@ static int bind_value(sqlite3_stmt *st, int col, const flor__block *b, const flo
     }
 }
 
+/* Binds the columns after run_id of a logs row (3 of them) from FIRST on,
+ * or of a loops row (4). */
+static void bind_log(sqlite3_stmt *st, int first, const flor__block *b, const flor__rec *r)
+{
+    if (r->ctx)
+        sqlite3_bind_int64(st, first, r->ctx);
+    else
+        sqlite3_bind_null(st, first);
+    sqlite3_bind_text(st, first + 1, flor__name_str(r->name), -1, SQLITE_STATIC);
+    bind_value(st, first + 2, b, r);
+}
+
+static void bind_ctx(sqlite3_stmt *st, int first, const flor__rec *r)
+{
+    sqlite3_bind_int64(st, first, r->ctx);
+    if (r->parent)
+        sqlite3_bind_int64(st, first + 1, r->parent);
+    else
+        sqlite3_bind_null(st, first + 1);
+    sqlite3_bind_text(st, first + 2, flor__name_str(r->name), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, first + 3, r->v.i);
+}
+
+static int step(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Inserts the batched rows of one table: a full batch by one multi-row
+ * statement, a partial one (the end of a drain) row by row.  In both
+ * statements ?1 is the run id, bound once. */
+static int flush_batch(flor__writer *w, batch *q, int logs)
+{
+    int rc = SQLITE_OK, ncols = logs ? 3 : 4;
+    if (q->n == BATCH) {
+        sqlite3_stmt *st = logs ? w->ins_logs : w->ins_ctxs;
+        for (int i = 0; i < BATCH; i++) {
+            if (logs)
+                bind_log(st, 2 + i * ncols, q->b[i], q->r[i]);
+            else
+                bind_ctx(st, 2 + i * ncols, q->r[i]);
+        }
+        rc = step(st);
+    } else {
+        sqlite3_stmt *st = logs ? w->ins_log : w->ins_ctx;
+        for (int i = 0; i < q->n && rc == SQLITE_OK; i++) {
+            if (logs)
+                bind_log(st, 2, q->b[i], q->r[i]);
+            else
+                bind_ctx(st, 2, q->r[i]);
+            rc = step(st);
+        }
+    }
+    q->n = 0;
+    return rc;
+}
+
 static int insert(flor__writer *w, const flor__block *b, const flor__rec *r)
 {
     if (flor__P.on)
         return flor__replay_record(w->db, b, r);
-    sqlite3_stmt *st;
+    batch *q;
     switch (r->kind) {
     case FLOR__REC_LOG:
-        st = w->ins_log;
-        sqlite3_bind_int64(st, 1, w->run_id);
-        if (r->ctx)
-            sqlite3_bind_int64(st, 2, r->ctx);
-        else
-            sqlite3_bind_null(st, 2);
-        sqlite3_bind_text(st, 3, flor__name_str(r->name), -1, SQLITE_STATIC);
-        bind_value(st, 4, b, r);
+        q = &w->logs;
         break;
     case FLOR__REC_CTX:
-        st = w->ins_ctx;
-        sqlite3_bind_int64(st, 1, w->run_id);
-        sqlite3_bind_int64(st, 2, r->ctx);
-        if (r->parent)
-            sqlite3_bind_int64(st, 3, r->parent);
-        else
-            sqlite3_bind_null(st, 3);
-        sqlite3_bind_text(st, 4, flor__name_str(r->name), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, r->v.i);
+        q = &w->ctxs;
         break;
-    case FLOR__REC_ARG:
-        st = w->ins_arg;
-        sqlite3_bind_int64(st, 1, w->run_id);
+    case FLOR__REC_ARG: {
+        sqlite3_stmt *st = w->ins_arg;
         sqlite3_bind_text(st, 2, flor__name_str(r->name), -1, SQLITE_STATIC);
         bind_value(st, 3, b, r);
         sqlite3_bind_int(st, 4, r->aux);
         sqlite3_bind_int64(st, 5, r->ctx);
-        break;
+        return step(st);
+    }
     default:
         return SQLITE_OK;
     }
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    q->b[q->n] = b;
+    q->r[q->n] = r;
+    return ++q->n == BATCH ? flush_batch(w, q, q == &w->logs) : SQLITE_OK;
 }
 
 /* Commits every published record; returns the number committed, or -1. */
@@ -209,8 +267,13 @@ static long drain(flor__writer *w)
         nfreed++;
     }
     if (rc == SQLITE_OK)
+        rc = flush_batch(w, &w->logs, 1);
+    if (rc == SQLITE_OK)
+        rc = flush_batch(w, &w->ctxs, 0);
+    if (rc == SQLITE_OK)
         rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
+        w->logs.n = w->ctxs.n = 0; /* the retry starts over from `start` */
         snprintf(w->errmsg, sizeof w->errmsg, "cannot write logs to the database: %s",
                  sqlite3_errmsg(w->db));
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
@@ -290,20 +353,53 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* "INSERT INTO TABLE(COLS) VALUES (?1,?2,...,?K),(?1,?K+1,...),..." for
+ * ROWS rows of NCOLS placeholders after the run id, then TAIL per row. */
+static char *multi_insert(const char *head, int rows, int ncols, const char *tail)
+{
+    size_t cap = strlen(head) + (size_t)rows * (16 + (size_t)ncols * 8 + strlen(tail)) + 1;
+    char *sql = malloc(cap);
+    if (!sql)
+        return NULL;
+    size_t n = (size_t)snprintf(sql, cap, "%s", head);
+    for (int i = 0, p = 2; i < rows; i++) {
+        n += (size_t)snprintf(sql + n, cap - n, "%s(?1", i ? "," : "");
+        for (int c = 0; c < ncols; c++)
+            n += (size_t)snprintf(sql + n, cap - n, ",?%d", p++);
+        n += (size_t)snprintf(sql + n, cap - n, "%s)", tail);
+    }
+    return sql;
+}
+
 static int prepare(flor__writer *w)
 {
-    static const char *sql[3] = {
-        "INSERT INTO logs(run_id, ctx_id, name, value, source) VALUES (?,?,?,?,'record')",
-        "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) "
-        "VALUES (?,?,?,?,?)",
-        "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) VALUES (?,?,?,?,?)",
+    static const char *head[2] = {
+        "INSERT INTO logs(run_id, ctx_id, name, value, source) VALUES ",
+        "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) VALUES ",
     };
-    sqlite3_stmt **st[3] = {&w->ins_log, &w->ins_ctx, &w->ins_arg};
-    for (int i = 0; i < 3; i++) {
-        int rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
-        if (rc != SQLITE_OK)
-            return flor__err_sqlite(w->db, rc, "cannot prepare the log writer");
+    static const char *tail[2] = {",'record'", ""};
+    static const int ncols[2] = {3, 4};
+    sqlite3_stmt **one[2] = {&w->ins_log, &w->ins_ctx}, **many[2] = {&w->ins_logs, &w->ins_ctxs};
+    for (int i = 0; i < 2; i++) {
+        for (int rows = 1; rows <= BATCH; rows += BATCH - 1) {
+            char *sql = multi_insert(head[i], rows, ncols[i], tail[i]);
+            if (!sql)
+                return flor__err(FLOR_ENOMEM, "out of memory");
+            sqlite3_stmt **st = rows == 1 ? one[i] : many[i];
+            int rc = sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+            free(sql);
+            if (rc != SQLITE_OK)
+                return flor__err_sqlite(w->db, rc, "cannot prepare the log writer");
+            sqlite3_bind_int64(*st, 1, w->run_id);
+        }
     }
+    int rc = sqlite3_prepare_v3(w->db,
+                                "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) "
+                                "VALUES (?,?,?,?,?)",
+                                -1, SQLITE_PREPARE_PERSISTENT, &w->ins_arg, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(w->db, rc, "cannot prepare the log writer");
+    sqlite3_bind_int64(w->ins_arg, 1, w->run_id);
     return 0;
 }
 
@@ -312,6 +408,8 @@ static void writer_free(flor__writer *w)
     sqlite3_finalize(w->ins_log);
     sqlite3_finalize(w->ins_ctx);
     sqlite3_finalize(w->ins_arg);
+    sqlite3_finalize(w->ins_logs);
+    sqlite3_finalize(w->ins_ctxs);
     sqlite3_close_v2(w->db); /* replay statements may outlive the writer briefly */
     for (flor__block *b = w->head, *n; b; b = n) {
         n = b->next;
@@ -343,8 +441,15 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
     if (!rc) {
         block_reset(w->head);
         w->pending = 1;
-        rc = prepare(w);
+        /* This connection inserts only rows of its own run (or replay),
+         * whose row was committed before the writer started and is never
+         * deleted, so the foreign-key lookups into runs (one per row)
+         * could never fail: skip them here.  Other connections keep
+         * foreign_keys=ON. */
+        rc = flor__db_exec(db, "PRAGMA foreign_keys=OFF");
     }
+    if (!rc)
+        rc = prepare(w);
     if (!rc && pthread_create(&w->thread, NULL, writer_main, w) != 0)
         rc = flor__err(FLOR_EIO, "cannot start the log writer thread: %s", strerror(errno));
     if (rc) {

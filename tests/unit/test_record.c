@@ -258,6 +258,59 @@ static void test_logs_carry_their_loop_context_and_type(void)
     remove_project();
 }
 
+/* Logs and loops rows are inserted many at a time: runs of every length
+ * around the batch size, with every value type, in several flushes. */
+static int body_batches(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0)
+        return 20;
+    char text[32];
+    FLOR_LOOP(e, "epoch", 3) {
+        FLOR_LOOP(s, "step", 64 * e + 63 + e) { /* 63, 128, 193 steps */
+            switch (s % 4) {
+            case 0: flor_log("v", (long long)(1000 * e + s)); break;
+            case 1: flor_log("v", (1000 * e + s) + 0.5); break;
+            case 2: snprintf(text, sizeof text, "t%ld", 1000 * e + s); flor_log("v", text); break;
+            default: flor_log("v", (const char *)NULL); break;
+            }
+            if (s == 100 && flor_flush() != 0)
+                return 21;
+        }
+        flor_log("n", (long long)e);
+    }
+    return flor_finish();
+}
+
+static void test_many_logs_keep_their_order_context_and_type(void)
+{
+    new_project(0);
+    char *argv[] = {"prog", NULL};
+    int st = in_child(body_batches, 1, argv);
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT count(*) || ' ' || count(DISTINCT ctx_id) FROM logs"), "387 387");
+    CHECK_EQ_STR(q("SELECT count(*) FROM loops"), "387");
+    /* every step's value, in rowid order, matches its epoch and step */
+    CHECK_EQ_STR(
+        q("SELECT count(*) FROM (SELECT l.value AS v, e.iteration AS e, s.iteration AS s"
+          "  FROM logs l JOIN loops s ON s.ctx_id = l.ctx_id AND s.name = 'step'"
+          "  JOIN loops e ON e.ctx_id = s.parent_ctx_id AND e.name = 'epoch')"
+          " WHERE CASE s % 4"
+          "  WHEN 0 THEN typeof(v) = 'integer' AND v = 1000 * e + s"
+          "  WHEN 1 THEN typeof(v) = 'real' AND v = 1000 * e + s + 0.5"
+          "  WHEN 2 THEN typeof(v) = 'text' AND v = 't' || (1000 * e + s)"
+          "  ELSE v IS NULL END"),
+        "384");
+    CHECK_EQ_STR(q("SELECT group_concat(l.name || lp.iteration, ',') FROM logs l"
+                   " JOIN loops lp ON lp.ctx_id = l.ctx_id WHERE l.name = 'n' ORDER BY l.rowid"),
+                 "n0,n1,n2");
+    /* the order of logs is the order they were made */
+    CHECK_EQ_STR(q("SELECT count(*) FROM logs a JOIN logs b ON b.rowid = a.rowid + 1"
+                   " WHERE a.name = 'v' AND b.name = 'v' AND b.ctx_id <= a.ctx_id"),
+                 "0");
+    CHECK_EQ_STR(q("PRAGMA foreign_key_check"), "none");
+    remove_project();
+}
+
 /* ---- modes and places --------------------------------------------------- */
 
 static int body_off(int argc, char **argv)
@@ -583,6 +636,7 @@ int main(void)
     RUN(test_kwargs_without_pairs_is_an_error);
     RUN(test_unknown_kwargs_are_recorded_as_text);
     RUN(test_logs_carry_their_loop_context_and_type);
+    RUN(test_many_logs_keep_their_order_context_and_type);
     RUN(test_mode_off_records_nothing_but_applies_kwargs);
     RUN(test_outside_git_the_directory_is_the_project);
     RUN(test_data_dir_is_excluded_from_git);
