@@ -260,20 +260,6 @@ static bool runnable(const char *name)
     return false;
 }
 
-static char *make_logdir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char *dir = malloc(strlen(tmp && *tmp ? tmp : "/tmp") + 32);
-    if (!dir)
-        return NULL;
-    sprintf(dir, "%s/flor-replay.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        free(dir);
-        return NULL;
-    }
-    return dir;
-}
-
 static void free_jobs(replay_job *jobs, long n)
 {
     for (long i = 0; jobs && i < n; i++)
@@ -521,7 +507,7 @@ static int launch(flor_project *p, const replay_args *a, const cli_opts *opts)
     if (replay_pin_run(p, a, &run) != CLI_OK ||
         cli_query_int(p, "SELECT coalesce(max(replay_id), 0) FROM replays", &base) != CLI_OK)
         return CLI_ERROR;
-    char *dir = make_logdir();
+    char *dir = replay_work_dir();
     if (!dir)
         return cli_error("cannot create a directory for the logs: %s", strerror(errno));
     replay_job *jobs = make_jobs(a, run, dir);

@@ -76,6 +76,10 @@ typedef struct replay_job {
     double t0, t1;    /* start and end, in seconds of the monotonic clock */
 } replay_job;
 
+/* A new directory $TMPDIR/flor-replay.XXXXXX (or under /tmp), malloc'd;
+ * NULL with errno set when it cannot be made. */
+char *replay_work_dir(void);
+
 /* Frees what JOB owns: argv (one block), label, out_path, err_path. */
 void replay_job_release(replay_job *job);
 

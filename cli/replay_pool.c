@@ -65,6 +65,21 @@ static const char *signal_name(int sig)
     }
 }
 
+char *replay_work_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *dir = cli_printf("%s/flor-replay.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (dir && !mkdtemp(dir)) {
+        int e = errno;
+        free(dir);
+        errno = e;
+        return NULL;
+    }
+    if (!dir)
+        errno = ENOMEM;
+    return dir;
+}
+
 void replay_job_release(replay_job *j)
 {
     free(j->argv);

@@ -69,12 +69,20 @@ typedef struct driver {
 static volatile sig_atomic_t stop_signal;
 static void on_stop(int sig) { stop_signal = sig; }
 
+static bool is_named(const replay_args *a, const char *name)
+{
+    for (int i = 0; i < a->nnames; i++)
+        if (strcmp(a->names[i], name) == 0)
+            return true;
+    return false;
+}
+
 /* ---- 1. the statements ------------------------------------------------------------- */
 
 static int find_statements(driver *d)
 {
     const replay_args *a = d->a;
-    flor_table *all = NULL, *t = NULL;
+    flor_table *all = NULL;
     if (flor_project_statements(d->p, NULL, 0, &all) != 0)
         return cli_error("%s", flor_errmsg());
     int rc = CLI_OK;
@@ -103,20 +111,17 @@ static int find_statements(driver *d)
         fputc('\n', stderr);
         rc = CLI_ERROR;
     }
-    flor_table_free(all);
-    if (rc != CLI_OK)
-        return rc;
-    if (flor_project_statements(d->p, a->names, (size_t)a->nnames, &t) != 0)
-        return cli_error("%s", flor_errmsg());
-    for (size_t r = 0; r < flor_table_nrows(t); r++) {
-        const char *loops = flor_table_text(t, r, 3);
-        fprintf(stderr, "flor: statement %s:%lld logs '%s'%s%s: %s\n", flor_table_text(t, r, 0),
-                (long long)flor_table_int(t, r, 1), flor_table_text(t, r, 2),
+    for (size_t r = 0; rc == CLI_OK && r < flor_table_nrows(all); r++) {
+        const char *name = flor_table_text(all, r, 2), *loops = flor_table_text(all, r, 3);
+        if (!name || !is_named(a, name))
+            continue;
+        fprintf(stderr, "flor: statement %s:%lld logs '%s'%s%s: %s\n",
+                flor_table_text(all, r, 0), (long long)flor_table_int(all, r, 1), name,
                 loops ? " in loop " : " outside the loops", loops ? loops : "",
-                flor_table_text(t, r, 4));
+                flor_table_text(all, r, 4));
     }
-    flor_table_free(t);
-    return CLI_OK;
+    flor_table_free(all);
+    return rc;
 }
 
 /* ---- 2. the runs --------------------------------------------------------------------- */
@@ -688,20 +693,14 @@ int replay_versions(flor_project *p, const replay_args *a, const cli_opts *opts)
         rc = select_runs(&d);
     if (rc == CLI_OK)
         rc = cli_query_int(p, "SELECT coalesce(max(replay_id), 0) FROM replays", &d.base);
-    const char *tmp = getenv("TMPDIR");
     if (rc == CLI_OK) {
-        d.work = cli_printf("%s/flor-replay.XXXXXX", tmp && *tmp ? tmp : "/tmp");
         d.rel = relative_cwd(p);
         d.flor_dir = cli_printf("FLOR_DIR=%s", flor_project_dir(p));
         d.env[0] = d.flor_dir;
-        if (!d.work || !d.rel || !d.flor_dir)
+        if (!d.rel || !d.flor_dir)
             rc = cli_error("out of memory");
-        else if (!mkdtemp(d.work)) {
-            rc = cli_error("cannot create a work area in %s: %s", tmp && *tmp ? tmp : "/tmp",
-                           strerror(errno));
-            free(d.work);
-            d.work = NULL;
-        }
+        else if (!(d.work = replay_work_dir()))
+            rc = cli_error("cannot create a work area: %s", strerror(errno));
     }
     /* Ctrl-C while the code is written out: stop, and clean up. */
     struct sigaction sa, old[3];

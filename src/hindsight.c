@@ -76,20 +76,26 @@ static int wanted(const stmts *a, const char *name)
     return 0;
 }
 
-/* Ends the statement being collected: kept when complete and wanted. */
-static void close_last(stmts *a)
+/* Drops the last statement, which still has brackets open: the lines that
+ * would close them were not added. */
+static void drop_unfinished(stmts *a)
 {
-    if (a->n == 0)
-        return;
     stmt *s = &a->v[a->n - 1];
-    if (s->open <= 0 && s->text.len)
-        return; /* already closed */
-    if (s->open > 0)
-        flor__warn("%s:%d: the logging statement there continues on lines that were not added: "
-                   "it is left out",
-                   s->path, s->line);
+    flor__warn("%s:%d: the logging statement there continues on lines that were not added: "
+               "it is left out",
+               s->path, s->line);
     stmt_release(s);
     a->n--;
+}
+
+/* Appends one line of a statement, with its newline. */
+static int add_line(stmt *s, const char *text, size_t len)
+{
+    s->open += flor__source_parens(s->lang, text, len);
+    int rc = flor__buf_add(&s->text, text, len);
+    if (!rc && (len == 0 || text[len - 1] != '\n'))
+        rc = flor__buf_puts(&s->text, "\n");
+    return rc;
 }
 
 /* The last statement is whole: its name, and whether it is wanted. */
@@ -115,14 +121,11 @@ static int on_line(void *ctx, const char *path, int line, int anchor, const char
     if (last && last->open > 0 && strcmp(last->path, path) == 0 &&
         line == last->line + last->nlines) {
         last->nlines++;
-        last->open += flor__source_parens(lang, text, len);
-        int rc = flor__buf_add(&last->text, text, len);
-        if (!rc && (len == 0 || text[len - 1] != '\n'))
-            rc = flor__buf_puts(&last->text, "\n");
+        int rc = add_line(last, text, len);
         return rc ? rc : last->open <= 0 ? complete(a) : 0;
     }
     if (last && last->open > 0)
-        close_last(a);
+        drop_unfinished(a);
     long at = flor__source_log_at(lang, text, len);
     if (at < 0)
         return 0;
@@ -141,10 +144,7 @@ static int on_line(void *ctx, const char *path, int line, int anchor, const char
     s->line = line;
     s->nlines = 1;
     s->anchor = anchor;
-    s->open = flor__source_parens(lang, text, len);
-    int rc = flor__buf_add(&s->text, text, len);
-    if (!rc && (len == 0 || text[len - 1] != '\n'))
-        rc = flor__buf_puts(&s->text, "\n");
+    int rc = add_line(s, text, len);
     if (!rc && !s->path)
         rc = flor__err(FLOR_ENOMEM, "out of memory");
     s->call = (size_t)at;
@@ -184,7 +184,7 @@ static int collect(flor_project *p, const char *const *names, size_t n, stmts *a
     if (!rc)
         rc = flor__git_added_lines(p->place.root, a->base_vid, on_line, a);
     if (!rc && a->n && a->v[a->n - 1].open > 0)
-        close_last(a);
+        drop_unfinished(a);
     return rc;
 }
 
