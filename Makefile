@@ -89,13 +89,20 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(STATIC) src/internal.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC) $(LDLIBS)
 
+# An LD_PRELOAD library that fails the Nth write or sync (tests/tools/faultinject.c):
+# the fault tests run real flor programs against a disk that says no.
+FAULTINJECT := $(BUILD)/tests/libfaultinject.so
+$(FAULTINJECT): tests/tools/faultinject.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -O2 -fPIC -shared -o $@ $< -ldl
+
 unit-test: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
 
-cli-test: all $(PROGS)
+cli-test: all $(PROGS) $(FAULTINJECT)
 	@FLOR_BUILD=$(abspath $(BUILD)) sh tests/cli/run.sh
 
-test: all $(UNIT_BIN) $(PROGS)
+test: all $(UNIT_BIN) $(PROGS) $(FAULTINJECT)
 	@FLOR_BUILD=$(abspath $(BUILD)) FLOR_PYTEST='$(PYTEST_CMD)' sh tests/run-all.sh $(UNIT_BIN)
 
 demo: all

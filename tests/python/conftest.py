@@ -39,6 +39,12 @@ class Project:
         self.path = path
 
     def write(self, name, code):
+        # A script runs with its own directory first on sys.path: one named
+        # after a standard module (types.py, enum.py) would be imported in
+        # its place by numpy or torch, on some machines and not others.
+        stem = os.path.splitext(os.path.basename(name))[0]
+        if stem in sys.stdlib_module_names:
+            raise ValueError(f"test script {name!r} would shadow the standard module {stem!r}")
         p = self.path / name
         p.write_text(textwrap.dedent(code))
         return p

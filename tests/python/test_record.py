@@ -96,7 +96,7 @@ def test_own_argparse_with_kwargs(project):
 
 
 def test_log_types_and_log_before_any_loop(project):
-    s = project.write("types.py", """
+    s = project.write("log_types.py", """
         import numpy as np
         import flor
         assert flor.log("first", 1) == 1          # before any loop: starts the run
