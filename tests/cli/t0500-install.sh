@@ -27,12 +27,20 @@ test_expect_success 'a program builds with pkg-config against the shared library
     test_cmp expect actual
 '
 
+test_expect_success 'the shared build starts with no library path set: flor.pc carries an rpath' '
+    cd mine &&
+    cc $SAN "$REPO_ROOT/tests/progs/toy.c" -o train_rpath $(pkg-config --cflags --libs flor) &&
+    (unset LD_LIBRARY_PATH; ./train_rpath --kwargs epochs=1) &&
+    (unset LD_LIBRARY_PATH; ldd ./train_rpath) | grep -F "$PREFIX/lib/libflor.so.0" &&
+    test "$("$PREFIX/bin/flor" query "SELECT count(*) FROM runs" --format csv | tail -n 1)" -eq 2
+'
+
 test_expect_success 'and statically, with no library path at run time' '
     cd mine &&
     cc $SAN "$REPO_ROOT/tests/progs/toy.c" -o train_static \
         $(pkg-config --cflags flor) "$PREFIX/lib/libflor.a" $(pkg-config --libs --static flor | sed "s/-lflor//") &&
     ./train_static &&
-    test "$("$PREFIX/bin/flor" query "SELECT count(*) FROM runs" --format csv | tail -n 1)" -eq 2
+    test "$("$PREFIX/bin/flor" query "SELECT count(*) FROM runs" --format csv | tail -n 1)" -eq 3
 '
 
 test_done
