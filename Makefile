@@ -79,6 +79,15 @@ $(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
+# The same, in C++: flor.h's overloads and flor::loop (tests/progs/*.cc).
+PROG_CXX_SRC := $(wildcard tests/progs/*.cc)
+PROGS    += $(PROG_CXX_SRC:tests/progs/%.cc=$(BUILD)/progs/%)
+CXX     ?= g++
+$(BUILD)/progs/%: tests/progs/%.cc $(STATIC) include/flor.h
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Wconversion -g $(OPT) $(SANFLAGS) -Iinclude -o $@ $< $(STATIC) $(LDLIBS)
+	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Wconversion -g $(OPT) $(SANFLAGS) -Iinclude -DHINDSIGHT -o $@-hindsight $< $(STATIC) $(LDLIBS)
+
 # Benchmarks may reach into the internals to time one part alone.
 $(BUILD)/bench/%: bench/%.c $(STATIC) src/internal.h
 	@mkdir -p $(dir $@)

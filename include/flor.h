@@ -811,8 +811,132 @@ FLOR_API int flor_project_statements(flor_project *p, const char *const *names, 
 FLOR_API int flor_project_carry(flor_project *p, int64_t run, const char *dir,
                                 const char *const *names, size_t n, flor_table **out);
 
+
 #ifdef __cplusplus
 }
+
+/* ------------------------------------------------------------------------
+ * C++ (g++, clang++, and nvcc, which compiles host code as C++)
+ * ------------------------------------------------------------------------ */
+
+/**
+ * In C++ the same header gives overloads where C has _Generic macros, and
+ * a range form of a loop:
+ *
+ *     #include <flor.h>
+ *     int main(int argc, char **argv) {
+ *         flor_init(&argc, &argv);
+ *         long   epochs = flor_arg("epochs", 5L);
+ *         double lr     = flor_arg("lr", 1e-3);
+ *         for (long epoch : flor::loop("epoch", epochs)) {
+ *             for (long step : flor::loop("step", nbatches)) { ... flor_log("loss", loss); }
+ *             flor_log("acc", evaluate());
+ *         }
+ *         return flor_finish();
+ *     }
+ *
+ * flor_arg and flor_log accept what their C forms accept (a float default
+ * returns a float; text as const char *, so pass s.c_str() for a
+ * std::string).  flor::loop opens the loop when the range-for starts and
+ * closes it when the range-for ends, by break, return or exception; an
+ * exception closes it as flor_loop_abort() does (C++17), so the iteration
+ * it left is not checkpointed.  FLOR_LOOP works in C++ as well.
+ *
+ * CUDA programs: flor checkpoints host memory.  Register a pinned host
+ * buffer (cudaMallocHost) as the checkpoint of each device array, and
+ * copy device -> host into it at the end of every iteration of the
+ * checkpointed loop (cudaMemcpyAsync, then cudaStreamSynchronize before
+ * flor_loop_next): flor takes its copy from the pinned buffer in the
+ * background.  In a replay, copy host -> device after each restore, that
+ * is, at the start of every iteration, or register the arrays with
+ * flor_checkpoint_ops, whose save and load callbacks do the two copies.
+ */
+inline int flor_arg(const char *name, int dflt) { return flor_arg_int_v(name, dflt); }
+inline long flor_arg(const char *name, long dflt) { return flor_arg_long_v(name, dflt); }
+inline double flor_arg(const char *name, double dflt) { return flor_arg_double_v(name, dflt); }
+inline float flor_arg(const char *name, float dflt)
+{
+    return static_cast<float>(flor_arg_double_v(name, static_cast<double>(dflt)));
+}
+inline const char *flor_arg(const char *name, const char *dflt)
+{
+    return flor_arg_text_v(name, dflt);
+}
+inline bool flor_arg(const char *name, bool dflt) { return flor_arg_bool_v(name, dflt); }
+
+inline int flor_log(const char *name, int v) { return flor_log_long(name, v); }
+inline int flor_log(const char *name, long v) { return flor_log_long(name, v); }
+inline int flor_log(const char *name, long long v) { return flor_log_long(name, v); }
+inline int flor_log(const char *name, unsigned v) { return flor_log_long(name, v); }
+inline int flor_log(const char *name, unsigned long v)
+{
+    return flor_log_long(name, static_cast<long long>(v));
+}
+inline int flor_log(const char *name, unsigned long long v)
+{
+    return flor_log_long(name, static_cast<long long>(v));
+}
+inline int flor_log(const char *name, float v) { return flor_log_double(name, v); }
+inline int flor_log(const char *name, double v) { return flor_log_double(name, v); }
+inline int flor_log(const char *name, const char *v) { return flor_log_text(name, v); }
+
+#if __cplusplus >= 201703L
+#include <exception>
 #endif
+
+namespace flor {
+
+/* for (long i : flor::loop("step", n)) { ... }: see above. */
+class loop {
+  public:
+    loop(const char *name, long n) : l_(flor_loop_begin(name, n)) {}
+    ~loop()
+    {
+#if __cplusplus >= 201703L
+        if (std::uncaught_exceptions() > uncaught_) {
+            flor_loop_abort(&l_);
+            return;
+        }
+#endif
+        flor_loop_end(&l_);
+    }
+    loop(const loop &) = delete;
+    loop &operator=(const loop &) = delete;
+
+    class iterator {
+      public:
+        explicit iterator(flor_loop *l) : l_(l), i_(-1) { advance(); }
+        iterator() : l_(nullptr), i_(-1) {}
+        long operator*() const { return i_; }
+        iterator &operator++()
+        {
+            advance();
+            return *this;
+        }
+        bool operator!=(const iterator &o) const { return l_ != o.l_; }
+
+      private:
+        void advance()
+        {
+            if (l_ && !flor_loop_next(l_, &i_))
+                l_ = nullptr;
+        }
+        flor_loop *l_;
+        long i_;
+    };
+    iterator begin() { return iterator(&l_); }
+    iterator end() { return iterator(); }
+    /* The underlying loop, for flor_loop_abort() and the like. */
+    flor_loop *get() { return &l_; }
+
+  private:
+    flor_loop l_;
+#if __cplusplus >= 201703L
+    int uncaught_ = std::uncaught_exceptions();
+#endif
+};
+
+} /* namespace flor */
+#endif /* __cplusplus */
 
 #endif /* FLOR_H */
