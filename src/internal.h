@@ -345,6 +345,12 @@ typedef struct flor__replay {
     double restore_s;
     char *first_divergence;
     char *error;
+    char *run_status;        /* the replayed run's status: finished, killed, ... */
+    long reached;            /* an unfinished run: the last iteration of the
+                              * checkpointed loop it reached (-1: none) */
+    int limited;             /* the run did not finish: stop where it stopped */
+    int truncated;           /* the replay stopped there, short of the loop's end */
+    int argv_kwargs;         /* args missing from the run came from its argv */
 } flor__replay;
 
 extern flor__replay flor__P;

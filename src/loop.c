@@ -228,8 +228,9 @@ void flor_loop_end(flor_loop *l)
         /* after a segment that is not the last, the program's state is not
          * the run's final state: what it logs next is not compared */
         if (flor__P.on && flor__P.phase != FLOR__PHASE_FAILED)
-            flor__P.phase = flor__P.seg_pid + 1 < flor__P.seg_n ? FLOR__PHASE_AFTER
-                                                                 : FLOR__PHASE_NORMAL;
+            flor__P.phase = flor__P.seg_pid + 1 < flor__P.seg_n || flor__P.truncated
+                                ? FLOR__PHASE_AFTER
+                                : FLOR__PHASE_NORMAL;
     }
     flor__R.depth = l->depth;
 }
