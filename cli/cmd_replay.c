@@ -516,8 +516,8 @@ static int launch(flor_project *p, const replay_args *a, const cli_opts *opts)
         cli_error("out of memory");
     else if ((sig = replay_pool_run(jobs, (int)a->segments, (int)a->jobs, "segments")) >= 0)
         rc = summarize(p, jobs, a->segments, base, run, dir, opts);
-    if (sig < 0)
-        rmdir(dir);
+    /* interrupted: the logs go too, as the janitor would take them */
+    replay_work_done(dir, sig != 0);
     free_jobs(jobs, a->segments);
     free(dir);
     if (sig > 0) { /* end as the signal would have ended flor */
