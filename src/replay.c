@@ -124,6 +124,18 @@ static sqlite3_stmt *st_find_ctx, *st_new_ctx, *st_put_log, *st_div;
 static double tolerance;
 static char stop_loop[128]; /* the checkpointed loop, when the replay stops short */
 
+/* Where an unfinished run stopped inside the last iteration it reached of
+ * the checkpointed loop, when that iteration has no checkpoint: the last
+ * iteration of each nested loop it logged in, outermost first. */
+#define MAX_FRONTIER 16
+static struct {
+    char *name;
+    long iteration;
+} frontier[MAX_FRONTIER];
+static int nfrontier;
+static int frontier_cut_depth = -1; /* the loop whose end is the record's end */
+static char frontier_text[256];
+
 static wctx *ctx_slot(int64_t ctx, int create)
 {
     if (create && (nctx + 1) * 2 > nctx_cap) {
@@ -486,6 +498,128 @@ static int query_long(sqlite3 *db, const char *sql, long dflt, long *out)
                                                  : flor__err_sqlite(db, rc, "cannot read the run to replay");
 }
 
+static int load_frontier(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        db,
+        flor__P.ckpt_loop
+            ? "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND name = ?3"
+            : "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND "
+              "parent_ctx_id IS NULL AND name = (SELECT name FROM loops WHERE run_id = ?1 AND "
+              "parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's loops");
+    sqlite3_bind_int64(st, 1, flor__P.run_id);
+    sqlite3_bind_int64(st, 2, flor__P.reached);
+    if (flor__P.ckpt_loop)
+        sqlite3_bind_text(st, 3, flor__P.ckpt_loop, -1, SQLITE_STATIC);
+    int64_t ctx = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    /* the context of the last value the record logged in that iteration */
+    rc = sqlite3_prepare_v2(db,
+                            "WITH RECURSIVE sub(c) AS (SELECT ?2 UNION ALL SELECT l.ctx_id FROM "
+                            "loops l JOIN sub ON l.parent_ctx_id = sub.c WHERE l.run_id = ?1) "
+                            "SELECT ctx_id FROM logs WHERE run_id = ?1 AND source = 'record' AND "
+                            "ctx_id IN sub ORDER BY rowid DESC LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's logs");
+    sqlite3_bind_int64(st, 1, flor__P.run_id);
+    sqlite3_bind_int64(st, 2, ctx);
+    int64_t last = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (!last || last == ctx)
+        return 0; /* it logged after its nested loops: they ran to their end */
+    /* the path from there up to the iteration, innermost first */
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT parent_ctx_id, name, iteration FROM loops WHERE run_id = ?1 "
+                            "AND ctx_id = ?2",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's loops");
+    while (last && last != ctx && nfrontier < MAX_FRONTIER) {
+        sqlite3_bind_int64(st, 1, flor__P.run_id);
+        sqlite3_bind_int64(st, 2, last);
+        last = 0;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            last = sqlite3_column_int64(st, 0);
+            frontier[nfrontier].name = flor__strdup((const char *)sqlite3_column_text(st, 1));
+            frontier[nfrontier].iteration = (long)sqlite3_column_int64(st, 2);
+            if (!frontier[nfrontier].name) {
+                sqlite3_finalize(st);
+                return flor__err(FLOR_ENOMEM, "out of memory");
+            }
+            nfrontier++;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (last != ctx) { /* not a path to the iteration: no frontier */
+        for (int k = 0; k < nfrontier; k++)
+            free(frontier[k].name);
+        nfrontier = 0;
+        return 0;
+    }
+    for (int a = 0, b = nfrontier - 1; a < b; a++, b--) { /* outermost first */
+        char *n = frontier[a].name;
+        long it = frontier[a].iteration;
+        frontier[a] = frontier[b];
+        frontier[b].name = n;
+        frontier[b].iteration = it;
+    }
+    return 0;
+}
+
+/* The level of the frontier that loop L is at, or -1 when L is not on
+ * the frontier's path. */
+static int frontier_level(const flor_loop *l)
+{
+    int j = l->depth - flor__R.ckpt_depth - 1;
+    if (j < 0 || j >= nfrontier || flor__R.ckpt_depth < 0 ||
+        flor__R.stack[flor__R.ckpt_depth].iteration != flor__P.reached ||
+        strcmp(l->name, frontier[j].name) != 0)
+        return -1;
+    for (int k = 0; k < j; k++) {
+        int d = flor__R.ckpt_depth + 1 + k;
+        if (flor__R.stack[d].iteration != frontier[k].iteration ||
+            strcmp(flor__name_str(flor__R.stack[d].name), frontier[k].name) != 0)
+            return -1;
+    }
+    return j;
+}
+
+void flor__replay_frontier_begin(flor_loop *l)
+{
+    int j = frontier_level(l);
+    if (j < 0 || flor__P.phase == FLOR__PHASE_FAILED)
+        return;
+    long n = frontier[j].iteration + 1;
+    if (l->n < 0 || l->n >= n) {
+        l->n = n;
+        if (j == nfrontier - 1 || frontier_cut_depth < 0)
+            frontier_cut_depth = l->depth;
+    }
+}
+
+void flor__replay_frontier_end(const flor_loop *l)
+{
+    if (l->depth != frontier_cut_depth || frontier_level(l) < 0 ||
+        flor__R.stack[l->depth].iteration != frontier[l->depth - flor__R.ckpt_depth - 1].iteration)
+        return;
+    /* the record got no further: nothing after this is stored or compared */
+    frontier_cut_depth = -1;
+    flor__P.truncated = 1;
+    if (flor__P.phase != FLOR__PHASE_FAILED)
+        flor__P.phase = FLOR__PHASE_AFTER;
+    flor__buf b = {0};
+    for (int k = 0; k <= l->depth - flor__R.ckpt_depth - 1; k++)
+        flor__buf_printf(&b, "/%s=%ld", frontier[k].name, frontier[k].iteration);
+    snprintf(frontier_text, sizeof frontier_text, "%s", b.p ? b.p : "");
+    flor__buf_release(&b);
+}
+
 /* A run that did not finish (killed, failed, still running) is replayed
  * only as far as it got: to the last iteration of its checkpointed loop
  * that logged or was checkpointed. */
@@ -518,6 +652,8 @@ static int load_reach(sqlite3 *db)
                               "run_id = ?1 AND parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
                         -1, &lp);
     flor__P.reached = ck > lp ? ck : lp;
+    if (!rc && flor__P.reached >= 0 && !flor__replay_has_checkpoint(flor__P.reached))
+        rc = load_frontier(db);
     return rc;
 }
 
@@ -677,8 +813,9 @@ long flor__replay_plan(const char *loop, long n, long *first)
     if (flor__P.limited && (n < 0 || total > flor__P.reached + 1)) {
         total = flor__P.reached + 1;
         flor__P.truncated = 1;
-        snprintf(stop_loop, sizeof stop_loop, "%s", loop ? loop : "?");
     }
+    if (flor__P.limited)
+        snprintf(stop_loop, sizeof stop_loop, "%s", loop ? loop : "?");
     long size = total / flor__P.seg_n, rem = total % flor__P.seg_n;
     long pid = flor__P.seg_pid;
     flor__P.seg_start = pid * size + (pid < rem ? pid : rem);
@@ -994,8 +1131,10 @@ void flor__replay_report(void)
         fprintf(stderr, "flor: run %lld %s before its loop '%s' began: the replay stopped there "
                         "too\n", (long long)flor__P.run_id, flor__P.run_status, stop_loop);
     else if (flor__P.truncated)
-        fprintf(stderr, "flor: run %lld %s in iteration %s=%ld: the replay stopped there too\n",
-                (long long)flor__P.run_id, flor__P.run_status, stop_loop, flor__P.reached);
+        fprintf(stderr, "flor: run %lld %s in iteration %s=%ld%s: the replay stopped there "
+                        "too\n",
+                (long long)flor__P.run_id, flor__P.run_status, stop_loop, flor__P.reached,
+                frontier_text);
     fprintf(stderr,
             "flor: replay of run %lld%s: %ld new values, %ld compared, %ld divergences, "
             "%ld checkpoints restored\n",
@@ -1031,5 +1170,10 @@ void flor__replay_release(void)
     free(flor__P.first_divergence);
     free(flor__P.run_status);
     stop_loop[0] = 0;
+    frontier_text[0] = 0;
+    for (int k = 0; k < nfrontier; k++)
+        free(frontier[k].name);
+    nfrontier = 0;
+    frontier_cut_depth = -1;
     memset(&flor__P, 0, sizeof flor__P);
 }

@@ -13,8 +13,8 @@ case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
 export FLOR_OVERHEAD=1
 
 # epoch loop with a step loop inside; DIE_AT=k: SIGKILL at the start of
-# epoch k, once what came before is flushed; NEW=1: the hindsight
-# statement 'norm'.
+# epoch k (with DIE_STEP=s: of its step s), once what came before is
+# flushed; NEW=1: the hindsight statement 'norm'.
 cat >prog.c <<-\EOF_C
 	#include <flor.h>
 	#include <signal.h>
@@ -28,11 +28,16 @@ cat >prog.c <<-\EOF_C
 	    long epochs = flor_arg("epochs", 6L);
 	    long seed = flor_arg("seed", 1L);
 	    long die_at = getenv("DIE_AT") ? atol(getenv("DIE_AT")) : -1;
+	    long die_step = getenv("DIE_STEP") ? atol(getenv("DIE_STEP")) : -1;
 	    double w = (double)seed;
 	    flor_checkpoint("w", &w, sizeof w);
 	    FLOR_LOOP(e, "epoch", epochs) {
-	        if (e == die_at) { flor_flush(); raise(SIGKILL); }
-	        FLOR_LOOP(s, "step", 3) { w = w * 0.5 + (double)s; flor_log("loss", w); }
+	        if (e == die_at && die_step < 0) { flor_flush(); raise(SIGKILL); }
+	        FLOR_LOOP(s, "step", 3) {
+	            if (e == die_at && s == die_step) { flor_flush(); raise(SIGKILL); }
+	            w = w * 0.5 + (double)s;
+	            flor_log("loss", w);
+	        }
 	        flor_log("acc", w + (double)e);
 	        if (getenv("NEW")) flor_log("norm", w * 2);
 	    }
@@ -84,6 +89,18 @@ test_expect_success 'two segments of the killed run split what it reached' '
     NEW=1 ../prog --replay_flor 0/2 && NEW=1 ../prog --replay_flor 1/2 &&
     norms 1 >actual && head -n 3 ../truth.csv >expect && test_cmp expect actual &&
     test "$(q "SELECT sum(divergences) FROM replays WHERE nsegments = 2")" -eq 0
+'
+
+test_expect_success 'a run killed at step 2 of epoch 7 (the last): no step or epoch value past it' '
+    new_project midway && cd midway &&
+    test_exit_code 137 env DIE_AT=7 DIE_STEP=2 ../prog --kwargs epochs=8 seed=16 &&
+    recorded >../before &&
+    NEW=1 FLOR_QUIET= ../prog --replay_flor 2>err &&
+    grep "run 1 killed in iteration epoch=7/step=1: the replay stopped there too" err &&
+    norms 1 >actual && head -n 7 ../truth.csv >expect && test_cmp expect actual &&
+    test "$(q "SELECT divergences || '"' '"' || status FROM replays")" = "0 finished" &&
+    test "$(q "SELECT count(*) FROM logs WHERE source = '"'replay'"'")" -eq 7 &&
+    recorded >after && test_cmp ../before after
 '
 
 test_expect_success 'a killed run whose args rows are lost replays with its argv kwargs' '
