@@ -80,7 +80,10 @@ static const char help[] =
     "segment failed or was killed: its log file is kept and named, with the\n"
     "end of its stderr (with NAME: also when a run could not be replayed);\n"
     "2 for a usage error.  Ctrl-C is passed on to the running segments and\n"
-    "they are waited for; a second one kills them.\n"
+    "they are waited for; a second one kills them.  Killed, even by\n"
+    "SIGKILL, flor takes its segments and builds down with it and its\n"
+    "temporary directory goes.  A run that did not finish is replayed only\n"
+    "as far as it got.\n"
     "\n"
     "examples:\n"
     "  flor replay -- ./train\n"
@@ -516,8 +519,8 @@ static int launch(flor_project *p, const replay_args *a, const cli_opts *opts)
         cli_error("out of memory");
     else if ((sig = replay_pool_run(jobs, (int)a->segments, (int)a->jobs, "segments")) >= 0)
         rc = summarize(p, jobs, a->segments, base, run, dir, opts);
-    if (sig < 0)
-        rmdir(dir);
+    /* interrupted: the logs go too, as the janitor would take them */
+    replay_work_done(dir, sig != 0);
     free_jobs(jobs, a->segments);
     free(dir);
     if (sig > 0) { /* end as the signal would have ended flor */

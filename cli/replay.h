@@ -77,8 +77,20 @@ typedef struct replay_job {
 } replay_job;
 
 /* A new directory $TMPDIR/flor-replay.XXXXXX (or under /tmp), malloc'd;
- * NULL with errno set when it cannot be made. */
+ * NULL with errno set when it cannot be made.  It names its owner (this
+ * process) in a file "owner", and a janitor process is forked to watch
+ * flor: should flor die (even by SIGKILL), the janitor kills the jobs
+ * still running and removes the directory.  The areas of owners that are
+ * gone are removed first. */
 char *replay_work_dir(void);
+
+/* The launch is over and cleaned up: the owner file goes, then DIR when
+ * it is empty (everything under it with REMOVE_ALL), and the janitor is
+ * told to leave without doing anything. */
+void replay_work_done(const char *dir, bool remove_all);
+
+/* Removes DIR and everything under it. */
+void replay_remove_tree(const char *dir);
 
 /* Frees what JOB owns: argv (one block), label, out_path, err_path. */
 void replay_job_release(replay_job *job);

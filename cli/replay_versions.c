@@ -19,7 +19,6 @@
 #include "replay.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -64,6 +63,7 @@ typedef struct driver {
     replay_job *jobs;
     long njobs, nseg;
     int64_t base;     /* the last replays row before this launch */
+    bool interrupted; /* by a signal: nothing is kept */
 } driver;
 
 static volatile sig_atomic_t stop_signal;
@@ -621,19 +621,9 @@ static int summarize(driver *d, bool *all_ok)
 
 /* ---- the work area ---------------------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void remove_tree(const char *dir)
 {
-    if (dir)
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    replay_remove_tree(dir);
 }
 
 /* The working directory relative to the project root ("" at the root). */
@@ -675,8 +665,11 @@ static void release(driver *d)
         }
         replay_job_release(j);
     }
-    if (d->work && rmdir(d->work) != 0 && errno == ENOTEMPTY)
-        fprintf(stderr, "flor: the logs of what failed are kept in %s\n", d->work);
+    if (d->work) {
+        replay_work_done(d->work, d->interrupted); /* interrupted: the logs go too */
+        if (!d->interrupted && access(d->work, F_OK) == 0)
+            fprintf(stderr, "flor: the logs of what failed are kept in %s\n", d->work);
+    }
     free(d->jobs);
     free(d->v);
     free(d->t);
@@ -733,6 +726,7 @@ int replay_versions(flor_project *p, const replay_args *a, const cli_opts *opts)
         rc = summarize(&d, &all_ok);
     if (rc == CLI_OK && !all_ok)
         rc = CLI_ERROR;
+    d.interrupted = sig > 0;
     release(&d);
     if (sig > 0) { /* end as the signal would have ended flor */
         fflush(stdout);

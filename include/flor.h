@@ -144,7 +144,12 @@ FLOR_API const char *flor_errmsg(void);
  *       Replays a recorded run instead of recording a new one (see
  *       "Replay" below); with PID/N, only segment PID (0-based) of N
  *       contiguous segments of the checkpointed loop.  FLOR_REPLAY=1 or
- *       FLOR_REPLAY=PID/N in the environment does the same.
+ *       FLOR_REPLAY=PID/N in the environment does the same.  The word
+ *       after --replay_flor is its PID/N unless it starts with "--": it
+ *       must then be two whole numbers (digits only, no sign or blank,
+ *       at most 18 digits each) with PID < N, or flor_init() returns
+ *       FLOR_EINVAL ("--replay_flor '-1/3': expected PID/N ...") and
+ *       nothing runs.
  *   --replay_run RUN
  *       The run to replay, by id or tstamp (FLOR_REPLAY_RUN); by default
  *       the latest run of this program (same file name) in the project.
@@ -495,6 +500,26 @@ FLOR_API int flor_checkpoint_loop(const char *loop);
  * coordinates), without retraining.  In a replay:
  *
  * - flor_arg() returns the values the run recorded; --kwargs is refused.
+ *   An arg the run has no row for -- it was killed before its args were
+ *   saved, or the replayed code reads an arg the recorded code did not --
+ *   takes the value of NAME=VALUE among the --kwargs of the run's
+ *   recorded argv (runs.argv), parsed to the default's type as the record
+ *   parsed it (with a warning naming them), else the default: that is
+ *   what the record used when its argv had no --kwargs for it, provided
+ *   the default is the one of the recorded code (flor replay NAME runs
+ *   that code).  A run that did not finish, has no args rows and whose
+ *   argv cannot be read is refused: flor_init() returns FLOR_ECORRUPT
+ *   ("run 7 recorded no args (it ended 'killed') and its argv cannot be
+ *   read (...): cannot replay it faithfully").
+ * - A run that did not finish (killed, failed, or still running) is
+ *   replayed only as far as it got: the checkpointed loop ends after the
+ *   last iteration in which the record logged or checkpointed (segments
+ *   split only those iterations), and when that iteration has no
+ *   checkpoint, the loops nested in it stop at the iteration of the
+ *   record's last value there.  Past that point nothing is stored or
+ *   compared, what the program logs after the loop included, and the
+ *   summary says where it stopped ("flor: run 7 killed in iteration
+ *   epoch=3/step=1: the replay stopped there too").
  * - The checkpointed loop starts at the nearest checkpoint before the
  *   segment (the state is restored) and ends after the segment.
  *   Iterations between that checkpoint and the segment start run again to

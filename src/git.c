@@ -666,6 +666,26 @@ static int keep_by_own_ref(git_repository *repo, const git_oid *id, const char *
     return 0;
 }
 
+/* When the branch's lock file is there, a message that names it and
+ * says how to remove it (git records no owner in it, so flor never
+ * removes it itself); 0 when there is none. */
+static int shadow_lock_message(git_repository *repo, char *why, size_t n)
+{
+    char *lock = flor__printf("%s" SHADOW_REF ".lock", git_repository_commondir(repo));
+    struct stat st;
+    int found = lock && stat(lock, &st) == 0;
+    if (found) {
+        long age = (long)(time(NULL) - st.st_mtime);
+        snprintf(why, n, "cannot update flor.shadow: its lock file '%s' is there (%ld s old), "
+                         "left by a git or flor process that died or still held by one "
+                         "running now; when no git command is running in this repository, "
+                         "remove it: rm '%s'",
+                 lock, age < 0 ? 0 : age, lock);
+    }
+    free(lock);
+    return found;
+}
+
 /* Creates the commit of TREE and makes flor.shadow point to it,
  * compare-and-swap: when another run moved the branch in between, the
  * commit is made again on the new tip.  A commit that cannot go on the
@@ -707,7 +727,9 @@ static int publish(git_repository *repo, const git_oid *tree, const char *messag
                                               has_tip ? &tip : &zero, reflog);
         git_reference_free(ref);
         moved = r == 0;
-        if (r < 0) {
+        if (r < 0 && shadow_lock_message(repo, why, sizeof why)) {
+            git_error_clear();
+        } else if (r < 0) {
             const git_error *e = git_error_last();
             snprintf(why, sizeof why, "cannot update flor.shadow (%s)",
                      e && e->message ? e->message : "it kept changing");

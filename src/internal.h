@@ -345,6 +345,12 @@ typedef struct flor__replay {
     double restore_s;
     char *first_divergence;
     char *error;
+    char *run_status;        /* the replayed run's status: finished, killed, ... */
+    long reached;            /* an unfinished run: the last iteration of the
+                              * checkpointed loop it reached (-1: none) */
+    int limited;             /* the run did not finish: stop where it stopped */
+    int truncated;           /* the replay stopped there, short of the loop's end */
+    int argv_kwargs;         /* args missing from the run came from its argv */
 } flor__replay;
 
 extern flor__replay flor__P;
@@ -355,6 +361,12 @@ int flor__replay_has_checkpoint(long iteration);
 /* Plans the segment; returns the checkpoint to resume from (-1: none)
  * and the first iteration to execute in *FIRST. */
 long flor__replay_plan(const char *loop, long n, long *first);
+/* A run that did not finish, in the last iteration it reached of the
+ * checkpointed loop: loop L (nested in it) runs no further than the
+ * record got; once the record's last iteration there is over, nothing
+ * more is stored or compared (loop.c calls these for every nested loop). */
+void flor__replay_frontier_begin(flor_loop *l);
+void flor__replay_frontier_end(const flor_loop *l);
 /* Restores the run's checkpoint at ITERATION; counted in the report
  * (_again: a checkpoint restored before, not counted). */
 int flor__replay_restore(long iteration);

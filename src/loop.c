@@ -42,6 +42,8 @@ static void replay_begin(flor_loop *l, long first)
             l->n = flor__P.seg_end;
         return;
     }
+    if (flor__R.ckpt_depth >= 0 && d > flor__R.ckpt_depth)
+        flor__replay_frontier_begin(l);
     if (flor__R.ckpt_depth < 0 || d != flor__R.ckpt_depth + 1 || flor__replay_probed(l->name))
         return;
     long it = flor__R.stack[flor__R.ckpt_depth].iteration;
@@ -223,13 +225,16 @@ void flor_loop_end(flor_loop *l)
         return; /* not recorded, or already closed by an enclosing loop */
     flor__R.depth = l->depth + 1; /* inner loops left open close with it */
     iteration_ends(l, 1);
+    if (flor__P.on)
+        flor__replay_frontier_end(l);
     if (flor__R.ckpt_depth == l->depth) {
         flor__R.ckpt_depth = -1;
         /* after a segment that is not the last, the program's state is not
          * the run's final state: what it logs next is not compared */
         if (flor__P.on && flor__P.phase != FLOR__PHASE_FAILED)
-            flor__P.phase = flor__P.seg_pid + 1 < flor__P.seg_n ? FLOR__PHASE_AFTER
-                                                                 : FLOR__PHASE_NORMAL;
+            flor__P.phase = flor__P.seg_pid + 1 < flor__P.seg_n || flor__P.truncated
+                                ? FLOR__PHASE_AFTER
+                                : FLOR__PHASE_NORMAL;
     }
     flor__R.depth = l->depth;
 }

@@ -122,6 +122,19 @@ static wctx *ctxs;      /* in-memory contexts (hash by ctx id) */
 static size_t nctx_cap, nctx;
 static sqlite3_stmt *st_find_ctx, *st_new_ctx, *st_put_log, *st_div;
 static double tolerance;
+static char stop_loop[128]; /* the checkpointed loop, when the replay stops short */
+
+/* Where an unfinished run stopped inside the last iteration it reached of
+ * the checkpointed loop, when that iteration has no checkpoint: the last
+ * iteration of each nested loop it logged in, outermost first. */
+#define MAX_FRONTIER 16
+static struct {
+    char *name;
+    long iteration;
+} frontier[MAX_FRONTIER];
+static int nfrontier;
+static int frontier_cut_depth = -1; /* the loop whose end is the record's end */
+static char frontier_text[256];
 
 static wctx *ctx_slot(int64_t ctx, int create)
 {
@@ -160,25 +173,43 @@ static wctx *ctx_slot(int64_t ctx, int create)
 
 /* ---- flags ------------------------------------------------------------------- */
 
+/* A whole decimal number, digits only (no sign, no blank), into *OUT;
+ * -1 when S is not one or it is out of range. */
+static int whole_number(const char *s, size_t len, long *out)
+{
+    if (len == 0 || len > 18)
+        return -1;
+    long v = 0;
+    for (size_t k = 0; k < len; k++) {
+        if (!isdigit((unsigned char)s[k]))
+            return -1;
+        v = v * 10 + (s[k] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
 static int parse_segment(const char *s)
 {
-    char *end;
-    long pid = strtol(s, &end, 10);
-    if (end == s || *end != '/' || !isdigit((unsigned char)end[1]))
-        return flor__err(FLOR_EINVAL, "--replay_flor %s: expected PID/N, e.g. 0/4", s);
-    const char *ns = end + 1;
-    long n = strtol(ns, &end, 10);
-    if (*end || n < 1 || pid < 0 || pid >= n)
+    const char *slash = strchr(s, '/');
+    long pid, n;
+    if (!slash || whole_number(s, (size_t)(slash - s), &pid) != 0 ||
+        whole_number(slash + 1, strlen(slash + 1), &n) != 0)
+        return flor__err(FLOR_EINVAL, "--replay_flor '%s': expected PID/N, two whole numbers "
+                                      "such as 0/4 (N at most 999999999999999999)", s);
+    if (n < 1 || pid >= n)
         return flor__err(FLOR_EINVAL, "--replay_flor %s: expected PID/N with 0 <= PID < N", s);
     flor__P.seg_pid = pid;
     flor__P.seg_n = n;
     return 0;
 }
 
+/* Whether the word after --replay_flor is its value: anything but a
+ * flag ("--..."), so that a malformed segment ("-1/3", "abc", " 1/3") is
+ * an error rather than an argument passed on to the program. */
 static int is_segment(const char *s)
 {
-    const char *slash = strchr(s, '/');
-    return slash && slash != s && isdigit((unsigned char)s[0]);
+    return strncmp(s, "--", 2) != 0;
 }
 
 static int add_probe(const char *list)
@@ -202,7 +233,7 @@ int flor__replay_parse(int *argc, char ***argvp)
     if (env && *env && strcmp(env, "0") != 0) {
         flor__P.on = 1;
         flor__P.seg_n = 1;
-        if (is_segment(env) && parse_segment(env) != 0)
+        if (strchr(env, '/') && parse_segment(env) != 0)
             return flor__err_wrap(FLOR_EINVAL, "FLOR_REPLAY");
     }
     const char *run = getenv("FLOR_REPLAY_RUN");
@@ -447,6 +478,299 @@ out:
     return rc;
 }
 
+/* ---- what the run recorded of itself: its status, its argv ------------------ */
+
+/* One integer from SQL with the run id as ?1, or DFLT when NULL. */
+static int query_long(sqlite3 *db, const char *sql, long dflt, long *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run to replay");
+    sqlite3_bind_int64(st, 1, flor__P.run_id);
+    if (flor__P.ckpt_loop)
+        sqlite3_bind_text(st, 2, flor__P.ckpt_loop, -1, SQLITE_STATIC);
+    *out = dflt;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *out = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : flor__err_sqlite(db, rc, "cannot read the run to replay");
+}
+
+static int load_frontier(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        db,
+        flor__P.ckpt_loop
+            ? "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND name = ?3"
+            : "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND "
+              "parent_ctx_id IS NULL AND name = (SELECT name FROM loops WHERE run_id = ?1 AND "
+              "parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's loops");
+    sqlite3_bind_int64(st, 1, flor__P.run_id);
+    sqlite3_bind_int64(st, 2, flor__P.reached);
+    if (flor__P.ckpt_loop)
+        sqlite3_bind_text(st, 3, flor__P.ckpt_loop, -1, SQLITE_STATIC);
+    int64_t ctx = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    /* the context of the last value the record logged in that iteration */
+    rc = sqlite3_prepare_v2(db,
+                            "WITH RECURSIVE sub(c) AS (SELECT ?2 UNION ALL SELECT l.ctx_id FROM "
+                            "loops l JOIN sub ON l.parent_ctx_id = sub.c WHERE l.run_id = ?1) "
+                            "SELECT ctx_id FROM logs WHERE run_id = ?1 AND source = 'record' AND "
+                            "ctx_id IN sub ORDER BY rowid DESC LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's logs");
+    sqlite3_bind_int64(st, 1, flor__P.run_id);
+    sqlite3_bind_int64(st, 2, ctx);
+    int64_t last = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (!last || last == ctx)
+        return 0; /* it logged after its nested loops: they ran to their end */
+    /* the path from there up to the iteration, innermost first */
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT parent_ctx_id, name, iteration FROM loops WHERE run_id = ?1 "
+                            "AND ctx_id = ?2",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's loops");
+    while (last && last != ctx && nfrontier < MAX_FRONTIER) {
+        sqlite3_bind_int64(st, 1, flor__P.run_id);
+        sqlite3_bind_int64(st, 2, last);
+        last = 0;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            last = sqlite3_column_int64(st, 0);
+            frontier[nfrontier].name = flor__strdup((const char *)sqlite3_column_text(st, 1));
+            frontier[nfrontier].iteration = (long)sqlite3_column_int64(st, 2);
+            if (!frontier[nfrontier].name) {
+                sqlite3_finalize(st);
+                return flor__err(FLOR_ENOMEM, "out of memory");
+            }
+            nfrontier++;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (last != ctx) { /* not a path to the iteration: no frontier */
+        for (int k = 0; k < nfrontier; k++)
+            free(frontier[k].name);
+        nfrontier = 0;
+        return 0;
+    }
+    for (int a = 0, b = nfrontier - 1; a < b; a++, b--) { /* outermost first */
+        char *n = frontier[a].name;
+        long it = frontier[a].iteration;
+        frontier[a] = frontier[b];
+        frontier[b].name = n;
+        frontier[b].iteration = it;
+    }
+    return 0;
+}
+
+/* The level of the frontier that loop L is at, or -1 when L is not on
+ * the frontier's path. */
+static int frontier_level(const flor_loop *l)
+{
+    int j = l->depth - flor__R.ckpt_depth - 1;
+    if (j < 0 || j >= nfrontier || flor__R.ckpt_depth < 0 ||
+        flor__R.stack[flor__R.ckpt_depth].iteration != flor__P.reached ||
+        strcmp(l->name, frontier[j].name) != 0)
+        return -1;
+    for (int k = 0; k < j; k++) {
+        int d = flor__R.ckpt_depth + 1 + k;
+        if (flor__R.stack[d].iteration != frontier[k].iteration ||
+            strcmp(flor__name_str(flor__R.stack[d].name), frontier[k].name) != 0)
+            return -1;
+    }
+    return j;
+}
+
+void flor__replay_frontier_begin(flor_loop *l)
+{
+    int j = frontier_level(l);
+    if (j < 0 || flor__P.phase == FLOR__PHASE_FAILED)
+        return;
+    long n = frontier[j].iteration + 1;
+    if (l->n < 0 || l->n >= n) {
+        l->n = n;
+        if (j == nfrontier - 1 || frontier_cut_depth < 0)
+            frontier_cut_depth = l->depth;
+    }
+}
+
+void flor__replay_frontier_end(const flor_loop *l)
+{
+    if (l->depth != frontier_cut_depth || frontier_level(l) < 0 ||
+        flor__R.stack[l->depth].iteration != frontier[l->depth - flor__R.ckpt_depth - 1].iteration)
+        return;
+    /* the record got no further: nothing after this is stored or compared */
+    frontier_cut_depth = -1;
+    flor__P.truncated = 1;
+    if (flor__P.phase != FLOR__PHASE_FAILED)
+        flor__P.phase = FLOR__PHASE_AFTER;
+    flor__buf b = {0};
+    for (int k = 0; k <= l->depth - flor__R.ckpt_depth - 1; k++)
+        flor__buf_printf(&b, "/%s=%ld", frontier[k].name, frontier[k].iteration);
+    snprintf(frontier_text, sizeof frontier_text, "%s", b.p ? b.p : "");
+    flor__buf_release(&b);
+}
+
+/* A run that did not finish (killed, failed, still running) is replayed
+ * only as far as it got: to the last iteration of its checkpointed loop
+ * that logged or was checkpointed. */
+static int load_reach(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE run_id = ?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's status");
+    sqlite3_bind_int64(st, 1, flor__P.run_id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        flor__P.run_status = flor__strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (!flor__P.run_status)
+        flor__P.run_status = flor__strdup("unknown");
+    if (!flor__P.run_status)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    flor__P.reached = -1;
+    flor__P.limited = strcmp(flor__P.run_status, "finished") != 0;
+    if (!flor__P.limited)
+        return 0;
+    long ck = -1, lp = -1;
+    rc = query_long(db, "SELECT max(iteration) FROM checkpoints WHERE run_id = ?1", -1, &ck);
+    if (!rc)
+        rc = query_long(db,
+                        flor__P.ckpt_loop
+                            ? "SELECT max(iteration) FROM loops WHERE run_id = ?1 AND name = ?2"
+                            : "SELECT max(iteration) FROM loops WHERE run_id = ?1 AND "
+                              "parent_ctx_id IS NULL AND name = (SELECT name FROM loops WHERE "
+                              "run_id = ?1 AND parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
+                        -1, &lp);
+    flor__P.reached = ck > lp ? ck : lp;
+    if (!rc && flor__P.reached >= 0 && !flor__replay_has_checkpoint(flor__P.reached))
+        rc = load_frontier(db);
+    return rc;
+}
+
+static int has_name(char **v, int n, const char *name, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (strlen(v[i]) == len && strncmp(v[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The args rows of a killed run can be missing (it died before the
+ * writer saved them).  Its argv, saved when it started, still holds the
+ * --kwargs it was given: they become the replay's --kwargs for the args
+ * without a row, so flor_arg() parses them to the default's type exactly
+ * as the record did.  An arg with neither a row nor a --kwargs used its
+ * default in the record too. */
+static int load_argv_kwargs(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    char **argnames = NULL, **words = NULL, **fake = NULL;
+    int nnames = 0, nwords = 0, nfake = 0, rc;
+    rc = sqlite3_prepare_v2(db, "SELECT name FROM args WHERE run_id = ?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's args");
+    sqlite3_bind_int64(st, 1, flor__P.run_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char **v = realloc(argnames, (size_t)(nnames + 1) * sizeof *v);
+        if (!v || !(v[nnames] = flor__strdup((const char *)sqlite3_column_text(st, 0)))) {
+            argnames = v ? v : argnames;
+            rc = flor__err(FLOR_ENOMEM, "out of memory");
+            goto out;
+        }
+        argnames = v;
+        nnames++;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT j.value FROM runs r, json_each(r.argv) j WHERE r.run_id = ? "
+                            "ORDER BY j.key",
+                            -1, &st, NULL);
+    int step = rc == SQLITE_OK ? SQLITE_ROW : rc;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, flor__P.run_id);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *w = (const char *)sqlite3_column_text(st, 0);
+            char **v = realloc(words, (size_t)(nwords + 1) * sizeof *v);
+            if (!v || !(v[nwords] = flor__strdup(w ? w : ""))) {
+                words = v ? v : words;
+                rc = flor__err(FLOR_ENOMEM, "out of memory");
+                goto out;
+            }
+            words = v;
+            nwords++;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        /* the argv is unreadable: harmless when the args rows are complete */
+        if (flor__P.limited && nnames == 0)
+            rc = flor__err(FLOR_ECORRUPT,
+                           "run %lld recorded no args (it ended '%s') and its argv cannot be "
+                           "read (%s): cannot replay it faithfully",
+                           (long long)flor__P.run_id, flor__P.run_status, sqlite3_errmsg(db));
+        else
+            rc = 0;
+        goto out;
+    }
+    /* the --kwargs words, found as flor__kwargs_parse() found them */
+    fake = calloc((size_t)nwords + 3, sizeof *fake);
+    if (!fake) {
+        rc = flor__err(FLOR_ENOMEM, "out of memory");
+        goto out;
+    }
+    fake[nfake++] = "replay";
+    fake[nfake++] = "--kwargs";
+    for (int i = 1; i < nwords && strcmp(words[i], "--") != 0;) {
+        if (strcmp(words[i], "--kwargs") != 0) {
+            i++;
+            continue;
+        }
+        for (i++; i < nwords && strchr(words[i], '=') && strncmp(words[i], "--", 2) != 0; i++) {
+            size_t len = (size_t)(strchr(words[i], '=') - words[i]);
+            if (!has_name(argnames, nnames, words[i], len))
+                fake[nfake++] = words[i];
+        }
+    }
+    if (nfake > 2) {
+        int fargc = nfake;
+        char **fargv = fake;
+        flor__P.argv_kwargs = nfake - 2;
+        if ((rc = flor__kwargs_parse(&fargc, &fargv)) != 0) {
+            rc = flor__err_wrap(FLOR_EINVAL, "run %lld: the --kwargs of its recorded argv",
+                                (long long)flor__P.run_id);
+            goto out;
+        }
+        flor__buf list = {0};
+        for (int k = 2; k < nfake; k++)
+            flor__buf_printf(&list, "%s%s", k > 2 ? " " : "", fake[k]);
+        flor__warn("run %lld (%s) recorded no args for %s: the replay takes them from the "
+                   "--kwargs of its recorded argv",
+                   (long long)flor__P.run_id, flor__P.run_status, list.p ? list.p : "?");
+        flor__buf_release(&list);
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    for (int i = 0; i < nnames; i++)
+        free(argnames[i]);
+    for (int i = 0; i < nwords; i++)
+        free(words[i]);
+    free(argnames);
+    free(words);
+    free(fake);
+    return rc;
+}
+
 int flor__replay_open(sqlite3 *db, const char *projid, const char *filename)
 {
     int rc = select_run(db, projid, filename);
@@ -454,6 +778,10 @@ int flor__replay_open(sqlite3 *db, const char *projid, const char *filename)
         rc = flor__args_load(db, flor__P.run_id);
     if (!rc)
         rc = load_checkpoints(db);
+    if (!rc)
+        rc = load_reach(db);
+    if (!rc)
+        rc = load_argv_kwargs(db);
     if (!rc)
         rc = load_recorded(db);
     if (rc)
@@ -481,13 +809,19 @@ long flor__replay_plan(const char *loop, long n, long *first)
     long total = n;
     if (total < 0) /* a loop of unknown length: the last checkpoint marks its end */
         total = flor__P.nckpt ? flor__P.ckpts[flor__P.nckpt - 1] + 1 : 0;
+    /* a run that did not finish: no iteration past the last it reached */
+    if (flor__P.limited && (n < 0 || total > flor__P.reached + 1)) {
+        total = flor__P.reached + 1;
+        flor__P.truncated = 1;
+    }
+    if (flor__P.limited)
+        snprintf(stop_loop, sizeof stop_loop, "%s", loop ? loop : "?");
     long size = total / flor__P.seg_n, rem = total % flor__P.seg_n;
     long pid = flor__P.seg_pid;
     flor__P.seg_start = pid * size + (pid < rem ? pid : rem);
     flor__P.seg_end = flor__P.seg_start + size + (pid < rem ? 1 : 0);
     long resume = flor__P.seg_start > 0 ? checkpoint_at_or_before(flor__P.seg_start - 1) : -1;
     *first = resume + 1;
-    (void)loop;
     return resume;
 }
 
@@ -793,6 +1127,14 @@ void flor__replay_report(void)
     }
     if (flor__quiet())
         return;
+    if (flor__P.truncated && flor__P.reached < 0)
+        fprintf(stderr, "flor: run %lld %s before its loop '%s' began: the replay stopped there "
+                        "too\n", (long long)flor__P.run_id, flor__P.run_status, stop_loop);
+    else if (flor__P.truncated)
+        fprintf(stderr, "flor: run %lld %s in iteration %s=%ld%s: the replay stopped there "
+                        "too\n",
+                (long long)flor__P.run_id, flor__P.run_status, stop_loop, flor__P.reached,
+                frontier_text);
     fprintf(stderr,
             "flor: replay of run %lld%s: %ld new values, %ld compared, %ld divergences, "
             "%ld checkpoints restored\n",
@@ -826,5 +1168,12 @@ void flor__replay_release(void)
     free(flor__P.run_spec);
     free(flor__P.error);
     free(flor__P.first_divergence);
+    free(flor__P.run_status);
+    stop_loop[0] = 0;
+    frontier_text[0] = 0;
+    for (int k = 0; k < nfrontier; k++)
+        free(frontier[k].name);
+    nfrontier = 0;
+    frontier_cut_depth = -1;
     memset(&flor__P, 0, sizeof flor__P);
 }
