@@ -20,7 +20,8 @@ for t in "$@"; do
     manifest) max_len=2048 ;;
     source) max_len=4096 ;;
     codec) max_len=16384 ;;
-    idx|pack) max_len=8192 ;;
+    idx) max_len=4096 ;;
+    pack) max_len=16384 ;;
     db) max_len=65536 ;;
     *) max_len=4096 ;;
     esac
