@@ -139,3 +139,35 @@ clean:
 
 # The Python module (python/python.mk) and anything else kept in its own file.
 -include python/python.mk
+
+# ---- fuzzing (tests/fuzz/README.md) ---------------------------------------
+# libFuzzer targets for every reader of outside input, built with clang into
+# build-fuzz/.  `make fuzz` runs each from its seed corpus for FUZZ_TIME
+# seconds (FUZZ_RUNS=N: N inputs instead) and fails, naming the target, on
+# any crash, leak or sanitizer report; crashes go to build-fuzz/crashes/T/.
+FUZZ_CC     ?= clang-14
+FUZZ_TIME   ?= 30
+FUZZ_RUNS   ?=
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -g -O1 -Iinclude \
+               $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=build-fuzz/src/%.o)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN    := $(FUZZ_TARGETS:%=build-fuzz/%)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BIN)
+
+build-fuzz/src/%.o: src/%.c src/internal.h src/store.h include/flor.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build-fuzz/libflor.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) build-fuzz/libflor.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< build-fuzz/libflor.a $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+	@FUZZ_TIME='$(FUZZ_TIME)' FUZZ_RUNS='$(FUZZ_RUNS)' sh tests/fuzz/run.sh $(FUZZ_TARGETS)

@@ -940,7 +940,7 @@ int flor__obj_decode(const void *data, size_t n, struct flor__obj *out)
         return bad_manifest("checksum mismatch");
     uint32_t cs = flor__get_le32(p + 8), nc = flor__get_le32(p + 12);
     uint64_t nb = flor__get_le64(p + 16);
-    if (p[5] >= FLOR__ELEM_COUNT || !cs || cs > (64u << 20) ||
+    if (p[5] >= FLOR__ELEM_COUNT || p[6] || p[7] || !cs || cs > (64u << 20) ||
         nb / cs + (nb % cs != 0) != nc)
         return bad_manifest("inconsistent header");
     if (nc > (n - OBJ_HDR - 8) / 17)

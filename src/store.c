@@ -1637,6 +1637,8 @@ static int get_chunk(flor__store *s, struct wctx *w, struct get_arg *a, const fl
     if (e.depth && (rc = get_chunk(s, w, a, &e.base, dst, len, level + 1)) != 0)
         return rc;
     int direct = e.codec == FLOR__CODEC_RAW;
+    if (direct && e.stored_len != len) /* it is read straight into DST */
+        return chunk_err(s, FLOR_ECORRUPT, id, &e, "raw record's length differs from the chunk's");
     if (!direct && (rc = wctx_reserve(w, e.stored_len)) != 0)
         return rc;
     uint8_t hdr[REC_HDR];
