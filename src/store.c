@@ -192,6 +192,7 @@ struct pack {
     uint64_t idx_done; /* bytes of its index consumed */
     int writing;
     int bad;           /* wrong header: not loaded */
+    uint64_t bad_recs; /* index records that failed their checksum */
 };
 
 struct writer { /* the pack a handle (or gc) appends to */
@@ -556,6 +557,7 @@ static int read_idx(flor__store *s, size_t slot)
                     break;
                 }
                 s->bad_records++;
+                p->bad_recs++;
             } else {
                 e.slot = (uint32_t)slot;
                 if (index_insert(s, &e)) {
@@ -2007,7 +2009,7 @@ static int live_close(flor__store *s, flor__live *l, uint64_t *missing)
     return 0;
 }
 
-enum { GC_SKIP, GC_KEEP, GC_REWRITE, GC_REMOVE };
+enum { GC_SKIP, GC_KEEP, GC_REWRITE, GC_REMOVE, GC_REFUSE };
 
 struct gc_pack {
     uint32_t id;
@@ -2026,6 +2028,7 @@ struct gc {
     uint32_t *orphan_idx;
     size_t norphan;
     struct flor__gc_stats *st;
+    char why[4400]; /* GC_REFUSE: what is wrong with the pack */
 };
 
 /* Locks pack G->id (skipping it when a writer holds it) and decides what to
@@ -2053,8 +2056,21 @@ static void gc_plan_pack(struct gc *g, struct gc_pack *gp)
     }
     if (s->packs[gp->slot].bad)
         return;
+    /* A pack with records but no sound index may hold chunks that kept
+     * checkpoints need and that no index names: only fsck can tell. */
+    if (!has_idx && gp->size > FILE_HDR) {
+        gp->action = GC_REFUSE;
+        snprintf(g->why, sizeof g->why, "'%s' has no index", pack_path(s, gp->id, "pack"));
+        return;
+    }
     if (!has_idx) {
-        gp->action = GC_REMOVE; /* nothing can name its chunks */
+        gp->action = GC_REMOVE; /* an empty pack */
+        return;
+    }
+    if (s->packs[gp->slot].bad_recs) {
+        gp->action = GC_REFUSE;
+        snprintf(g->why, sizeof g->why, "'%s' has %llu damaged records",
+                 pack_path(s, gp->id, "idx"), (unsigned long long)s->packs[gp->slot].bad_recs);
         return;
     }
     if (!gp->live_n)
@@ -2141,6 +2157,7 @@ static int gc_plan(struct gc *g)
         case GC_KEEP: g->st->packs_kept++; break;
         case GC_REWRITE: g->st->packs_rewritten++; break;
         case GC_REMOVE: g->st->packs_removed++; break;
+        case GC_REFUSE: g->st->packs_skipped++; break;
         }
         if (gp->action == GC_REWRITE || gp->action == GC_REMOVE || gp->action == GC_KEEP) {
             g->st->chunks_live += gp->live_n;
@@ -2149,7 +2166,52 @@ static int gc_plan(struct gc *g)
     }
     for (size_t i = 0; i < g->norphan; i++)
         g->st->bytes_before += file_size(s->dirfd, g->orphan_idx[i], "idx");
+    if (g->why[0])
+        return flor__err(FLOR_ECORRUPT,
+                         "gc changed nothing: %s; run 'flor fsck --repair' to rebuild it from "
+                         "the pack, then run gc again", g->why);
     return 0;
+}
+
+/* Reads and checks the record of every live chunk before anything is
+ * changed: header, header checksum and stored checksum. */
+static int gc_verify(struct gc *g)
+{
+    flor__store *s = g->s;
+    uint8_t *buf = malloc(REC_HDR + MAX_STORED);
+    if (!buf)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < s->index.cap && !rc; i++) {
+        if (!s->index.used[i])
+            continue;
+        const struct ient *e = ht_at(&s->index, i);
+        if (!ht_find(&g->live->set, &e->hash))
+            continue;
+        const struct pack *p = &s->packs[e->slot];
+        size_t n = REC_HDR + e->stored_len;
+        ssize_t got = pread(p->fd, buf, n, (off_t)e->off);
+        const char *why = NULL;
+        if (got < 0)
+            rc = chunk_err(s, FLOR_EIO, p->id, e, strerror(errno));
+        else if ((size_t)got != n)
+            why = "pack is truncated";
+        else if (!(why = rec_header_check(buf, e)) &&
+                 XXH3_64bits(buf + REC_HDR, e->stored_len) != flor__get_le64(buf + 48))
+            why = "checksum mismatch";
+        if (why)
+            rc = chunk_err(s, FLOR_ECORRUPT, p->id, e, why);
+    }
+    free(buf);
+    if (rc == FLOR_ECORRUPT) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", flor_errmsg());
+        rc = flor__err(FLOR_ECORRUPT,
+                       "gc changed nothing: %s; a kept checkpoint needs that chunk: run 'flor fsck "
+                       "--repair' to drop the checkpoints that cannot be read, then run gc again",
+                       msg);
+    }
+    return rc;
 }
 
 /* Copies the live records of pack GP into W, verifying each. */
@@ -2187,12 +2249,14 @@ static int gc_copy_pack(struct gc *g, struct gc_pack *gp, struct writer *w, uint
 static void remove_pack_files(flor__store *s, uint32_t id, int pack_too)
 {
     char name[32];
-    pack_name(name, sizeof name, id, "idx");
-    unlinkat(s->dirfd, name, 0); /* the index first: a pack without one is inert */
+    /* The pack first: an index without its pack is inert (nothing loads
+     * it), while a pack without its index would look damaged to fsck. */
     if (pack_too) {
         pack_name(name, sizeof name, id, "pack");
         unlinkat(s->dirfd, name, 0);
     }
+    pack_name(name, sizeof name, id, "idx");
+    unlinkat(s->dirfd, name, 0);
 }
 
 /* Writes the live records of the packs to rewrite into new packs, synced;
@@ -2306,8 +2370,8 @@ static void gc_release(struct gc *g)
     }
 }
 
-int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, void *ctx, int dry_run,
-                   struct flor__gc_stats *stats)
+int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, flor__gc_commit_fn commit,
+                   void *ctx, int dry_run, struct flor__gc_stats *stats)
 {
     struct flor__gc_stats st0, *st = stats ? stats : &st0;
     memset(st, 0, sizeof *st);
@@ -2336,14 +2400,26 @@ int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, void *ctx, int dry_run
     if (!rc)
         rc = live_close(s, g.live, &st->chunks_missing);
     unlock(&s->mu);
+    if (!rc && st->chunks_missing)
+        rc = flor__err(FLOR_ECORRUPT,
+                       "gc changed nothing: %llu chunks that kept checkpoints need are in no "
+                       "index of '%s'; run 'flor fsck' to see which checkpoints, and 'flor fsck "
+                       "--repair' to rebuild the indexes from the packs and drop what cannot be "
+                       "read", (unsigned long long)st->chunks_missing, s->dir);
     /* opmu keeps every other operation on this handle out, so the index and
      * the packs stay as they are without mu (which the writer takes). */
     if (!rc)
         rc = gc_plan(&g);
+    if (!rc)
+        rc = gc_verify(&g);
     if (!rc && dry_run) {
         gc_estimate(&g);
     } else if (!rc) {
+        /* The new packs are durable before the caller lets go of anything
+         * (COMMIT), and the old files go only after that. */
         rc = gc_rewrite(&g);
+        if (!rc && commit)
+            rc = commit(ctx);
         if (!rc)
             gc_remove(&g);
         lock(&s->mu);

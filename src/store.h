@@ -214,6 +214,11 @@ int flor__live_add(flor__live *l, const flor__hash *h);
 int flor__live_add_obj(flor__live *l, const struct flor__obj *o);
 
 typedef int (*flor__gc_mark_fn)(void *ctx, flor__live *live);
+/* Called once the kept chunks are verified and their new packs durable,
+ * before any old file is removed: the caller drops what it let go (e.g. the
+ * rows of removed checkpoints).  An error stops gc with the old files in
+ * place. */
+typedef int (*flor__gc_commit_fn)(void *ctx);
 
 struct flor__gc_stats {
     uint64_t packs;           /* pack files looked at */
@@ -226,17 +231,26 @@ struct flor__gc_stats {
 /*
  * Removes the chunks no live manifest needs.  Takes the store's exclusive
  * lock (FLOR_EBUSY when a process is writing into the store), then calls
- * MARK, which must add every live manifest (e.g. every checkpoint row in
- * flor.db) with flor__live_add_obj(); MARK must not call into this store.
- * Packs holding dead chunks are rewritten: live records are copied to a new
- * pack, which is synced with its index before the old pack and index are
+ * MARK, which must add every manifest that stays (e.g. every checkpoint row
+ * in flor.db that is kept) with flor__live_add_obj(); MARK must not call
+ * into this store.
+ *
+ * Before anything changes, gc makes sure that every live chunk is readable:
+ * it refuses with FLOR_ECORRUPT, changing nothing and naming the file, when
+ * a live chunk is in no index, when a live record fails its header or
+ * checksum, or when a pack with records has no index or a damaged one (its
+ * chunks cannot be accounted for); the message says to run
+ * `flor fsck --repair`.  Then packs holding dead chunks are rewritten: live
+ * records are copied to a new pack, which is synced with its index; then
+ * COMMIT (may be NULL) is called; only then are the old packs and indexes
  * removed.  A pack locked by a writer is skipped.  With DRY_RUN nothing is
- * changed and the stats say what would be freed.
- * @return 0, FLOR_EBUSY, FLOR_EIO, FLOR_ECORRUPT (a live record failed its
- *         checksum: nothing was removed), FLOR_ENOMEM, or MARK's error.
+ * changed (COMMIT is not called), the same checks are made, and the stats
+ * say what would be freed.
+ * @return 0, FLOR_EBUSY, FLOR_EIO (naming the file), FLOR_ECORRUPT,
+ *         FLOR_ENOMEM, or MARK's or COMMIT's error.
  */
-int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, void *ctx, int dry_run,
-                   struct flor__gc_stats *stats);
+int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, flor__gc_commit_fn commit, void *ctx,
+                   int dry_run, struct flor__gc_stats *stats);
 
 /* ---- tests ----------------------------------------------------------------- */
 

@@ -1110,7 +1110,7 @@ static void test_gc(void)
     off_t before = fsize(path_in(dir, "pack-000001.pack"));
     struct live_list live = {{&oa}, 1};
     struct flor__gc_stats st;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 1, &st), 0); /* dry run */
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 1, &st), 0); /* dry run */
     CHECK_EQ_INT(st.packs, 1);
     CHECK_EQ_INT(st.packs_rewritten, 1);
     CHECK_EQ_INT(st.chunks_live, 16);
@@ -1119,7 +1119,7 @@ static void test_gc(void)
     CHECK_EQ_INT(fsize(path_in(dir, "pack-000001.pack")), before);
     CHECK(restores(s, &ob, b, n));
 
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(st.packs_rewritten, 1);
     CHECK(st.bytes_freed > n - 4096 && st.bytes_freed < n + 4096);
     CHECK_EQ_INT(fsize(path_in(dir, "pack-000001.pack")), -1);
@@ -1136,13 +1136,13 @@ static void test_gc(void)
     CHECK(restores(s, &ob, b, n));
     live.objs[1] = &ob;
     live.n = 2;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(st.chunks_dead, 0);
     CHECK_EQ_INT(st.packs_rewritten, 0);
     CHECK_EQ_INT(st.bytes_freed, 0);
     /* nothing live: everything goes */
     live.n = 0;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(count_files(dir, "pack") + count_files(dir, "idx"), 0);
     flor__store_close(s);
     flor__obj_release(&oa);
@@ -1175,7 +1175,7 @@ static void test_gc_keeps_delta_bases(void)
     struct live_list live = {{&cur}, 1};
     /* the manifest names only the immediate base; the store finds the rest */
     struct flor__gc_stats st;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(st.chunks_live, 5 * 4);
     CHECK_EQ_INT(st.chunks_dead, 4);
     CHECK_EQ_INT(st.chunks_missing, 0);
@@ -1211,13 +1211,13 @@ static void test_gc_busy(void)
     CHECK(read(go[0], &c, 1) == 1 && c == 'k');
     flor__store *s = open_store(dir, 0);
     struct live_list live = {{NULL}, 0};
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), FLOR_EBUSY);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), FLOR_EBUSY);
     CHECK(strstr(flor_errmsg(), "in use") != NULL);
     CHECK(write(done[1], "q", 1) == 1);
     int status;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), 0);
     flor__store_close(s);
     close(go[0]);
     close(go[1]);
@@ -1240,7 +1240,7 @@ static void test_gc_then_stale_writer(void)
     flor__store *stale = open_store(dir, 16 * 1024); /* knows the chunks */
     s = open_store(dir, 0);
     struct live_list live = {{NULL}, 0};
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), 0);
     flor__store_close(s);
     struct flor__put_stats st;
     CHECK_EQ_INT(flor__store_put(stale, a, n, FLOR__ELEM_RAW, NULL, &o2, &st), 0);
@@ -1271,7 +1271,7 @@ static void test_gc_stops_on_corruption(void)
     flip_byte(path_in(dir, "pack-000001.pack"), 16 + 64 + 10);
     s = open_store(dir, 0);
     struct live_list live = {{&oa}, 1};
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), FLOR_ECORRUPT);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), FLOR_ECORRUPT);
     CHECK(strstr(flor_errmsg(), "pack-000001.pack") != NULL);
     CHECK(fsize(path_in(dir, "pack-000001.pack")) > 0);
     CHECK_EQ_INT(count_files(dir, "pack"), 1);
