@@ -2406,16 +2406,16 @@ int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, flor__gc_commit_fn com
     if (!rc)
         rc = live_close(s, g.live, &st->chunks_missing);
     unlock(&s->mu);
+    /* opmu keeps every other operation on this handle out, so the index and
+     * the packs stay as they are without mu (which the writer takes). */
+    if (!rc)
+        rc = gc_plan(&g);
     if (!rc && st->chunks_missing)
         rc = flor__err(FLOR_ECORRUPT,
                        "gc changed nothing: %llu chunks that kept checkpoints need are in no "
                        "index of '%s'; run 'flor fsck' to see which checkpoints, and 'flor fsck "
                        "--repair' to rebuild the indexes from the packs and drop what cannot be "
                        "read", (unsigned long long)st->chunks_missing, s->dir);
-    /* opmu keeps every other operation on this handle out, so the index and
-     * the packs stay as they are without mu (which the writer takes). */
-    if (!rc)
-        rc = gc_plan(&g);
     if (!rc)
         rc = gc_verify(&g);
     if (!rc && dry_run) {
