@@ -2565,6 +2565,10 @@ static int chk_scan(struct chk_pack *c, uint64_t *done, flor__check_progress_fn 
                 c->ccap = cap;
             }
             c->corrupt[c->nc++] = off;
+            /* Its length cannot be trusted either: a record torn by a
+             * crash claims bytes that the next writer's records took. */
+            off = chk_resync(c, off);
+            continue;
         } else {
             if (c->n == c->cap) {
                 size_t cap = c->cap ? 2 * c->cap : 256;

@@ -149,6 +149,15 @@ test_expect_success 'a run left running by a dead process is marked killed, then
     test "$(q "SELECT status FROM runs WHERE run_id = 2")" = killed
 '
 
+test_expect_success 'a record torn by a crash, then appended to by the next run: nothing to report' '
+    copy c11 && cd c11 &&
+    size=$(stat -c %s $P) &&
+    truncate -s $((size - 1000)) $P &&
+    flor fsck --repair >/dev/null &&
+    FLOR_OVERHEAD=1 ckpt --kwargs epochs=3 kb=64 seed=9 >/dev/null &&
+    flor fsck && all_restore 20
+'
+
 test_expect_success 'json output names the same problems' '
     copy c10 && cd c10 &&
     rm $I &&
