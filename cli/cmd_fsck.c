@@ -106,5 +106,5 @@ static int run(int argc, char **argv, const cli_opts *opts)
 }
 
 const cli_command cli_cmd_fsck = {
-    "fsck", run, "fsck [--repair]     check the records and checkpoints; repair them", help,
+    "fsck", run, "fsck [--repair]      check the records and checkpoints; repair them", help,
 };
