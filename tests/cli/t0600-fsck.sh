@@ -167,6 +167,19 @@ test_expect_success 'an index record torn by a crash at the end: not a problem, 
     flor gc --keep-runs 100 >/dev/null && all_restore 20
 '
 
+test_expect_success 'while a program writes checkpoints, fsck exits 3 and changes nothing' '
+    copy c13 && cd c13
+    FLOR_OVERHEAD=1 ckpt --kwargs epochs=100 kb=64 sleep_ms=50 seed=11 >/dev/null 2>&1 &
+    pid=$!
+    i=0 && while [ "$(q "SELECT count(*) FROM checkpoints")" -le 18 ] && [ $i -lt 100 ]; do
+        sleep 0.1; i=$((i + 1))
+    done &&
+    test_exit_code 3 flor fsck --repair 2>err &&
+    grep "^flor: store .* is in use by a process writing checkpoints" err &&
+    kill -9 $pid && { wait $pid || :; } &&
+    flor fsck && n=$(q "SELECT count(*) FROM checkpoints") && test $n -gt 18 && all_restore $n
+'
+
 test_expect_success 'json output names the same problems' '
     copy c10 && cd c10 &&
     rm $I &&
