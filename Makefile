@@ -117,7 +117,7 @@ test: all $(UNIT_BIN) $(PROGS) $(FAULTINJECT)
 demo: all
 	@FLOR_BUILD=$(abspath $(BUILD)) sh examples/demo.sh
 
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(PROGS)
 	@FLOR_BUILD=$(abspath $(BUILD)) sh bench/run.sh
 
 # flor.pc names PREFIX: made anew by every install.

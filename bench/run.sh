@@ -32,6 +32,10 @@ if [ -x "$FLOR_BUILD/bench/bench_store" ]; then
 fi
 
 echo
+echo "== flor fsck vs cat of the same bytes (goal: at most 2)"
+sh "$REPO/bench/bench_fsck.sh"
+
+echo
 echo "== the example (examples/linear.c), flor on vs FLOR_MODE=off"
 ARGS="epochs=2 ntrain=30000"
 mkdir -p "$work/example" && cd "$work/example" && git init -q

@@ -18,6 +18,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_checkpoints,
     &cli_cmd_du,
     &cli_cmd_gc,
+    &cli_cmd_fsck,
     &cli_cmd_replay,
     &cli_cmd_help,
 };

@@ -662,14 +662,68 @@ FLOR_API int flor_project_du(flor_project *p, flor_table **out);
  * checkpoint needs it.  With DRY_RUN nothing changes and the report says
  * what would go.  Report (one row): dry_run, checkpoints_removed,
  * checkpoints_kept, chunks_removed, chunks_kept, packs_rewritten,
- * bytes_before, bytes_after, bytes_freed (in a dry run the chunk and byte
- * figures count only chunks that are already unreferenced).
+ * bytes_before, bytes_after, bytes_freed (a dry run makes the same checks
+ * and reports the same figures).
+ *
+ * Nothing a kept checkpoint needs is ever removed: before changing
+ * anything gc reads every chunk the kept checkpoints need and checks it,
+ * and the rows of removed checkpoints are dropped only once the packs it
+ * rewrote are synced; old packs are removed last.  A failure at any step
+ * (a full disk, say) leaves every kept checkpoint readable and every row
+ * in place.
  *
  * @return 0; FLOR_EBUSY while a process is writing checkpoints into the
- *         store (nothing is changed); FLOR_EINVAL for negative arguments.
+ *         store (nothing is changed); FLOR_EINVAL for negative arguments;
+ *         FLOR_ECORRUPT, changing nothing, when a chunk a kept checkpoint
+ *         needs is in no index or fails its checksum, or a pack has no
+ *         index or a damaged one (the message names the file and says to
+ *         run `flor fsck --repair`, which rebuilds indexes and drops the
+ *         checkpoints that cannot be read); FLOR_EIO naming the file.
  */
 FLOR_API int flor_project_gc(flor_project *p, int keep_runs, int every, bool dry_run,
                              flor_table **out);
+
+/** With flor_project_fsck: repair what can be repaired. */
+#define FLOR_FSCK_REPAIR 0x1u
+
+/** Told how far a long operation got: DONE of TOTAL bytes. */
+typedef void (*flor_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/**
+ * Checks the project's records and checkpoints end to end, and with
+ * FLOR_FSCK_REPAIR in FLAGS repairs what can be repaired (`flor fsck`).
+ *
+ * Checked: the database (SQLite's integrity_check and foreign_key_check,
+ * the schema version, runs of this host still marked running whose
+ * process is gone); every pack of the store, read from end to end (each
+ * record's header and the checksums of its header and stored bytes); every
+ * index against its pack (its header, each record's checksum, each naming
+ * a sound record at its offset; a pack with records but no index); and
+ * that every chunk of every checkpoint, and every base of a delta, is in
+ * an index and names a sound record.  It takes the store's exclusive lock:
+ * FLOR_EBUSY while a program is writing checkpoints.
+ *
+ * Repair, in this order: dead runs are marked killed; a damaged pack
+ * header is rewritten; a missing or damaged index is rebuilt from the
+ * records of its pack (written to a temporary file, synced, renamed, the
+ * directory synced), which also brings back chunks that only the pack
+ * still named.  Only then are the checkpoints that still cannot be read
+ * dropped (their rows in checkpoints and checkpoint_objects), each listed.
+ * Nothing in a pack is ever changed or removed (`flor gc` reclaims the
+ * space).
+ *
+ * *OUT gets one row per problem: kind (database, run, pack, index, chunk,
+ * checkpoint), file, run, object, iteration (NULL where they do not
+ * apply), detail, and repaired (1 when the repair fixed it, or dropped the
+ * checkpoint).  No row: no problem.  PROGRESS (may be NULL) is called with
+ * ARG as the packs are read.
+ *
+ * @return 0 whatever was found; FLOR_EBUSY; FLOR_EINVAL for unknown
+ *         flags; FLOR_EIO when a file cannot be read or a repair cannot
+ *         be written (naming the file); FLOR_ENOMEM.
+ */
+FLOR_API int flor_project_fsck(flor_project *p, unsigned flags, flor_progress_fn progress,
+                               void *arg, flor_table **out);
 
 /* ------------------------------------------------------------------------
  * Tables: the rows returned by the project calls

@@ -48,32 +48,53 @@ struct gc_plan {
     int64_t doomed;
 };
 
-/* Called by the store with its exclusive lock held: no process is writing
- * checkpoints now, so the rows can go, and what they leave is dead. */
+/* Called by the store with its exclusive lock held (no process is writing
+ * checkpoints now): every manifest of a checkpoint that stays is live.  The
+ * doomed rows stay in the database until the store has verified what it
+ * keeps and made it durable (drop_doomed). */
 static int mark_live(void *ctx, flor__live *live)
 {
     struct gc_plan *plan = ctx;
     flor_project *p = plan->p;
-    if (!plan->dry_run && plan->doomed > 0) {
-        int drc = drop_checkpoints(p->db, plan->keep, plan->every);
-        if (drc)
-            return drc;
-    }
+    char *sql = flor__printf("SELECT manifest FROM checkpoint_objects WHERE ckpt_id NOT IN (%s)",
+                             DOOMED);
+    if (!sql)
+        return flor__err(FLOR_ENOMEM, "out of memory");
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(p->db, "SELECT manifest FROM checkpoint_objects", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(p->db, sql, -1, &st, NULL);
+    free(sql);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(p->db, rc, "cannot read checkpoint manifests");
+    sqlite3_bind_int(st, 1, plan->keep);
+    sqlite3_bind_int(st, 2, plan->every);
     int err = 0;
-    while (!err && sqlite3_step(st) == SQLITE_ROW) {
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct flor__obj o;
         err = flor__obj_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &o);
-        if (!err) {
+        if (err) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", flor_errmsg());
+            err = flor__err(err, "gc changed nothing: a kept checkpoint's %s; run 'flor fsck "
+                                 "--repair' to drop it", msg);
+        } else {
             err = flor__live_add_obj(live, &o);
             flor__obj_release(&o);
         }
     }
+    if (!err && rc != SQLITE_DONE)
+        err = flor__err_sqlite(p->db, rc, "cannot read checkpoint manifests");
     sqlite3_finalize(st);
     return err;
+}
+
+/* Called by the store once what it keeps is verified and durable, before
+ * it removes anything. */
+static int drop_doomed(void *ctx)
+{
+    struct gc_plan *plan = ctx;
+    if (plan->dry_run || plan->doomed <= 0)
+        return 0;
+    return drop_checkpoints(plan->p->db, plan->keep, plan->every);
 }
 
 static int count(sqlite3 *db, const char *sql, int keep, int every, int64_t *n)
@@ -141,14 +162,15 @@ int flor_project_gc(flor_project *p, int keep_runs, int every, bool dry_run, flo
     if (!rc)
         rc = count(p->db, "SELECT count(*) FROM checkpoints WHERE ?1 = ?1 AND ?2 = ?2", keep_runs,
                    every, &total);
-    /* The rows go inside the store's lock (mark_live), so a busy store
-     * changes nothing.  In a dry run the rows stay, so the store's estimate
-     * counts only what is already unreferenced; the plan counts the rows. */
+    /* The rows go inside the store's lock, after the store has verified and
+     * synced what stays (drop_doomed), so a busy or damaged store changes
+     * nothing.  A dry run marks the same live set, so its figures are what
+     * gc would free. */
     struct gc_plan plan = {p, keep_runs, every, dry_run, doomed};
     struct flor__gc_stats gs;
     memset(&gs, 0, sizeof gs);
     if (!rc)
-        rc = flor__store_gc(p->store, mark_live, &plan, dry_run, &gs);
+        rc = flor__store_gc(p->store, mark_live, drop_doomed, &plan, dry_run, &gs);
     if (rc)
         return rc;
     static const char *cols[] = {"dry_run", "checkpoints_removed", "checkpoints_kept",

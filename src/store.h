@@ -214,6 +214,11 @@ int flor__live_add(flor__live *l, const flor__hash *h);
 int flor__live_add_obj(flor__live *l, const struct flor__obj *o);
 
 typedef int (*flor__gc_mark_fn)(void *ctx, flor__live *live);
+/* Called once the kept chunks are verified and their new packs durable,
+ * before any old file is removed: the caller drops what it let go (e.g. the
+ * rows of removed checkpoints).  An error stops gc with the old files in
+ * place. */
+typedef int (*flor__gc_commit_fn)(void *ctx);
 
 struct flor__gc_stats {
     uint64_t packs;           /* pack files looked at */
@@ -226,17 +231,78 @@ struct flor__gc_stats {
 /*
  * Removes the chunks no live manifest needs.  Takes the store's exclusive
  * lock (FLOR_EBUSY when a process is writing into the store), then calls
- * MARK, which must add every live manifest (e.g. every checkpoint row in
- * flor.db) with flor__live_add_obj(); MARK must not call into this store.
- * Packs holding dead chunks are rewritten: live records are copied to a new
- * pack, which is synced with its index before the old pack and index are
+ * MARK, which must add every manifest that stays (e.g. every checkpoint row
+ * in flor.db that is kept) with flor__live_add_obj(); MARK must not call
+ * into this store.
+ *
+ * Before anything changes, gc makes sure that every live chunk is readable:
+ * it refuses with FLOR_ECORRUPT, changing nothing and naming the file, when
+ * a live chunk is in no index, when a live record fails its header or
+ * checksum, or when a pack with records has no index or a damaged one (its
+ * chunks cannot be accounted for); the message says to run
+ * `flor fsck --repair`.  Then packs holding dead chunks are rewritten: live
+ * records are copied to a new pack, which is synced with its index; then
+ * COMMIT (may be NULL) is called; only then are the old packs and indexes
  * removed.  A pack locked by a writer is skipped.  With DRY_RUN nothing is
- * changed and the stats say what would be freed.
- * @return 0, FLOR_EBUSY, FLOR_EIO, FLOR_ECORRUPT (a live record failed its
- *         checksum: nothing was removed), FLOR_ENOMEM, or MARK's error.
+ * changed (COMMIT is not called), the same checks are made, and the stats
+ * say what would be freed.
+ * @return 0, FLOR_EBUSY, FLOR_EIO (naming the file), FLOR_ECORRUPT,
+ *         FLOR_ENOMEM, or MARK's or COMMIT's error.
  */
-int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, void *ctx, int dry_run,
-                   struct flor__gc_stats *stats);
+int flor__store_gc(flor__store *s, flor__gc_mark_fn mark, flor__gc_commit_fn commit, void *ctx,
+                   int dry_run, struct flor__gc_stats *stats);
+
+/* ---- checking and repair (flor fsck) ---------------------------------------- */
+
+/* One problem a check found. */
+struct flor__store_problem {
+    const char *kind;        /* "pack", "index" or "chunk" */
+    const char *file;        /* the damaged file's path */
+    uint64_t offset;         /* of the record in FILE (kind "chunk"), else 0 */
+    const flor__hash *chunk; /* the chunk involved, or NULL */
+    const char *detail;      /* what is wrong, lowercase, no full stop */
+    int repaired;            /* 1 when the repair fixed it */
+};
+typedef int (*flor__check_report_fn)(void *ctx, const struct flor__store_problem *pr);
+typedef int (*flor__check_then_fn)(void *ctx);
+typedef void (*flor__check_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+struct flor__check_stats {
+    uint64_t packs, records, bytes;   /* packs read, sound records, bytes read */
+    uint64_t problems;                /* reported */
+    uint64_t indexes_rebuilt, headers_fixed;
+};
+
+/*
+ * Checks the store (`flor fsck`): under the store's exclusive lock
+ * (FLOR_EBUSY while a process writes into it), reads every pack from end to
+ * end, checking each record's header, header checksum and the checksum of
+ * its stored bytes, and checks every index against its pack: its header,
+ * each record's checksum, and that each names a sound record at its offset
+ * with the same fields.  A non-empty pack without an index, a damaged pack
+ * header, and a damaged index are reported.  Each problem goes to REPORT.
+ *
+ * With REPAIR, a damaged pack header is rewritten and a damaged or missing
+ * index is rebuilt from the sound records of its pack (temporary file,
+ * fdatasync, rename, directory fsync, after syncing the pack); an index is
+ * also rebuilt when the pack holds sound records it does not name.  Records
+ * themselves are never changed or removed.
+ *
+ * Then THEN(ctx) is called with the lock still held, in which the caller
+ * may call flor__store_check_chunk() for every chunk it needs.  PROGRESS
+ * (may be NULL) is told the bytes read so far, every 64 MiB.
+ * @return 0 (problems are reported, not returned), FLOR_EBUSY, FLOR_EIO,
+ *         FLOR_ENOMEM, or REPORT's or THEN's error.
+ */
+int flor__store_check(flor__store *s, int repair, flor__check_report_fn report,
+                      flor__check_then_fn then, flor__check_progress_fn progress, void *ctx,
+                      struct flor__check_stats *stats);
+
+/* Inside flor__store_check's THEN: is chunk H readable, with every base of
+ * its delta chain (in an index, naming a sound record)?
+ * @return 0, FLOR_ENOTFOUND or FLOR_ECORRUPT with a message naming the
+ *         chunk, the pack and the offset. */
+int flor__store_check_chunk(flor__store *s, const flor__hash *h);
 
 /* ---- tests ----------------------------------------------------------------- */
 

@@ -1110,7 +1110,7 @@ static void test_gc(void)
     off_t before = fsize(path_in(dir, "pack-000001.pack"));
     struct live_list live = {{&oa}, 1};
     struct flor__gc_stats st;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 1, &st), 0); /* dry run */
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 1, &st), 0); /* dry run */
     CHECK_EQ_INT(st.packs, 1);
     CHECK_EQ_INT(st.packs_rewritten, 1);
     CHECK_EQ_INT(st.chunks_live, 16);
@@ -1119,7 +1119,7 @@ static void test_gc(void)
     CHECK_EQ_INT(fsize(path_in(dir, "pack-000001.pack")), before);
     CHECK(restores(s, &ob, b, n));
 
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(st.packs_rewritten, 1);
     CHECK(st.bytes_freed > n - 4096 && st.bytes_freed < n + 4096);
     CHECK_EQ_INT(fsize(path_in(dir, "pack-000001.pack")), -1);
@@ -1136,13 +1136,13 @@ static void test_gc(void)
     CHECK(restores(s, &ob, b, n));
     live.objs[1] = &ob;
     live.n = 2;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(st.chunks_dead, 0);
     CHECK_EQ_INT(st.packs_rewritten, 0);
     CHECK_EQ_INT(st.bytes_freed, 0);
     /* nothing live: everything goes */
     live.n = 0;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(count_files(dir, "pack") + count_files(dir, "idx"), 0);
     flor__store_close(s);
     flor__obj_release(&oa);
@@ -1175,7 +1175,7 @@ static void test_gc_keeps_delta_bases(void)
     struct live_list live = {{&cur}, 1};
     /* the manifest names only the immediate base; the store finds the rest */
     struct flor__gc_stats st;
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, &st), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, &st), 0);
     CHECK_EQ_INT(st.chunks_live, 5 * 4);
     CHECK_EQ_INT(st.chunks_dead, 4);
     CHECK_EQ_INT(st.chunks_missing, 0);
@@ -1211,13 +1211,13 @@ static void test_gc_busy(void)
     CHECK(read(go[0], &c, 1) == 1 && c == 'k');
     flor__store *s = open_store(dir, 0);
     struct live_list live = {{NULL}, 0};
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), FLOR_EBUSY);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), FLOR_EBUSY);
     CHECK(strstr(flor_errmsg(), "in use") != NULL);
     CHECK(write(done[1], "q", 1) == 1);
     int status;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), 0);
     flor__store_close(s);
     close(go[0]);
     close(go[1]);
@@ -1240,7 +1240,7 @@ static void test_gc_then_stale_writer(void)
     flor__store *stale = open_store(dir, 16 * 1024); /* knows the chunks */
     s = open_store(dir, 0);
     struct live_list live = {{NULL}, 0};
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), 0);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), 0);
     flor__store_close(s);
     struct flor__put_stats st;
     CHECK_EQ_INT(flor__store_put(stale, a, n, FLOR__ELEM_RAW, NULL, &o2, &st), 0);
@@ -1271,7 +1271,7 @@ static void test_gc_stops_on_corruption(void)
     flip_byte(path_in(dir, "pack-000001.pack"), 16 + 64 + 10);
     s = open_store(dir, 0);
     struct live_list live = {{&oa}, 1};
-    CHECK_EQ_INT(flor__store_gc(s, mark_list, &live, 0, NULL), FLOR_ECORRUPT);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &live, 0, NULL), FLOR_ECORRUPT);
     CHECK(strstr(flor_errmsg(), "pack-000001.pack") != NULL);
     CHECK(fsize(path_in(dir, "pack-000001.pack")) > 0);
     CHECK_EQ_INT(count_files(dir, "pack"), 1);
@@ -1279,6 +1279,119 @@ static void test_gc_stops_on_corruption(void)
     flor__store_close(s);
     flor__obj_release(&oa);
     flor__obj_release(&ob);
+    free(a);
+    free(b);
+}
+
+/* gc with a pack whose index is gone: it refuses, changes nothing, and
+ * says to run fsck --repair; the check rebuilds the index from the pack,
+ * after which every object restores and gc proceeds. */
+static int count_problems(void *ctx, const struct flor__store_problem *pr)
+{
+    (void)pr;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+struct gc_ctx {
+    struct live_list live; /* first: mark_list reads it */
+    int commits;
+};
+
+static int commit_called(void *ctx)
+{
+    ((struct gc_ctx *)ctx)->commits++;
+    return 0;
+}
+
+static void test_gc_refuses_without_index_and_check_rebuilds(void)
+{
+    const char *dir = new_dir();
+    flor__store *s = open_store(dir, 16 * 1024);
+    size_t n = 64 * 1024;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    fill_random(a, n);
+    fill_random(b, n);
+    struct flor__obj oa, ob;
+    CHECK_EQ_INT(put_sync(s, a, n, FLOR__ELEM_RAW, NULL, &oa), 0);
+    CHECK_EQ_INT(put_sync(s, b, n, FLOR__ELEM_RAW, NULL, &ob), 0);
+    flor__store_close(s);
+    off_t size = fsize(path_in(dir, "pack-000001.pack"));
+    CHECK(unlink(path_in(dir, "pack-000001.idx")) == 0);
+    s = open_store(dir, 0);
+    struct gc_ctx g = {{{&oa}, 1}, 0};
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, NULL, &g, 1, NULL), FLOR_ECORRUPT);
+    CHECK(strstr(flor_errmsg(), "pack-000001.pack' has no index") != NULL);
+    CHECK(strstr(flor_errmsg(), "flor fsck --repair") != NULL);
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, commit_called, &g, 0, NULL), FLOR_ECORRUPT);
+    CHECK_EQ_INT(g.commits, 0);
+    CHECK_EQ_INT(fsize(path_in(dir, "pack-000001.pack")), size);
+
+    int problems = 0;
+    struct flor__check_stats st;
+    CHECK_EQ_INT(flor__store_check(s, 0, count_problems, NULL, NULL, &problems, &st), 0);
+    CHECK_EQ_INT(problems, 1);
+    CHECK_EQ_INT(st.records, 8);
+    CHECK_EQ_INT(st.indexes_rebuilt, 0);
+    problems = 0;
+    CHECK_EQ_INT(flor__store_check(s, 1, count_problems, NULL, NULL, &problems, &st), 0);
+    CHECK_EQ_INT(problems, 1);
+    CHECK_EQ_INT(st.indexes_rebuilt, 1);
+    CHECK(restores(s, &oa, a, n));
+    CHECK(restores(s, &ob, b, n));
+    problems = 0;
+    CHECK_EQ_INT(flor__store_check(s, 0, count_problems, NULL, NULL, &problems, &st), 0);
+    CHECK_EQ_INT(problems, 0);
+
+    CHECK_EQ_INT(flor__store_gc(s, mark_list, commit_called, &g, 0, NULL), 0);
+    CHECK_EQ_INT(g.commits, 1);
+    flor__store_close(s);
+    s = open_store(dir, 0);
+    CHECK(restores(s, &oa, a, n));
+    flor__store_close(s);
+    flor__obj_release(&oa);
+    flor__obj_release(&ob);
+    free(a);
+    free(b);
+}
+
+/* A gc whose rewrite fails at its Nth write or sync, for every N: the
+ * caller's commit is not called, and every object still restores. */
+static void test_gc_fails_before_commit(void)
+{
+    size_t n = 64 * 1024;
+    uint8_t *a = malloc(n), *b = malloc(n);
+    fill_random(a, n);
+    fill_random(b, n);
+    int succeeded = 0;
+    for (long k = 1; k < 40 && !succeeded; k++) {
+        const char *dir = new_dir();
+        flor__store *s = open_store(dir, 16 * 1024);
+        struct flor__obj oa, ob;
+        CHECK_EQ_INT(put_sync(s, a, n, FLOR__ELEM_RAW, NULL, &oa), 0);
+        CHECK_EQ_INT(put_sync(s, b, n, FLOR__ELEM_RAW, NULL, &ob), 0);
+        struct gc_ctx g = {{{&oa}, 1}, 0};
+        flor__store_fail_write_after(k);
+        int rc = flor__store_gc(s, mark_list, commit_called, &g, 0, NULL);
+        flor__store_fail_write_after(0);
+        if (rc == 0) {
+            succeeded = 1;
+            CHECK_EQ_INT(g.commits, 1);
+        } else {
+            CHECK_EQ_INT(rc, FLOR_EIO);
+            CHECK(strstr(flor_errmsg(), "pack-00000") != NULL);
+            CHECK_EQ_INT(g.commits, 0);
+            CHECK(restores(s, &ob, b, n));
+        }
+        CHECK(restores(s, &oa, a, n));
+        flor__store_close(s);
+        s = open_store(dir, 0);
+        CHECK(restores(s, &oa, a, n));
+        flor__store_close(s);
+        flor__obj_release(&oa);
+        flor__obj_release(&ob);
+    }
+    CHECK(succeeded);
     free(a);
     free(b);
 }
@@ -1440,6 +1553,8 @@ int main(void)
     RUN(test_gc_busy);
     RUN(test_gc_then_stale_writer);
     RUN(test_gc_stops_on_corruption);
+    RUN(test_gc_refuses_without_index_and_check_rebuilds);
+    RUN(test_gc_fails_before_commit);
     RUN(test_failing_writes);
     RUN(test_failed_sync_is_reported);
     RUN(test_fork_needs_new_handle);
