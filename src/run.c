@@ -15,6 +15,7 @@
 flor__run flor__R;
 static int initialized;
 static pid_t run_pid;
+static int init_failed; /* the code of a record that could not start */
 
 void flor__writer_signal_flush(flor__writer *w, int signo);
 
@@ -168,12 +169,15 @@ static void record_code_version(flor__run *R, const char *tstamp, const char *fi
     free(msg);
 }
 
-static int set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead)
+/* Sets the run's final STATUS and REASON (NULL: none); an I/O error may
+ * be transient, so a failed update is tried a few times. */
+static int set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
+                      const char *reason)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
-                                "UPDATE runs SET status=?, end_time=?, ckpt_overhead=? "
-                                "WHERE run_id=?",
+                                "UPDATE runs SET status=?, end_time=?, ckpt_overhead=?, "
+                                "reason=coalesce(?, reason) WHERE run_id=?",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(db, rc, "cannot set the run's status");
@@ -181,10 +185,47 @@ static int set_status(sqlite3 *db, int64_t run_id, const char *status, double ov
     sqlite3_bind_double(st, 2, flor__now());
     if (overhead >= 0)
         sqlite3_bind_double(st, 3, overhead);
-    sqlite3_bind_int64(st, 4, run_id);
-    rc = sqlite3_step(st);
+    if (reason)
+        sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, run_id);
+    for (int tries = 0; tries < 5; tries++) {
+        if (tries) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            break;
+    }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot set the run's status");
+}
+
+/* Records REASON for run RUN_ID now, in its own statement, so that it is
+ * durable even if the process dies before the run ends. */
+static void note_reason(sqlite3 *db, int64_t run_id, const char *reason)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE runs SET reason=coalesce(reason || '; ' || ?, ?) "
+                               "WHERE run_id=?", -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, run_id);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+/* A problem that makes the record untrustworthy though nothing was lost
+ * (a registration error): kept, and the run ends as failed. */
+void flor__run_taint(const char *reason)
+{
+    if (!flor__R.on || flor__P.on || !flor__R.db)
+        return;
+    if (!flor__R.tainted++)
+        snprintf(flor__R.taint_msg, sizeof flor__R.taint_msg, "%s", reason);
+    note_reason(flor__R.db, flor__R.run_id, reason);
 }
 
 /* Ends a replay: its row in `replays` and its one-line report. */
@@ -225,12 +266,22 @@ static int end_run(const char *status)
     flor__R.on = 0;
     char saved[512];
     snprintf(saved, sizeof saved, "%s", flor_errmsg());
-    int rc2 = set_status(flor__R.db, flor__R.run_id, rc ? "failed" : status, overhead);
+    if (rc)
+        flor__loss("run %lld failed: %s", (long long)flor__R.run_id, saved);
+    int rc2 = set_status(flor__R.db, flor__R.run_id, rc || flor__R.tainted ? "failed" : status,
+                         overhead, rc ? saved : NULL);
+    if (rc2)
+        flor__loss("cannot mark run %lld as %s: %s (it will show as killed)",
+                   (long long)flor__R.run_id, rc || flor__R.tainted ? "failed" : status,
+                   flor_errmsg());
     sqlite3_close(flor__R.db);
     flor__R.db = NULL;
     flor__R.finished = 1;
     if (rc)
         flor__err(rc, "%s", saved);
+    else if (!rc2 && flor__R.tainted)
+        rc2 = flor__err(FLOR_EINVAL, "run %lld is marked failed: %s", (long long)flor__R.run_id,
+                        flor__R.taint_msg);
     return rc ? rc : rc2;
 }
 
@@ -316,7 +367,16 @@ static int start_recording(int argc, char **argv)
                    R->place.root);
     if ((rc = flor__place_prepare(&R->place)) != 0)
         return rc;
-    if ((rc = flor__db_open(R->place.datadir, 1, 0, &R->db)) != 0)
+    /* an I/O error may be transient: a few tries, 0.1 s apart */
+    for (int tries = 0; tries < 5; tries++) {
+        if (tries) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if ((rc = flor__db_open(R->place.datadir, 1, 0, &R->db)) != FLOR_EIO)
+            break;
+    }
+    if (rc)
         return rc;
     flor__db_reap(R->db);
     flor__err_clear();
@@ -326,6 +386,11 @@ static int start_recording(int argc, char **argv)
     const char *filename = argc > 0 ? base_name(argv[0]) : "?";
     char tstamp[32];
     rc = insert_run(R->db, R->place.projid, filename, NULL, args, &R->run_id, tstamp);
+    for (int tries = 1; rc == FLOR_EIO && tries < 5; tries++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        rc = insert_run(R->db, R->place.projid, filename, NULL, args, &R->run_id, tstamp);
+    }
     if (!rc && R->place.gitdir)
         record_code_version(R, tstamp, filename, argc, argv, args);
     free(args);
@@ -335,14 +400,14 @@ static int start_recording(int argc, char **argv)
     if ((rc = flor__db_open(R->place.datadir, 0, 0, &wdb)) != 0)
         return rc;
     if ((rc = flor__writer_start(&R->writer, wdb, R->run_id)) != 0) {
-        set_status(R->db, R->run_id, "failed", -1);
+        set_status(R->db, R->run_id, "failed", -1, flor_errmsg());
         return rc;
     }
     R->ckpt_depth = -1;
     if ((rc = flor__ckpt_start(R->place.datadir, R->run_id)) != 0) {
         flor__writer_stop(R->writer);
         R->writer = NULL;
-        set_status(R->db, R->run_id, "failed", -1);
+        set_status(R->db, R->run_id, "failed", -1, flor_errmsg());
         return rc;
     }
     return 0;
@@ -383,6 +448,12 @@ int flor_init(int *argc, char ***argv)
             flor__place_release(&flor__R.place);
             if (flor__P.on)
                 flor__replay_release();
+            else if (rc != FLOR_EINVAL) {
+                /* nothing of this run will be recorded: say so now, even
+                 * under FLOR_QUIET, and have flor_finish() fail */
+                flor__loss("this run is not recorded: %s", saved);
+                init_failed = rc;
+            }
             flor__err(rc, "%s", saved);
         } else {
             run_pid = getpid();
@@ -401,8 +472,11 @@ int flor_finish_status(flor_run_status status)
     static const char *const names[] = {"finished", "failed", "killed"};
     if ((unsigned)status > FLOR_RUN_KILLED)
         return flor__err(FLOR_EINVAL, "flor_finish_status: unknown status %d", (int)status);
-    if (!flor__R.on)
+    if (!flor__R.on) {
+        if (init_failed && !flor__R.finished)
+            return flor__err(init_failed, "this run was not recorded (flor_init failed)");
         return 0;
+    }
     int rc = flor__check_thread();
     return rc ? rc : end_run(names[status]);
 }

@@ -13,11 +13,15 @@
  * statement's setup (cursors on the table and its indexes) once per batch
  * instead of once per row.
  *
- * A failed commit is rolled back and retried on the next wake with the
- * same records; flor_flush() and flor_finish() report the failure.  The
- * backlog is capped (MAX_PENDING blocks): past it, a training thread
- * that outruns a healthy writer waits for it, and one whose writer keeps
- * failing drops records (counted and reported) rather than stall.
+ * A failed commit (a full disk, an I/O error) is rolled back and retried
+ * on the next wake with the same records, which stay in memory meanwhile;
+ * the first failure of an episode prints one line on stderr at once (even
+ * under FLOR_QUIET: it is about data), saying what could not be written
+ * and how much is held.  flor_flush() and flor_finish() report the
+ * failure.  The backlog is capped (MAX_PENDING blocks): past it, a
+ * training thread that outruns a healthy writer waits for it, and one
+ * whose writer keeps failing drops records (counted, announced by one
+ * line when the first is dropped, and reported) rather than stall.
  */
 #include "internal.h"
 
@@ -50,10 +54,12 @@ struct flor__writer {
     uint32_t consumed;       /* records of `head` already committed */
     int stop, urgent;
     uint64_t committed;      /* records committed (under mu) */
-    uint64_t emitted;        /* records published (training thread) */
+    _Atomic uint64_t emitted; /* records in sealed blocks (training thread) */
     uint64_t dropped;        /* records lost to a full backlog */
     int error;               /* code of the last failed commit, 0 when healthy */
+    uint64_t failures;       /* failed commits, over the whole run */
     char errmsg[512];
+    char first_error[512];   /* the message of the first failed commit */
     sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
     sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
     batch logs, ctxs;
@@ -97,7 +103,8 @@ flor__block *flor__writer_current(flor__writer *w) { return w->tail; }
 flor__block *flor__writer_rotate(flor__writer *w, size_t text_needed)
 {
     flor__block *old = w->tail;
-    w->emitted += atomic_load_explicit(&old->nrec, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->emitted, atomic_load_explicit(&old->nrec, memory_order_relaxed),
+                              memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     flor__block *b = NULL;
     /* A healthy writer that is behind gets time to catch up (bounded
@@ -109,9 +116,13 @@ flor__block *flor__writer_rotate(flor__writer *w, size_t text_needed)
         pthread_cond_wait(&w->done, &w->mu);
     }
     if (w->pending >= MAX_PENDING) {
+        if (w->dropped++ == 0)
+            flor__loss("%s; the %d MiB held in memory are full: logs are being dropped from now "
+                       "on (the run will end as failed)",
+                       w->errmsg, (int)((MAX_PENDING * (sizeof(flor__block) + FLOR__BLOCK_TEXT)) >> 20));
         pthread_mutex_unlock(&w->mu);
-        w->emitted -= atomic_load_explicit(&old->nrec, memory_order_relaxed);
-        w->dropped++;
+        atomic_fetch_sub_explicit(&w->emitted, atomic_load_explicit(&old->nrec, memory_order_relaxed),
+                                  memory_order_relaxed);
         flor__err(FLOR_EIO, "log dropped: %s", w->errmsg);
         return NULL;
     }
@@ -274,10 +285,19 @@ static long drain(flor__writer *w)
         rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         w->logs.n = w->ctxs.n = 0; /* the retry starts over from `start` */
-        snprintf(w->errmsg, sizeof w->errmsg, "cannot write logs to the database: %s",
-                 sqlite3_errmsg(w->db));
+        snprintf(w->errmsg, sizeof w->errmsg, "cannot write logs to %s: %s",
+                 sqlite3_db_filename(w->db, "main"), sqlite3_errmsg(w->db));
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         pthread_mutex_lock(&w->mu);
+        if (!w->failures++)
+            memcpy(w->first_error, w->errmsg, sizeof w->errmsg);
+        if (!w->error) {
+            uint64_t held = atomic_load_explicit(&w->emitted, memory_order_relaxed) +
+                            atomic_load_explicit(&w->tail->nrec, memory_order_relaxed) -
+                            w->committed;
+            flor__loss("%s; %llu records held in memory (%d blocks, at most %d), retrying",
+                       w->errmsg, (unsigned long long)held, w->pending, MAX_PENDING);
+        }
         w->error = (rc & 0xff) == SQLITE_BUSY ? FLOR_EBUSY : FLOR_EIO;
         pthread_cond_broadcast(&w->done);
         pthread_mutex_unlock(&w->mu);
@@ -295,6 +315,9 @@ static long drain(flor__writer *w)
     w->head = first;
     w->consumed = pos;
     w->committed += (uint64_t)count;
+    if (w->error)
+        flor__warn("the database took the held logs after %llu failed tries",
+                   (unsigned long long)w->failures);
     w->error = 0;
     pthread_cond_broadcast(&w->done);
     pthread_mutex_unlock(&w->mu);
@@ -462,7 +485,8 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
 
 int flor__writer_flush(flor__writer *w)
 {
-    uint64_t target = w->emitted + atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
+    uint64_t target = atomic_load_explicit(&w->emitted, memory_order_relaxed) +
+                      atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     w->urgent = 1;
     pthread_cond_signal(&w->wake);
@@ -483,15 +507,23 @@ int flor__writer_stop(flor__writer *w)
 {
     if (!w)
         return 0;
-    uint64_t target = w->emitted + atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
+    uint64_t target = atomic_load_explicit(&w->emitted, memory_order_relaxed) +
+                      atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
-    /* One last try on this thread if the final drain failed. */
-    if (w->committed < target)
-        drain(w);
+    /* A few last tries on this thread if the final drain failed (an I/O
+     * error may be transient), 0.1 s apart. */
+    for (int tries = 0; tries < 5 && w->committed < target; tries++) {
+        if (tries) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        while (drain(w) > 0)
+            ;
+    }
     int rc = 0;
     if (w->committed < target)
         rc = flor__err(w->error ? w->error : FLOR_EIO, "%s: %llu logs were lost", w->errmsg,
