@@ -340,6 +340,9 @@ typedef struct flor_loop {
  *     FLOR_LOOP(epoch, "epoch", epochs) { ... }
  *
  * declares `long epoch` and runs the body for epoch = 0 .. epochs-1.
+ * A negative count (`--kwargs epochs=-5`) is a bad input, not an endless
+ * loop: the body does not run, one line on stderr says so (even under
+ * FLOR_QUIET) and the run ends as failed with that reason in `flor runs`.
  * `break` and `continue` work as in a for loop; with GCC and Clang even a
  * `return` or `goto` out of the body closes the loop.  (With other
  * compilers, leave such a loop with break, or call flor_loop_end().)
@@ -352,7 +355,7 @@ typedef struct flor_loop {
 
 #define FLOR_LOOP(var, name, n)                                                \
     for (flor_loop FLOR_LOOP_CLEANUP_ flor_loop_##var =                        \
-             flor_loop_begin((name), (long)(n));                               \
+             flor_loop_range((name), (long)(n));                               \
          flor_loop_##var.active; flor_loop_end(&flor_loop_##var))              \
         for (long var; flor_loop_next(&flor_loop_##var, &var);)
 
@@ -364,8 +367,9 @@ typedef struct flor_loop {
  *     while (flor_loop_next(&l, &i) && have_batch()) { ... }
  *     flor_loop_end(&l);
  *
- * flor_loop_begin() opens a loop of N iterations (N < 0: unknown, the
- * caller ends it) inside the innermost open loop.  flor_loop_next()
+ * flor_loop_begin() opens a loop of N iterations (N = -1: unknown, the
+ * caller ends it; N < -1: an error, as for FLOR_LOOP, and the loop does
+ * not run) inside the innermost open loop.  flor_loop_next()
  * closes the current iteration, if any, and opens the next: it stores its
  * 0-based index in *I and returns true, or returns false once N
  * iterations have run.  flor_loop_end() closes the loop; it is idempotent
@@ -373,6 +377,9 @@ typedef struct flor_loop {
  * NULL; it is copied.
  */
 FLOR_API flor_loop flor_loop_begin(const char *name, long n);
+/** FLOR_LOOP's call: flor_loop_begin() for a count N >= 0; any negative N
+ *  (-1 included) is the error described at FLOR_LOOP. */
+FLOR_API flor_loop flor_loop_range(const char *name, long n);
 FLOR_API bool flor_loop_next(flor_loop *loop, long *i);
 FLOR_API void flor_loop_end(flor_loop *loop);
 

@@ -104,6 +104,17 @@ void flor__db_rollback(sqlite3 *db);
 char *flor__proc_identity(long pid);
 const char *flor__hostname(void);
 
+/* SQLite stores a NaN as NULL, which would read as "not logged": a NaN is
+ * stored as the text 'NaN' instead (docs/schema.md), and read back as a
+ * NaN real by the dataframe.  +-Inf are REALs as they are. */
+#define FLOR__NAN_TEXT "NaN"
+static inline int flor__bind_real(sqlite3_stmt *st, int col, double v)
+{
+    if (v != v)
+        return sqlite3_bind_text(st, col, FLOR__NAN_TEXT, -1, SQLITE_STATIC);
+    return sqlite3_bind_double(st, col, v);
+}
+
 /* ---- table.c: the flor_table result object ------------------------------ */
 
 typedef struct flor__cell {
@@ -432,6 +443,9 @@ int flor__kwargs_given(void);
 int flor__args_load(sqlite3 *db, int64_t run);
 /* Records kwargs no flor_arg asked for; warns once. */
 void flor__kwargs_check_unused(void);
+/* Writes the --kwargs overrides, as given, into the run's args (before
+ * flor_init returns, so a kill before they are read keeps them). */
+void flor__kwargs_record_given(void);
 void flor__kwargs_release(void);
 
 #endif /* FLOR_INTERNAL_H */

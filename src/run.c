@@ -404,6 +404,9 @@ static int start_recording(int argc, char **argv)
         return rc;
     }
     R->ckpt_depth = -1;
+    flor__R.on = 1; /* for the args rows */
+    flor__kwargs_record_given();
+    flor__R.on = 0;
     if ((rc = flor__ckpt_start(R->place.datadir, R->run_id)) != 0) {
         flor__writer_stop(R->writer);
         R->writer = NULL;

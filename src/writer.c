@@ -152,7 +152,7 @@ static int bind_value(sqlite3_stmt *st, int col, const flor__block *b, const flo
     case FLOR_INTEGER:
         return sqlite3_bind_int64(st, col, r->v.i);
     case FLOR_REAL:
-        return sqlite3_bind_double(st, col, r->v.r);
+        return flor__bind_real(st, col, r->v.r);
     case FLOR_TEXT:
         return sqlite3_bind_text(st, col, b->text + r->v.s.off, (int)r->v.s.len, SQLITE_STATIC);
     default:
