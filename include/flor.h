@@ -125,9 +125,12 @@ FLOR_API const char *flor_errmsg(void);
  * FLOR_DIR), which is added to `.git/info/exclude` so that it never shows
  * up in `git status`.
  *
- * A run records: its id, projid, tstamp (ISO 8601 start time to the
- * second, unique within the project: if another run already took that
- * second the next free second is used), the program's base name
+ * A run records: its id, projid, tstamp (ISO 8601 local start time to
+ * the microsecond, as Python's datetime.isoformat() writes it; unique
+ * within the project: a run that finds its microsecond taken waits for
+ * the next one, so a tstamp is never later than the time it was
+ * recorded; databases made before keep their to-the-second tstamps),
+ * the program's base name
  * (filename), the code version (vid: the commit that snapshots the
  * working tree, see "Code versions" below; NULL outside git), argv, host,
  * pid, status and start and end times.

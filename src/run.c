@@ -50,14 +50,21 @@ static char *argv_json(int argc, char **argv)
     return b.p;
 }
 
-static void format_tstamp(time_t t, char *out, size_t n)
+/* The local time now, ISO 8601 to the microsecond, as Python's
+ * datetime.now().isoformat() writes it: "2026-12-06T12:50:24.123456". */
+static void format_tstamp(char *out, size_t n)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    localtime_r(&ts.tv_sec, &tm);
+    size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + len, n - len, ".%06ld", ts.tv_nsec / 1000);
 }
 
-/* Inserts the run row; a tstamp already taken moves to the next second. */
+/* Inserts the run row.  A tstamp is the time the run started, never a
+ * later one: when another run of the project took the same microsecond,
+ * this one waits for the clock to move on and reads it again. */
 static int insert_run(sqlite3 *db, const char *projid, const char *filename, const char *vid,
                       const char *argv, int64_t *run_id, char tstamp[32])
 {
@@ -72,9 +79,13 @@ static int insert_run(sqlite3 *db, const char *projid, const char *filename, con
     char *ident = flor__proc_identity((long)getpid());
     double now = flor__now();
     int err = flor__db_begin(db);
-    for (time_t t = (time_t)now; !err; t++) {
+    for (int tries = 0; !err; tries++) {
         char ts[32];
-        format_tstamp(t, ts, sizeof ts);
+        if (tries) {
+            struct timespec pause = {0, 2000};
+            nanosleep(&pause, NULL);
+        }
+        format_tstamp(ts, sizeof ts);
         sqlite3_bind_text(st, 1, projid, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, filename, -1, SQLITE_STATIC);
@@ -98,7 +109,7 @@ static int insert_run(sqlite3 *db, const char *projid, const char *filename, con
             err = flor__db_commit(db);
             break;
         }
-        if (rc != SQLITE_CONSTRAINT_UNIQUE)
+        if (rc != SQLITE_CONSTRAINT_UNIQUE || tries > 1000)
             err = flor__err_sqlite(db, rc, "cannot record the run");
     }
     if (err)
