@@ -59,7 +59,7 @@ test_expect_success 'setup: a project with one whole run, and the calls of a run
 
 test_expect_success 'ENOSPC for good from the Nth write on, N swept' '
     total=$(cut -d" " -f1 writes) &&
-    (cd proj && for n in $(seq 1 $((total / 12 + 1)) $((total + 1))); do
+    (cd proj && for n in $(seq 1 $((total / 9 + 1)) $((total + 1))); do
         one_run ENOSPC 1 write $n || exit 1
     done) &&
     grep -q "failed\|killed" proj/sweep.log
@@ -67,7 +67,7 @@ test_expect_success 'ENOSPC for good from the Nth write on, N swept' '
 
 test_expect_success 'EIO on the Nth write only: a retry keeps every log' '
     total=$(cut -d" " -f1 writes) &&
-    (cd proj && rm -f sweep.log && for n in $(seq 1 $((total / 12 + 1)) $((total + 1))); do
+    (cd proj && rm -f sweep.log && for n in $(seq 1 $((total / 9 + 1)) $((total + 1))); do
         one_run EIO 0 write $n || exit 1
     done) &&
     ! grep -v " finished$" proj/sweep.log
