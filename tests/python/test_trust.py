@@ -56,3 +56,16 @@ def test_nan_and_inf_logged_from_python_show_in_the_dataframe(project):
     q = flor.query("SELECT typeof(value) AS t, value FROM logs ORDER BY rowid")
     assert q["t"].tolist() == ["text", "real", "real", "real"]
     assert q["value"].tolist()[0] == "NaN"
+
+
+def test_a_negative_epoch_count_trains_nothing_and_ends(project):
+    # Python's loops are over iterables: range(-5) is empty, so this holds
+    # without any fix; it is here so that a change to flor.loop keeps it.
+    s = project.write("neg.py", """
+        import flor
+        epochs = flor.arg("epochs", 2)
+        n = sum(1 for _ in flor.loop("epoch", range(epochs)))
+        print("iterations", n)
+    """)
+    r = project.run(s, "--kwargs", "epochs=-5", timeout=60)
+    assert r.stdout.split() == ["iterations", "0"]
