@@ -68,6 +68,10 @@
  *   FLOR_DIR=PATH   where the project's data lives (default: `.flor` at
  *                   the project root).
  *   FLOR_QUIET=1    no warnings on stderr (errors are still printed).
+ *   FLOR_BACKLOG_BLOCKS=N  at most N blocks (2..1024, default 1024; a
+ *                   block is 4096 records and 64 KiB of text, ~220 KiB)
+ *                   of records held in memory while the database refuses
+ *                   writes (see flor_finish); past it they are dropped.
  */
 #ifndef FLOR_H
 #define FLOR_H
@@ -210,7 +214,7 @@ FLOR_API int flor_init(int *argc, char ***argv);
  * memory and are retried every 0.1 s, and a few more times at the end;
  * nothing already in the database is touched.  The memory held is
  * bounded (1024 blocks of 4096 records and 64 KiB of text, about
- * 220 MiB): past it, new records are dropped, counted and announced by
+ * 220 MiB; FLOR_BACKLOG_BLOCKS lowers it): past it, new records are dropped, counted and announced by
  * one more line.  If anything was lost, flor_finish() prints "flor:
  * error: run N failed: ...", sets the status to `failed` with the reason
  * in runs.reason (`flor runs` shows it), and returns the error.  When the
@@ -219,7 +223,7 @@ FLOR_API int flor_init(int *argc, char ***argv);
  * checkpoint registration) also ends as `failed`, with its reason.
  *
  * @return 0; FLOR_EIO when records could not be written (the message
- *         says how many were lost); FLOR_EINVAL when the run was marked
+ *         says how many were lost, and how many of them were dropped); FLOR_EINVAL when the run was marked
  *         failed for bad input; flor_init()'s error when it could not
  *         start recording.
  */

@@ -51,6 +51,7 @@ struct flor__writer {
     pthread_cond_t wake, done;
     flor__block *head, *tail, *free;
     int pending;             /* blocks in the FIFO */
+    int max_pending;         /* MAX_PENDING, or FLOR_BACKLOG_BLOCKS (2..1024) */
     uint32_t consumed;       /* records of `head` already committed */
     int stop, urgent;
     uint64_t committed;      /* records committed (under mu) */
@@ -110,16 +111,16 @@ flor__block *flor__writer_rotate(flor__writer *w, size_t text_needed)
     /* A healthy writer that is behind gets time to catch up (bounded
      * memory); a writer whose commits fail gets none: the record is
      * dropped, counted, and reported by flor_flush/flor_finish. */
-    while (w->pending >= MAX_PENDING && !w->error) {
+    while (w->pending >= w->max_pending && !w->error) {
         w->urgent = 1;
         pthread_cond_signal(&w->wake);
         pthread_cond_wait(&w->done, &w->mu);
     }
-    if (w->pending >= MAX_PENDING) {
+    if (w->pending >= w->max_pending) {
         if (w->dropped++ == 0)
-            flor__loss("%s; the %d MiB held in memory are full: logs are being dropped from now "
-                       "on (the run will end as failed)",
-                       w->errmsg, (int)((MAX_PENDING * (sizeof(flor__block) + FLOR__BLOCK_TEXT)) >> 20));
+            flor__loss("%s; the %d blocks held in memory are full: logs are being dropped from "
+                       "now on (the run will end as failed)",
+                       w->errmsg, w->max_pending);
         pthread_mutex_unlock(&w->mu);
         atomic_fetch_sub_explicit(&w->emitted, atomic_load_explicit(&old->nrec, memory_order_relaxed),
                                   memory_order_relaxed);
@@ -296,7 +297,7 @@ static long drain(flor__writer *w)
                             atomic_load_explicit(&w->tail->nrec, memory_order_relaxed) -
                             w->committed;
             flor__loss("%s; %llu records held in memory (%d blocks, at most %d), retrying",
-                       w->errmsg, (unsigned long long)held, w->pending, MAX_PENDING);
+                       w->errmsg, (unsigned long long)held, w->pending, w->max_pending);
         }
         w->error = (rc & 0xff) == SQLITE_BUSY ? FLOR_EBUSY : FLOR_EIO;
         pthread_cond_broadcast(&w->done);
@@ -456,6 +457,10 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
         return flor__err(FLOR_ENOMEM, "out of memory");
     w->db = db;
     w->run_id = run_id;
+    w->max_pending = MAX_PENDING;
+    const char *cap = getenv("FLOR_BACKLOG_BLOCKS");
+    if (cap && atoi(cap) >= 2 && atoi(cap) <= MAX_PENDING)
+        w->max_pending = atoi(cap); /* a smaller bound on memory held */
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, NULL);
@@ -494,10 +499,10 @@ int flor__writer_flush(flor__writer *w)
         pthread_cond_wait(&w->done, &w->mu);
     int rc = w->committed < target ? w->error : 0;
     if (rc)
-        flor__err(rc, "%s (%llu logs not yet written)", w->errmsg,
+        flor__err(rc, "%s (%llu records not yet written)", w->errmsg,
                   (unsigned long long)(target - w->committed));
     else if (w->dropped)
-        rc = flor__err(FLOR_EIO, "%s: %llu logs were dropped", w->errmsg,
+        rc = flor__err(FLOR_EIO, "%s: %llu records were dropped", w->errmsg,
                        (unsigned long long)w->dropped);
     pthread_mutex_unlock(&w->mu);
     return rc;
@@ -524,13 +529,13 @@ int flor__writer_stop(flor__writer *w)
         while (drain(w) > 0)
             ;
     }
+    /* records: logs, loop iterations and args */
     int rc = 0;
-    if (w->committed < target)
-        rc = flor__err(w->error ? w->error : FLOR_EIO, "%s: %llu logs were lost", w->errmsg,
-                       (unsigned long long)(target - w->committed));
-    else if (w->dropped)
-        rc = flor__err(FLOR_EIO, "the database refused writes for too long: %llu logs were lost",
-                       (unsigned long long)w->dropped);
+    unsigned long long lost = (unsigned long long)(target - w->committed) + w->dropped;
+    if (lost)
+        rc = flor__err(w->error ? w->error : FLOR_EIO, "%s: %llu records were lost (%llu of "
+                                                       "them dropped past the memory bound)",
+                       w->errmsg, lost, (unsigned long long)w->dropped);
     writer_free(w);
     return rc;
 }

@@ -87,7 +87,16 @@ test_expect_success 'a disk full mid-run: one line at once, the run failed with 
          FAULT_OPS=write trust logs $N_LOGS >out 2>err; echo $? >rc) &&
     test "$(cat proj/rc)" -ne 0 &&
     grep "^flor: error: cannot write logs to .*/flor.db: database or disk is full; [0-9]* records held in memory (1 blocks, at most 1024), retrying$" proj/err &&
-    grep "^flor: error: run [0-9]* failed: .*[0-9]* logs were lost$" proj/err
+    grep "^flor: error: run [0-9]* failed: .*: [0-9]* records were lost (0 of them dropped past the memory bound)$" proj/err
+'
+
+test_expect_success 'past the bound on memory, logs are dropped, counted and reported' '
+    (cd proj && FLOR_BACKLOG_BLOCKS=2 FAULT_STICKY=1 FAULT_AT=$(($(cut -d" " -f1 ../writes) / 4)) \
+         FAULT_OPS=write FAULT_PATH=flor.db LD_PRELOAD="$FAULT" trust logs 12000 >out 2>err;
+     echo $? >rc) &&
+    test "$(cat proj/rc)" -eq 1 &&
+    grep "^flor: error: cannot write logs to .*; the 2 blocks held in memory are full: logs are being dropped from now on (the run will end as failed)$" proj/err &&
+    grep "^flor: error: run [0-9]* failed: .*: [0-9]* records were lost ([1-9][0-9]* of them dropped past the memory bound)$" proj/err
 '
 
 test_expect_success 'FLOR_QUIET does not silence the loss' '
