@@ -199,7 +199,10 @@ FLOR_API int flor_init(int *argc, char ***argv);
  *
  * A program that exits without calling it (exit(), or returning from
  * main()) is recorded by an atexit handler, with status `failed`: flor
- * cannot tell why it stopped early.  On SIGINT or SIGTERM, when the
+ * cannot tell why it stopped early.  If that handler finds that records were
+ * lost (a full disk), it flushes stdio and ends the process with exit
+ * status 1 whatever status the program chose, so that a loss is never
+ * an exit status of 0.  On SIGINT or SIGTERM, when the
  * program has not installed its own handler, flor flushes its buffers,
  * sets the status to `killed`, and lets the signal take its default
  * action.  A run killed by SIGKILL or a crash is found the next time the

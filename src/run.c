@@ -296,10 +296,24 @@ static int end_run(const char *status)
     return rc ? rc : rc2;
 }
 
+/* A program that returns from main() without flor_finish(): the run ends
+ * as failed.  If records were lost, the exit status must say so even if
+ * the program returned 0: stdio is flushed and the process ends with
+ * status 1 (the atexit handlers registered before flor_init() are
+ * skipped; flor_init() is meant to come first in main()). */
 static void at_exit(void)
 {
-    if (flor__R.on && !flor__R.finished && getpid() == run_pid)
+    if (!flor__R.on || flor__R.finished || getpid() != run_pid)
+        return;
+    if (flor__P.on) {
         end_run("failed");
+        return;
+    }
+    int rc = end_run("failed");
+    if (rc && rc != FLOR_EINVAL) { /* EINVAL: bad input, whose exit is the program's */
+        fflush(NULL);
+        _exit(1);
+    }
 }
 
 static struct sigaction old_int, old_term;

@@ -293,6 +293,20 @@ static PyObject *py_atexit(PyObject *self, PyObject *noargs)
     Py_END_ALLOW_THREADS
     if (rc)
         pyflor_warn("%s", flor_errmsg());
+    if (rc && rc != FLOR_EINVAL) {
+        /* records were lost (libflor said so on stderr): the exit status
+         * must not be 0, whatever the script's was.  An atexit handler
+         * cannot change it, so flush Python's streams and leave now. */
+        const char *streams[] = {"stdout", "stderr"};
+        for (int i = 0; i < 2; i++) {
+            PyObject *f = PySys_GetObject(streams[i]);
+            PyObject *r = f ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+            Py_XDECREF(r);
+            PyErr_Clear();
+        }
+        fflush(NULL);
+        _exit(1);
+    }
     Py_RETURN_NONE;
 }
 

@@ -99,6 +99,14 @@ test_expect_success 'past the bound on memory, logs are dropped, counted and rep
     grep "^flor: error: run [0-9]* failed: .*: [0-9]* records were lost ([1-9][0-9]* of them dropped past the memory bound)$" proj/err
 '
 
+test_expect_success 'a program that returns 0 without flor_finish still exits 1 on a loss' '
+    (cd proj && FAULT_STICKY=1 FAULT_AT=$(($(cut -d" " -f1 ../writes) / 4)) FAULT_OPS=write \
+         FAULT_PATH=flor.db LD_PRELOAD="$FAULT" trust return0 1000 >out 2>err; echo $? >rc) &&
+    test "$(cat proj/rc)" -eq 1 &&
+    grep "^flor: error: run [0-9]* failed: .* records were lost" proj/err &&
+    (cd proj && trust return0 10 && echo clean-exit-0)
+'
+
 test_expect_success 'FLOR_QUIET does not silence the loss' '
     (cd proj && FLOR_QUIET=1 FAULT_STICKY=1 FAULT_AT=1 FAULT_PATH=flor.db \
          LD_PRELOAD="$FAULT" trust logs 10 2>err; true) &&

@@ -17,6 +17,7 @@
  *                 step 0.1 ms apart
  *
  * It exits 1 when flor_finish() reports an error.
+ *   trust return0 N  as logs N, but returns 0 without flor_finish()
  *   trust sleep   reads epochs, then sleeps (a test kills it)
  */
 #include <flor.h>
@@ -71,6 +72,14 @@ int main(int argc, char **argv)
             flor_log("v", i);
             nap(100000);
         }
+    } else if (strcmp(what, "return0") == 0) {
+        /* returns 0 without flor_finish(), after N logs */
+        long n = argc > 2 ? atol(argv[2]) : 100;
+        FLOR_LOOP(i, "i", n) {
+            flor_log("v", i);
+            nap(100000);
+        }
+        return 0;
     } else if (strcmp(what, "sleep") == 0) {
         long epochs = flor_arg("epochs", 2L);
         (void)epochs;

@@ -69,3 +69,30 @@ def test_a_negative_epoch_count_trains_nothing_and_ends(project):
     """)
     r = project.run(s, "--kwargs", "epochs=-5", timeout=60)
     assert r.stdout.split() == ["iterations", "0"]
+
+
+def test_a_full_disk_mid_run_is_loud_and_the_exit_status_says_so(project):
+    import os
+    from conftest import BUILD
+    s = project.write("many.py", """
+        import time
+        import flor
+        for i in flor.loop("i", range(3000)):
+            flor.log("v", i)
+            time.sleep(0.0001)
+        print("done")
+    """)
+    project.run(s)  # the database exists, with one whole run
+    fault = os.path.join(BUILD, "tests", "libfaultinject.so")
+    r = project.run(s, check=False, env={
+        "LD_PRELOAD": fault, "FAULT_PATH": "flor.db", "FAULT_OPS": "write",
+        "FAULT_AT": "30", "FAULT_STICKY": "1"})
+    assert r.returncode == 1, r.stderr
+    assert "done" in r.stdout  # the script's own output is not lost either
+    lines = r.stderr.splitlines()
+    assert any(l.startswith("flor: error: cannot write logs to ") and "retrying" in l
+               for l in lines), r.stderr
+    assert any(l.startswith("flor: error: run 2 failed: ") and "records were lost" in l
+               for l in lines), r.stderr
+    # the first run is whole
+    assert flor.query("SELECT count(*) AS n FROM logs WHERE run_id=1")["n"].tolist() == [3000]
