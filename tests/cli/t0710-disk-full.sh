@@ -46,13 +46,21 @@ one_run() {
     echo "$1 $2 $3 $4 ${row%%|*}" >>sweep.log
 }
 
+# A write that comes once logs are being committed: 5 writes after all
+# that a run without logs writes (its start and its end).
+mid_run() {
+    echo $(($(cut -d" " -f1 "$TRASH/init-writes") + 5))
+}
+
 test_expect_success 'setup: a project with one whole run, and the calls of a run counted' '
     new_project proj &&
     (cd proj && trust logs $N_LOGS &&
      FAULT_PATH=flor.db FAULT_OPS=write FAULT_REPORT=$TRASH/writes LD_PRELOAD="$FAULT" \
          trust logs $N_LOGS &&
      FAULT_PATH=flor.db FAULT_OPS=sync FAULT_REPORT=$TRASH/syncs LD_PRELOAD="$FAULT" \
-         trust logs $N_LOGS) &&
+         trust logs $N_LOGS &&
+     FAULT_PATH=flor.db FAULT_OPS=write FAULT_REPORT=$TRASH/init-writes LD_PRELOAD="$FAULT" \
+         trust logs 0) &&
     test "$(cut -d" " -f1 writes)" -gt 20 &&
     test "$(cut -d" " -f1 syncs)" -gt 0
 '
@@ -82,16 +90,15 @@ test_expect_success 'ENOSPC and EIO on the Nth fsync, transient and for good' '
 
 test_expect_success 'a disk full mid-run: one line at once, the run failed with its reason' '
     (cd proj && rm -f sweep.log &&
-     writes=$(cut -d" " -f1 ../writes) &&
-     FAULT_STICKY=1 FAULT_AT=$((writes - 20)) FAULT_PATH=flor.db LD_PRELOAD="$FAULT" \
-         FAULT_OPS=write trust logs $N_LOGS >out 2>err; echo $? >rc) &&
+     FAULT_STICKY=1 FAULT_AT=$(mid_run) FAULT_PATH=flor.db LD_PRELOAD="$FAULT" \
+         FAULT_OPS=write trust logs 5000 >out 2>err; echo $? >rc) &&
     test "$(cat proj/rc)" -ne 0 &&
-    grep "^flor: error: cannot write logs to .*/flor.db: database or disk is full; [0-9]* records held in memory (1 blocks, at most 1024), retrying$" proj/err &&
+    grep "^flor: error: cannot write logs to .*/flor.db: database or disk is full; [0-9]* records held in memory ([0-9]* blocks, at most 1024), retrying$" proj/err &&
     grep "^flor: error: run [0-9]* failed: .*: [0-9]* records were lost (0 of them dropped past the memory bound)$" proj/err
 '
 
 test_expect_success 'past the bound on memory, logs are dropped, counted and reported' '
-    (cd proj && FLOR_BACKLOG_BLOCKS=2 FAULT_STICKY=1 FAULT_AT=$(($(cut -d" " -f1 ../writes) / 4)) \
+    (cd proj && FLOR_BACKLOG_BLOCKS=2 FAULT_STICKY=1 FAULT_AT=$(mid_run) \
          FAULT_OPS=write FAULT_PATH=flor.db LD_PRELOAD="$FAULT" trust logs 12000 >out 2>err;
      echo $? >rc) &&
     test "$(cat proj/rc)" -eq 1 &&
@@ -100,7 +107,7 @@ test_expect_success 'past the bound on memory, logs are dropped, counted and rep
 '
 
 test_expect_success 'a program that returns 0 without flor_finish still exits 1 on a loss' '
-    (cd proj && FAULT_STICKY=1 FAULT_AT=$(($(cut -d" " -f1 ../writes) / 4)) FAULT_OPS=write \
+    (cd proj && FAULT_STICKY=1 FAULT_AT=$(mid_run) FAULT_OPS=write \
          FAULT_PATH=flor.db LD_PRELOAD="$FAULT" trust return0 1000 >out 2>err; echo $? >rc) &&
     test "$(cat proj/rc)" -eq 1 &&
     grep "^flor: error: run [0-9]* failed: .* records were lost" proj/err &&
