@@ -14,7 +14,9 @@ static const char help[] =
     "pid, started, ended, seconds, logs (how many values it logged),\n"
     "checkpoints (how many it has), overhead (the share of the checkpointed\n"
     "loop's time spent taking snapshots), replays (how many replay processes\n"
-    "ran it: one per segment), divergences (their total) and argv.\n";
+    "ran it: one per segment), divergences (their total), argv, and reason\n"
+    "(why a failed run failed: records the disk refused, a registration\n"
+    "error; empty otherwise).\n";
 
 static int get(flor_project *p, void *arg, flor_table **out)
 {

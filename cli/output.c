@@ -229,7 +229,10 @@ static void json_value(const flor_table *t, size_t r, size_t c)
         break;
     case FLOR_REAL: {
         double v = flor_table_real(t, r, c);
-        out_puts(isfinite(v) ? cli_format_real(v, buf) : "null"); /* JSON has no inf */
+        if (isfinite(v))
+            out_puts(cli_format_real(v, buf));
+        else /* JSON has no NaN nor inf: a string keeps them, where null would not */
+            json_string(cli_format_real(v, buf));
         break;
     }
     case FLOR_TEXT:

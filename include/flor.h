@@ -33,9 +33,15 @@
  * - Errors.  Every function that can fail returns an `int`: 0 on success or
  *   a negative FLOR_E* code.  The message of the last failure on the calling
  *   thread is returned by flor_errmsg(), which never returns NULL.  The
- *   library never exits the process.  The only thing it prints on its own
- *   is a warning line on stderr, prefixed "flor: warning:", in the few
- *   places documented below; FLOR_QUIET=1 silences them.
+ *   library exits the process in one place only: the flor_arg() form
+ *   given a --kwargs value that does not parse (exit status 2, see
+ *   flor_arg).  It prints on its own two kinds of line on stderr:
+ *   warnings, "flor: warning: ...", in the few places documented below,
+ *   which FLOR_QUIET=1 silences; and errors, "flor: error: ...", for what
+ *   a run loses or gets wrong (records the disk refused, a run that is
+ *   not recorded, a negative loop count, a checkpoint registration that
+ *   failed), which are printed even under FLOR_QUIET: it silences
+ *   chatter, never data loss.
  *
  * - Ownership.  Strings passed in are copied before the call returns; the
  *   caller keeps ownership.  Objects returned through an out-parameter
@@ -61,7 +67,11 @@
  *                   timed with and without flor.
  *   FLOR_DIR=PATH   where the project's data lives (default: `.flor` at
  *                   the project root).
- *   FLOR_QUIET=1    no warnings on stderr.
+ *   FLOR_QUIET=1    no warnings on stderr (errors are still printed).
+ *   FLOR_BACKLOG_BLOCKS=N  at most N blocks (2..1024, default 1024; a
+ *                   block is 4096 records and 64 KiB of text, ~220 KiB)
+ *                   of records held in memory while the database refuses
+ *                   writes (see flor_finish); past it they are dropped.
  */
 #ifndef FLOR_H
 #define FLOR_H
@@ -125,9 +135,12 @@ FLOR_API const char *flor_errmsg(void);
  * FLOR_DIR), which is added to `.git/info/exclude` so that it never shows
  * up in `git status`.
  *
- * A run records: its id, projid, tstamp (ISO 8601 start time to the
- * second, unique within the project: if another run already took that
- * second the next free second is used), the program's base name
+ * A run records: its id, projid, tstamp (ISO 8601 local start time to
+ * the microsecond, as Python's datetime.isoformat() writes it; unique
+ * within the project: a run that finds its microsecond taken waits for
+ * the next one, so a tstamp is never later than the time it was
+ * recorded; databases made before keep their to-the-second tstamps),
+ * the program's base name
  * (filename), the code version (vid: the commit that snapshots the
  * working tree, see "Code versions" below; NULL outside git), argv, host,
  * pid, status and start and end times.
@@ -165,7 +178,16 @@ FLOR_API const char *flor_errmsg(void);
  * Call it once, first thing in main().  argv must be writable (it is the
  * one main() received).  On failure nothing is recorded, the message
  * says why, and every later training call does nothing, as with
- * FLOR_MODE=off: the program may go on without flor.
+ * FLOR_MODE=off: the program may go on without flor.  When the database
+ * cannot be opened or written (a full disk), "flor: error: this run is
+ * not recorded: ..." is printed (even under FLOR_QUIET), and
+ * flor_finish() returns the same error, so `return flor_finish();` exits
+ * non-zero.  A transient I/O error is retried a few times first.
+ *
+ * Durability: when flor_init() returns 0, the run's row (argv included)
+ * and every --kwargs override, as given (text), are committed; each
+ * flor_arg() then commits the arg's typed value before it returns.  A run
+ * killed at any point after flor_init() keeps its row and its args.
  *
  * @param[in,out] argc  &argc of main()
  * @param[in,out] argv  &argv of main()
@@ -182,7 +204,10 @@ FLOR_API int flor_init(int *argc, char ***argv);
  *
  * A program that exits without calling it (exit(), or returning from
  * main()) is recorded by an atexit handler, with status `failed`: flor
- * cannot tell why it stopped early.  On SIGINT or SIGTERM, when the
+ * cannot tell why it stopped early.  If that handler finds that records were
+ * lost (a full disk), it flushes stdio and ends the process with exit
+ * status 1 whatever status the program chose, so that a loss is never
+ * an exit status of 0.  On SIGINT or SIGTERM, when the
  * program has not installed its own handler, flor flushes its buffers,
  * sets the status to `killed`, and lets the signal take its default
  * action.  A run killed by SIGKILL or a crash is found the next time the
@@ -190,8 +215,25 @@ FLOR_API int flor_init(int *argc, char ***argv);
  * younger process) and is then marked `killed`; every log that was in the
  * database by then stays.
  *
- * @return 0, or FLOR_EIO when the last logs could not be written (the
- *         message says how many were lost).
+ * A full or failing disk (ENOSPC, EIO) while the run records: at the
+ * first failed commit, one line on stderr ("flor: error: cannot write
+ * logs to .../flor.db: database or disk is full; N records held in
+ * memory ..., retrying"), even under FLOR_QUIET.  The records stay in
+ * memory and are retried every 0.1 s, and a few more times at the end;
+ * nothing already in the database is touched.  The memory held is
+ * bounded (1024 blocks of 4096 records and 64 KiB of text, about
+ * 220 MiB; FLOR_BACKLOG_BLOCKS lowers it): past it, new records are dropped, counted and announced by
+ * one more line.  If anything was lost, flor_finish() prints "flor:
+ * error: run N failed: ...", sets the status to `failed` with the reason
+ * in runs.reason (`flor runs` shows it), and returns the error.  When the
+ * disk refuses even that update, a last line says that the run will show
+ * as `killed`.  A run with bad input (a negative loop count, a failed
+ * checkpoint registration) also ends as `failed`, with its reason.
+ *
+ * @return 0; FLOR_EIO when records could not be written (the message
+ *         says how many were lost, and how many of them were dropped); FLOR_EINVAL when the run was marked
+ *         failed for bad input; flor_init()'s error when it could not
+ *         start recording.
  */
 FLOR_API int flor_finish(void);
 
@@ -246,11 +288,19 @@ FLOR_API bool flor_enabled(void);
  *
  * Parsing: integers in decimal (or 0x hex), reals as strtod accepts them,
  * booleans as true/false/1/0/yes/no/on/off, text as given.  A value that
- * does not parse is reported through flor_errmsg() ("--kwargs epochs=abc:
- * expected an integer") and the typed functions return FLOR_EINVAL; the
- * _Generic form, which has no way to return an error, prints that message
- * as a warning, keeps it for flor_arg_error(), and returns DEFAULT.  Reading the same NAME twice
- * returns the same value.  A returned string lives until the process ends.
+ * does not parse, or is out of range for the type, is reported through
+ * flor_errmsg() ("--kwargs epochs=abc: expected an integer", "...:
+ * expected an integer in range") and the typed functions return
+ * FLOR_EINVAL and set *OUT to DEFAULT.  The _Generic form, which has no
+ * way to return an error, ends the program as argparse does: it prints
+ * "flor: --kwargs epochs=abc: expected an integer" on stderr, marks the
+ * run failed with that reason, and exits with status 2 -- before
+ * training, rather than train on a default the user did not ask for.
+ * (int defaults are also checked against INT_MIN..INT_MAX.)  A NAME given
+ * twice in --kwargs draws a warning; the last value is used.  Reading the
+ * same NAME twice returns the same value.  A returned string lives until
+ * the process ends.  Each value read is committed to the run's args
+ * before the call returns.
  */
 FLOR_API int flor_arg_long(const char *name, long dflt, long *out);
 FLOR_API int flor_arg_double(const char *name, double dflt, double *out);
@@ -258,12 +308,8 @@ FLOR_API int flor_arg_text(const char *name, const char *dflt, const char **out)
 FLOR_API int flor_arg_bool(const char *name, bool dflt, bool *out);
 
 /**
- * The message of the first override that the flor_arg() forms could not
- * parse (they warn and fall back to the default), or NULL.  A program that
- * would rather stop than train with a default it did not ask for checks
- * it once its args are read:
- *
- *     if (flor_arg_error()) { fprintf(stderr, "%s\n", flor_arg_error()); return 2; }
+ * Kept for compatibility: the flor_arg() forms now exit with status 2 on
+ * an override they cannot parse (see above), so this is always NULL.
  */
 FLOR_API const char *flor_arg_error(void);
 
@@ -345,6 +391,9 @@ typedef struct flor_loop {
  *     FLOR_LOOP(epoch, "epoch", epochs) { ... }
  *
  * declares `long epoch` and runs the body for epoch = 0 .. epochs-1.
+ * A negative count (`--kwargs epochs=-5`) is a bad input, not an endless
+ * loop: the body does not run, one line on stderr says so (even under
+ * FLOR_QUIET) and the run ends as failed with that reason in `flor runs`.
  * `break` and `continue` work as in a for loop; with GCC and Clang even a
  * `return` or `goto` out of the body closes the loop.  (With other
  * compilers, leave such a loop with break, or call flor_loop_end().)
@@ -357,7 +406,7 @@ typedef struct flor_loop {
 
 #define FLOR_LOOP(var, name, n)                                                \
     for (flor_loop FLOR_LOOP_CLEANUP_ flor_loop_##var =                        \
-             flor_loop_begin((name), (long)(n));                               \
+             flor_loop_range((name), (long)(n));                               \
          flor_loop_##var.active; flor_loop_end(&flor_loop_##var))              \
         for (long var; flor_loop_next(&flor_loop_##var, &var);)
 
@@ -369,8 +418,9 @@ typedef struct flor_loop {
  *     while (flor_loop_next(&l, &i) && have_batch()) { ... }
  *     flor_loop_end(&l);
  *
- * flor_loop_begin() opens a loop of N iterations (N < 0: unknown, the
- * caller ends it) inside the innermost open loop.  flor_loop_next()
+ * flor_loop_begin() opens a loop of N iterations (N = -1: unknown, the
+ * caller ends it; N < -1: an error, as for FLOR_LOOP, and the loop does
+ * not run) inside the innermost open loop.  flor_loop_next()
  * closes the current iteration, if any, and opens the next: it stores its
  * 0-based index in *I and returns true, or returns false once N
  * iterations have run.  flor_loop_end() closes the loop; it is idempotent
@@ -378,6 +428,9 @@ typedef struct flor_loop {
  * NULL; it is copied.
  */
 FLOR_API flor_loop flor_loop_begin(const char *name, long n);
+/** FLOR_LOOP's call: flor_loop_begin() for a count N >= 0; any negative N
+ *  (-1 included) is the error described at FLOR_LOOP. */
+FLOR_API flor_loop flor_loop_range(const char *name, long n);
 FLOR_API bool flor_loop_next(flor_loop *loop, long *i);
 FLOR_API void flor_loop_end(flor_loop *loop);
 
@@ -421,7 +474,7 @@ FLOR_API void flor_loop_abort(flor_loop *loop);
  * otherwise as often as it fits; an iteration whose predecessor is still
  * being written is skipped rather than waited for.  The last iteration of
  * the loop is always checkpointed.  FLOR_OVERHEAD=0 turns checkpoints off
- * while keeping logs; FLOR_OVERHEAD=1 checkpoints every iteration,
+ * (the last iteration's too) while keeping logs; FLOR_OVERHEAD=1 checkpoints every iteration,
  * waiting for the writer if it must.
  *
  * The registered memory must stay valid, and at the same address, until
@@ -448,7 +501,21 @@ typedef enum flor_dtype {
  * a silent misread.  Registration may happen at any time, for example for
  * optimizer state that exists only after the first step.
  *
- * @return 0; FLOR_EINVAL for an empty name or a NULL DATA with NBYTES > 0;
+ * State that does not exist yet (optimizer moments a trainer allocates
+ * at its first step) is registered once it is allocated -- call this
+ * again then; for a replay that starts in a fresh process, a
+ * flor_checkpoint_ops() object whose load() allocates and registers it
+ * (see below) restores it.  Registering NULL or zero bytes "for later" is
+ * an error: that state would be missing from every checkpoint and a
+ * replay would silently diverge.  So an empty name, a NULL DATA or an
+ * NBYTES of 0 returns FLOR_EINVAL, prints "flor: error:
+ * flor_checkpoint('adam_m'): NULL data: this state would be missing from
+ * every checkpoint ..." (even under FLOR_QUIET), and marks the run to end
+ * as `failed` with that reason (flor_finish() returns FLOR_EINVAL).
+ * Registering a NAME again replaces its registration (after a realloc):
+ * that is not an error.
+ *
+ * @return 0; FLOR_EINVAL for an empty name, a NULL DATA or NBYTES = 0;
  *         FLOR_ENOMEM when the staging area cannot be reserved.
  */
 FLOR_API int flor_checkpoint_typed(const char *name, void *data, size_t nbytes, flor_dtype type,

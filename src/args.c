@@ -68,6 +68,8 @@ int flor__kwargs_parse(int *argc, char ***argvp)
                 kw = &kwargs[nkwargs++];
                 kw->name = strndup(argv[a], nl);
             } else {
+                flor__warn("--kwargs %s given twice (%s, then %s): using %s", kw->name, kw->value,
+                           eq + 1, eq + 1);
                 free(kw->value);
             }
             kw->value = flor__strdup(eq + 1);
@@ -120,10 +122,60 @@ static argval *find_seen(const char *name)
     return NULL;
 }
 
+/* Writes one args row now, on the training thread's connection, so that
+ * an arg is durable when flor_arg() returns: a run killed right after
+ * reading its args keeps them.  VALUE_TYPE/ I / R / S: the value. */
+static int write_arg(const char *name, flor_type type, int64_t i, double r, const char *s,
+                     int from_kwargs, int64_t position)
+{
+    sqlite3 *db = flor__R.db;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) "
+                                "VALUES (?,?,?,?,?)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, flor__R.run_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (type == FLOR_INTEGER)
+        sqlite3_bind_int64(st, 3, i);
+    else if (type == FLOR_REAL)
+        flor__bind_real(st, 3, r);
+    else if (type == FLOR_TEXT)
+        sqlite3_bind_text(st, 3, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_int(st, 4, from_kwargs);
+    sqlite3_bind_int64(st, 5, position);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+void flor__kwargs_record_given(void)
+{
+    if (!flor__recording() || flor__P.on)
+        return;
+    /* the overrides as given, as text, until flor_arg() reads them and
+     * replaces each with its typed value; ord keeps them after every arg
+     * read (1 << 30 + their position on the command line) */
+    for (int i = 0; i < nkwargs; i++)
+        write_arg(kwargs[i].name, FLOR_TEXT, 0, 0, kwargs[i].value, 1, (1LL << 30) + i);
+}
+
 static void record(const argval *a, int from_kwargs)
 {
     if (!flor__recording() || !pthread_equal(pthread_self(), flor__R.owner))
         return;
+    if (!flor__P.on && flor__R.db &&
+        write_arg(a->name, a->type, a->type == FLOR_INTEGER ? a->v.i : 0,
+                  a->type == FLOR_REAL ? a->v.r : 0, a->type == FLOR_TEXT ? a->v.s : NULL,
+                  from_kwargs, ord) == SQLITE_OK) {
+        ord++;
+        return; /* durable already */
+    }
+    /* a replay, or the database refused the row: the writer retries it */
     flor__rec r = {.kind = FLOR__REC_ARG, .type = (uint8_t)a->type, .aux = (uint16_t)from_kwargs,
                    .ctx = ord++};
     if (flor__name_intern(a->name, &r.name) != 0)
@@ -173,9 +225,11 @@ static int parse_long(const kwarg *k, long *out)
 static int parse_double(const kwarg *k, double *out)
 {
     char *end;
+    errno = 0;
     double v = strtod(k->value, &end);
-    if (!*k->value || *end)
-        return flor__err(FLOR_EINVAL, "--kwargs %s=%s: expected a number", k->name, k->value);
+    if (!*k->value || *end || (errno == ERANGE && (v > 1 || v < -1)))
+        return flor__err(FLOR_EINVAL, "--kwargs %s=%s: expected a number%s", k->name, k->value,
+                         errno == ERANGE ? " in range" : "");
     *out = v;
     return 0;
 }
@@ -189,7 +243,8 @@ static int parse_bool(const kwarg *k, bool *out)
         if (strcasecmp(k->value, no[i]) == 0)
             return *out = false, 0;
     }
-    return flor__err(FLOR_EINVAL, "--kwargs %s=%s: expected true or false", k->name, k->value);
+    return flor__err(FLOR_EINVAL, "--kwargs %s=%s: expected true or false (or yes, no, 1, 0)",
+                     k->name, k->value);
 }
 
 static int bad_name(const char *name)
@@ -310,25 +365,35 @@ int flor_arg_bool(const char *name, bool dflt, bool *out)
 
 const char *flor_arg_error(void) { return first_error; }
 
-static void latch(void)
+/* The _Generic forms cannot return an error, and training on a default
+ * the user did not ask for is a silently wrong result: a value that does
+ * not parse ends the program, as argparse does, with exit status 2 and
+ * "flor: --kwargs NAME=VALUE: expected ...", before training starts.  The
+ * run, if one is being recorded, ends as failed with that reason. */
+static _Noreturn void bad_kwarg(const char *msg)
 {
-    if (!first_error)
-        first_error = flor__strdup(flor_errmsg());
+    fprintf(stderr, "flor: %s\n", msg);
+    fflush(stderr);
+    flor__run_taint(msg);
+    exit(2);
 }
 
-/* The _Generic forms cannot return an error: they latch it for
- * flor_arg_error(), warn, and use DEFAULT. */
+static void bad_kwarg_current(void)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", flor_errmsg());
+    bad_kwarg(msg);
+}
+
 int flor_arg_int_v(const char *name, int dflt)
 {
     long v;
-    if (flor_arg_long(name, dflt, &v) != 0) {
-        latch();
-        flor__warn("%s; using the default %d", flor_errmsg(), dflt);
-        return dflt;
-    }
+    if (flor_arg_long(name, dflt, &v) != 0)
+        bad_kwarg_current();
     if (v < INT_MIN || v > INT_MAX) {
-        flor__warn("--kwargs %s=%ld: out of range for an int; using the default %d", name, v, dflt);
-        return dflt;
+        char msg[512];
+        snprintf(msg, sizeof msg, "--kwargs %s=%ld: expected an integer in range (an int)", name, v);
+        bad_kwarg(msg);
     }
     return (int)v;
 }
@@ -336,40 +401,32 @@ int flor_arg_int_v(const char *name, int dflt)
 long flor_arg_long_v(const char *name, long dflt)
 {
     long v;
-    if (flor_arg_long(name, dflt, &v) != 0) {
-        latch();
-        flor__warn("%s; using the default %ld", flor_errmsg(), dflt);
-    }
+    if (flor_arg_long(name, dflt, &v) != 0)
+        bad_kwarg_current();
     return v;
 }
 
 double flor_arg_double_v(const char *name, double dflt)
 {
     double v;
-    if (flor_arg_double(name, dflt, &v) != 0) {
-        latch();
-        flor__warn("%s; using the default %g", flor_errmsg(), dflt);
-    }
+    if (flor_arg_double(name, dflt, &v) != 0)
+        bad_kwarg_current();
     return v;
 }
 
 const char *flor_arg_text_v(const char *name, const char *dflt)
 {
     const char *v;
-    if (flor_arg_text(name, dflt, &v) != 0) {
-        latch();
-        flor__warn("%s; using the default", flor_errmsg());
-    }
+    if (flor_arg_text(name, dflt, &v) != 0)
+        bad_kwarg_current();
     return v;
 }
 
 bool flor_arg_bool_v(const char *name, bool dflt)
 {
     bool v;
-    if (flor_arg_bool(name, dflt, &v) != 0) {
-        latch();
-        flor__warn("%s; using the default %s", flor_errmsg(), dflt ? "true" : "false");
-    }
+    if (flor_arg_bool(name, dflt, &v) != 0)
+        bad_kwarg_current();
     return v;
 }
 

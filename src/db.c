@@ -33,6 +33,7 @@ static const char SCHEMA[] =
     "  start_time REAL NOT NULL,\n"
     "  end_time   REAL,\n"
     "  ckpt_overhead REAL,\n"
+    "  reason     TEXT,\n"
     "  UNIQUE (projid, tstamp)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS args(\n"
@@ -158,6 +159,45 @@ static int check_version(sqlite3 *db, const char *path)
     return 0;
 }
 
+/* Has TABLE a column named COLUMN? */
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name=?", table);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Brings an older database up to FLOR__SCHEMA_VERSION in place, in one
+ * transaction (another process may be doing the same: the check is
+ * repeated under the write lock).
+ *   1 -> 2: runs.reason, why a run failed. */
+static int migrate(sqlite3 *db, const char *path)
+{
+    if (has_column(db, "runs", "reason"))
+        return 0;
+    int err = flor__db_begin(db);
+    if (!err && !has_column(db, "runs", "reason"))
+        err = flor__db_exec(db, "ALTER TABLE runs ADD COLUMN reason TEXT");
+    if (!err)
+        err = flor__db_exec(db, "UPDATE meta SET value=" FLOR__STR(FLOR__SCHEMA_VERSION)
+                                " WHERE key='schema_version' AND value<" FLOR__STR(
+                                    FLOR__SCHEMA_VERSION));
+    if (!err)
+        err = flor__db_commit(db);
+    if (err) {
+        flor__db_rollback(db);
+        flor__err_wrap(err, "cannot bring %s up to schema version %d", path,
+                       FLOR__SCHEMA_VERSION);
+    }
+    return err;
+}
+
 int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
 {
     *out = NULL;
@@ -207,7 +247,7 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
                 err = flor__db_exec(db, SCHEMA);
             if (!err)
                 err = flor__db_exec(db, "INSERT OR IGNORE INTO meta(key, value) "
-                                        "VALUES ('schema_version', 1)");
+                                        "VALUES ('schema_version', " FLOR__STR(FLOR__SCHEMA_VERSION) ")");
             if (!err)
                 err = flor__db_commit(db);
             else
@@ -218,6 +258,8 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
     }
     if (!err)
         err = check_version(db, path);
+    if (!err && !readonly)
+        err = migrate(db, path);
     free(path);
     if (err) {
         sqlite3_close(db);

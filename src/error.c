@@ -68,3 +68,13 @@ void flor__warn(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "flor: warning: %s\n", line);
 }
+
+void flor__loss(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "flor: error: %s\n", line);
+}

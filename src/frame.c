@@ -19,6 +19,8 @@
  */
 #include "internal.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +160,11 @@ static int read_cell(arena *a, sqlite3_stmt *st, int col, flor__cell *out)
         return 0;
     case SQLITE_TEXT: {
         const char *s = (const char *)sqlite3_column_text(st, col);
+        if (s && strcmp(s, FLOR__NAN_TEXT) == 0) {
+            out->type = FLOR_REAL; /* how a NaN is stored (flor__bind_real) */
+            out->v.r = NAN;
+            return 0;
+        }
         out->type = FLOR_TEXT;
         out->v.s = s ? arena_copy(a, s, (size_t)sqlite3_column_bytes(st, col)) : NULL;
         return out->v.s ? 0 : oom();

@@ -28,6 +28,10 @@ int flor__err_wrap(int code, const char *fmt, ...) FLOR__PRINTF(2, 3);
 void flor__err_clear(void);
 /* One line on stderr, "flor: warning: ...", unless FLOR_QUIET is set. */
 void flor__warn(const char *fmt, ...) FLOR__PRINTF(1, 2);
+/* One line on stderr, "flor: error: ...", even under FLOR_QUIET: for
+ * what a run loses (records that could not be written, a run that cannot
+ * be recorded).  FLOR_QUIET silences chatter, never data loss. */
+void flor__loss(const char *fmt, ...) FLOR__PRINTF(1, 2);
 /* True when FLOR_QUIET asks flor to print nothing on its own. */
 int flor__quiet(void);
 /* Maps an SQLite result code to a flor code, with the database's message. */
@@ -79,7 +83,11 @@ int flor__project_store(flor_project *p);
 
 /* ---- db.c: the SQLite database, its schema and its upkeep --------------- */
 
-#define FLOR__SCHEMA_VERSION 1
+/* 2: runs.reason (why a run failed); version 1 databases are migrated in
+ * place by the first read-write open. */
+#define FLOR__SCHEMA_VERSION 2
+#define FLOR__STR_(x) #x
+#define FLOR__STR(x) FLOR__STR_(x)
 
 /* Opens DATADIR/flor.db.  CREATE: create it and its schema if missing.
  * READONLY: open with SQLITE_OPEN_READONLY (queries from the CLI). */
@@ -95,6 +103,17 @@ void flor__db_rollback(sqlite3 *db);
 /* Identity of this process that survives pid reuse: "bootid:starttime". */
 char *flor__proc_identity(long pid);
 const char *flor__hostname(void);
+
+/* SQLite stores a NaN as NULL, which would read as "not logged": a NaN is
+ * stored as the text 'NaN' instead (docs/schema.md), and read back as a
+ * NaN real by the dataframe.  +-Inf are REALs as they are. */
+#define FLOR__NAN_TEXT "NaN"
+static inline int flor__bind_real(sqlite3_stmt *st, int col, double v)
+{
+    if (v != v)
+        return sqlite3_bind_text(st, col, FLOR__NAN_TEXT, -1, SQLITE_STATIC);
+    return sqlite3_bind_double(st, col, v);
+}
 
 /* ---- table.c: the flor_table result object ------------------------------ */
 
@@ -404,7 +423,15 @@ typedef struct flor__run {
     int ckpt_depth;         /* depth of the checkpointed loop while open; -1 */
     int ckpt_started;       /* the policy's clock is running */
     flor__policy policy;
+    /* a registration error (NULL buffer, zero size, a name twice): the
+     * record cannot be trusted by a replay, so the run ends as failed */
+    int tainted;
+    char taint_msg[256];    /* the first such error */
 } flor__run;
+
+/* Marks the run as untrustworthy with REASON (kept in runs.reason at once);
+ * it will end as failed.  A no-op when not recording. */
+void flor__run_taint(const char *reason);
 
 extern flor__run flor__R;
 /* True when the calling thread may record (fast path check). */
@@ -428,6 +455,9 @@ int flor__kwargs_given(void);
 int flor__args_load(sqlite3 *db, int64_t run);
 /* Records kwargs no flor_arg asked for; warns once. */
 void flor__kwargs_check_unused(void);
+/* Writes the --kwargs overrides, as given, into the run's args (before
+ * flor_init returns, so a kill before they are read keeps them). */
+void flor__kwargs_record_given(void);
 void flor__kwargs_release(void);
 
 #endif /* FLOR_INTERNAL_H */

@@ -61,10 +61,29 @@ static void replay_begin(flor_loop *l, long first)
     l->n = 0; /* its effects are in the checkpoint: no iteration runs */
 }
 
-static flor_loop begin(const char *name, long n, long first)
+/* A count of iterations that is neither >= 0 nor -1 (unknown) is a bad
+ * input, an `--kwargs epochs=-5` say: the loop does not run (it must
+ * never run forever), one line says so even under FLOR_QUIET, and the run
+ * ends as failed with that reason.  COUNTED: FLOR_LOOP's form, for which
+ * -1 is no more a valid count than -5. */
+static int bad_count(const char *name, long n, int counted)
+{
+    if (n >= 0 || (n == -1 && !counted))
+        return 0;
+    char msg[256];
+    snprintf(msg, sizeof msg, "loop '%s': expected a number of iterations >= 0, got %ld: the "
+                              "loop does not run", name ? name : "", n);
+    flor__loss("%s", msg);
+    flor__run_taint(msg);
+    return 1;
+}
+
+static flor_loop begin(const char *name, long n, long first, int counted)
 {
     if (first < 0)
         first = 0;
+    if (bad_count(name, n, counted))
+        n = 0;
     flor_loop l = {name, n, first - 1, -1, 1};
     if (!flor__recording() || !pthread_equal(pthread_self(), flor__R.owner) || !name)
         return l;
@@ -98,9 +117,14 @@ static flor_loop begin(const char *name, long n, long first)
     return l;
 }
 
-flor_loop flor_loop_begin(const char *name, long n) { return begin(name, n, 0); }
+flor_loop flor_loop_begin(const char *name, long n) { return begin(name, n, 0, 0); }
 
-flor_loop flor_loop_begin_at(const char *name, long n, long first) { return begin(name, n, first); }
+flor_loop flor_loop_range(const char *name, long n) { return begin(name, n, 0, 1); }
+
+flor_loop flor_loop_begin_at(const char *name, long n, long first)
+{
+    return begin(name, n, first, 0);
+}
 
 /* "epoch=3" or "epoch=3,step=100": the path to loop D's current iteration. */
 static void coords(int d, char *out, size_t n)

@@ -12,7 +12,8 @@
  * allows, and the budget never runs a deficit by more than one pause.
  * An iteration whose previous checkpoint is still being written is
  * skipped: the writer is the bottleneck and waiting for it would stall
- * training.  The last iteration is always taken.
+ * training.  The last iteration is always taken, unless the budget is 0
+ * (FLOR_OVERHEAD=0: checkpoints off).
  */
 #include "internal.h"
 
@@ -51,7 +52,7 @@ double flor__policy_predict(const flor__policy *p, size_t bytes)
 flor__decision flor__policy_decide(flor__policy *p, double now, size_t bytes, int writer_busy,
                                    int last)
 {
-    if (p->budget <= 0 && !last)
+    if (p->budget <= 0) /* FLOR_OVERHEAD=0: checkpoints off, the last one too */
         return FLOR__SKIP_BUDGET;
     if (last)
         return FLOR__TAKE;

@@ -200,7 +200,7 @@ int flor_project_runs(flor_project *p, flor_table **out)
         " (SELECT count(*) FROM replays x WHERE x.run_id = r.run_id) AS replays,"
         " (SELECT coalesce(sum(x.divergences), 0) FROM replays x WHERE x.run_id = r.run_id)"
         " AS divergences,"
-        " argv"
+        " argv, reason"
         " FROM runs r ORDER BY r.run_id",
         out);
 }

@@ -15,6 +15,7 @@
 flor__run flor__R;
 static int initialized;
 static pid_t run_pid;
+static int init_failed; /* the code of a record that could not start */
 
 void flor__writer_signal_flush(flor__writer *w, int signo);
 
@@ -49,14 +50,21 @@ static char *argv_json(int argc, char **argv)
     return b.p;
 }
 
-static void format_tstamp(time_t t, char *out, size_t n)
+/* The local time now, ISO 8601 to the microsecond, as Python's
+ * datetime.now().isoformat() writes it: "2026-12-06T12:50:24.123456". */
+static void format_tstamp(char *out, size_t n)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    localtime_r(&ts.tv_sec, &tm);
+    size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + len, n - len, ".%06ld", ts.tv_nsec / 1000);
 }
 
-/* Inserts the run row; a tstamp already taken moves to the next second. */
+/* Inserts the run row.  A tstamp is the time the run started, never a
+ * later one: when another run of the project took the same microsecond,
+ * this one waits for the clock to move on and reads it again. */
 static int insert_run(sqlite3 *db, const char *projid, const char *filename, const char *vid,
                       const char *argv, int64_t *run_id, char tstamp[32])
 {
@@ -71,9 +79,13 @@ static int insert_run(sqlite3 *db, const char *projid, const char *filename, con
     char *ident = flor__proc_identity((long)getpid());
     double now = flor__now();
     int err = flor__db_begin(db);
-    for (time_t t = (time_t)now; !err; t++) {
+    for (int tries = 0; !err; tries++) {
         char ts[32];
-        format_tstamp(t, ts, sizeof ts);
+        if (tries) {
+            struct timespec pause = {0, 2000};
+            nanosleep(&pause, NULL);
+        }
+        format_tstamp(ts, sizeof ts);
         sqlite3_bind_text(st, 1, projid, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, filename, -1, SQLITE_STATIC);
@@ -97,7 +109,7 @@ static int insert_run(sqlite3 *db, const char *projid, const char *filename, con
             err = flor__db_commit(db);
             break;
         }
-        if (rc != SQLITE_CONSTRAINT_UNIQUE)
+        if (rc != SQLITE_CONSTRAINT_UNIQUE || tries > 1000)
             err = flor__err_sqlite(db, rc, "cannot record the run");
     }
     if (err)
@@ -168,12 +180,15 @@ static void record_code_version(flor__run *R, const char *tstamp, const char *fi
     free(msg);
 }
 
-static int set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead)
+/* Sets the run's final STATUS and REASON (NULL: none); an I/O error may
+ * be transient, so a failed update is tried a few times. */
+static int set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
+                      const char *reason)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
-                                "UPDATE runs SET status=?, end_time=?, ckpt_overhead=? "
-                                "WHERE run_id=?",
+                                "UPDATE runs SET status=?, end_time=?, ckpt_overhead=?, "
+                                "reason=coalesce(?, reason) WHERE run_id=?",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(db, rc, "cannot set the run's status");
@@ -181,10 +196,47 @@ static int set_status(sqlite3 *db, int64_t run_id, const char *status, double ov
     sqlite3_bind_double(st, 2, flor__now());
     if (overhead >= 0)
         sqlite3_bind_double(st, 3, overhead);
-    sqlite3_bind_int64(st, 4, run_id);
-    rc = sqlite3_step(st);
+    if (reason)
+        sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, run_id);
+    for (int tries = 0; tries < 5; tries++) {
+        if (tries) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            break;
+    }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot set the run's status");
+}
+
+/* Records REASON for run RUN_ID now, in its own statement, so that it is
+ * durable even if the process dies before the run ends. */
+static void note_reason(sqlite3 *db, int64_t run_id, const char *reason)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE runs SET reason=coalesce(reason || '; ' || ?, ?) "
+                               "WHERE run_id=?", -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, run_id);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+/* A problem that makes the record untrustworthy though nothing was lost
+ * (a registration error): kept, and the run ends as failed. */
+void flor__run_taint(const char *reason)
+{
+    if (!flor__R.on || flor__P.on || !flor__R.db)
+        return;
+    if (!flor__R.tainted++)
+        snprintf(flor__R.taint_msg, sizeof flor__R.taint_msg, "%s", reason);
+    note_reason(flor__R.db, flor__R.run_id, reason);
 }
 
 /* Ends a replay: its row in `replays` and its one-line report. */
@@ -225,19 +277,43 @@ static int end_run(const char *status)
     flor__R.on = 0;
     char saved[512];
     snprintf(saved, sizeof saved, "%s", flor_errmsg());
-    int rc2 = set_status(flor__R.db, flor__R.run_id, rc ? "failed" : status, overhead);
+    if (rc)
+        flor__loss("run %lld failed: %s", (long long)flor__R.run_id, saved);
+    int rc2 = set_status(flor__R.db, flor__R.run_id, rc || flor__R.tainted ? "failed" : status,
+                         overhead, rc ? saved : NULL);
+    if (rc2)
+        flor__loss("cannot mark run %lld as %s: %s (it will show as killed)",
+                   (long long)flor__R.run_id, rc || flor__R.tainted ? "failed" : status,
+                   flor_errmsg());
     sqlite3_close(flor__R.db);
     flor__R.db = NULL;
     flor__R.finished = 1;
     if (rc)
         flor__err(rc, "%s", saved);
+    else if (!rc2 && flor__R.tainted)
+        rc2 = flor__err(FLOR_EINVAL, "run %lld is marked failed: %s", (long long)flor__R.run_id,
+                        flor__R.taint_msg);
     return rc ? rc : rc2;
 }
 
+/* A program that returns from main() without flor_finish(): the run ends
+ * as failed.  If records were lost, the exit status must say so even if
+ * the program returned 0: stdio is flushed and the process ends with
+ * status 1 (the atexit handlers registered before flor_init() are
+ * skipped; flor_init() is meant to come first in main()). */
 static void at_exit(void)
 {
-    if (flor__R.on && !flor__R.finished && getpid() == run_pid)
+    if (!flor__R.on || flor__R.finished || getpid() != run_pid)
+        return;
+    if (flor__P.on) {
         end_run("failed");
+        return;
+    }
+    int rc = end_run("failed");
+    if (rc && rc != FLOR_EINVAL) { /* EINVAL: bad input, whose exit is the program's */
+        fflush(NULL);
+        _exit(1);
+    }
 }
 
 static struct sigaction old_int, old_term;
@@ -316,7 +392,16 @@ static int start_recording(int argc, char **argv)
                    R->place.root);
     if ((rc = flor__place_prepare(&R->place)) != 0)
         return rc;
-    if ((rc = flor__db_open(R->place.datadir, 1, 0, &R->db)) != 0)
+    /* an I/O error may be transient: a few tries, 0.1 s apart */
+    for (int tries = 0; tries < 5; tries++) {
+        if (tries) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if ((rc = flor__db_open(R->place.datadir, 1, 0, &R->db)) != FLOR_EIO)
+            break;
+    }
+    if (rc)
         return rc;
     flor__db_reap(R->db);
     flor__err_clear();
@@ -326,6 +411,11 @@ static int start_recording(int argc, char **argv)
     const char *filename = argc > 0 ? base_name(argv[0]) : "?";
     char tstamp[32];
     rc = insert_run(R->db, R->place.projid, filename, NULL, args, &R->run_id, tstamp);
+    for (int tries = 1; rc == FLOR_EIO && tries < 5; tries++) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        rc = insert_run(R->db, R->place.projid, filename, NULL, args, &R->run_id, tstamp);
+    }
     if (!rc && R->place.gitdir)
         record_code_version(R, tstamp, filename, argc, argv, args);
     free(args);
@@ -335,14 +425,17 @@ static int start_recording(int argc, char **argv)
     if ((rc = flor__db_open(R->place.datadir, 0, 0, &wdb)) != 0)
         return rc;
     if ((rc = flor__writer_start(&R->writer, wdb, R->run_id)) != 0) {
-        set_status(R->db, R->run_id, "failed", -1);
+        set_status(R->db, R->run_id, "failed", -1, flor_errmsg());
         return rc;
     }
     R->ckpt_depth = -1;
+    flor__R.on = 1; /* for the args rows */
+    flor__kwargs_record_given();
+    flor__R.on = 0;
     if ((rc = flor__ckpt_start(R->place.datadir, R->run_id)) != 0) {
         flor__writer_stop(R->writer);
         R->writer = NULL;
-        set_status(R->db, R->run_id, "failed", -1);
+        set_status(R->db, R->run_id, "failed", -1, flor_errmsg());
         return rc;
     }
     return 0;
@@ -383,6 +476,12 @@ int flor_init(int *argc, char ***argv)
             flor__place_release(&flor__R.place);
             if (flor__P.on)
                 flor__replay_release();
+            else if (rc != FLOR_EINVAL) {
+                /* nothing of this run will be recorded: say so now, even
+                 * under FLOR_QUIET, and have flor_finish() fail */
+                flor__loss("this run is not recorded: %s", saved);
+                init_failed = rc;
+            }
             flor__err(rc, "%s", saved);
         } else {
             run_pid = getpid();
@@ -401,8 +500,11 @@ int flor_finish_status(flor_run_status status)
     static const char *const names[] = {"finished", "failed", "killed"};
     if ((unsigned)status > FLOR_RUN_KILLED)
         return flor__err(FLOR_EINVAL, "flor_finish_status: unknown status %d", (int)status);
-    if (!flor__R.on)
+    if (!flor__R.on) {
+        if (init_failed && !flor__R.finished)
+            return flor__err(init_failed, "this run was not recorded (flor_init failed)");
         return 0;
+    }
     int rc = flor__check_thread();
     return rc ? rc : end_run(names[status]);
 }

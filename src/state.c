@@ -62,14 +62,31 @@ void flor__state_forget_previous(flor__state *s)
     s->has_prev = 0;
 }
 
+/* A registration that fails leaves state out of every checkpoint, so a
+ * replay would silently diverge: besides the code, one line on stderr
+ * (even under FLOR_QUIET) and the run is marked to end as failed. */
+static int registration_error(int code)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", flor_errmsg());
+    flor__loss("%s", msg);
+    flor__run_taint(msg);
+    flor__err(code, "%s", msg);
+    return code;
+}
+
 static int add(const char *name, void *data, size_t nbytes, flor_dtype type, uint32_t version,
                const flor_state_ops *ops, void *self)
 {
     if (!name || !*name)
-        return flor__err(FLOR_EINVAL, "flor_checkpoint: the name must be a non-empty string");
-    if (!ops && !data && nbytes)
-        return flor__err(FLOR_EINVAL, "flor_checkpoint('%s'): NULL data of %zu bytes", name,
-                         nbytes);
+        return registration_error(
+            flor__err(FLOR_EINVAL, "flor_checkpoint: the name must be a non-empty string"));
+    if (!ops && (!data || !nbytes))
+        return registration_error(
+            flor__err(FLOR_EINVAL,
+                      "flor_checkpoint('%s'): %s: this state would be missing from every "
+                      "checkpoint (register it once it is allocated)",
+                      name, !data ? "NULL data" : "zero bytes"));
     if (ops && (!ops->size || !ops->save || !ops->load))
         return flor__err(FLOR_EINVAL, "flor_checkpoint_ops('%s'): size, save and load are required",
                          name);

@@ -13,11 +13,15 @@
  * statement's setup (cursors on the table and its indexes) once per batch
  * instead of once per row.
  *
- * A failed commit is rolled back and retried on the next wake with the
- * same records; flor_flush() and flor_finish() report the failure.  The
- * backlog is capped (MAX_PENDING blocks): past it, a training thread
- * that outruns a healthy writer waits for it, and one whose writer keeps
- * failing drops records (counted and reported) rather than stall.
+ * A failed commit (a full disk, an I/O error) is rolled back and retried
+ * on the next wake with the same records, which stay in memory meanwhile;
+ * the first failure of an episode prints one line on stderr at once (even
+ * under FLOR_QUIET: it is about data), saying what could not be written
+ * and how much is held.  flor_flush() and flor_finish() report the
+ * failure.  The backlog is capped (MAX_PENDING blocks): past it, a
+ * training thread that outruns a healthy writer waits for it, and one
+ * whose writer keeps failing drops records (counted, announced by one
+ * line when the first is dropped, and reported) rather than stall.
  */
 #include "internal.h"
 
@@ -47,13 +51,16 @@ struct flor__writer {
     pthread_cond_t wake, done;
     flor__block *head, *tail, *free;
     int pending;             /* blocks in the FIFO */
+    int max_pending;         /* MAX_PENDING, or FLOR_BACKLOG_BLOCKS (2..1024) */
     uint32_t consumed;       /* records of `head` already committed */
     int stop, urgent;
     uint64_t committed;      /* records committed (under mu) */
-    uint64_t emitted;        /* records published (training thread) */
+    _Atomic uint64_t emitted; /* records in sealed blocks (training thread) */
     uint64_t dropped;        /* records lost to a full backlog */
     int error;               /* code of the last failed commit, 0 when healthy */
+    uint64_t failures;       /* failed commits, over the whole run */
     char errmsg[512];
+    char first_error[512];   /* the message of the first failed commit */
     sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
     sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
     batch logs, ctxs;
@@ -97,21 +104,26 @@ flor__block *flor__writer_current(flor__writer *w) { return w->tail; }
 flor__block *flor__writer_rotate(flor__writer *w, size_t text_needed)
 {
     flor__block *old = w->tail;
-    w->emitted += atomic_load_explicit(&old->nrec, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->emitted, atomic_load_explicit(&old->nrec, memory_order_relaxed),
+                              memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     flor__block *b = NULL;
     /* A healthy writer that is behind gets time to catch up (bounded
      * memory); a writer whose commits fail gets none: the record is
      * dropped, counted, and reported by flor_flush/flor_finish. */
-    while (w->pending >= MAX_PENDING && !w->error) {
+    while (w->pending >= w->max_pending && !w->error) {
         w->urgent = 1;
         pthread_cond_signal(&w->wake);
         pthread_cond_wait(&w->done, &w->mu);
     }
-    if (w->pending >= MAX_PENDING) {
+    if (w->pending >= w->max_pending) {
+        if (w->dropped++ == 0)
+            flor__loss("%s; the %d blocks held in memory are full: logs are being dropped from "
+                       "now on (the run will end as failed)",
+                       w->errmsg, w->max_pending);
         pthread_mutex_unlock(&w->mu);
-        w->emitted -= atomic_load_explicit(&old->nrec, memory_order_relaxed);
-        w->dropped++;
+        atomic_fetch_sub_explicit(&w->emitted, atomic_load_explicit(&old->nrec, memory_order_relaxed),
+                                  memory_order_relaxed);
         flor__err(FLOR_EIO, "log dropped: %s", w->errmsg);
         return NULL;
     }
@@ -141,7 +153,7 @@ static int bind_value(sqlite3_stmt *st, int col, const flor__block *b, const flo
     case FLOR_INTEGER:
         return sqlite3_bind_int64(st, col, r->v.i);
     case FLOR_REAL:
-        return sqlite3_bind_double(st, col, r->v.r);
+        return flor__bind_real(st, col, r->v.r);
     case FLOR_TEXT:
         return sqlite3_bind_text(st, col, b->text + r->v.s.off, (int)r->v.s.len, SQLITE_STATIC);
     default:
@@ -274,10 +286,19 @@ static long drain(flor__writer *w)
         rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         w->logs.n = w->ctxs.n = 0; /* the retry starts over from `start` */
-        snprintf(w->errmsg, sizeof w->errmsg, "cannot write logs to the database: %s",
-                 sqlite3_errmsg(w->db));
+        snprintf(w->errmsg, sizeof w->errmsg, "cannot write logs to %s: %s",
+                 sqlite3_db_filename(w->db, "main"), sqlite3_errmsg(w->db));
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         pthread_mutex_lock(&w->mu);
+        if (!w->failures++)
+            memcpy(w->first_error, w->errmsg, sizeof w->errmsg);
+        if (!w->error) {
+            uint64_t held = atomic_load_explicit(&w->emitted, memory_order_relaxed) +
+                            atomic_load_explicit(&w->tail->nrec, memory_order_relaxed) -
+                            w->committed;
+            flor__loss("%s; %llu records held in memory (%d blocks, at most %d), retrying",
+                       w->errmsg, (unsigned long long)held, w->pending, w->max_pending);
+        }
         w->error = (rc & 0xff) == SQLITE_BUSY ? FLOR_EBUSY : FLOR_EIO;
         pthread_cond_broadcast(&w->done);
         pthread_mutex_unlock(&w->mu);
@@ -295,6 +316,9 @@ static long drain(flor__writer *w)
     w->head = first;
     w->consumed = pos;
     w->committed += (uint64_t)count;
+    if (w->error)
+        flor__warn("the database took the held logs after %llu failed tries",
+                   (unsigned long long)w->failures);
     w->error = 0;
     pthread_cond_broadcast(&w->done);
     pthread_mutex_unlock(&w->mu);
@@ -433,6 +457,10 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
         return flor__err(FLOR_ENOMEM, "out of memory");
     w->db = db;
     w->run_id = run_id;
+    w->max_pending = MAX_PENDING;
+    const char *cap = getenv("FLOR_BACKLOG_BLOCKS");
+    if (cap && atoi(cap) >= 2 && atoi(cap) <= MAX_PENDING)
+        w->max_pending = atoi(cap); /* a smaller bound on memory held */
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->done, NULL);
@@ -462,7 +490,8 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
 
 int flor__writer_flush(flor__writer *w)
 {
-    uint64_t target = w->emitted + atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
+    uint64_t target = atomic_load_explicit(&w->emitted, memory_order_relaxed) +
+                      atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     w->urgent = 1;
     pthread_cond_signal(&w->wake);
@@ -470,10 +499,10 @@ int flor__writer_flush(flor__writer *w)
         pthread_cond_wait(&w->done, &w->mu);
     int rc = w->committed < target ? w->error : 0;
     if (rc)
-        flor__err(rc, "%s (%llu logs not yet written)", w->errmsg,
+        flor__err(rc, "%s (%llu records not yet written)", w->errmsg,
                   (unsigned long long)(target - w->committed));
     else if (w->dropped)
-        rc = flor__err(FLOR_EIO, "%s: %llu logs were dropped", w->errmsg,
+        rc = flor__err(FLOR_EIO, "%s: %llu records were dropped", w->errmsg,
                        (unsigned long long)w->dropped);
     pthread_mutex_unlock(&w->mu);
     return rc;
@@ -483,22 +512,30 @@ int flor__writer_stop(flor__writer *w)
 {
     if (!w)
         return 0;
-    uint64_t target = w->emitted + atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
+    uint64_t target = atomic_load_explicit(&w->emitted, memory_order_relaxed) +
+                      atomic_load_explicit(&w->tail->nrec, memory_order_relaxed);
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
-    /* One last try on this thread if the final drain failed. */
-    if (w->committed < target)
-        drain(w);
+    /* A few last tries on this thread if the final drain failed (an I/O
+     * error may be transient), 0.1 s apart. */
+    for (int tries = 0; tries < 5 && w->committed < target; tries++) {
+        if (tries) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        while (drain(w) > 0)
+            ;
+    }
+    /* records: logs, loop iterations and args */
     int rc = 0;
-    if (w->committed < target)
-        rc = flor__err(w->error ? w->error : FLOR_EIO, "%s: %llu logs were lost", w->errmsg,
-                       (unsigned long long)(target - w->committed));
-    else if (w->dropped)
-        rc = flor__err(FLOR_EIO, "the database refused writes for too long: %llu logs were lost",
-                       (unsigned long long)w->dropped);
+    unsigned long long lost = (unsigned long long)(target - w->committed) + w->dropped;
+    if (lost)
+        rc = flor__err(w->error ? w->error : FLOR_EIO, "%s: %llu records were lost (%llu of "
+                                                       "them dropped past the memory bound)",
+                       w->errmsg, lost, (unsigned long long)w->dropped);
     writer_free(w);
     return rc;
 }

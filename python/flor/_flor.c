@@ -293,10 +293,46 @@ static PyObject *py_atexit(PyObject *self, PyObject *noargs)
     Py_END_ALLOW_THREADS
     if (rc)
         pyflor_warn("%s", flor_errmsg());
+    if (rc && rc != FLOR_EINVAL) {
+        /* records were lost (libflor said so on stderr): the exit status
+         * must not be 0, whatever the script's was.  An atexit handler
+         * cannot change it, so flush Python's streams and leave now. */
+        const char *streams[] = {"stdout", "stderr"};
+        for (int i = 0; i < 2; i++) {
+            PyObject *f = PySys_GetObject(streams[i]);
+            PyObject *r = f ? PyObject_CallMethod(f, "flush", NULL) : NULL;
+            Py_XDECREF(r);
+            PyErr_Clear();
+        }
+        fflush(NULL);
+        _exit(1);
+    }
     Py_RETURN_NONE;
 }
 
 /* ---- flor.arg ------------------------------------------------------------ */
+
+/* libflor's (linked in statically): marks the run to end as failed. */
+void flor__run_taint(const char *reason);
+
+/* A --kwargs value that does not parse ends the script as argparse does:
+ * "flor: --kwargs NAME=VALUE: expected ..." on stderr and SystemExit(2),
+ * before training on a default the user did not ask for; the run ends as
+ * failed with that reason.  Other errors raise as usual. */
+static PyObject *arg_error(int rc)
+{
+    const char *msg = flor_errmsg();
+    if (rc != FLOR_EINVAL || strncmp(msg, "--kwargs ", 9) != 0)
+        return pyflor_raise(rc, NULL);
+    PySys_FormatStderr("flor: %s\n", msg);
+    flor__run_taint(msg);
+    PyObject *code = PyLong_FromLong(2);
+    if (code) {
+        PyErr_SetObject(PyExc_SystemExit, code);
+        Py_DECREF(code);
+    }
+    return NULL;
+}
 
 static PyObject *arg_int(const char *name, PyObject *dflt)
 {
@@ -309,7 +345,7 @@ static PyObject *arg_int(const char *name, PyObject *dflt)
                                                  "64 bits", name);
     long v;
     int rc = flor_arg_long(name, d, &v);
-    return rc ? pyflor_raise(rc, NULL) : PyLong_FromLong(v);
+    return rc ? arg_error(rc) : PyLong_FromLong(v);
 }
 
 static PyObject *arg_text(const char *name, PyObject *dflt)
@@ -338,12 +374,12 @@ static PyObject *py_arg(PyObject *self, PyObject *args, PyObject *kwargs)
     if (PyBool_Check(dflt)) {
         bool v;
         rc = flor_arg_bool(name, dflt == Py_True, &v);
-        return rc ? pyflor_raise(rc, NULL) : PyBool_FromLong(v);
+        return rc ? arg_error(rc) : PyBool_FromLong(v);
     }
     if (PyFloat_Check(dflt)) {
         double v;
         rc = flor_arg_double(name, PyFloat_AsDouble(dflt), &v);
-        return rc ? pyflor_raise(rc, NULL) : PyFloat_FromDouble(v);
+        return rc ? arg_error(rc) : PyFloat_FromDouble(v);
     }
     if (PyLong_Check(dflt))
         return arg_int(name, dflt);

@@ -292,6 +292,8 @@ static int register_tensor(entry *e, PyObject *t, const char *name)
     flor_dtype type;
     if (tensor_memory(t, &ptr, &nbytes, &type) < 0)
         return -1;
+    if (nbytes == 0)
+        return -1; /* an empty tensor: kept in the skeleton, not registered */
     treg *r = find_reg(e, name);
     if (r && r->ptr == ptr && r->nbytes == nbytes && r->dtype == type) {
         r->seen = 1;
@@ -874,6 +876,11 @@ static int register_buffer(entry *e)
         return -1;
     }
     e->has_view = 1;
+    if (e->view.len == 0) { /* nothing to register: pickled instead */
+        PyBuffer_Release(&e->view);
+        e->has_view = 0;
+        return -1;
+    }
     int rc = flor_checkpoint_typed(e->name, e->view.buf, (size_t)e->view.len, buffer_dtype(&e->view),
                                    1);
     if (rc) {

@@ -25,11 +25,11 @@ test_expect_success 'no names: one row per run, args then final logs' '
     test_cmp expect actual
 '
 
-test_expect_success 'tstamp is ISO 8601 to the second, unique and increasing' '
+test_expect_success 'tstamp is ISO 8601 to the microsecond, unique and increasing' '
     (cd proj && flor dataframe --format csv) >out &&
     sed -n "2,\$p" out | cut -d, -f2 >stamps &&
     test $(wc -l <stamps) -eq 2 &&
-    ! grep -Ev "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$" stamps &&
+    ! grep -Ev "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}$" stamps &&
     sort -u stamps >sorted &&
     test_cmp stamps sorted &&
     test $(wc -l <sorted) -eq 2
@@ -111,13 +111,13 @@ test_expect_success 'JSON keeps the types: numbers are numbers, text is strings'
 
 test_expect_success 'the table format aligns columns, numbers to the right' '
     cat >expect <<-\EOT &&
-	projid  tstamp               filename  epochs  steps    lr  name    final
-	------  -------------------  --------  ------  -----  ----  ------  -----
-	proj    YYYY-MM-DDTHH:MM:SS  toy            2      3   0.5  toy         6
-	proj    YYYY-MM-DDTHH:MM:SS  toy            3      3  0.25  second      9
+	projid  tstamp                      filename  epochs  steps    lr  name    final
+	------  --------------------------  --------  ------  -----  ----  ------  -----
+	proj    YYYY-MM-DDTHH:MM:SS.ffffff  toy            2      3   0.5  toy         6
+	proj    YYYY-MM-DDTHH:MM:SS.ffffff  toy            3      3  0.25  second      9
 	EOT
     (cd proj && flor dataframe --format table) >raw &&
-    sed "s/[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]/YYYY-MM-DDTHH:MM:SS/" raw >actual &&
+    sed "s/[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]\{6\}/YYYY-MM-DDTHH:MM:SS.ffffff/" raw >actual &&
     test_cmp expect actual
 '
 
@@ -134,8 +134,8 @@ test_expect_success 'stdout on a terminal gets the aligned table' '
     sed "s/[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]/T/" raw >actual &&
     head -n 2 actual >top &&
     printf "%s\n" \
-        "projid  tstamp               filename  epochs  steps    lr  name    final" \
-        "------  -------------------  --------  ------  -----  ----  ------  -----" >expect &&
+        "projid  tstamp                      filename  epochs  steps    lr  name    final" \
+        "------  --------------------------  --------  ------  -----  ----  ------  -----" >expect &&
     test_cmp expect top &&
     test $(wc -l <actual) -eq 4
 '

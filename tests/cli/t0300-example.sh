@@ -75,7 +75,7 @@ test_expect_success 'dataframe: one row per run, its args in order, then the fin
     csv_select projid,filename,hidden,epochs,batch_size,lr,seed,print_every,ntrain,ntest,acc \
         <df.csv >actual &&
     test_cmp expect actual &&
-    csv_select tstamp <df.csv | grep -Ex "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}" >ts &&
+    csv_select tstamp <df.csv | grep -Ex "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}" >ts &&
     test "$(sort -u ts | wc -l)" -eq 2
 '
 

@@ -491,12 +491,29 @@ static void test_policy_skips_while_the_writer_is_busy_but_not_the_last(void)
     CHECK(flor__policy_decide(&p, 10, 100, 0, 0) == FLOR__SKIP_BUDGET);
 }
 
+/* FLOR_OVERHEAD=0 is documented as "checkpoints off": not even the last
+ * iteration is taken, by the policy nor by a whole run. */
+static void test_overhead_0_takes_no_checkpoint_not_even_the_last(void)
+{
+    flor__policy p;
+    flor__policy_init(&p, 0, 0);
+    CHECK(flor__policy_decide(&p, 10, 100, 0, 1) == FLOR__SKIP_BUDGET);
+    new_project();
+    setenv("FLOR_OVERHEAD", "0", 1);
+    CHECK_EQ_INT(record_in_child(EPOCHS), 0);
+    unsetenv("FLOR_OVERHEAD");
+    CHECK_EQ_STR(q("SELECT count(*) FROM checkpoints"), "0");
+    CHECK_EQ_STR(q("SELECT status FROM runs"), "finished");
+    remove_project();
+}
+
 int main(void)
 {
     setenv("FLOR_QUIET", "1", 1);
     RUN(test_policy_takes_every_iteration_when_cheap);
     RUN(test_policy_spaces_expensive_checkpoints_within_budget);
     RUN(test_policy_skips_while_the_writer_is_busy_but_not_the_last);
+    RUN(test_overhead_0_takes_no_checkpoint_not_even_the_last);
     RUN(test_every_epoch_restores_bit_exactly);
     RUN(test_restore_names_what_is_missing);
     RUN(test_a_load_callback_may_register_what_the_checkpoint_holds);

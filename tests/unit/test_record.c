@@ -149,14 +149,36 @@ static int body_bad_kwargs(int argc, char **argv)
         return 22;
     bool b;
     if (flor_arg_bool("amp", 0, &b) != FLOR_EINVAL ||
-        strcmp(flor_errmsg(), "--kwargs amp=maybe: expected true or false") != 0)
+        strcmp(flor_errmsg(), "--kwargs amp=maybe: expected true or false (or yes, no, 1, 0)") != 0)
         return 23;
     if (flor_arg_error() != NULL)
         return 24; /* the typed forms report through their return value */
-    (void)flor_arg("epochs", 7L);
-    if (!flor_arg_error() || strcmp(flor_arg_error(), "--kwargs epochs=abc: expected an integer"))
-        return 25;
     return flor_finish();
+}
+
+/* The _Generic form cannot return an error: a value that does not parse
+ * ends the program with status 2 before training, never a silent default. */
+static int body_bad_kwargs_generic(int argc, char **argv)
+{
+    flor_init(&argc, &argv);
+    long e = flor_arg("epochs", 7L);
+    return (int)e; /* not reached */
+}
+
+static void test_a_malformed_kwarg_in_the_generic_form_exits_2(void)
+{
+    new_project(1);
+    setenv("FLOR_QUIET", "1", 1);
+    char *argv[] = {"prog", "--kwargs", "epochs=abc", NULL};
+    int st = in_child(body_bad_kwargs_generic, 3, argv);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), 2);
+    CHECK_EQ_STR(q("SELECT status || ': ' || reason FROM runs"),
+                 "failed: --kwargs epochs=abc: expected an integer");
+    /* the override as given was durable before flor_init returned */
+    CHECK_EQ_STR(q("SELECT name || '=' || value || ':' || typeof(value) FROM args"),
+                 "epochs=abc:text");
+    remove_project();
 }
 
 static void test_malformed_kwargs_name_the_value_and_the_type(void)
@@ -627,12 +649,88 @@ static void test_two_concurrent_runs_both_land_completely(void)
     remove_project();
 }
 
+/* ---- the clock and the schema ------------------------------------------- */
+
+/* Unix seconds of a local ISO 8601 tstamp with an optional fraction. */
+static double tstamp_seconds(const char *ts)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *rest = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return -1;
+    tm.tm_isdst = -1;
+    return (double)mktime(&tm) + (*rest == '.' ? atof(rest) : 0);
+}
+
+/* A tstamp is a time, not a counter: 40 runs started as fast as possible
+ * get 40 distinct tstamps, none later than the moment its run ended. */
+static void test_quick_runs_have_distinct_tstamps_never_ahead_of_the_clock(void)
+{
+    new_project(0);
+    char *argv[] = {"prog", NULL};
+    for (int i = 0; i < 40; i++)
+        CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 1, argv)), 0);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    CHECK_EQ_STR(q("SELECT count(DISTINCT tstamp) FROM runs"), "40");
+    sqlite3 *db = open_db();
+    sqlite3_stmt *st;
+    CHECK(db && sqlite3_prepare_v2(db, "SELECT tstamp, end_time FROM runs ORDER BY run_id", -1,
+                                   &st, NULL) == SQLITE_OK);
+    double prev = 0;
+    int ahead = 0, unordered = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        double t = tstamp_seconds((const char *)sqlite3_column_text(st, 0));
+        double end = sqlite3_column_double(st, 1);
+        if (t < 0 || t > end || t > (double)now.tv_sec + now.tv_nsec / 1e9)
+            ahead++;
+        if (t <= prev)
+            unordered++;
+        prev = t;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    CHECK_EQ_INT(ahead, 0);
+    CHECK_EQ_INT(unordered, 0);
+    remove_project();
+}
+
+/* A database of schema version 1 (no runs.reason) is brought to version 2
+ * in place by the next run, its runs intact. */
+static void test_a_version_1_database_is_migrated_in_place(void)
+{
+    new_project(0);
+    char *argv[] = {"prog", "--kwargs", "epochs=4", NULL};
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 3, argv)), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/.flor/flor.db", project);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN reason;"
+                           "UPDATE meta SET value=1 WHERE key='schema_version'",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_EQ_STR(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name='reason'"), "0");
+    char *argv2[] = {"prog", NULL};
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 1, argv2)), 0);
+    CHECK_EQ_STR(q("SELECT value FROM meta WHERE key='schema_version'"), "2");
+    CHECK_EQ_STR(q("SELECT group_concat(run_id || ':' || status || ':' || ifnull(reason, '-'))"
+                   " FROM runs"),
+                 "1:finished:-,2:finished:-");
+    CHECK_EQ_STR(q("SELECT name || '=' || value FROM args WHERE run_id=1"), "epochs=4");
+    remove_project();
+}
+
 int main(void)
 {
     setenv("FLOR_QUIET", "1", 1);
     setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
     RUN(test_kwargs_are_applied_stripped_and_recorded);
     RUN(test_malformed_kwargs_name_the_value_and_the_type);
+    RUN(test_a_malformed_kwarg_in_the_generic_form_exits_2);
+    RUN(test_quick_runs_have_distinct_tstamps_never_ahead_of_the_clock);
+    RUN(test_a_version_1_database_is_migrated_in_place);
     RUN(test_kwargs_without_pairs_is_an_error);
     RUN(test_unknown_kwargs_are_recorded_as_text);
     RUN(test_logs_carry_their_loop_context_and_type);
