@@ -947,6 +947,9 @@ static void describe(char *out, size_t n, flor_type t, int64_t i, double r, cons
 
 static int same(const rval *want, flor_type t, int64_t i, double r, const char *s)
 {
+    /* a NaN is stored as the text 'NaN' (flor__bind_real) */
+    if (want->type == FLOR_TEXT && t == FLOR_REAL && isnan(r))
+        return want->s && strcmp(want->s, FLOR__NAN_TEXT) == 0;
     if (want->type != t)
         return want->type == FLOR_REAL && t == FLOR_REAL;
     switch (t) {
@@ -1036,7 +1039,7 @@ int flor__replay_record(sqlite3 *db, const flor__block *b, const flor__rec *r)
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
     switch (r->type) {
     case FLOR_INTEGER: sqlite3_bind_int64(st, 4, r->v.i); break;
-    case FLOR_REAL: sqlite3_bind_double(st, 4, r->v.r); break;
+    case FLOR_REAL: flor__bind_real(st, 4, r->v.r); break;
     case FLOR_TEXT: sqlite3_bind_text(st, 4, text, (int)r->v.s.len, SQLITE_STATIC); break;
     default: sqlite3_bind_null(st, 4);
     }

@@ -47,4 +47,10 @@ test_expect_success 'dataframe table: nan and inf in the column' '
     test_cmp expect actual
 '
 
+test_expect_success 'a replay compares NaN with NaN: no divergence' '
+    (cd proj && FLOR_QUIET=0 trust nan --replay_flor 2>err) &&
+    grep "0 divergences" proj/err &&
+    test "$(cd proj && flor query "SELECT count(*) FROM divergences" --format csv | tail -n 1)" -eq 0
+'
+
 test_done
