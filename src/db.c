@@ -168,8 +168,8 @@ static uint32_t be32(const unsigned char *b)
 
 /* What can be told about PATH without SQLite: an empty file, a header
  * that is not SQLite's, or a file shorter than its header says.  The
- * size checks are skipped while a write-ahead log holds frames, since
- * its pages count too. */
+ * size checks are skipped while a write-ahead log holds frames (or a
+ * rollback journal exists), since their pages count too. */
 static int check_file(const char *path, const struct stat *sb)
 {
     if (!S_ISREG(sb->st_mode))
@@ -195,11 +195,13 @@ static int check_file(const char *path, const struct stat *sb)
     if (page < 512 || (page & (page - 1)) != 0)
         return flor__err(FLOR_ECORRUPT, "'%s' is damaged: bad page size %ld in its header: %s",
                          path, page, FSCK_HINT);
-    char *wal = flor__printf("%s-wal", path);
+    char *wal = flor__printf("%s-wal", path), *journal = flor__printf("%s-journal", path);
     struct stat ws;
-    int wal_frames = wal && stat(wal, &ws) == 0 && ws.st_size > 32;
+    int pending = (wal && stat(wal, &ws) == 0 && ws.st_size > 32) ||
+                  (journal && stat(journal, &ws) == 0 && ws.st_size > 0);
     free(wal);
-    if (wal_frames)
+    free(journal);
+    if (pending)
         return 0;
     /* The header's page count is valid when its "version-valid-for"
      * number equals the change counter. */
