@@ -166,10 +166,55 @@ static uint32_t be32(const unsigned char *b)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+/* True while a write-ahead log holds frames or a rollback journal
+ * exists: their pages count too, and the file alone may be short. */
+static int log_pending(const char *path)
+{
+    char *wal = flor__printf("%s-wal", path), *journal = flor__printf("%s-journal", path);
+    struct stat ws;
+    int pending = (wal && stat(wal, &ws) == 0 && ws.st_size > 32) ||
+                  (journal && stat(journal, &ws) == 0 && ws.st_size > 0);
+    free(wal);
+    free(journal);
+    return pending;
+}
+
+/* The file holds whole pages, at least as many as its header says (the
+ * count is valid when the "version-valid-for" number equals the change
+ * counter).  Another process may be checkpointing meanwhile, rewriting
+ * the header and growing the file between two reads, so a mismatch
+ * counts only when it stays over several looks with no log pending. */
+static int check_size(const char *path, long page)
+{
+    long long size = 0, pages = 0;
+    for (int look = 0; look < 10; look++) {
+        if (look) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (log_pending(path))
+            return 0;
+        unsigned char h[100];
+        struct stat sb;
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(h, 1, sizeof h, f) : 0;
+        if (f)
+            fclose(f);
+        if (n < sizeof h || stat(path, &sb) != 0)
+            continue;
+        size = (long long)sb.st_size;
+        pages = be32(h + 24) == be32(h + 92) ? (long long)be32(h + 28) : 0;
+        if (size % page == 0 && size >= pages * page)
+            return 0;
+    }
+    return flor__err(FLOR_ECORRUPT,
+                     "'%s' is damaged: truncated to %lld bytes (%lld pages of %ld bytes "
+                     "expected): %s",
+                     path, size, pages, page, FSCK_HINT);
+}
+
 /* What can be told about PATH without SQLite: an empty file, a header
- * that is not SQLite's, or a file shorter than its header says.  The
- * size checks are skipped while a write-ahead log holds frames (or a
- * rollback journal exists), since their pages count too. */
+ * that is not SQLite's, or a file shorter than its header says. */
 static int check_file(const char *path, const struct stat *sb)
 {
     if (!S_ISREG(sb->st_mode))
@@ -195,23 +240,7 @@ static int check_file(const char *path, const struct stat *sb)
     if (page < 512 || (page & (page - 1)) != 0)
         return flor__err(FLOR_ECORRUPT, "'%s' is damaged: bad page size %ld in its header: %s",
                          path, page, FSCK_HINT);
-    char *wal = flor__printf("%s-wal", path), *journal = flor__printf("%s-journal", path);
-    struct stat ws;
-    int pending = (wal && stat(wal, &ws) == 0 && ws.st_size > 32) ||
-                  (journal && stat(journal, &ws) == 0 && ws.st_size > 0);
-    free(wal);
-    free(journal);
-    if (pending)
-        return 0;
-    /* The header's page count is valid when its "version-valid-for"
-     * number equals the change counter. */
-    long long pages = be32(h + 24) == be32(h + 92) ? (long long)be32(h + 28) : 0;
-    if (sb->st_size % page != 0 || (long long)sb->st_size < pages * page)
-        return flor__err(FLOR_ECORRUPT,
-                         "'%s' is damaged: truncated to %lld bytes (%lld pages of %ld bytes "
-                         "expected): %s",
-                         path, (long long)sb->st_size, pages, page, FSCK_HINT);
-    return 0;
+    return check_size(path, page);
 }
 
 static int check_version(sqlite3 *db, const char *path)
@@ -324,7 +353,16 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
     }
     sqlite3_busy_timeout(db, 30000);
     sqlite3_extended_result_codes(db, 1);
-    err = check_version(db, path);
+    /* The first read of the schema can meet BUSY without the busy handler
+     * being called, while another process opens or closes the file (WAL
+     * recovery, or the last connection's checkpoint): retry a while. */
+    for (int tries = 0; tries < 300; tries++) {
+        err = check_version(db, path);
+        if (err != FLOR_EBUSY)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     if (!err && !readonly) {
         /* WAL lets readers and several recording processes share the file;
          * NORMAL sync is durable against process death, which is what a
