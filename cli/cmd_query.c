@@ -1,25 +1,86 @@
 /*
  * cmd_query.c -- `flor query SQL`: one read-only SQL statement against the
- * project's database (flor_project_query).
+ * project's database (flor_project_query), stopped after --timeout seconds
+ * or by Ctrl-C.
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* The exit status after Ctrl-C, as a shell reports a process ended by
+ * SIGINT. */
+#define QUERY_INTERRUPTED 130
+#define DEFAULT_TIMEOUT 10.0
 
 static const char help[] =
-    "usage: flor query [--format FMT] SQL\n"
+    "usage: flor query [--format FMT] [--timeout SECONDS] SQL\n"
     "\n"
     "Runs one read-only SQL statement against the project's database and\n"
     "prints its rows.  The tables runs, args, loops and logs are described in\n"
-    "docs/schema.md.  A statement that writes is refused.\n"
+    "docs/schema.md.  A statement that writes, ATTACH, a pragma that sets a\n"
+    "value and a second statement are refused; the database is never changed.\n"
+    "\n"
+    "options:\n"
+    "  --timeout SECONDS  stop the query after SECONDS (default 10); exit 1\n"
+    "\n"
+    "Ctrl-C stops the query (exit 130).\n"
     "\n"
     "examples:\n"
     "  flor query 'SELECT run_id, status FROM runs'\n"
     "  flor query 'SELECT name, count(*) AS n FROM logs GROUP BY name'\n";
 
-static int get(flor_project *p, void *sql, flor_table **out)
+static flor_project *volatile running;
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int signo)
 {
-    return flor_project_query(p, sql, out);
+    (void)signo;
+    interrupted = 1;
+    flor_project_interrupt(running);
+}
+
+static int parse_timeout(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (!*text || *end || errno || !(v > 0) || isinf(v))
+        return cli_usage_error("query", "--timeout '%s': expected a number of seconds > 0", text);
+    *out = v;
+    return CLI_CONTINUE;
+}
+
+static int query(const char *sql, double timeout, const cli_opts *opts)
+{
+    flor_project *p = NULL;
+    flor_table *t = NULL;
+    if (flor_project_open(&p, NULL) != 0)
+        return cli_error("%s", flor_errmsg());
+    flor_project_set_timeout(p, timeout);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    running = p;
+    interrupted = 0;
+    sigaction(SIGINT, &sa, &old);
+    int failed = flor_project_query(p, sql, &t) != 0;
+    sigaction(SIGINT, &old, NULL);
+    running = NULL;
+    int rc;
+    if (failed && interrupted)
+        rc = (cli_error("query interrupted"), QUERY_INTERRUPTED);
+    else if (failed)
+        rc = cli_error("%s", flor_errmsg());
+    else
+        rc = cli_print_table(t, opts);
+    flor_table_free(t);
+    flor_project_free(p);
+    return rc;
 }
 
 static int run(int argc, char **argv, const cli_opts *opts)
@@ -27,13 +88,36 @@ static int run(int argc, char **argv, const cli_opts *opts)
     char **ops = malloc((size_t)argc * sizeof *ops);
     if (!ops)
         return cli_error("out of memory");
-    int n, rc = cli_operands(&cli_cmd_query, argc, argv, ops, &n);
+    /* --timeout first; the rest goes to cli_operands. */
+    double timeout = DEFAULT_TIMEOUT;
+    int rc = CLI_CONTINUE, kept = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < argc)
+                argv[kept++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 >= argc) {
+            rc = cli_usage_error("query", "--timeout needs a number of seconds");
+            break;
+        }
+        if (strcmp(argv[i], "--timeout") == 0 || strncmp(argv[i], "--timeout=", 10) == 0) {
+            const char *v = argv[i][9] == '=' ? argv[i] + 10 : argv[++i];
+            if ((rc = parse_timeout(v, &timeout)) != CLI_CONTINUE)
+                break;
+            continue;
+        }
+        argv[kept++] = argv[i];
+    }
+    int n = 0;
+    if (rc == CLI_CONTINUE)
+        rc = cli_operands(&cli_cmd_query, kept, argv, ops, &n);
     if (rc == CLI_CONTINUE && n == 0)
         rc = cli_usage_error("query", "missing the SQL statement");
     else if (rc == CLI_CONTINUE && n > 1)
         rc = cli_usage_error("query", "too many arguments: quote the SQL statement");
     else if (rc == CLI_CONTINUE)
-        rc = cli_show(get, ops[0], opts);
+        rc = query(ops[0], timeout, opts);
     free(ops);
     return rc;
 }

@@ -172,7 +172,8 @@ static int parse_option(int argc, char **argv, int *i, replay_args *a)
     }
     if (take_value("--where", argc, argv, i, &v, &rc)) {
         a->where = v;
-        return rc;
+        return v && flor_sql_condition_check(v)
+                   ? cli_usage_error("replay", "--where '%s': %s", v, flor_errmsg()) : rc;
     }
     if (take_value("--build", argc, argv, i, &v, &rc)) {
         a->build = v;

@@ -109,7 +109,8 @@ enum {
     FLOR_EUSAGE = -5,   /* a call out of order: before flor_init, after flor_finish,
                            from another thread, or a loop nesting error */
     FLOR_ECORRUPT = -6, /* stored data failed a check (checksum, schema, magic) */
-    FLOR_EBUSY = -7,    /* the database stayed locked by another process too long */
+    FLOR_EBUSY = -7,    /* the database stayed locked by another process too long,
+                           or a query ran past its time limit or was interrupted */
 };
 
 /**
@@ -191,9 +192,15 @@ FLOR_API const char *flor_errmsg(void);
  *
  * @param[in,out] argc  &argc of main()
  * @param[in,out] argv  &argv of main()
+ * A program should check what flor_init returns and stop when it is not
+ * 0, unless it means to train unrecorded: in particular a damaged
+ * database (FLOR_ECORRUPT; see flor_project_open) is never replaced by a
+ * new one, so every run fails to record until it is repaired.
+ *
  * @return 0, FLOR_EINVAL for a malformed --kwargs, FLOR_EIO when the
- *         database cannot be opened or written, FLOR_EUSAGE when called
- *         twice.
+ *         database cannot be opened or written, FLOR_ECORRUPT when it is
+ *         damaged, not flor's or from a newer flor, FLOR_EUSAGE when
+ *         called twice.
  */
 FLOR_API int flor_init(int *argc, char ***argv);
 
@@ -636,9 +643,20 @@ typedef struct flor_table flor_table;
  * that is gone are marked `killed` on the way.
  *
  * @param[out] out  the project; free with flor_project_free()
+ * A database file that exists but is damaged is never recreated nor
+ * written to: opening it fails with FLOR_ECORRUPT and a message that
+ * names the file, says what is wrong and how to go on, such as
+ * "'/p/.flor/flor.db': empty file (0 bytes), the database was lost: run
+ * 'flor fsck' to check and repair it", "'...' is not a SQLite database
+ * (bad header): ...", "'...' is damaged: truncated to 8192 bytes ...",
+ * "'...' is damaged: database disk image is malformed: ...".  Damage
+ * found later, by a query, is reported the same way.  A valid SQLite
+ * file without flor's tables is "'...' is not a flor database (...)", and
+ * one whose schema is newer than this flor's names both versions.
+ *
  * @return 0, FLOR_ENOTFOUND when the project has no flor data yet,
- *         FLOR_EIO, FLOR_ECORRUPT when the database is not flor's or is
- *         from a newer flor.
+ *         FLOR_EIO, FLOR_ECORRUPT when the database is damaged, is not
+ *         flor's or is from a newer flor.
  */
 FLOR_API int flor_project_open(flor_project **out, const char *dir);
 FLOR_API void flor_project_free(flor_project *p);
@@ -651,12 +669,57 @@ FLOR_API const char *flor_project_root(const flor_project *p);
 
 /**
  * Runs one SQL statement against the project's database (schema in
- * docs/schema.md) and returns its rows.  The database is opened read-only
- * for this: a statement that writes fails.
+ * docs/schema.md) and returns its rows.
  *
- * @return 0, FLOR_EINVAL for invalid SQL (the message is SQLite's).
+ * The statement runs on a connection of its own, opened read-only, that
+ * may only read: a statement that writes (to any table, temporary ones
+ * too), ATTACH and DETACH, CREATE, DROP, ALTER, VACUUM (INTO), BEGIN and
+ * other transaction control, a pragma that sets a value or has a side
+ * effect (only reading pragmas such as user_version, table_info or
+ * quick_check are allowed), and load_extension() are refused before
+ * anything runs.  Text after the statement other than blanks, comments
+ * and semicolons is refused ("one statement at a time"), so that no
+ * statement is ever half run.  The file is never changed by a query.
+ *
+ * @return 0; FLOR_EINVAL for invalid or refused SQL (the message says
+ *         why: SQLite's message, or "ATTACH is not allowed (queries are
+ *         read-only)" and the like); FLOR_EBUSY when the query ran past
+ *         flor_project_set_timeout()'s limit ("query timed out after N s")
+ *         or was stopped by flor_project_interrupt() ("query
+ *         interrupted"); FLOR_ECORRUPT when the database is damaged (see
+ *         flor_project_open()).
  */
 FLOR_API int flor_project_query(flor_project *p, const char *sql, flor_table **out);
+
+/**
+ * Limits each later flor_project_query() (and flor_project_runs()) of P
+ * to SECONDS of running time; 0, the default, is no limit.
+ *
+ * @return 0, or FLOR_EINVAL when SECONDS is negative or NaN.
+ */
+FLOR_API int flor_project_set_timeout(flor_project *p, double seconds);
+
+/**
+ * Stops the query of P that is running, as soon as it next checks (every
+ * thousand or so SQLite steps); it then fails with FLOR_EBUSY and "query
+ * interrupted".  Every later query of P fails the same way at once.
+ * Safe to call from a signal handler or another thread (it only sets a
+ * flag); P NULL does nothing.
+ */
+FLOR_API void flor_project_interrupt(flor_project *p);
+
+/**
+ * Checks that COND, an SQL condition that a caller puts inside
+ * parentheses of its own (`... WHERE x AND (COND\n)`, as flor replay
+ * --where does), is one expression that cannot reach past them: its
+ * parentheses balance and never close one it did not open, its quotes
+ * and comments are closed, and it holds no ';'.  It does not check the
+ * names in COND: the query that holds it does.
+ *
+ * @return 0, or FLOR_EINVAL with a message saying what is wrong
+ *         ("the condition closes a parenthesis it did not open: ...").
+ */
+FLOR_API int flor_sql_condition_check(const char *cond);
 
 /**
  * The pivoted view of the project.

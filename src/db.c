@@ -120,6 +120,10 @@ int flor__db_exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB)) {
+        sqlite3_free(msg);
+        return flor__db_damaged(db, rc, NULL);
+    }
     if (rc != SQLITE_OK) {
         int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? FLOR_EBUSY : FLOR_EIO;
         flor__err(code, "database: %s", msg ? msg : sqlite3_errstr(rc));
@@ -138,24 +142,136 @@ void flor__db_rollback(sqlite3 *db)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* A damaged database is reported, never recreated or written: the
+ * message names the file, says what is wrong and how to go on. */
+#define FSCK_HINT "run 'flor fsck' to check and repair it"
+
+int flor__db_damaged(sqlite3 *db, int rc, const char *what)
+{
+    const char *path = db ? sqlite3_db_filename(db, "main") : NULL;
+    const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if ((rc & 0xff) == SQLITE_NOTADB)
+        return flor__err(FLOR_ECORRUPT, "%s%s'%s' is not a SQLite database (bad header): %s",
+                         what ? what : "", what ? ": " : "", path ? path : "?", FSCK_HINT);
+    return flor__err(FLOR_ECORRUPT, "%s%s'%s' is damaged: %s: %s", what ? what : "",
+                     what ? ": " : "", path ? path : "?", detail, FSCK_HINT);
+}
+
+static int is_damage(int rc)
+{
+    return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+static uint32_t be32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* True while a write-ahead log holds frames or a rollback journal
+ * exists: their pages count too, and the file alone may be short. */
+static int log_pending(const char *path)
+{
+    char *wal = flor__printf("%s-wal", path), *journal = flor__printf("%s-journal", path);
+    struct stat ws;
+    int pending = (wal && stat(wal, &ws) == 0 && ws.st_size > 32) ||
+                  (journal && stat(journal, &ws) == 0 && ws.st_size > 0);
+    free(wal);
+    free(journal);
+    return pending;
+}
+
+/* The file holds whole pages, at least as many as its header says (the
+ * count is valid when the "version-valid-for" number equals the change
+ * counter).  Another process may be checkpointing meanwhile, rewriting
+ * the header and growing the file between two reads, so a mismatch
+ * counts only when it stays over several looks with no log pending. */
+static int check_size(const char *path, long page)
+{
+    long long size = 0, pages = 0;
+    for (int look = 0; look < 10; look++) {
+        if (look) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (log_pending(path))
+            return 0;
+        unsigned char h[100];
+        struct stat sb;
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(h, 1, sizeof h, f) : 0;
+        if (f)
+            fclose(f);
+        if (n < sizeof h || stat(path, &sb) != 0)
+            continue;
+        size = (long long)sb.st_size;
+        pages = be32(h + 24) == be32(h + 92) ? (long long)be32(h + 28) : 0;
+        if (size % page == 0 && size >= pages * page)
+            return 0;
+    }
+    return flor__err(FLOR_ECORRUPT,
+                     "'%s' is damaged: truncated to %lld bytes (%lld pages of %ld bytes "
+                     "expected): %s",
+                     path, size, pages, page, FSCK_HINT);
+}
+
+/* What can be told about PATH without SQLite: an empty file, a header
+ * that is not SQLite's, or a file shorter than its header says. */
+static int check_file(const char *path, const struct stat *sb)
+{
+    if (!S_ISREG(sb->st_mode))
+        return flor__err(FLOR_ECORRUPT, "'%s' is not a regular file", path);
+    if (sb->st_size == 0)
+        return flor__err(FLOR_ECORRUPT, "'%s': empty file (0 bytes), the database was lost: %s",
+                         path, FSCK_HINT);
+    unsigned char h[100];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return flor__err(FLOR_EIO, "cannot open '%s': %s", path, strerror(errno));
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n < 16 || memcmp(h, "SQLite format 3", 16) != 0)
+        return flor__err(FLOR_ECORRUPT, "'%s' is not a SQLite database (bad header): %s", path,
+                         FSCK_HINT);
+    if (n < sizeof h)
+        return flor__err(FLOR_ECORRUPT, "'%s' is damaged: truncated to %lld bytes: %s", path,
+                         (long long)sb->st_size, FSCK_HINT);
+    long page = (long)h[16] << 8 | h[17];
+    if (page == 1)
+        page = 65536;
+    if (page < 512 || (page & (page - 1)) != 0)
+        return flor__err(FLOR_ECORRUPT, "'%s' is damaged: bad page size %ld in its header: %s",
+                         path, page, FSCK_HINT);
+    return check_size(path, page);
+}
+
 static int check_version(sqlite3 *db, const char *path)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1,
                                 &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err(FLOR_ECORRUPT, "%s: not a flor database (%s)", path,
+    if (rc != SQLITE_OK && (rc & 0xff) == SQLITE_ERROR)
+        return flor__err(FLOR_ECORRUPT, "'%s' is not a flor database (%s)", path,
                          sqlite3_errmsg(db));
+    if (rc != SQLITE_OK)
+        return is_damage(rc) ? flor__db_damaged(db, rc, NULL)
+                             : flor__err_sqlite(db, rc, "cannot read the schema version");
     int version = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
+    else if (rc != SQLITE_DONE) {
+        int err = is_damage(rc) ? flor__db_damaged(db, rc, NULL)
+                                : flor__err_sqlite(db, rc, "cannot read the schema version");
+        sqlite3_finalize(st);
+        return err;
+    }
     sqlite3_finalize(st);
     if (version > FLOR__SCHEMA_VERSION)
         return flor__err(FLOR_ECORRUPT,
-                         "%s: schema version %d is newer than this flor's (%d); upgrade flor",
+                         "'%s': schema version %d is newer than this flor's (%d); upgrade flor",
                          path, version, FLOR__SCHEMA_VERSION);
     if (version < 0)
-        return flor__err(FLOR_ECORRUPT, "%s: not a flor database (no schema version)", path);
+        return flor__err(FLOR_ECORRUPT, "'%s' is not a flor database (no schema version)", path);
     return 0;
 }
 
@@ -198,41 +314,101 @@ static int migrate(sqlite3 *db, const char *path)
     return err;
 }
 
+/* Creates PATH whole: the schema is written to a file of its own that
+ * is then linked to PATH, which fails if PATH appeared meanwhile (another
+ * process created it first, and that one is used).  So a flor.db is
+ * never seen half made, and an empty one is always a lost one. */
+static int create_database(const char *path)
+{
+    char *tmp = flor__printf("%s.new-%ld", path, (long)getpid());
+    if (!tmp)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    unlink(tmp);
+    sqlite3 *db = NULL;
+    int err = 0;
+    int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                           SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        err = flor__err(FLOR_EIO, "cannot create '%s': %s", tmp,
+                        db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    /* A new file gets 16 KiB pages: the log writer's appends split and
+     * write a quarter as many pages as with 4 KiB. */
+    if (!err)
+        err = flor__db_exec(db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL");
+    if (!err)
+        err = flor__db_begin(db);
+    if (!err)
+        err = flor__db_exec(db, SCHEMA);
+    if (!err)
+        err = flor__db_exec(db, "INSERT OR IGNORE INTO meta(key, value) "
+                                "VALUES ('schema_version', " FLOR__STR(FLOR__SCHEMA_VERSION) ")");
+    if (!err)
+        err = flor__db_commit(db);
+    if (err)
+        flor__err_wrap(err, "cannot create the schema in %s", path);
+    if (sqlite3_close(db) != SQLITE_OK && !err)
+        err = flor__err(FLOR_EIO, "cannot create '%s': %s", tmp, sqlite3_errmsg(db));
+    if (!err && link(tmp, path) != 0 && errno != EEXIST)
+        err = flor__err(FLOR_EIO, "cannot create '%s': %s", path, strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    return err;
+}
+
 int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
 {
     *out = NULL;
     char *path = flor__printf("%s/flor.db", datadir);
     if (!path)
         return flor__err(FLOR_ENOMEM, "out of memory");
+    /* Only a missing file is created; an existing one is checked first,
+     * and a damaged one is never opened for writing. */
     struct stat sb;
-    if (stat(path, &sb) != 0 && !create) {
-        int rc = flor__err(FLOR_ENOTFOUND, "no flor data in %s (no run recorded yet)", datadir);
+    int err;
+    if (stat(path, &sb) == 0)
+        err = check_file(path, &sb);
+    else if (errno != ENOENT)
+        err = flor__err(FLOR_EIO, "cannot open '%s': %s", path, strerror(errno));
+    else if (!create)
+        err = flor__err(FLOR_ENOTFOUND, "no flor data in %s (no run recorded yet)", datadir);
+    else
+        err = create_database(path);
+    if (err) {
         free(path);
-        return rc;
+        return err;
     }
-    int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        flor__err(FLOR_EIO, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+            flor__db_damaged(db, rc, NULL);
+        else
+            flor__err(FLOR_EIO, "cannot open '%s': %s", path,
+                      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         free(path);
-        return FLOR_EIO;
+        return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ? FLOR_ECORRUPT
+                                                                             : FLOR_EIO;
     }
     sqlite3_busy_timeout(db, 30000);
     sqlite3_extended_result_codes(db, 1);
-    int err = 0;
-    if (!readonly) {
+    /* The first read of the schema can meet BUSY without the busy handler
+     * being called, while another process opens or closes the file (WAL
+     * recovery, or the last connection's checkpoint): retry a while. */
+    for (int tries = 0; tries < 300; tries++) {
+        err = check_version(db, path);
+        if (err != FLOR_EBUSY)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (!err && !readonly) {
         /* WAL lets readers and several recording processes share the file;
          * NORMAL sync is durable against process death, which is what a
          * training run needs (a power cut may lose the last commits). */
         /* Switching a new file to WAL returns BUSY without calling the busy
          * handler when another process is doing the same: retry a while. */
-        /* A new file gets 16 KiB pages: the log writer's appends split
-         * and write a quarter as many pages as with 4 KiB.  The pragma is
-         * a no-op on an existing file, which keeps its page size. */
-        if (create)
-            flor__db_exec(db, "PRAGMA page_size=16384");
         for (int tries = 0; tries < 300; tries++) {
             err = flor__db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                                     "PRAGMA foreign_keys=ON;");
@@ -256,8 +432,6 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
                 flor__err_wrap(err, "cannot create the schema in %s", path);
         }
     }
-    if (!err)
-        err = check_version(db, path);
     if (!err && !readonly)
         err = migrate(db, path);
     free(path);

@@ -42,7 +42,7 @@ int flor__err_sqlite(sqlite3 *db, int rc, const char *what)
     if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
         code = FLOR_EBUSY;
     else if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
-        code = FLOR_ECORRUPT;
+        return flor__db_damaged(db, rc, what);
     else if (prim == SQLITE_NOMEM)
         code = FLOR_ENOMEM;
     else if (prim == SQLITE_ERROR)

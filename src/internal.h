@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -76,6 +77,11 @@ struct flor_project {
     flor__place place;
     sqlite3 *db;
     flor__store *store; /* opened on first use */
+    sqlite3 *qdb;       /* flor_project_query's read-only connection, opened on first use */
+    double timeout_s;   /* flor_project_set_timeout; 0: none */
+    double deadline;    /* of the query under way (flor__mono() clock) */
+    int timed_out;
+    volatile sig_atomic_t interrupted; /* flor_project_interrupt */
 };
 
 /* Opens P's checkpoint store (DATADIR/objects) if it is not open yet. */
@@ -92,6 +98,9 @@ int flor__project_store(flor_project *p);
 /* Opens DATADIR/flor.db.  CREATE: create it and its schema if missing.
  * READONLY: open with SQLITE_OPEN_READONLY (queries from the CLI). */
 int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out);
+/* FLOR_ECORRUPT, with a message that names DB's file, says it is damaged
+ * (SQLite's RC and message) and how to recover; WHAT, if not NULL, first. */
+int flor__db_damaged(sqlite3 *db, int rc, const char *what);
 /* Marks runs whose process is gone as killed (same host only). */
 int flor__db_reap(sqlite3 *db);
 /* exec without results; wraps errors. */

@@ -138,6 +138,7 @@ void flor_project_free(flor_project *p)
     if (!p)
         return;
     sqlite3_close(p->db);
+    sqlite3_close(p->qdb);
     flor__store_close(p->store);
     flor__place_release(&p->place);
     free(p);
@@ -159,31 +160,238 @@ const char *flor_project_id(const flor_project *p) { return p->place.projid; }
 const char *flor_project_dir(const flor_project *p) { return p->place.datadir; }
 const char *flor_project_root(const flor_project *p) { return p->place.root; }
 
+/* ---- Queries: a connection that cannot change anything ----------------
+ *
+ * flor_project_query runs the user's SQL on a connection of its own,
+ * opened read-only, whose authorizer lets a statement read and call
+ * functions and nothing else: no write of any table (temporary ones
+ * included), no ATTACH or DETACH, no schema change, no transaction, no
+ * pragma but those that only read, no load_extension.  A progress
+ * handler stops it at its deadline or when interrupted. */
+
+static const char *const READ_PRAGMAS[] = {
+    "application_id", "collation_list", "compile_options", "data_version",
+    "database_list",  "encoding",       "foreign_key_check", "foreign_key_list",
+    "freelist_count", "function_list",  "index_info",     "index_list",
+    "index_xinfo",    "integrity_check", "module_list",   "page_count",
+    "page_size",      "pragma_list",    "quick_check",    "schema_version",
+    "table_info",     "table_list",     "table_xinfo",    "user_version",
+};
+/* Of these, the ones whose argument names what to read (a table, an
+ * index, a row limit) rather than sets a value. */
+static const char *const READ_PRAGMAS_WITH_ARG[] = {
+    "foreign_key_check", "foreign_key_list", "index_info", "index_list", "index_xinfo",
+    "integrity_check",   "quick_check",      "table_info", "table_xinfo",
+};
+static const char *const DENIED_FUNCTIONS[] = {
+    "load_extension", "readfile", "writefile", "edit", "fts3_tokenizer",
+};
+
+static int in_list(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; s && i < n; i++)
+        if (sqlite3_stricmp(s, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+#define NITEMS(a) (sizeof(a) / sizeof *(a))
+
+/* What the authorizer refused last, for the message (per thread, as the
+ * prepare that calls it). */
+static _Thread_local char denied[128];
+
+static int authorize(void *arg, int action, const char *a, const char *b, const char *db,
+                     const char *trigger)
+{
+    (void)arg;
+    (void)db;
+    (void)trigger;
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+    case SQLITE_FUNCTION:
+        if (!in_list(b, DENIED_FUNCTIONS, NITEMS(DENIED_FUNCTIONS)))
+            return SQLITE_OK;
+        snprintf(denied, sizeof denied, "the function %s() is not allowed", b);
+        return SQLITE_DENY;
+    case SQLITE_PRAGMA:
+        if (in_list(a, READ_PRAGMAS, NITEMS(READ_PRAGMAS)) &&
+            (!b || in_list(a, READ_PRAGMAS_WITH_ARG, NITEMS(READ_PRAGMAS_WITH_ARG))))
+            return SQLITE_OK;
+        snprintf(denied, sizeof denied, "PRAGMA %s%s is not allowed", a ? a : "?",
+                 b ? " with a value" : "");
+        return SQLITE_DENY;
+    case SQLITE_UPDATE:
+        /* Asked, for sqlite_master's columns, while a table-valued pragma
+         * (pragma_table_info) is prepared.  A real update of sqlite_master
+         * is refused by SQLite itself, and the connection is read-only. */
+        if (a && (strcmp(a, "sqlite_master") == 0 || strcmp(a, "sqlite_schema") == 0))
+            return SQLITE_OK;
+        snprintf(denied, sizeof denied, "a statement that writes is not allowed");
+        return SQLITE_DENY;
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        snprintf(denied, sizeof denied, "%s is not allowed",
+                 action == SQLITE_ATTACH ? "ATTACH" : "DETACH");
+        return SQLITE_DENY;
+    default:
+        snprintf(denied, sizeof denied, "a statement that writes is not allowed");
+        return SQLITE_DENY;
+    }
+}
+
+static int progress(void *arg)
+{
+    flor_project *p = arg;
+    if (p->interrupted)
+        return 1;
+    if (p->deadline > 0 && flor__mono() >= p->deadline) {
+        p->timed_out = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int open_query_db(flor_project *p)
+{
+    if (p->qdb)
+        return 0;
+    sqlite3 *db = NULL;
+    int rc = flor__db_open(p->place.datadir, 0, 1, &db);
+    if (rc)
+        return rc;
+    sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_set_authorizer(db, authorize, NULL);
+    sqlite3_progress_handler(db, 1000, progress, p);
+    p->qdb = db;
+    return 0;
+}
+int flor_project_set_timeout(flor_project *p, double seconds)
+{
+    if (!p || !(seconds >= 0))
+        return flor__err(FLOR_EINVAL, "flor_project_set_timeout: expected a number of seconds "
+                                      ">= 0, not %g", seconds);
+    p->timeout_s = seconds;
+    return 0;
+}
+
+void flor_project_interrupt(flor_project *p)
+{
+    if (p)
+        p->interrupted = 1;
+}
+
+/* The text after the first statement may hold blanks, comments and
+ * semicolons, nothing else. */
+static int only_one_statement(sqlite3 *db, const char *tail)
+{
+    while (tail && *tail) {
+        sqlite3_stmt *st = NULL;
+        const char *next = NULL;
+        int rc = sqlite3_prepare_v2(db, tail, -1, &st, &next);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK || st || next == tail)
+            return flor__err(FLOR_EINVAL, "invalid SQL: one statement at a time (extra text: "
+                                          "'%.40s')",
+                             tail + strspn(tail, " \t\r\n;"));
+        tail = next;
+    }
+    return 0;
+}
+
 int flor_project_query(flor_project *p, const char *sql, flor_table **out)
 {
-    *out = NULL;
+    if (out)
+        *out = NULL;
     flor__err_clear();
+    if (!p || !sql || !out)
+        return flor__err(FLOR_EINVAL, "flor_project_query: NULL argument");
+    int rc = open_query_db(p);
+    if (rc)
+        return rc;
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
-    int rc = sqlite3_prepare_v2(p->db, sql, -1, &st, &tail);
+    denied[0] = 0;
+    rc = sqlite3_prepare_v2(p->qdb, sql, -1, &st, &tail);
+    if (rc != SQLITE_OK && denied[0])
+        return flor__err(FLOR_EINVAL, "invalid SQL: %s (queries are read-only)", denied);
+    if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB))
+        return flor__db_damaged(p->qdb, rc, NULL);
     if (rc != SQLITE_OK)
-        return flor__err(FLOR_EINVAL, "invalid SQL: %s", sqlite3_errmsg(p->db));
+        return flor__err(FLOR_EINVAL, "invalid SQL: %s", sqlite3_errmsg(p->qdb));
     if (!st)
         return flor__err(FLOR_EINVAL, "invalid SQL: empty statement");
-    while (tail && (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == ';'))
-        tail++;
-    if (tail && *tail) {
+    if ((rc = only_one_statement(p->qdb, tail)) != 0) {
         sqlite3_finalize(st);
-        return flor__err(FLOR_EINVAL, "invalid SQL: one statement at a time (extra text: '%.40s')",
-                         tail);
+        return rc;
     }
     if (!sqlite3_stmt_readonly(st)) {
         sqlite3_finalize(st);
         return flor__err(FLOR_EINVAL, "invalid SQL: queries are read-only; this statement writes");
     }
+    p->timed_out = 0;
+    p->deadline = p->timeout_s > 0 ? flor__mono() + p->timeout_s : 0;
     rc = flor__table_from_stmt(st, out);
     sqlite3_finalize(st);
+    p->deadline = 0;
+    if (rc && p->timed_out)
+        rc = flor__err(FLOR_EBUSY, "query timed out after %g s", p->timeout_s);
+    else if (rc && p->interrupted)
+        rc = flor__err(FLOR_EBUSY, "query interrupted");
     return rc;
+}
+
+int flor_sql_condition_check(const char *cond)
+{
+    flor__err_clear();
+    if (!cond)
+        return flor__err(FLOR_EINVAL, "no condition (NULL)");
+    int depth = 0, any = 0;
+    for (const char *c = cond; *c; c++) {
+        if (*c == '\'' || *c == '"' || *c == '`' || *c == '[') {
+            char close = *c == '[' ? ']' : *c;
+            const char *q = c + 1;
+            while (*q && !(*q == close && (close == ']' || q[1] != close)))
+                q += *q == close ? 2 : 1; /* a doubled quote stands for itself */
+            if (!*q)
+                return flor__err(FLOR_EINVAL, "the condition has a %c that is never closed",
+                                 *c);
+            c = q;
+            any = 1;
+        } else if (c[0] == '-' && c[1] == '-') {
+            while (c[1] && c[1] != '\n')
+                c++;
+        } else if (c[0] == '/' && c[1] == '*') {
+            const char *end = strstr(c + 2, "*/");
+            if (!end)
+                return flor__err(FLOR_EINVAL, "the condition has a /* comment that is never "
+                                              "closed");
+            c = end + 1;
+        } else if (*c == '(') {
+            depth++;
+        } else if (*c == ')') {
+            if (depth == 0)
+                return flor__err(FLOR_EINVAL, "the condition closes a parenthesis it did not "
+                                              "open: it must be one expression");
+            depth--;
+        } else if (*c == ';') {
+            return flor__err(FLOR_EINVAL, "the condition holds ';': it must be one expression, "
+                                          "not statements");
+        } else if (!strchr(" \t\r\n\f\v", *c)) {
+            any = 1;
+        }
+    }
+    if (depth > 0)
+        return flor__err(FLOR_EINVAL, "the condition leaves %d parenthes%s open", depth,
+                         depth == 1 ? "is" : "es");
+    if (!any)
+        return flor__err(FLOR_EINVAL, "the condition is empty");
+    return 0;
 }
 
 int flor_project_runs(flor_project *p, flor_table **out)

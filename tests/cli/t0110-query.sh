@@ -137,4 +137,21 @@ test_expect_success 'outside any project: exit 1' '
     grep "^flor: no runs recorded" err
 '
 
+test_expect_success 'a trailing comment or semicolon is not a second statement' '
+    printf "x\n1\n" >expect &&
+    (cd proj && flor query "SELECT 1 AS x; -- the end") >actual &&
+    test_cmp expect actual &&
+    (cd proj && flor query "SELECT 1 AS x /* one */ ;;") >actual &&
+    test_cmp expect actual
+'
+
+test_expect_success 'a second statement is refused even after a comment, and nothing runs' '
+    (cd proj && test_exit_code 1 flor query "SELECT 1; /* c */ DELETE FROM runs") >out 2>err &&
+    grep "^flor: invalid SQL: one statement at a time (extra text: '\''/\* c \*/ DELETE" err &&
+    test ! -s out &&
+    (cd proj && flor query "SELECT count(*) AS n FROM runs") >actual &&
+    printf "n\n2\n" >expect &&
+    test_cmp expect actual
+'
+
 test_done

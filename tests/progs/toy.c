@@ -9,9 +9,16 @@
  */
 #include <flor.h>
 
+#include <stdio.h>
+
 int main(int argc, char **argv)
 {
-    flor_init(&argc, &argv);
+    /* As flor.h asks: a run that cannot be recorded (a damaged database)
+     * must not train unrecorded. */
+    if (flor_init(&argc, &argv) != 0) {
+        fprintf(stderr, "toy: %s\n", flor_errmsg());
+        return 1;
+    }
     long epochs = flor_arg("epochs", 2L);
     long steps = flor_arg("steps", 3L);
     double lr = flor_arg("lr", 0.5);
