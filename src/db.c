@@ -185,7 +185,16 @@ static int log_pending(const char *path)
  * counter).  Another process may be checkpointing meanwhile, rewriting
  * the header and growing the file between two reads, so a mismatch
  * counts only when it stays over several looks with no log pending. */
-static int check_size(const char *path, long page)
+static int read_header(sqlite3_file *fp, unsigned char h[100], sqlite3_int64 *size)
+{
+    if (!fp || !fp->pMethods || fp->pMethods->xFileSize(fp, size) != SQLITE_OK)
+        return -1;
+    memset(h, 0, 100);
+    int rc = fp->pMethods->xRead(fp, h, 100, 0);
+    return rc == SQLITE_OK ? 100 : (int)(*size < 100 ? *size : 0);
+}
+
+static int check_size(sqlite3_file *fp, const char *path, long page)
 {
     long long size = 0, pages = 0;
     for (int look = 0; look < 10; look++) {
@@ -196,14 +205,10 @@ static int check_size(const char *path, long page)
         if (log_pending(path))
             return 0;
         unsigned char h[100];
-        struct stat sb;
-        FILE *f = fopen(path, "rb");
-        size_t n = f ? fread(h, 1, sizeof h, f) : 0;
-        if (f)
-            fclose(f);
-        if (n < sizeof h || stat(path, &sb) != 0)
+        sqlite3_int64 sz = 0;
+        if (read_header(fp, h, &sz) < 100)
             continue;
-        size = (long long)sb.st_size;
+        size = (long long)sz;
         pages = be32(h + 24) == be32(h + 92) ? (long long)be32(h + 28) : 0;
         if (size % page == 0 && size >= pages * page)
             return 0;
@@ -214,34 +219,41 @@ static int check_size(const char *path, long page)
                      path, size, pages, page, FSCK_HINT);
 }
 
-/* What can be told about PATH without SQLite: an empty file, a header
- * that is not SQLite's, or a file shorter than its header says. */
-static int check_file(const char *path, const struct stat *sb)
+/* What can be told about PATH without SQLite's parsing: an empty file, a
+ * header that is not SQLite's, or a file shorter than its header says.
+ * The file is read through DB's own descriptor: opening and closing
+ * another one would drop this process's POSIX locks on it, those of
+ * every other connection it holds to the file included. */
+static int check_file(sqlite3 *db, const char *path, const struct stat *sb)
 {
     if (!S_ISREG(sb->st_mode))
         return flor__err(FLOR_ECORRUPT, "'%s' is not a regular file", path);
     if (sb->st_size == 0)
         return flor__err(FLOR_ECORRUPT, "'%s': empty file (0 bytes), the database was lost: %s",
                          path, FSCK_HINT);
+    sqlite3_file *fp = NULL;
     unsigned char h[100];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return flor__err(FLOR_EIO, "cannot open '%s': %s", path, strerror(errno));
-    size_t n = fread(h, 1, sizeof h, f);
-    fclose(f);
-    if (n < 16 || memcmp(h, "SQLite format 3", 16) != 0)
+    sqlite3_int64 size = 0;
+    int n;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) != SQLITE_OK ||
+        (n = read_header(fp, h, &size)) < 0)
+        return flor__err(FLOR_EIO, "cannot read '%s'", path);
+    if (size == 0)
+        return flor__err(FLOR_ECORRUPT, "'%s': empty file (0 bytes), the database was lost: %s",
+                         path, FSCK_HINT);
+    if (memcmp(h, "SQLite format 3", 16) != 0)
         return flor__err(FLOR_ECORRUPT, "'%s' is not a SQLite database (bad header): %s", path,
                          FSCK_HINT);
-    if (n < sizeof h)
+    if (n < 100)
         return flor__err(FLOR_ECORRUPT, "'%s' is damaged: truncated to %lld bytes: %s", path,
-                         (long long)sb->st_size, FSCK_HINT);
+                         (long long)size, FSCK_HINT);
     long page = (long)h[16] << 8 | h[17];
     if (page == 1)
         page = 65536;
     if (page < 512 || (page & (page - 1)) != 0)
         return flor__err(FLOR_ECORRUPT, "'%s' is damaged: bad page size %ld in its header: %s",
                          path, page, FSCK_HINT);
-    return check_size(path, page);
+    return check_size(fp, path, page);
 }
 
 static int check_version(sqlite3 *db, const char *path)
@@ -365,8 +377,9 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
      * and a damaged one is never opened for writing. */
     struct stat sb;
     int err;
-    if (stat(path, &sb) == 0)
-        err = check_file(path, &sb);
+    int existed = stat(path, &sb) == 0;
+    if (existed)
+        err = !S_ISREG(sb.st_mode) || sb.st_size == 0 ? check_file(NULL, path, &sb) : 0;
     else if (errno != ENOENT)
         err = flor__err(FLOR_EIO, "cannot open '%s': %s", path, strerror(errno));
     else if (!create)
@@ -393,6 +406,11 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
     }
     sqlite3_busy_timeout(db, 30000);
     sqlite3_extended_result_codes(db, 1);
+    if (existed && (err = check_file(db, path, &sb)) != 0) {
+        sqlite3_close(db);
+        free(path);
+        return err;
+    }
     /* The first read of the schema can meet BUSY without the busy handler
      * being called, while another process opens or closes the file (WAL
      * recovery, or the last connection's checkpoint): retry a while. */
