@@ -671,8 +671,8 @@ FLOR_API const char *flor_project_root(const flor_project *p);
  * Runs one SQL statement against the project's database (schema in
  * docs/schema.md) and returns its rows.
  *
- * The statement runs on a connection of its own, set query_only (it
- * cannot change any database file), that may only read: a statement that writes (to any table, temporary ones
+ * The statement runs on a connection of its own, opened read-only, that
+ * may only read: a statement that writes (to any table, temporary ones
  * too), ATTACH and DETACH, CREATE, DROP, ALTER, VACUUM (INTO), BEGIN and
  * other transaction control, a pragma that sets a value or has a side
  * effect (only reading pragmas such as user_version, table_info or

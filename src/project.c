@@ -163,7 +163,7 @@ const char *flor_project_root(const flor_project *p) { return p->place.root; }
 /* ---- Queries: a connection that cannot change anything ----------------
  *
  * flor_project_query runs the user's SQL on a connection of its own,
- * set query_only (it cannot change any database file), whose authorizer lets a statement read and call
+ * opened read-only, whose authorizer lets a statement read and call
  * functions and nothing else: no write of any table (temporary ones
  * included), no ATTACH or DETACH, no schema change, no transaction, no
  * pragma but those that only read, no load_extension.  A progress
@@ -260,18 +260,9 @@ static int open_query_db(flor_project *p)
     if (p->qdb)
         return 0;
     sqlite3 *db = NULL;
-    /* query_only rather than SQLITE_OPEN_READONLY: with a read-only
-     * connection, flor replay's summary (read after its segments, other
-     * processes, wrote and closed the WAL database) now and then missed a
-     * finished segment's row, a cause not pinned down; query_only refuses
-     * every write just as well, and the authorizer refuses them first. */
-    int rc = flor__db_open(p->place.datadir, 0, 0, &db);
-    if (!rc)
-        rc = flor__db_exec(db, "PRAGMA query_only=1");
-    if (rc) {
-        sqlite3_close(db);
+    int rc = flor__db_open(p->place.datadir, 0, 1, &db);
+    if (rc)
         return rc;
-    }
     sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
