@@ -72,6 +72,9 @@ def test_sys_exit_zero_finishes(project):
 def test_keyboard_interrupt_is_killed(project):
     s = project.write("intr.py", """
         import os, signal
+        # as in a terminal: a suite started in the background hands its
+        # children SIGINT ignored, and Python then installs no handler
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import flor
         for epoch in flor.loop("epoch", range(10)):
             flor.log("x", epoch)
@@ -90,6 +93,9 @@ def test_keyboard_interrupt_is_killed(project):
 def test_sigterm_is_killed(project):
     s = project.write("term.py", """
         import os, signal
+        # as in a terminal: a suite started in the background hands its
+        # children SIGINT ignored, and Python then installs no handler
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import flor
         for epoch in flor.loop("epoch", range(10)):
             flor.log("x", epoch)

@@ -548,6 +548,9 @@ static void kill_test(int signo, const char *want_status)
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
+        /* as a program started in the foreground: a suite started in the
+         * background inherits SIGINT ignored */
+        signal(signo, SIG_DFL);
         if (chdir(project) != 0)
             _exit(99);
         char *argv[] = {"prog", NULL};
