@@ -25,6 +25,12 @@ unset FLOR_DIR FLOR_MODE
 export FLOR_QUIET=1
 export GIT_AUTHOR_NAME=flor-test GIT_AUTHOR_EMAIL=test@flor GIT_COMMITTER_NAME=flor-test \
        GIT_COMMITTER_EMAIL=test@flor
+# The fault injector (tests/tools/faultinject.c), as LD_PRELOAD takes it: a
+# sanitized program needs ASan's runtime first in that list.
+FAULT_LIB="$FLOR_BUILD/tests/libfaultinject.so"
+case "$FLOR_BUILD" in
+*build-san) FAULT_LIB="$(${CC:-cc} -print-file-name=libasan.so) $FAULT_LIB" ;;
+esac
 test_passed=0
 test_failed=0
 cd "$TRASH" || exit 1

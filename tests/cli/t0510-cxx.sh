@@ -4,6 +4,9 @@
 # flor::loop ranges, and replays with a statement added after training.
 . "$(dirname "$0")/lib.sh"
 
+SAN=""
+case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
+
 # the values toy_cxx logs, by formula: sum over k of w[k] after each step
 expected_loss() {
     awk -v E="$1" -v S="$2" -v lr="$3" 'BEGIN {
@@ -47,7 +50,7 @@ test_expect_success 'a break out of a flor::loop closes it: later logs have no s
 	    return flor_finish();
 	}
 	EOC
-    g++ -std=c++17 -I"$REPO_ROOT/include" brk.cc -o brk "$FLOR_BUILD/libflor.a" \
+    g++ $SAN -std=c++17 -I"$REPO_ROOT/include" brk.cc -o brk "$FLOR_BUILD/libflor.a" \
         $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm &&
     ./brk &&
     test "$(flor query "SELECT count(*) FROM logs WHERE name = \"e\"" --format csv | tail -n 1)" -eq 2 &&
@@ -69,7 +72,7 @@ test_expect_success 'an exception out of a flor::loop aborts the iteration it le
 	    return flor_finish();
 	}
 	EOC
-    g++ -std=c++17 -I"$REPO_ROOT/include" exc.cc -o exc "$FLOR_BUILD/libflor.a" \
+    g++ $SAN -std=c++17 -I"$REPO_ROOT/include" exc.cc -o exc "$FLOR_BUILD/libflor.a" \
         $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm &&
     FLOR_OVERHEAD=1 ./exc &&
     flor query "SELECT coords FROM checkpoints ORDER BY coords" --format csv >actual &&

@@ -34,7 +34,7 @@ store_state() {
 
 P=.flor/objects/pack-000001.pack
 I=.flor/objects/pack-000001.idx
-INJECT=$FLOR_BUILD/tests/libfaultinject.so
+INJECT=$FAULT_LIB
 
 test_expect_success 'setup: three runs of 6 checkpoints' '
     test -f "$INJECT" &&
@@ -102,13 +102,13 @@ test_expect_success 'a corrupt kept chunk: gc refuses; fsck --repair drops it; g
 # sync that a gc makes in the store; after each, nothing is lost.
 gc_under_fault() {
     copy count && (cd count && rm -f ../calls &&
-        FAULT_PATH=objects FAULT_OPS=$1 FAULT_REPORT=../calls LD_PRELOAD=$INJECT \
+        FAULT_PATH=objects FAULT_OPS=$1 FAULT_REPORT=../calls LD_PRELOAD="$INJECT" \
             flor gc --keep-runs 1 --every 0 >/dev/null) &&
     calls=$(cut -d" " -f1 calls) && test "$calls" -ge 2 &&
     n=1 && while [ $n -le "$calls" ]; do
         copy f && (cd f &&
             if FAULT_PATH=objects FAULT_OPS=$1 FAULT_ERRNO=$2 FAULT_STICKY=$3 FAULT_AT=$n \
-                LD_PRELOAD=$INJECT flor gc --keep-runs 1 --every 0 >/dev/null 2>err; then
+                LD_PRELOAD="$INJECT" flor gc --keep-runs 1 --every 0 >/dev/null 2>err; then
                 kept=8
             else
                 grep "^flor: cannot .*\.flor/objects/.*: \(No space left on device\|Input/output error\)" err &&

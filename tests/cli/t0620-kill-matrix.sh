@@ -11,7 +11,7 @@
 # Part (a) also kills recordings after plain delays.
 . "$(dirname "$0")/lib.sh"
 
-INJECT=$FLOR_BUILD/tests/libfaultinject.so
+INJECT=$FAULT_LIB
 
 q() {
     flor query "$1" --format csv | tail -n +2
@@ -23,7 +23,7 @@ cut_at() {
     n=$1
     filter=$2
     shift 2
-    FAULT_AT=$n FAULT_STICKY=1 FAULT_ERRNO=EIO FAULT_PATH=$filter LD_PRELOAD=$INJECT \
+    FAULT_AT=$n FAULT_STICKY=1 FAULT_ERRNO=EIO FAULT_PATH=$filter LD_PRELOAD="$INJECT" \
         "$@" >/dev/null 2>&1 &
     pid=$!
     i=0
@@ -40,7 +40,7 @@ cut_at() {
 calls() {
     filter=$1 && shift &&
     rm -f "$TRASH/calls" &&
-    FAULT_PATH=$filter FAULT_REPORT="$TRASH/calls" LD_PRELOAD=$INJECT "$@" >/dev/null 2>&1 &&
+    FAULT_PATH=$filter FAULT_REPORT="$TRASH/calls" LD_PRELOAD="$INJECT" "$@" >/dev/null 2>&1 &&
     cut -d" " -f1 "$TRASH/calls"
 }
 

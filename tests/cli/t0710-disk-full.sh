@@ -7,7 +7,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-FAULT="$FLOR_BUILD/tests/libfaultinject.so"
+FAULT=$FAULT_LIB
 N_LOGS=2000
 
 # one_run ERRNO STICKY OPS AT: a faulty run of `trust logs`, then checks
