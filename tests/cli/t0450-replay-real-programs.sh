@@ -129,6 +129,15 @@ test_expect_success 'replaying NAME again skips the runs that have it; --force i
     grep -q "^flor: --force needs the NAMEs" err
 '
 
+test_expect_success 'the work area links the ignored data files; the replay writes none of them' '
+    cd proj && edit "s|^        flor_log(\"loss\", w\[0\] - data\[0\]);|&\n        flor_log(\"w1\", w[1]);|" train.c &&
+    sha1sum data.bin shards/scale.bin >../sums.before &&
+    flor replay w1 --where "run_id = 1" --build "$BUILD" >../sum 2>../err &&
+    cut -d, -f1,3 ../sum >../actual && printf "%s\n" run,status 1,finished >../expect &&
+    test_cmp ../expect ../actual && test "$(values w1 1 | wc -l)" -eq 4 &&
+    sha1sum data.bin shards/scale.bin >../sums.after && test_cmp ../sums.before ../sums.after
+'
+
 test_expect_success 'back-fill: once a run recorded the statement, the older runs get it' '
     new_project bf && cd bf && add_data && git add .gitignore && git commit -q -m ignore &&
     record v1 && record v2 && cp ../v3.c train.c && add_all train.c && git commit -q -am stmt &&
