@@ -2,8 +2,10 @@
  * replay_versions.c -- `flor replay NAME...`: hindsight logging across
  * code versions.
  *
- *  1. The hindsight statements logging NAME... (flor_project_statements).
- *  2. The runs: those of the program, filtered by --where.
+ *  1. The hindsight statements logging NAME... (flor_project_statements;
+ *     from a recorded version when it is a back-fill).
+ *  2. The runs: those of the program, filtered by --where; a run that
+ *     has a value of every NAME already is skipped unless --force.
  *  3. For each code version among them, its code with the statements
  *     carried in (flor_project_carry), in a directory of a temporary work
  *     area.  A version whose statements conflict, or whose vid is not in

@@ -9,7 +9,18 @@
  * lines); every added line of a C-family or Python file that starts a
  * logging call opens a statement, and the added lines right after it
  * belong to it until its brackets balance.  Each statement remembers the
- * base line it comes after (its anchor).
+ * base line it comes after (its anchor).  The other added lines of C and
+ * Python files form blocks (consecutive lines of one hunk); a block that
+ * only adds, in a file holding a wanted statement, goes with the
+ * statements when it is #include / import lines or defines, at the left
+ * margin, a name that they (or another block that goes) use
+ * (select_helpers); the others are dropped.
+ *
+ * Back-fill.  When names are asked for and none was added to the working
+ * tree, the source is the version of the newest run that recorded one of
+ * them, and the base the version of the newest run before it that
+ * recorded none: the statements and blocks are what the source adds to
+ * that base (find_source).
  *
  * Carrying them.  For each file, starting from the old version's text
  * (ours), each statement in turn is merged by git's three-way file merge
@@ -18,7 +29,8 @@
  * between the versions (the user's other edits, in either direction) is
  * not carried: theirs differs from base by the statement alone.  A
  * statement whose merge conflicts is reported and left out; the next one
- * merges into the text without it.  Where a carried statement landed is
+ * merges into the text without it.  The statements and blocks of one hunk
+ * (one anchor) merge together, in their order.  Where a carried statement landed is
  * the first line at which the merged text differs from the text before
  * the merge.
  */
