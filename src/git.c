@@ -1126,6 +1126,56 @@ static int make_parents(const char *dir, const char *rel)
     return rc;
 }
 
+typedef struct linker {
+    const char *workdir; /* with its trailing slash */
+    const char *dir;
+    const char *skip;
+} linker;
+
+/* Links the working tree's REL into the version's directory, when it is a
+ * data file that the version lacks; walks into a directory. */
+static int link_path(const linker *l, const char *rel)
+{
+    char *src = flor__printf("%s%s", l->workdir, rel), *dst = flor__printf("%s/%s", l->dir, rel);
+    size_t skiplen = l->skip ? strlen(l->skip) : 0;
+    struct stat st, there, own;
+    int rc = 0;
+    if (!src || !dst)
+        rc = flor__err(FLOR_ENOMEM, "out of memory");
+    else if (l->skip && strncmp(src, l->skip, skiplen) == 0 &&
+             (src[skiplen] == '/' || src[skiplen] == 0))
+        ; /* flor's own data */
+    else if (stat(src, &st) != 0 || lstat(src, &own) != 0)
+        ; /* gone, or a dangling link */
+    else if (S_ISDIR(st.st_mode) && S_ISLNK(own.st_mode)) {
+        /* a link to a directory (a dataset elsewhere) is linked whole, and
+         * not walked: it may lead back up */
+        if (lstat(dst, &there) != 0 && !(rc = make_parents(l->dir, rel)) && symlink(src, dst) != 0)
+            rc = flor__err(FLOR_EIO, "%s: cannot link to %s: %s", dst, src, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+        DIR *d = strcmp(base, ".git") == 0 || strcmp(base, ".flor") == 0 ||
+                         strcmp(base, "__pycache__") == 0
+                     ? NULL
+                     : opendir(src);
+        for (struct dirent *e; !rc && d && (e = readdir(d));) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *sub = flor__printf("%s/%s", rel, e->d_name);
+            rc = sub ? link_path(l, sub) : flor__err(FLOR_ENOMEM, "out of memory");
+            free(sub);
+        }
+        if (d)
+            closedir(d);
+    } else if (!S_ISREG(st.st_mode) || not_data(rel, &st) || lstat(dst, &there) == 0)
+        ; /* not a data file, or the version has its own */
+    else if (!(rc = make_parents(l->dir, rel)) && symlink(src, dst) != 0)
+        rc = flor__err(FLOR_EIO, "%s: cannot link to %s: %s", dst, src, strerror(errno));
+    free(src);
+    free(dst);
+    return rc;
+}
+
 int flor__git_link_data(const char *root, const char *dir, const char *skip)
 {
     git_repository *repo;
@@ -1134,31 +1184,25 @@ int flor__git_link_data(const char *root, const char *dir, const char *skip)
     git_status_options o;
     git_status_options_init(&o, GIT_STATUS_OPTIONS_VERSION);
     o.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
+    /* An ignored directory comes whole ("dir/"), and is walked here. */
     o.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
-              GIT_STATUS_OPT_INCLUDE_IGNORED | GIT_STATUS_OPT_RECURSE_IGNORED_DIRS;
+              GIT_STATUS_OPT_INCLUDE_IGNORED;
     if (!rc && git_status_list_new(&list, repo, &o) < 0)
         rc = git_fail("cannot list the working tree's untracked and ignored files");
-    const char *workdir = rc ? NULL : git_repository_workdir(repo);
-    size_t skiplen = skip ? strlen(skip) : 0;
+    linker l = {rc ? NULL : git_repository_workdir(repo), dir, skip};
     for (size_t i = 0, n = rc ? 0 : git_status_list_entrycount(list); !rc && i < n; i++) {
         const git_status_entry *e = git_status_byindex(list, i);
         if (!(e->status & (GIT_STATUS_WT_NEW | GIT_STATUS_IGNORED)) || !e->index_to_workdir)
             continue;
-        const char *rel = e->index_to_workdir->new_file.path;
-        char *src = flor__printf("%s%s", workdir, rel), *dst = flor__printf("%s/%s", dir, rel);
-        struct stat st, there;
-        if (!src || !dst)
+        char *rel = flor__strdup(e->index_to_workdir->new_file.path);
+        size_t len = rel ? strlen(rel) : 0;
+        if (!rel)
             rc = flor__err(FLOR_ENOMEM, "out of memory");
-        else if (skip && strncmp(src, skip, skiplen) == 0 &&
-                 (src[skiplen] == '/' || src[skiplen] == 0))
-            ; /* flor's own data */
-        else if (stat(src, &st) != 0 || !S_ISREG(st.st_mode) || not_data(rel, &st) ||
-                 lstat(dst, &there) == 0)
-            ; /* not a data file, or the version has its own */
-        else if (!(rc = make_parents(dir, rel)) && symlink(src, dst) != 0)
-            rc = flor__err(FLOR_EIO, "%s: cannot link to %s: %s", dst, src, strerror(errno));
-        free(src);
-        free(dst);
+        else if (len && rel[len - 1] == '/')
+            rel[len - 1] = 0;
+        if (!rc && *rel)
+            rc = link_path(&l, rel);
+        free(rel);
     }
     git_error_clear();
     git_status_list_free(list);

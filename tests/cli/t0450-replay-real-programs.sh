@@ -129,12 +129,19 @@ test_expect_success 'replaying NAME again skips the runs that have it; --force i
     grep -q "^flor: --force needs the NAMEs" err
 '
 
-test_expect_success 'the work area links the ignored data files; the replay writes none of them' '
+test_expect_success 'the work area links the data files git ignores or does not track, not the build outputs' '
     cd proj && edit "s|^        flor_log(\"loss\", w\[0\] - data\[0\]);|&\n        flor_log(\"w1\", w[1]);|" train.c &&
     sha1sum data.bin shards/scale.bin >../sums.before &&
-    flor replay w1 --where "run_id = 1" --build "$BUILD" >../sum 2>../err &&
+    rm -f actual expect err &&
+    mkdir -p ../external/tokens && echo 1 >../external/tokens/t0.bin && ln -s ../external datasets &&
+    mkdir -p __pycache__ && echo x >__pycache__/m.pyc && echo o >shards/kernel.o &&
+    printf "#!/bin/sh\n" >shards/fetch.sh && chmod +x shards/fetch.sh &&
+    flor replay w1 --where "run_id = 1" --build "$BUILD && find . -type l | sort >$TRASH/links" \
+        >../sum 2>../err &&
     cut -d, -f1,3 ../sum >../actual && printf "%s\n" run,status 1,finished >../expect &&
     test_cmp ../expect ../actual && test "$(values w1 1 | wc -l)" -eq 4 &&
+    printf "%s\n" ./data.bin ./datasets ./shards/scale.bin >../expect &&
+    test_cmp ../expect "$TRASH/links" &&
     sha1sum data.bin shards/scale.bin >../sums.after && test_cmp ../sums.before ../sums.after
 '
 
