@@ -1020,7 +1020,7 @@ FLOR_API int flor_project_statements(flor_project *p, const char *const *names, 
  * the left margin that declares a name the carried code uses (C: the
  * identifier just before the line's first ( = ; [ or {, as in "static
  * double param_norm(const float *w, int n)"; Python: def NAME, class
- * NAME, NAME = ...), repeated until nothing more is needed.  Nothing else
+ * NAME, but not NAME = ...), repeated until nothing more is needed.  Nothing else
  * is carried.  The lines of one hunk merge together.
  *
  * DIR also gets, as symbolic links to the working tree's files, every

@@ -239,7 +239,8 @@ int flor__source_is_imports(flor__lang lang, const char *text, size_t len);
  * declares a name that USER (ULEN bytes) uses as a whole identifier.  C:
  * the identifier just before the line's first ( = ; [ or {, as in
  * "static double param_norm(const float *w, int n) {".  Python: def NAME,
- * async def NAME, class NAME, NAME = ..., NAME: T = .... */
+ * async def NAME, class NAME (not NAME = ...: that is the program's own
+ * code). */
 int flor__source_defines_used(flor__lang lang, const char *block, size_t len, const char *user,
                               size_t ulen);
 

@@ -510,26 +510,19 @@ static int declared(flor__lang lang, const char *s, size_t n, size_t *at, size_t
     if (lang == FLOR__LANG_PYTHON) {
         if (word_at(s, n, 0, "async "))
             i = 6;
-        if (word_at(s, n, i, "def ") || word_at(s, n, i, "class ")) {
-            i += s[i] == 'd' ? 4 : 6;
-            while (i < n && s[i] == ' ')
-                i++;
-        } else if (i) {
+        /* def NAME or class NAME only: an added top-level NAME = ... is the
+         * program's own code, which an older version may set otherwise */
+        if (!word_at(s, n, i, "def ") && !word_at(s, n, i, "class "))
             return 0;
-        }
+        i += s[i] == 'd' ? 4 : 6;
+        while (i < n && s[i] == ' ')
+            i++;
         size_t b = i;
         while (i < n && ident_char((unsigned char)s[i]))
             i++;
-        if (i == b)
-            return 0;
         *at = b;
         *len = i - b;
-        size_t k = i;
-        while (k < n && s[k] == ' ')
-            k++;
-        /* def/class NAME, or NAME = ... / NAME: T = ... */
-        return b > 0 || (k < n && ((s[k] == '=' && (k + 1 == n || s[k + 1] != '=')) ||
-                                   s[k] == ':'));
+        return i > b;
     }
     /* C: the identifier just before the first ( = ; [ { on the line */
     size_t last = 0, lastlen = 0;
