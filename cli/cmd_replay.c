@@ -21,8 +21,8 @@ static const char help[] =
     "                   [--probe LOOP]... [--plan[=parallel|slurm]]\n"
     "                   -- COMMAND [ARGS...]\n"
     "       flor replay NAME... [--format FMT] [-j N] [--segments S]\n"
-    "                   [--where SQL] [--build CMD] [--probe LOOP]...\n"
-    "                   [-- COMMAND [ARGS...]]\n"
+    "                   [--where SQL] [--build CMD] [--force]\n"
+    "                   [--probe LOOP]... [-- COMMAND [ARGS...]]\n"
     "\n"
     "Replays a recorded run of the program COMMAND in S segments of its\n"
     "checkpointed loop, at most N at a time.  Segment i of S runs, in the\n"
@@ -52,10 +52,19 @@ static const char help[] =
     "run's; each run is then started as it started itself, a .py script\n"
     "through $FLOR_PYTHON or python3).  A version whose statements\n"
     "conflict, whose build fails, or that is not in the repository is\n"
-    "reported and its runs skipped; the others go on.  One row per run: run,\n"
-    "vid, status (finished, failed, killed, cancelled, conflict, build\n"
-    "failed, missing version, no code version), seconds, new_values,\n"
-    "divergences, conflicts (file:line name).  Your checkout is not touched;\n"
+    "reported and its runs skipped; the others go on.  What the statements\n"
+    "need is carried with them: the added blocks of their files that are\n"
+    "#include or import lines, or that define (unindented) a name the\n"
+    "carried code uses; the other edits are not.  The version's directory\n"
+    "links to the working tree's ignored and untracked data files (not\n"
+    "executables, object files, caches, .git or .flor) that the version\n"
+    "lacks.  When no statement logging NAME was added since, but a run\n"
+    "recorded NAME, its version is the source (back-fill).  A run that\n"
+    "already has every NAME, recorded or replayed, is skipped (status\n"
+    "'skipped') unless --force.  One row per run: run, vid, status\n"
+    "(finished, failed, killed, cancelled, conflict, build failed, missing\n"
+    "version, no code version, skipped), seconds, new_values, divergences,\n"
+    "conflicts (file:line name).  Your checkout is not touched;\n"
     "the temporary directories are removed, also after Ctrl-C.\n"
     "\n"
     "options:\n"
@@ -74,6 +83,8 @@ static const char help[] =
     "                tstamp, vid, status, ...) and one per arg\n"
     "  --build CMD   with NAME: build each version with the shell command\n"
     "                CMD, run in its directory\n"
+    "  --force       with NAME: replay also the runs that already have a\n"
+    "                value of every NAME (by default they are skipped)\n"
     "\n"
     "exit status: 0 when every segment finished, even with divergences\n"
     "(they are counted, and the first one is shown as a warning); 1 when a\n"
@@ -179,6 +190,10 @@ static int parse_option(int argc, char **argv, int *i, replay_args *a)
         a->build = v;
         return rc;
     }
+    if (strcmp(arg, "--force") == 0) {
+        a->force = true;
+        return CLI_CONTINUE;
+    }
     if (strncmp(arg, "--plan", 6) == 0)
         return parse_plan(arg, &a->plan);
     if (arg[0] == '-' && arg[1])
@@ -202,10 +217,11 @@ static int check_command(const replay_args *a)
                                              "'run_id = 3'");
         if (a->plan)
             return cli_usage_error("replay", "--plan is not available with NAME");
-    } else if (a->where || a->build) {
+    } else if (a->where || a->build || a->force) {
+        const char *opt = a->where ? "--where" : a->build ? "--build" : "--force";
         return cli_usage_error("replay", "%s needs the NAMEs of the statements to replay, as "
                                          "in 'flor replay loss_norm %s ...'",
-                               a->where ? "--where" : "--build", a->where ? "--where" : "--build");
+                               opt, opt);
     }
     if (a->ncmd == 0 && a->nnames)
         return CLI_CONTINUE; /* each run's own program */

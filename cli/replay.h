@@ -31,6 +31,7 @@ typedef struct replay_args {
     int nnames;
     const char *where;  /* --where: an SQL condition over run columns and args */
     const char *build;  /* --build: a shell command that builds each version */
+    bool force;         /* --force: replay also the runs that have every NAME */
 } replay_args;
 
 /* COMMAND ARGS --replay_flor I/NSEG [--replay_run RUN] [--probe LOOP]...

@@ -2,8 +2,10 @@
  * replay_versions.c -- `flor replay NAME...`: hindsight logging across
  * code versions.
  *
- *  1. The hindsight statements logging NAME... (flor_project_statements).
- *  2. The runs: those of the program, filtered by --where.
+ *  1. The hindsight statements logging NAME... (flor_project_statements;
+ *     from a recorded version when it is a back-fill).
+ *  2. The runs: those of the program, filtered by --where; a run that
+ *     has a value of every NAME already is skipped unless --force.
  *  3. For each code version among them, its code with the statements
  *     carried in (flor_project_carry), in a directory of a temporary work
  *     area.  A version whose statements conflict, or whose vid is not in
@@ -42,7 +44,8 @@ typedef struct version {
 
 typedef struct target {
     int64_t run;
-    int v;            /* its version */
+    int v;            /* its version; -1 when it is skipped */
+    char vid[16];     /* a skipped run's vid, shortened */
     char *argv0;      /* as it recorded it */
     char **cmd;       /* what runs it: COMMAND, or ARGV0 */
     long first, njobs; /* its segments in the job list */
@@ -83,8 +86,18 @@ static int find_statements(driver *d)
 {
     const replay_args *a = d->a;
     flor_table *all = NULL;
-    if (flor_project_statements(d->p, NULL, 0, &all) != 0)
+    if (flor_project_statements(d->p, a->names, (size_t)a->nnames, &all) != 0)
         return cli_error("%s", flor_errmsg());
+    if (flor_table_nrows(all) > 0 && flor_table_text(all, 0, 5)) {
+        fprintf(stderr, "flor: no statement logging %s was added since the latest recorded "
+                        "version; back-filling from version %.12s, the newest that records it\n",
+                a->names[0], flor_table_text(all, 0, 5));
+    } else {
+        flor_table_free(all);
+        all = NULL;
+        if (flor_project_statements(d->p, NULL, 0, &all) != 0)
+            return cli_error("%s", flor_errmsg());
+    }
     int rc = CLI_OK;
     for (int i = 0; i < a->nnames && rc == CLI_OK; i++) {
         bool found = false;
@@ -96,7 +109,8 @@ static int find_statements(driver *d)
             continue;
         if (flor_table_nrows(all) == 0) {
             rc = cli_error("no logging statement was added to the working tree since the latest "
-                           "recorded version, so there is nothing to replay for '%s' (add "
+                           "recorded version, and no older version lacks one that a newer run "
+                           "recorded, so there is nothing to replay for '%s' (add "
                            "flor_log(\"%s\", ...) or flor.log(\"%s\", ...) where it belongs)",
                            a->names[i], a->names[i], a->names[i]);
             break;
@@ -180,8 +194,15 @@ static char *selection_sql(driver *d, const char *prog)
         fputc('"', m);
         free(q);
     }
-    fprintf(m, " FROM runs r) SELECT run_id, vid, json_extract(argv, '$[0]') FROM sel"
-               " WHERE filename = %s AND status != 'running'",
+    /* the fourth column: whether the run has a value of every NAME already */
+    fputs(" FROM runs r) SELECT run_id, vid, json_extract(argv, '$[0]'), (SELECT count(DISTINCT"
+          " name) FROM logs l WHERE l.run_id = sel.run_id AND l.name IN (", m);
+    for (int i = 0; i < d->a->nnames; i++) {
+        char *q = cli_sql_quote(d->a->names[i]);
+        fprintf(m, "%s%s", i ? ", " : "", q ? q : "NULL");
+        free(q);
+    }
+    fprintf(m, ")) = %d FROM sel WHERE filename = %s AND status != 'running'", d->a->nnames,
             qprog);
     if (d->a->where)
         fprintf(m, " AND (%s\n)", d->a->where);
@@ -220,6 +241,15 @@ static int select_runs(driver *d)
         tg->run = flor_table_int(t, r, 0);
         const char *vid = flor_table_text(t, r, 1), *argv0 = flor_table_text(t, r, 2);
         tg->argv0 = strdup(argv0 ? argv0 : "");
+        if (flor_table_int(t, r, 3) && !d->a->force) {
+            tg->v = -1;
+            snprintf(tg->vid, sizeof tg->vid, "%.12s", vid ? vid : "");
+            fprintf(stderr, "flor: run %lld already has %s%s: skipped (--force replays it "
+                            "again)\n",
+                    (long long)tg->run, d->a->nnames == 1 ? "" : "every one of ",
+                    d->a->names[0]);
+            continue;
+        }
         int k = 0;
         while (k < d->nv && !(vid ? d->v[k].vid && strcmp(d->v[k].vid, vid) == 0 : !d->v[k].vid))
             k++;
@@ -298,7 +328,19 @@ static int write_version(driver *d, int k)
     for (size_t r = 0; m && r < flor_table_nrows(t); r++) {
         const char *file = flor_table_text(t, r, 0), *name = flor_table_text(t, r, 2);
         long long line = (long long)flor_table_int(t, r, 1);
-        if (strcmp(flor_table_text(t, r, 3), "conflict") == 0) {
+        bool helper = strcmp(flor_table_text(t, r, 7), "helper") == 0;
+        if (helper && strcmp(flor_table_text(t, r, 3), "conflict") == 0) {
+            fprintf(m, "%s%s:%lld (what the statements need)", ftell(m) > 0 ? "; " : "", file,
+                    line);
+            fprintf(stderr, "flor: version %.12s (run %lld): the lines %s:%lld, which the "
+                            "statements need, cannot be carried: %s\n",
+                    v->vid, (long long)v->first_run, file, line, flor_table_text(t, r, 6));
+        } else if (helper) {
+            fprintf(stderr, "flor: version %.12s (run %lld): the lines %s:%lld, which the "
+                            "statements need, carried to line %lld\n",
+                    v->vid, (long long)v->first_run, file, line,
+                    (long long)flor_table_int(t, r, 4));
+        } else if (strcmp(flor_table_text(t, r, 3), "conflict") == 0) {
             fprintf(m, "%s%s:%lld %s", ftell(m) > 0 ? "; " : "", file, line, name);
             fprintf(stderr, "flor: version %.12s (run %lld): %s:%lld '%s' cannot be carried: %s\n",
                     v->vid, (long long)v->first_run, file, line, name,
@@ -444,7 +486,7 @@ static int make_segments(driver *d)
 {
     long runs = 0;
     for (int i = 0; i < d->nt; i++)
-        runs += d->v[d->t[i].v].status == NULL;
+        runs += d->t[i].v >= 0 && d->v[d->t[i].v].status == NULL;
     if (runs == 0)
         return CLI_OK;
     d->nseg = d->a->segments ? d->a->segments : (d->a->jobs + runs - 1) / runs;
@@ -453,6 +495,8 @@ static int make_segments(driver *d)
         return cli_error("out of memory");
     for (int i = 0; i < d->nt; i++) {
         target *t = &d->t[i];
+        if (t->v < 0)
+            continue;
         version *v = &d->v[t->v];
         if (v->status)
             continue;
@@ -562,10 +606,17 @@ static int summarize(driver *d, bool *all_ok)
     }
     fputs("WITH s(run, vid, status, seconds, new_values, divergences, conflicts) AS (VALUES", m);
     long long values = 0, divergences = 0;
-    int finished = 0;
+    int finished = 0, skipped = 0;
     *all_ok = true;
     for (int i = 0; i < d->nt; i++) {
         const target *t = &d->t[i];
+        if (t->v < 0) {
+            fprintf(m, "%s(%lld, %s%s%s, 'skipped', NULL, NULL, NULL, NULL)", i ? ", " : " ",
+                    (long long)t->run, *t->vid ? "'" : "", *t->vid ? t->vid : "NULL",
+                    *t->vid ? "'" : "");
+            skipped++;
+            continue;
+        }
         const version *v = &d->v[t->v];
         tally y = {.failed_job = -1};
         if (v->status) {
@@ -614,8 +665,12 @@ static int summarize(driver *d, bool *all_ok)
     fflush(stdout);
     flor_table_free(sum);
     free(out);
-    fprintf(stderr, "flor: replayed %d of %d run%s: %lld new values, %lld divergences\n", finished,
+    fprintf(stderr, "flor: replayed %d of %d run%s: %lld new values, %lld divergences", finished,
             d->nt, d->nt == 1 ? "" : "s", values, divergences);
+    if (skipped)
+        fprintf(stderr, "; %d skipped, as %s already logged there", skipped,
+                d->a->nnames == 1 ? "the value was" : "the values were");
+    fputc('\n', stderr);
     return rc;
 }
 

@@ -986,8 +986,15 @@ FLOR_API int flor_project_diff(flor_project *p, int64_t run1, int64_t run2, char
  * (relative to the project root), line (where it starts in the working
  * file, 1-based), name (NULL when not a literal), loops (the flor loops
  * around it, outermost first, joined by "/"; NULL outside any), statement
- * (its text on one line).  With N > 0 names, only the statements logging
+ * (its text on one line), version (NULL; in a back-fill, the vid the
+ * statement comes from).  With N > 0 names, only the statements logging
  * one of NAMES.
+ *
+ * Back-fill: when N > 0 and no statement logging one of NAMES was added
+ * to the working tree, the statements are those that the version of the
+ * newest run that recorded one of NAMES adds to the version of the
+ * newest run before it (of another version) that recorded none; file and
+ * line are then that version's.
  *
  * @return 0 (an empty table when there is none); FLOR_ENOTFOUND when no
  *         run has a code version, or the newest one's vid is not in the
@@ -1003,14 +1010,33 @@ FLOR_API int flor_project_statements(flor_project *p, const char *const *names, 
  * merge: base = the file in the latest recorded version, ours = the file
  * in RUN's version, theirs = base with that statement inserted and no
  * other change.  The other differences between the versions stay as RUN
- * had them.
+ * had them.  In a back-fill (see flor_project_statements) the base is
+ * the version the statements are added to.
+ *
+ * What a statement needs is carried with it: in a file that holds a
+ * carried statement, each added block (consecutive added lines that edit
+ * no line of the base) whose lines are all #include lines (C) or import /
+ * from lines at the left margin (Python), or that has a line starting at
+ * the left margin that declares a name the carried code uses (C: the
+ * identifier just before the line's first ( = ; [ or {, as in "static
+ * double param_norm(const float *w, int n)"; Python: def NAME, class
+ * NAME, but not NAME = ...), repeated until nothing more is needed.  Nothing else
+ * is carried.  The lines of one hunk merge together.
+ *
+ * DIR also gets, as symbolic links to the working tree's files, every
+ * file that git ignores or does not track and that RUN's version does
+ * not have, in the same place (the user's data: weights, datasets), but
+ * not .git, the data directory, __pycache__, files with an execute bit,
+ * or object files (.o .a .so .obj .dylib .gch .pyc .pyo).
  *
  * One row per statement: file, line (in the working file), name, status
  * ('carried' or 'conflict'), at (the line where it starts in DIR's file;
  * NULL for a conflict), loops (the flor loops around it there, as in
  * flor_project_statements), reason (why it conflicted: the code around it
- * differs in RUN's version, or the file is not in one of the versions).
- * A statement that conflicts is left out of DIR; the others are carried.
+ * differs in RUN's version, or the file is not in one of the versions),
+ * kind ('statement', or 'helper' for a block carried because a statement
+ * needs it; its name is NULL).  A statement or block that conflicts is
+ * left out of DIR; the others are carried.
  *
  * @return 0, even with conflicts (see the rows); FLOR_ENOTFOUND when no
  *         statement logging NAMES was added, or RUN has no code version

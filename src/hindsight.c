@@ -9,7 +9,18 @@
  * lines); every added line of a C-family or Python file that starts a
  * logging call opens a statement, and the added lines right after it
  * belong to it until its brackets balance.  Each statement remembers the
- * base line it comes after (its anchor).
+ * base line it comes after (its anchor).  The other added lines of C and
+ * Python files form blocks (consecutive lines of one hunk); a block that
+ * only adds, in a file holding a wanted statement, goes with the
+ * statements when it is #include / import lines or defines, at the left
+ * margin, a name that they (or another block that goes) use
+ * (select_helpers); the others are dropped.
+ *
+ * Back-fill.  When names are asked for and none was added to the working
+ * tree, the source is the version of the newest run that recorded one of
+ * them, and the base the version of the newest run before it that
+ * recorded none: the statements and blocks are what the source adds to
+ * that base (find_source).
  *
  * Carrying them.  For each file, starting from the old version's text
  * (ours), each statement in turn is merged by git's three-way file merge
@@ -18,7 +29,8 @@
  * between the versions (the user's other edits, in either direction) is
  * not carried: theirs differs from base by the statement alone.  A
  * statement whose merge conflicts is reported and left out; the next one
- * merges into the text without it.  Where a carried statement landed is
+ * merges into the text without it.  The statements and blocks of one hunk
+ * (one anchor) merge together, in their order.  Where a carried statement landed is
  * the first line at which the merged text differs from the text before
  * the merge.
  */
@@ -39,6 +51,9 @@ typedef struct stmt {
     size_t call;    /* where the logging call starts in TEXT */
     flor__buf text; /* its lines, each with its newline */
     char *name;     /* the logged name, when a literal */
+    int helper;     /* not a statement: a block of other added lines */
+    int replaces;   /* its hunk also removes lines of the base */
+    int keep;       /* a helper the statements need */
 } stmt;
 
 typedef struct stmts {
@@ -48,6 +63,8 @@ typedef struct stmts {
     size_t nnames;
     int64_t base_run;
     char *base_vid;
+    int64_t src_run; /* back-fill: the run whose version holds the statements */
+    char *src_vid;   /* back-fill: that version; NULL: the working tree */
 } stmts;
 
 static void stmt_release(stmt *s)
@@ -63,6 +80,7 @@ static void stmts_release(stmts *a)
         stmt_release(&a->v[i]);
     free(a->v);
     free(a->base_vid);
+    free(a->src_vid);
     memset(a, 0, sizeof *a);
 }
 
@@ -110,30 +128,14 @@ static int complete(stmts *a)
     return 0;
 }
 
-static int on_line(void *ctx, const char *path, int line, int anchor, const char *text,
-                   size_t len)
+/* A new entry at the end of A, zeroed. */
+static stmt *new_entry(stmts *a, const char *path, flor__lang lang, int line, int anchor)
 {
-    stmts *a = ctx;
-    flor__lang lang = flor__source_lang(path);
-    if (lang == FLOR__LANG_NONE)
-        return 0;
-    stmt *last = a->n ? &a->v[a->n - 1] : NULL;
-    if (last && last->open > 0 && strcmp(last->path, path) == 0 &&
-        line == last->line + last->nlines) {
-        last->nlines++;
-        int rc = add_line(last, text, len);
-        return rc ? rc : last->open <= 0 ? complete(a) : 0;
-    }
-    if (last && last->open > 0)
-        drop_unfinished(a);
-    long at = flor__source_log_at(lang, text, len);
-    if (at < 0)
-        return 0;
     if (a->n == a->cap) {
         size_t cap = a->cap ? 2 * a->cap : 8;
         stmt *v = realloc(a->v, cap * sizeof *v);
         if (!v)
-            return flor__err(FLOR_ENOMEM, "out of memory");
+            return NULL;
         a->v = v;
         a->cap = cap;
     }
@@ -144,9 +146,47 @@ static int on_line(void *ctx, const char *path, int line, int anchor, const char
     s->line = line;
     s->nlines = 1;
     s->anchor = anchor;
+    if (!s->path) {
+        a->n--;
+        return NULL;
+    }
+    return s;
+}
+
+static int on_line(void *ctx, const char *path, int line, int anchor, int replaces,
+                   const char *text, size_t len)
+{
+    stmts *a = ctx;
+    flor__lang lang = flor__source_lang(path);
+    if (lang == FLOR__LANG_NONE)
+        return 0;
+    stmt *last = a->n ? &a->v[a->n - 1] : NULL;
+    int next = last && strcmp(last->path, path) == 0 && line == last->line + last->nlines;
+    if (last && !last->helper && last->open > 0 && next) {
+        last->nlines++;
+        int rc = add_line(last, text, len);
+        return rc ? rc : last->open <= 0 ? complete(a) : 0;
+    }
+    if (last && !last->helper && last->open > 0)
+        drop_unfinished(a);
+    long at = flor__source_log_at(lang, text, len);
+    if (at < 0) { /* a line of a block of other added lines */
+        if (last && last->helper && next && last->anchor == anchor) {
+            last->nlines++;
+            return add_line(last, text, len);
+        }
+        stmt *h = new_entry(a, path, lang, line, anchor);
+        if (!h)
+            return flor__err(FLOR_ENOMEM, "out of memory");
+        h->helper = 1;
+        h->replaces = replaces;
+        return add_line(h, text, len);
+    }
+    stmt *s = new_entry(a, path, lang, line, anchor);
+    if (!s)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    s->replaces = replaces;
     int rc = add_line(s, text, len);
-    if (!rc && !s->path)
-        rc = flor__err(FLOR_ENOMEM, "out of memory");
     s->call = (size_t)at;
     return rc ? rc : s->open <= 0 ? complete(a) : 0;
 }
@@ -174,7 +214,117 @@ static int find_base(flor_project *p, stmts *a)
     return flor__run_commit(p, a->base_run, &a->base_vid);
 }
 
-/* Every hindsight statement logging one of NAMES (all when N is 0). */
+/* Back-fill: the newest run with a code version that recorded one of
+ * NAMES is the source; the base is the newest run before it, of another
+ * version, that recorded none of them. */
+static int find_source(flor_project *p, stmts *a)
+{
+    flor__buf in = {0};
+    int rc = 0;
+    for (size_t i = 0; !rc && i < a->nnames; i++)
+        rc = flor__buf_puts(&in, i ? ", ?" : "?");
+    char *sql = rc ? NULL
+                   : flor__printf(
+                         "WITH has(run_id) AS (SELECT DISTINCT run_id FROM logs WHERE source ="
+                         " 'record' AND name IN (%s)),"
+                         " src AS (SELECT run_id, vid FROM runs WHERE vid IS NOT NULL AND run_id"
+                         " IN has ORDER BY run_id DESC LIMIT 1)"
+                         " SELECT src.run_id, src.vid, (SELECT r.run_id FROM runs r WHERE r.vid"
+                         " IS NOT NULL AND r.vid != src.vid AND r.run_id < src.run_id AND"
+                         " r.run_id NOT IN has ORDER BY r.run_id DESC LIMIT 1) FROM src",
+                         in.p);
+    flor__buf_release(&in);
+    if (!sql)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    sqlite3_stmt *st;
+    int e = sqlite3_prepare_v2(p->db, sql, -1, &st, NULL);
+    free(sql);
+    if (e != SQLITE_OK)
+        return flor__err_sqlite(p->db, e, "cannot read the logs");
+    for (size_t i = 0; i < a->nnames; i++)
+        sqlite3_bind_text(st, (int)i + 1, a->names[i], -1, SQLITE_STATIC);
+    e = sqlite3_step(st);
+    int64_t base = 0;
+    if (e == SQLITE_ROW && sqlite3_column_type(st, 2) != SQLITE_NULL) {
+        a->src_run = sqlite3_column_int64(st, 0);
+        a->src_vid = flor__strdup((const char *)sqlite3_column_text(st, 1));
+        base = sqlite3_column_int64(st, 2);
+        if (!a->src_vid)
+            rc = flor__err(FLOR_ENOMEM, "out of memory");
+    } else if (e != SQLITE_ROW && e != SQLITE_DONE) {
+        rc = flor__err_sqlite(p->db, e, "cannot read the logs");
+    }
+    sqlite3_finalize(st);
+    if (rc || !base)
+        return rc;
+    char *vid = NULL;
+    rc = flor__run_commit(p, base, &vid);
+    if (!rc) {
+        free(a->base_vid);
+        a->base_vid = vid;
+        a->base_run = base;
+        free(a->src_vid);
+        a->src_vid = NULL;
+        rc = flor__run_commit(p, a->src_run, &a->src_vid);
+    }
+    return rc;
+}
+
+static int statement_count(const stmts *a)
+{
+    int n = 0;
+    for (size_t i = 0; i < a->n; i++)
+        n += !a->v[i].helper;
+    return n;
+}
+
+static void drop_entries(stmts *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        stmt_release(&a->v[i]);
+    a->n = 0;
+}
+
+/* Which blocks of other added lines go with the statements: in a file
+ * holding a statement, a block that only adds lines (no edit of the base)
+ * and is #include / import lines, or defines at the left margin a name
+ * that a statement or another such block uses.  The others go. */
+static void select_helpers(stmts *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        stmt *h = &a->v[i];
+        int file = 0;
+        for (size_t k = 0; k < a->n && !file; k++)
+            file = !a->v[k].helper && strcmp(a->v[k].path, h->path) == 0;
+        if (h->helper && file && !h->replaces)
+            h->keep = flor__source_is_imports(h->lang, h->text.p, h->text.len) ? 1 : -1;
+    }
+    for (int changed = 1; changed;) { /* -1: a candidate, until something uses it */
+        changed = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            stmt *h = &a->v[i];
+            for (size_t k = 0; h->keep < 0 && k < a->n; k++) {
+                const stmt *u = &a->v[k];
+                if (k != i && (!u->helper || u->keep > 0) && strcmp(u->path, h->path) == 0 &&
+                    flor__source_defines_used(h->lang, h->text.p, h->text.len, u->text.p,
+                                              u->text.len))
+                    h->keep = changed = 1;
+            }
+        }
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].helper && a->v[i].keep <= 0)
+            stmt_release(&a->v[i]);
+        else
+            a->v[n++] = a->v[i];
+    }
+    a->n = n;
+}
+
+/* Every hindsight statement logging one of NAMES (all when N is 0), with
+ * the blocks it needs: added to the working tree since the newest run's
+ * version; when none of NAMES was and N > 0, back-fill (find_source). */
 static int collect(flor_project *p, const char *const *names, size_t n, stmts *a)
 {
     memset(a, 0, sizeof *a);
@@ -182,9 +332,19 @@ static int collect(flor_project *p, const char *const *names, size_t n, stmts *a
     a->nnames = n;
     int rc = find_base(p, a);
     if (!rc)
-        rc = flor__git_added_lines(p->place.root, a->base_vid, on_line, a);
-    if (!rc && a->n && a->v[a->n - 1].open > 0)
+        rc = flor__git_added_lines(p->place.root, a->base_vid, NULL, on_line, a);
+    if (!rc && a->n && !a->v[a->n - 1].helper && a->v[a->n - 1].open > 0)
         drop_unfinished(a);
+    if (!rc && n > 0 && statement_count(a) == 0) {
+        drop_entries(a);
+        rc = find_source(p, a);
+        if (!rc && a->src_vid)
+            rc = flor__git_added_lines(p->place.root, a->base_vid, a->src_vid, on_line, a);
+        if (!rc && a->n && !a->v[a->n - 1].helper && a->v[a->n - 1].open > 0)
+            drop_unfinished(a);
+    }
+    if (!rc)
+        select_helpers(a);
     return rc;
 }
 
@@ -245,20 +405,24 @@ static int set_int(flor_table *t, size_t row, size_t col, int64_t v)
 int flor_project_statements(flor_project *p, const char *const *names, size_t n,
                             flor_table **out)
 {
-    static const char *const cols[] = {"file", "line", "name", "loops", "statement"};
+    static const char *const cols[] = {"file", "line", "name", "loops", "statement", "version"};
     *out = NULL;
     flor__err_clear();
     stmts a;
     int rc = collect(p, names, n, &a);
-    flor_table *t = rc ? NULL : flor__table_new(5, cols);
+    flor_table *t = rc ? NULL : flor__table_new(6, cols);
     if (!rc && !t)
         rc = flor__err(FLOR_ENOMEM, "out of memory");
     flor__buf file = {0};
     for (size_t i = 0; !rc && i < a.n; i++) {
         stmt *s = &a.v[i];
+        if (s->helper)
+            continue;
         char *loops = NULL, *text = one_line(&s->text);
+        unsigned mode;
         if (i == 0 || strcmp(s->path, a.v[i - 1].path) != 0)
-            rc = read_file(p->place.root, s->path, &file);
+            rc = a.src_vid ? flor__git_file(p->place.root, a.src_vid, s->path, &file, &mode)
+                           : read_file(p->place.root, s->path, &file);
         if (!rc)
             rc = flor__source_loops(s->lang, file.p, file.len, s->line, &loops);
         size_t r = rc ? 0 : flor__table_add_row(t);
@@ -274,6 +438,8 @@ int flor_project_statements(flor_project *p, const char *const *names, size_t n,
             rc = flor__table_set_text(t, r, 3, loops);
         if (!rc)
             rc = flor__table_set_text(t, r, 4, text);
+        if (!rc && a.src_vid)
+            rc = flor__table_set_text(t, r, 5, a.src_vid);
         free(loops);
         free(text);
     }
@@ -289,8 +455,9 @@ int flor_project_statements(flor_project *p, const char *const *names, size_t n,
 
 /* ---- carrying them into an older version ----------------------------------------- */
 
-/* BASE with the statement's lines inserted after line ANCHOR, into OUT. */
-static int insert_at(const flor__buf *base, const stmt *s, flor__buf *out)
+/* BASE with the lines of the entries S[0 .. N) (of one hunk) inserted
+ * after line S->anchor, into OUT. */
+static int insert_at(const flor__buf *base, const stmt *s, size_t n, flor__buf *out)
 {
     size_t at = 0;
     for (int line = 0; line < s->anchor && at < base->len; line++) {
@@ -301,8 +468,8 @@ static int insert_at(const flor__buf *base, const stmt *s, flor__buf *out)
     int rc = flor__buf_add(out, base->p ? base->p : "", at);
     if (!rc && at > 0 && base->p[at - 1] != '\n')
         rc = flor__buf_puts(out, "\n");
-    if (!rc)
-        rc = flor__buf_add(out, s->text.p, s->text.len);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = flor__buf_add(out, s[i].text.p, s[i].text.len);
     if (!rc)
         rc = flor__buf_add(out, base->p ? base->p + at : "", base->len - at);
     return rc;
@@ -359,6 +526,8 @@ static int add_row(carry *c, const stmt *s, const char *status, int at, const ch
         rc = flor__table_set_text(c->t, r, 5, loops);
     if (!rc && reason)
         rc = flor__table_set_text(c->t, r, 6, reason);
+    if (!rc)
+        rc = flor__table_set_text(c->t, r, 7, s->helper ? "helper" : "statement");
     return rc;
 }
 
@@ -385,25 +554,32 @@ static int carry_file(carry *c, size_t from, size_t to)
         goto out;
     }
     int changed = 0;
-    for (size_t i = from; !rc && i < to; i++) {
-        const stmt *s = &c->a->v[i];
+    for (size_t i = from, j; !rc && i < to; i = j) {
+        for (j = i + 1; j < to && c->a->v[j].anchor == c->a->v[i].anchor;)
+            j++; /* the entries of one hunk merge together */
         int clean = 0;
-        rc = insert_at(&base, s, &theirs);
+        rc = insert_at(&base, &c->a->v[i], j - i, &theirs);
         if (!rc)
-            rc = flor__git_merge3(s->path, &base, &cur, &theirs, &merged, &clean);
+            rc = flor__git_merge3(first->path, &base, &cur, &theirs, &merged, &clean);
         if (rc)
             break;
         if (!clean) {
-            rc = add_row(c, s, "conflict", 0, NULL,
-                         "the code around it differs in this version");
+            for (size_t k = i; !rc && k < j; k++)
+                rc = add_row(c, &c->a->v[k], "conflict", 0, NULL,
+                             "the code around it differs in this version");
             continue;
         }
         int at = first_difference(&cur, &merged);
-        char *loops = NULL;
-        rc = flor__source_loops(s->lang, merged.p, merged.len, at, &loops);
-        if (!rc)
-            rc = add_row(c, s, "carried", at, loops, NULL);
-        free(loops);
+        for (size_t k = i; !rc && k < j; k++) {
+            const stmt *s = &c->a->v[k];
+            char *loops = NULL;
+            if (!s->helper)
+                rc = flor__source_loops(s->lang, merged.p, merged.len, at, &loops);
+            if (!rc)
+                rc = add_row(c, s, "carried", at, loops, NULL);
+            free(loops);
+            at += s->nlines;
+        }
         flor__buf swap = cur;
         cur = merged;
         merged = swap;
@@ -422,7 +598,8 @@ out:
 int flor_project_carry(flor_project *p, int64_t run, const char *dir, const char *const *names,
                        size_t n, flor_table **out)
 {
-    static const char *const cols[] = {"file", "line", "name", "status", "at", "loops", "reason"};
+    static const char *const cols[] = {"file", "line", "name", "status", "at", "loops", "reason",
+                                       "kind"};
     *out = NULL;
     flor__err_clear();
     if (!dir || !*dir)
@@ -430,7 +607,7 @@ int flor_project_carry(flor_project *p, int64_t run, const char *dir, const char
     stmts a;
     char *vid = NULL;
     int rc = collect(p, names, n, &a);
-    if (!rc && a.n == 0)
+    if (!rc && statement_count(&a) == 0)
         rc = flor__err(FLOR_ENOTFOUND,
                        "no logging statement%s was added to the working tree since the latest "
                        "recorded version (%.12s, run %lld)",
@@ -441,7 +618,9 @@ int flor_project_carry(flor_project *p, int64_t run, const char *dir, const char
         rc = flor__checkout_dir(dir);
     if (!rc)
         rc = flor__git_checkout(p->place.root, vid, dir);
-    carry c = {p, &a, vid, dir, rc ? NULL : flor__table_new(7, cols)};
+    if (!rc)
+        rc = flor__git_link_data(p->place.root, dir, p->place.datadir);
+    carry c = {p, &a, vid, dir, rc ? NULL : flor__table_new(8, cols)};
     if (!rc && !c.t)
         rc = flor__err(FLOR_ENOMEM, "out of memory");
     for (size_t i = 0, j; !rc && i < a.n; i = j) {

@@ -183,8 +183,17 @@ int flor__git_diff(const char *root, const char *vid1, const char *vid2, flor__b
  * (LEN bytes, with its newline if it has one).  FN returns 0 or an error,
  * which stops the walk and is returned. */
 typedef int (*flor__git_added_fn)(void *ctx, const char *path, int line, int anchor,
-                                  const char *text, size_t len);
-int flor__git_added_lines(const char *root, const char *vid, flor__git_added_fn fn, void *ctx);
+                                  int replaces, const char *text, size_t len);
+/* VID2 non-NULL: compares commit VID with commit VID2 instead of the working
+ * tree (LINE is then the line in VID2's file).  REPLACES: the line's hunk
+ * also removes lines of VID's file (an edit, not a pure insertion). */
+int flor__git_added_lines(const char *root, const char *vid, const char *vid2,
+                          flor__git_added_fn fn, void *ctx);
+/* Every file of the working tree under ROOT that git ignores or does not
+ * track and that commit-less directory DIR (a checkout) lacks, as a
+ * symbolic link in DIR to the working tree's file; see flor_project_carry
+ * for which are left out.  Returns 0 or an error. */
+int flor__git_link_data(const char *root, const char *dir, const char *skip);
 /* The content of PATH in commit VID, into OUT (replacing what it held), and
  * its git file mode.  FLOR_ENOTFOUND when VID has no file PATH. */
 int flor__git_file(const char *root, const char *vid, const char *path, flor__buf *out,
@@ -222,6 +231,18 @@ char *flor__source_log_name(const char *call);
  * NUL-terminated), outermost first, joined by '/' (malloc'd), or NULL in
  * *OUT when there is none. */
 int flor__source_loops(flor__lang lang, const char *text, size_t len, int line, char **out);
+/* Whether the lines of TEXT (LEN bytes) are all #include lines (C) or
+ * import / from ... import lines at the left margin (Python), or blank,
+ * and at least one is not blank. */
+int flor__source_is_imports(flor__lang lang, const char *text, size_t len);
+/* Whether a line of BLOCK (LEN bytes) that starts at the left margin
+ * declares a name that USER (ULEN bytes) uses as a whole identifier.  C:
+ * the identifier just before the line's first ( = ; [ or {, as in
+ * "static double param_norm(const float *w, int n) {".  Python: def NAME,
+ * async def NAME, class NAME (not NAME = ...: that is the program's own
+ * code). */
+int flor__source_defines_used(flor__lang lang, const char *block, size_t len, const char *user,
+                              size_t ulen);
 
 /* ---- log.c: the in-memory record buffer --------------------------------- */
 

@@ -443,3 +443,123 @@ int flor__source_loops(flor__lang lang, const char *text, size_t len, int line, 
         *out = b.p;
     return rc;
 }
+
+/* ---- what a hindsight statement needs ----------------------------------------- */
+
+/* Calls FN on each line of TEXT (LEN bytes) until it returns nonzero. */
+static int each_line(const char *text, size_t len, int (*fn)(void *, const char *, size_t),
+                     void *ctx)
+{
+    for (const char *s = text, *end = text + len; s < end;) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        int r = fn(ctx, s, n);
+        if (r)
+            return r;
+        s = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+typedef struct imports_scan {
+    flor__lang lang;
+    int seen;
+} imports_scan;
+
+static int import_line(void *ctx, const char *s, size_t n)
+{
+    imports_scan *sc = ctx;
+    if (strspn(s, " \t\r") >= n)
+        return 0; /* a blank line */
+    size_t i = sc->lang == FLOR__LANG_C ? strspn(s, " \t") : 0;
+    int ok = sc->lang == FLOR__LANG_C
+                 ? s[i] == '#' && strncmp(s + i + 1 + strspn(s + i + 1, " \t"), "include", 7) == 0
+                 : n > 5 && (strncmp(s, "import ", 7) == 0 || strncmp(s, "from ", 5) == 0);
+    sc->seen += ok;
+    return ok ? 0 : 1;
+}
+
+int flor__source_is_imports(flor__lang lang, const char *text, size_t len)
+{
+    imports_scan sc = {lang, 0};
+    return lang != FLOR__LANG_NONE && each_line(text, len, import_line, &sc) == 0 && sc.seen > 0;
+}
+
+/* Whether NAME (N bytes) occurs in TEXT as a whole identifier. */
+static int uses(const char *text, size_t len, const char *name, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(text + i, name, n) == 0 && (i == 0 || !ident_char((unsigned char)text[i - 1])) &&
+            (i + n == len || !ident_char((unsigned char)text[i + n])))
+            return 1;
+    return 0;
+}
+
+typedef struct defines_scan {
+    flor__lang lang;
+    const char *user;
+    size_t ulen;
+} defines_scan;
+
+/* The name an unindented line declares, as [*AT, *AT + *N), or 0. */
+static int declared(flor__lang lang, const char *s, size_t n, size_t *at, size_t *len)
+{
+    if (n == 0 || !(ident_char((unsigned char)s[0])))
+        return 0;
+    size_t i = 0;
+    if (lang == FLOR__LANG_PYTHON) {
+        if (word_at(s, n, 0, "async "))
+            i = 6;
+        /* def NAME or class NAME only: an added top-level NAME = ... is the
+         * program's own code, which an older version may set otherwise */
+        if (!word_at(s, n, i, "def ") && !word_at(s, n, i, "class "))
+            return 0;
+        i += s[i] == 'd' ? 4 : 6;
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t b = i;
+        while (i < n && ident_char((unsigned char)s[i]))
+            i++;
+        *at = b;
+        *len = i - b;
+        return i > b;
+    }
+    /* C: the identifier just before the first ( = ; [ { on the line */
+    size_t last = 0, lastlen = 0;
+    for (; i < n; i++) {
+        size_t c = skip_comment(FLOR__LANG_C, s, n, i);
+        if (c != i) {
+            i = c - 1;
+            continue;
+        }
+        if (s[i] == '"' || s[i] == '\'')
+            return 0;
+        if (strchr("(=;[{", s[i]))
+            break;
+        if (ident_char((unsigned char)s[i]) && (i == 0 || !ident_char((unsigned char)s[i - 1]))) {
+            last = i;
+            lastlen = 0;
+            while (i + lastlen < n && ident_char((unsigned char)s[i + lastlen]))
+                lastlen++;
+        }
+    }
+    if (i == n || !lastlen || isdigit((unsigned char)s[last]))
+        return 0;
+    *at = last;
+    *len = lastlen;
+    return 1;
+}
+
+static int define_line(void *ctx, const char *s, size_t n)
+{
+    defines_scan *sc = ctx;
+    size_t at, len;
+    return declared(sc->lang, s, n, &at, &len) && uses(sc->user, sc->ulen, s + at, len);
+}
+
+int flor__source_defines_used(flor__lang lang, const char *block, size_t len, const char *user,
+                              size_t ulen)
+{
+    defines_scan sc = {lang, user, ulen};
+    return lang != FLOR__LANG_NONE && each_line(block, len, define_line, &sc) != 0;
+}

@@ -169,7 +169,7 @@ test_expect_success 'bad input: invalid --where, unknown names, nothing added; n
 test_expect_success 'a run whose code version is not in the repository is reported; the others replay' '
     cd proj && vid=$(q "SELECT vid FROM runs WHERE run_id = 2") &&
     sqlite3 .flor/flor.db "$(printf "UPDATE runs SET vid = \047%s\047 WHERE run_id = 2" 0123456789012345678901234567890123456789)" &&
-    rc=0 && flor replay weight_norm --build make >../sum 2>../err || rc=$? &&
+    rc=0 && flor replay weight_norm --force --build make >../sum 2>../err || rc=$? &&
     sqlite3 .flor/flor.db "$(printf "UPDATE runs SET vid = \047%s\047 WHERE run_id = 2" "$vid")" &&
     test "$rc" -eq 1 &&
     cut -d, -f1,3 ../sum >actual &&
@@ -181,7 +181,7 @@ test_expect_success 'a run whose code version is not in the repository is report
 test_expect_success 'Ctrl-C during the builds: nothing is left in the work area, the checkout is untouched' '
     cd proj && user_state >../before && mkdir ../tmp2
     # a background job starts with SIGINT ignored, unlike one at a terminal
-    TMPDIR=$TRASH/tmp2 env --default-signal=INT flor replay weight_norm --build "sleep 30" >/dev/null 2>../err &
+    TMPDIR=$TRASH/tmp2 env --default-signal=INT flor replay weight_norm --force --build "sleep 30" >/dev/null 2>../err &
     pid=$!
     n=0 &&
     until grep -q "^flor: building" ../err 2>/dev/null; do

@@ -78,3 +78,56 @@ def test_flor_replay_fills_in_old_runs_from_their_own_code(project, tmp_path_fac
     r = flor.query("SELECT run_id, status, divergences FROM replays ORDER BY run_id")
     assert r["status"].tolist() == ["finished"] * len(r) and set(r["run_id"]) == {1, 2}
     assert r["divergences"].sum() == 0
+
+
+HNORM = 'flor.log("hnorm", math.sqrt(sq_norm(net)))'
+
+
+def with_helper(code):
+    """CODE with what the user adds for HNORM: an import and a helper def."""
+    code = code.replace("    import flor\n", "    import flor\n    import math\n", 1)
+    return code.replace("    random.seed(0)\n", "    random.seed(0)\n\n\n    def sq_norm(m):\n"
+                        "        return float(sum((p * p).sum() for p in m[0].parameters()))\n\n\n",
+                        1)
+
+
+def test_flor_replay_carries_the_helper_def_and_import_with_the_statement(
+        project, tmp_path_factory, monkeypatch):
+    def version(n, stmt=""):
+        code = program(epoch_stmt=stmt)
+        return code if n == 1 else code.replace("gamma=0.7", "gamma=0.5")
+
+    env = {"FLOR_OVERHEAD": "1", "OPENBLAS_NUM_THREADS": "1"}
+    s = project.write("train.py", version(1))
+    git(project, "add", "train.py")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
+    project.run(s, env=env)
+    project.write("train.py", version(2))
+    project.run(s, env=env)
+
+    edited = with_helper(version(2, HNORM))
+    assert "def sq_norm" in edited and "import math" in edited
+    project.write("train.py", edited)
+    monkeypatch.setenv("TMPDIR", str(tmp_path_factory.mktemp("tmp")))
+    monkeypatch.setenv("PYTHONPATH", PYPATH)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    flor.replay(["hnorm"])
+
+    by_run = flor.query("SELECT l.run_id AS run, c.iteration AS epoch, l.value AS v FROM logs l "
+                        "JOIN loops c ON c.run_id = l.run_id AND c.ctx_id = l.ctx_id "
+                        "WHERE l.name = 'hnorm' ORDER BY l.run_id, c.iteration")
+    for run in (1, 2):
+        want = retrain_named(tmp_path_factory.mktemp(f"h{run}"),
+                             with_helper(version(run, HNORM)), "hnorm")
+        rows = by_run[by_run["run"] == run]
+        assert len(rows) == 4
+        assert {(("epoch", int(e)),): v for e, v in zip(rows["epoch"], rows["v"])} == want
+
+
+def retrain_named(directory, code, name):
+    """retrain(), for the values of NAME."""
+    subprocess.run(["git", "init", "-q", str(directory)], check=True)
+    (directory / "train.py").write_text(textwrap.dedent(code))
+    subprocess.run([sys.executable, "train.py"], cwd=directory,
+                   env=script_env(OPENBLAS_NUM_THREADS="1"), check=True, capture_output=True)
+    return values(str(directory / ".flor" / "flor.db"), name)

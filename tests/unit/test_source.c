@@ -144,6 +144,58 @@ static void test_python_loops(void)
     check_loops(FLOR__LANG_PYTHON, py_program, 12, "");
 }
 
+/* ---- what a statement needs: the blocks carried with it ---------------- */
+
+static int imports(flor__lang lang, const char *block)
+{
+    return flor__source_is_imports(lang, block, strlen(block));
+}
+
+static int needed(flor__lang lang, const char *block, const char *user)
+{
+    return flor__source_defines_used(lang, block, strlen(block), user, strlen(user));
+}
+
+static void test_include_and_import_blocks(void)
+{
+    CHECK_EQ_INT(imports(FLOR__LANG_C, "#include <math.h>\n"), 1);
+    CHECK_EQ_INT(imports(FLOR__LANG_C, "#include <math.h>\n\n#  include \"norm.h\"\n"), 1);
+    CHECK_EQ_INT(imports(FLOR__LANG_C, "\n\n"), 0);
+    CHECK_EQ_INT(imports(FLOR__LANG_C, "#include <math.h>\nint x;\n"), 0);
+    CHECK_EQ_INT(imports(FLOR__LANG_C, "#define N 3\n"), 0);
+    CHECK_EQ_INT(imports(FLOR__LANG_PYTHON, "import math\nfrom torch import nn\n"), 1);
+    CHECK_EQ_INT(imports(FLOR__LANG_PYTHON, "    import math\n"), 0); /* inside a block */
+    CHECK_EQ_INT(imports(FLOR__LANG_PYTHON, "important = 1\n"), 0);
+    CHECK_EQ_INT(imports(FLOR__LANG_NONE, "import math\n"), 0);
+}
+
+static void test_blocks_that_define_what_the_statement_uses(void)
+{
+    const char *stmt = "        flor_log(\"param_norm\", param_norm(w, 3));\n";
+    const char *helper = "static double param_norm(const double *w, int n)\n{\n"
+                         "    return sqrt(w[0] * w[0]);\n}\n";
+    CHECK_EQ_INT(needed(FLOR__LANG_C, helper, stmt), 1);
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "static double\nparam_norm(const double *w)\n{ }\n", stmt), 1);
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "double param_norm(const double *w);\n", stmt), 1);
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "static int calls = 0;\n", "flor_log(\"c\", calls);"), 1);
+    /* a name it does not use, a longer name, or an indented line (code in a function) */
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "static double norm(const double *w) { }\n", stmt), 0);
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "static double param(const double *w) { }\n", stmt), 0);
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "    double param_norm = 0;\n", stmt), 0);
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "    lr *= 2;\n", stmt), 0);
+    CHECK_EQ_INT(needed(FLOR__LANG_C, "/* param_norm(w) */\n", stmt), 0);
+
+    const char *py = "    flor.log('gnorm', grad_norm(model))\n";
+    CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "def grad_norm(m):\n    return 0.0\n", py), 1);
+    CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "async def grad_norm(m):\n    pass\n", py), 1);
+    CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "class grad_norm:\n    pass\n", py), 1);
+    /* a top-level assignment is the program's own code, not a helper */
+    CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "grad_norm = lambda m: 0\n", py), 0);
+    CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "def other(m):\n    return grad_norm(m)\n", py), 0);
+    CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "    grad_norm = 1\n", py), 0);
+    CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "grad_norm == 1\n", py), 0);
+}
+
 int main(void)
 {
     RUN(test_languages_by_extension);
@@ -152,5 +204,7 @@ int main(void)
     RUN(test_names_and_ends);
     RUN(test_c_loops);
     RUN(test_python_loops);
+    RUN(test_include_and_import_blocks);
+    RUN(test_blocks_that_define_what_the_statement_uses);
     return check_summary();
 }
