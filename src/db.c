@@ -326,6 +326,25 @@ static int migrate(sqlite3 *db, const char *path)
     return err;
 }
 
+/* Creates the tables and indexes that DB lacks, in one transaction, and
+ * stamps a new database with FLOR__SCHEMA_VERSION. */
+static int write_schema(sqlite3 *db, const char *path)
+{
+    int err = flor__db_begin(db);
+    if (!err)
+        err = flor__db_exec(db, SCHEMA);
+    if (!err)
+        err = flor__db_exec(db, "INSERT OR IGNORE INTO meta(key, value) "
+                                "VALUES ('schema_version', " FLOR__STR(FLOR__SCHEMA_VERSION) ")");
+    if (!err)
+        err = flor__db_commit(db);
+    else
+        flor__db_rollback(db);
+    if (err)
+        flor__err_wrap(err, "cannot create the schema in %s", path);
+    return err;
+}
+
 /* Creates PATH whole: the schema is written to a file of its own that
  * is then linked to PATH, which fails if PATH appeared meanwhile (another
  * process created it first, and that one is used).  So a flor.db is
@@ -348,16 +367,7 @@ static int create_database(const char *path)
     if (!err)
         err = flor__db_exec(db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL");
     if (!err)
-        err = flor__db_begin(db);
-    if (!err)
-        err = flor__db_exec(db, SCHEMA);
-    if (!err)
-        err = flor__db_exec(db, "INSERT OR IGNORE INTO meta(key, value) "
-                                "VALUES ('schema_version', " FLOR__STR(FLOR__SCHEMA_VERSION) ")");
-    if (!err)
-        err = flor__db_commit(db);
-    if (err)
-        flor__err_wrap(err, "cannot create the schema in %s", path);
+        err = write_schema(db, path);
     if (sqlite3_close(db) != SQLITE_OK && !err)
         err = flor__err(FLOR_EIO, "cannot create '%s': %s", tmp, sqlite3_errmsg(db));
     if (!err && link(tmp, path) != 0 && errno != EEXIST)
@@ -435,20 +445,8 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        if (!err && create) {
-            err = flor__db_begin(db);
-            if (!err)
-                err = flor__db_exec(db, SCHEMA);
-            if (!err)
-                err = flor__db_exec(db, "INSERT OR IGNORE INTO meta(key, value) "
-                                        "VALUES ('schema_version', " FLOR__STR(FLOR__SCHEMA_VERSION) ")");
-            if (!err)
-                err = flor__db_commit(db);
-            else
-                flor__db_rollback(db);
-            if (err)
-                flor__err_wrap(err, "cannot create the schema in %s", path);
-        }
+        if (!err && create)
+            err = write_schema(db, path); /* tables added since the file was made */
     }
     if (!err && !readonly)
         err = migrate(db, path);

@@ -84,6 +84,18 @@ new_project() {
         git add README.md && git commit -q -m init)
 }
 
+# q SQL: the rows of a query, as CSV without its header
+q() {
+    flor query "$1" --format csv | tail -n +2
+}
+
+# flip FILE OFFSET: flips bit 0 of the byte at OFFSET of FILE
+flip() {
+    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d " ") &&
+    printf "$(printf '\\%03o' $((b ^ 1)))" |
+        dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
 test_done() {
     echo "$test_passed passed, $test_failed failed"
     [ "$test_failed" -eq 0 ]

@@ -7,10 +7,6 @@
 # makes gc change nothing.
 . "$(dirname "$0")/lib.sh"
 
-# one value out of a query
-q() {
-    flor query "$1" --format csv | tail -n +2
-}
 
 # the total size of the files of the store
 store_bytes() {

@@ -46,7 +46,6 @@ csv_select() {
 prefix() { sed "s/^/$1,/"; }
 
 # flor query with CSV output, without the header.
-q() { flor query --format csv "$1" | tail -n +2; }
 
 test_expect_success 'setup: a project holding the example' '
     new_project proj &&

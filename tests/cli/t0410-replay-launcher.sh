@@ -24,9 +24,6 @@ add_weight_norm() {
         double t1 = now();|' "$REPO_ROOT/examples/linear.c"
 }
 
-q() {
-    flor query "$1" --format csv | tail -n +2
-}
 
 # weight_norm per epoch of run 1, as "epoch,value" lines
 norms() {

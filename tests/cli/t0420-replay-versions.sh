@@ -40,7 +40,6 @@ add_adam_t() { edit 's|^                flor_log("loss", loss);|&\n             
 add_lr_now() { edit 's|^            double loss = train_step(.*$|&\n            flor_log("lr_now", lr / (1.0 + 0.5 * (double)epoch));|' "$1"; }
 add_train_acc() { edit 's|^        flor_log("acc", acc);|&\n        flor_log("train_acc", test_accuracy(\&s, st.params, \&train));|' "$1"; }
 
-q() { flor query "$1" --format csv | tail -n +2; }
 
 # NAME's values in the run RUN (1 when omitted, in a truth project), as
 # "epoch,step,value" lines.

@@ -46,9 +46,6 @@ cat >prog.c <<-\EOF_C
 	}
 EOF_C
 
-q() {
-    flor query "$1" --format csv | tail -n +2
-}
 
 # norm per epoch of run $1, as "epoch,value" lines
 norms() {

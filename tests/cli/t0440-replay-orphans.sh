@@ -40,9 +40,6 @@ cat >prog.c <<-\EOF_C
 	}
 EOF_C
 
-q() {
-    flor query "$1" --format csv | tail -n +2
-}
 
 # waits (at most 3 s) until no process of ours has $1 in its command
 # line and no work area is left in $TMPDIR

@@ -70,7 +70,6 @@ add_data() {
     printf "train\ndata.bin\nshards/\n" >.gitignore
 }
 
-q() { flor query "$1" --format csv | tail -n +2; }
 # NAME's values in run RUN (1 when omitted) as "epoch,value" lines.
 values() {
     q "SELECT c.iteration, l.value FROM logs l JOIN loops c ON c.run_id = l.run_id

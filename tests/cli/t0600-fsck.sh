@@ -7,28 +7,7 @@
 # every remaining checkpoint restores bit-exactly (ckpt --verify).
 . "$(dirname "$0")/lib.sh"
 
-q() {
-    flor query "$1" --format csv | tail -n +2
-}
-
-# flip BIT 0 of the byte at offset $2 of file $1
-flip() {
-    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d " ") &&
-    printf "$(printf '\\%03o' $((b ^ 1)))" |
-        dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
-}
-
-# a fresh copy of the pristine project, as $1
-copy() {
-    rm -rf "$1" && cp -a proj "$1"
-}
-
-# every checkpoint left restores bit-exactly, and there are $1 of them
-all_restore() {
-    test "$(q "SELECT count(*) FROM checkpoints")" -eq "$1" &&
-    ckpt --verify >verify &&
-    test "$(grep -c " ok$" verify)" -eq "$1"
-}
+. "$TEST_SRC/lib-store.sh"
 
 P=.flor/objects/pack-000001.pack
 I=.flor/objects/pack-000001.idx

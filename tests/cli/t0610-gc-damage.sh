@@ -7,25 +7,7 @@
 # checkpoint row in place and every checkpoint restorable, and fsck clean.
 . "$(dirname "$0")/lib.sh"
 
-q() {
-    flor query "$1" --format csv | tail -n +2
-}
-
-flip() {
-    b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d " ") &&
-    printf "$(printf '\\%03o' $((b ^ 1)))" |
-        dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
-}
-
-copy() {
-    rm -rf "$1" && cp -a proj "$1"
-}
-
-all_restore() {
-    test "$(q "SELECT count(*) FROM checkpoints")" -eq "$1" &&
-    ckpt --verify >verify &&
-    test "$(grep -c " ok$" verify)" -eq "$1"
-}
+. "$TEST_SRC/lib-store.sh"
 
 # the store's files and their contents
 store_state() {

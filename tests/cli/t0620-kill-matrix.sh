@@ -13,9 +13,6 @@
 
 INJECT=$FAULT_LIB
 
-q() {
-    flor query "$1" --format csv | tail -n +2
-}
 
 # cut N FILTER CMD...: CMD cut off at its Nth write or sync on files whose
 # path contains FILTER (empty: every file), then killed.
