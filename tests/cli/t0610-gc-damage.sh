@@ -19,7 +19,7 @@ I=.flor/objects/pack-000001.idx
 INJECT=$FAULT_LIB
 
 test_expect_success 'setup: three runs of 6 checkpoints' '
-    test -f "$INJECT" &&
+    test -f "$FLOR_BUILD/tests/libfaultinject.so" &&
     new_project proj && cd proj &&
     for seed in 1 2 3; do
         FLOR_OVERHEAD=1 ckpt --kwargs epochs=6 kb=64 seed=$seed >/dev/null || exit 1

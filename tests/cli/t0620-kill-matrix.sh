@@ -68,7 +68,7 @@ intact() {
 }
 
 test_expect_success 'setup' '
-    test -f "$INJECT" &&
+    test -f "$FLOR_BUILD/tests/libfaultinject.so" &&
     new_project rec && new_project wr && new_project gc && cd gc &&
     for seed in 1 2 3; do
         FLOR_OVERHEAD=1 ckpt --kwargs epochs=6 kb=64 seed=$seed >/dev/null || exit 1
