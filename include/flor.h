@@ -564,6 +564,34 @@ FLOR_API int flor_checkpoint_remove(const char *name);
  */
 FLOR_API int flor_checkpoint_loop(const char *loop);
 
+/**
+ * A fixed checkpoint cadence instead of the adaptive policy: the end of
+ * every ITERATIONS-th iteration of the checkpointed loop (iterations
+ * ITERATIONS-1, 2*ITERATIONS-1, ..., counted from 0), and/or of the first
+ * iteration that ends SECONDS or more after the previous checkpoint (or
+ * the loop's start); 0 turns that half off, both 0 returns to the
+ * adaptive policy.  The last iteration is checkpointed as always.  LOOP
+ * non-NULL also names the checkpointed loop, as flor_checkpoint_loop()
+ * does; NULL keeps it (the outermost flor loop by default).  Called
+ * before the loop begins, or in it (from its next iteration on).
+ *
+ * A fixed cadence ignores the overhead budget -- it waits for the writer
+ * rather than skip an iteration it names -- except that FLOR_OVERHEAD=0
+ * still turns checkpoints off.  The environment variable
+ * FLOR_CHECKPOINT_EVERY overrides the program's choice for a job:
+ * FLOR_CHECKPOINT_EVERY=20 (iterations) or FLOR_CHECKPOINT_EVERY=30s
+ * (seconds); any other value is ignored with a warning.
+ *
+ * This is what a program with one flat loop over steps wants: that loop
+ * is the outermost, so its steps are the checkpoint candidates, and a
+ * replay of a segment of it restores the nearest checkpoint before the
+ * segment and re-executes from there (see "Replay"): the cadence bounds
+ * that work.
+ *
+ * @return 0; FLOR_EINVAL for ITERATIONS < 0 or SECONDS < 0 (or not finite).
+ */
+FLOR_API int flor_checkpoint_every(const char *loop, long iterations, double seconds);
+
 /* ------------------------------------------------------------------------
  * Replay: hindsight logging
  * ------------------------------------------------------------------------

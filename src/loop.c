@@ -106,6 +106,7 @@ static flor_loop begin(const char *name, long n, long first, int counted)
         if (!flor__R.ckpt_started) {
             flor__R.ckpt_started = 1;
             flor__policy_init(&flor__R.policy, flor__policy_budget_from_env(), flor__mono());
+            flor__policy_set_every(&flor__R.policy, flor__R.every_n, flor__R.every_s);
         }
     }
     flor__R.stack[d].name = id;

@@ -1149,6 +1149,7 @@ void flor__replay_report(void)
 
 void flor__replay_release(void)
 {
+    flor__restore_pending_release();
     flor_project_free(flor__P.proj);
     sqlite3_finalize(st_find_ctx);
     sqlite3_finalize(st_new_ctx);
