@@ -339,6 +339,8 @@ size_t flor__dtype_size(flor_dtype t);
  * one of them); _release forgets them. */
 int flor__restore_pending(flor__state *s);
 void flor__restore_pending_release(void);
+/* FLOR_ENOTFOUND (message set) when such an object is still pending. */
+int flor__restore_pending_left(void);
 
 /* ---- policy.c: when to checkpoint ---------------------------------------- */
 
@@ -399,6 +401,7 @@ typedef struct flor__replay {
     long seg_pid, seg_n;     /* segment PID of N */
     char *probe[16];
     int nprobe;
+    long every_n, every_r;   /* --replay_every N:R; 0: every iteration needed */
     char *ckpt_loop;         /* the loop the record checkpointed */
     long *ckpts;             /* its checkpointed iterations, ascending */
     int nckpt, capckpt;
@@ -434,6 +437,11 @@ long flor__replay_plan(const char *loop, long n, long *first);
  * more is stored or compared (loop.c calls these for every nested loop). */
 void flor__replay_frontier_begin(flor_loop *l);
 void flor__replay_frontier_end(const flor_loop *l);
+/* --replay_every: the checkpointed loop has just ended iteration *I (or
+ * not begun: *I is one before its first); when a checkpoint lies
+ * between there and the next iteration the new statements need, it is
+ * restored and *I moved to it, so the iterations in between never run. */
+int flor__replay_skip(long *i);
 /* Restores the run's checkpoint at ITERATION; counted in the report
  * (_again: a checkpoint restored before, not counted). */
 int flor__replay_restore(long iteration);

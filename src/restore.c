@@ -10,7 +10,8 @@
  * In a replay, a flat object of the checkpoint that the program has not
  * registered yet (optimizer moments allocated on first use) is kept
  * pending: flor_checkpoint_typed() restores it the moment the program
- * registers it.  One still pending at the next restore is an error.
+ * registers it.  One still pending when the iteration after the restore
+ * ends is an error.
  */
 #include "internal.h"
 
@@ -108,6 +109,16 @@ static int pending_add(flor_project *p, int64_t run, const char *where, const ch
     return 0;
 }
 
+int flor__restore_pending_left(void)
+{
+    if (!P_.n)
+        return 0;
+    return flor__err(FLOR_ENOTFOUND,
+                     "checkpoint of run %lld at %s: object '%s' is not registered (nor did the "
+                     "program register it in the iteration after the restore)",
+                     (long long)P_.run, P_.where, P_.v[0].name);
+}
+
 int flor__restore_pending(flor__state *s)
 {
     int i = 0;
@@ -193,14 +204,7 @@ static int restore_object(flor_project *p, int64_t run, const char *where, const
 int flor_project_restore(flor_project *p, int64_t run, long iteration)
 {
     flor__err_clear();
-    if (P_.n) {
-        int rc = flor__err(FLOR_ENOTFOUND,
-                           "checkpoint of run %lld at %s: object '%s' is not registered (the "
-                           "program did not register it after the restore either)",
-                           (long long)P_.run, P_.where, P_.v[0].name);
-        flor__restore_pending_release();
-        return rc;
-    }
+    flor__restore_pending_release(); /* this restore replaces the state */
     int64_t id = 0;
     char where[512];
     int rc = find_checkpoint(p, run, iteration, &id, where, sizeof where);

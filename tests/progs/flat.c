@@ -73,8 +73,10 @@ static double loss_on(const double *w, int from, int to)
 
 int main(int argc, char **argv)
 {
-    if (flor_init(&argc, &argv) != 0)
+    if (flor_init(&argc, &argv) != 0) {
         fprintf(stderr, "flat: %s\n", flor_errmsg());
+        return 2;
+    }
     long steps = flor_arg("steps", 200L);
     long seed = flor_arg("seed", 1L);
     long every = flor_arg("every", 0L);
