@@ -110,6 +110,13 @@ test_expect_success '--replay_every with segments 0/2 and 1/2, and from the envi
     grep -q "0 divergences" err0 && grep -q "0 divergences" err1
 '
 
+test_expect_success 'flor replay hands FLOR_REPLAY_EVERY to its segments' '
+    cd proj && forget_replays &&
+    FLOR_REPLAY_EVERY=25 flor replay -j 2 -- ./flat >out 2>err &&
+    values >actual && test_cmp ../expect actual &&
+    grep -q "0 divergences" err
+'
+
 test_expect_success 'a period that is not the statement'"'"'s: values stay right, more are run' '
     cd proj && forget_replays &&
     FLOR_QUIET=0 ./flat --replay_flor --replay_every 50:25 >out 2>err &&
