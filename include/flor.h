@@ -170,6 +170,12 @@ FLOR_API const char *flor_errmsg(void);
  *   --probe LOOP
  *       In a replay, runs the loop named LOOP instead of skipping it
  *       (repeatable; FLOR_PROBE=a,b).
+ *   --replay_every N[:R]
+ *       In a replay, the new statements need only the iterations i of
+ *       the checkpointed loop with i % N == R (R defaults to 0): the
+ *       statement `if (step % 25 == 0) flor_log(...)` wants
+ *       --replay_every 25 (FLOR_REPLAY_EVERY=25).  See "Replay".  N >= 1
+ *       and R < N, or flor_init() returns FLOR_EINVAL.
  *
  * A NAME=VALUE whose NAME no flor_arg() reads before the first loop
  * starts draws one warning ("--kwargs hiden=75: no flor_arg named
@@ -482,7 +488,12 @@ FLOR_API void flor_loop_abort(flor_loop *loop);
  * being written is skipped rather than waited for.  The last iteration of
  * the loop is always checkpointed.  FLOR_OVERHEAD=0 turns checkpoints off
  * (the last iteration's too) while keeping logs; FLOR_OVERHEAD=1 checkpoints every iteration,
- * waiting for the writer if it must.
+ * waiting for the writer if it must.  A fixed cadence (every N iterations, or
+ * every T seconds) replaces the policy: flor_checkpoint_every(),
+ * FLOR_CHECKPOINT_EVERY.  A program with a single flat loop over steps
+ * needs nothing more: that loop is the outermost, so its steps are the
+ * candidates (a fast loop whose steps take less than a checkpoint write
+ * gets few adaptive checkpoints, as the writer is busy: fix a cadence).
  *
  * The registered memory must stay valid, and at the same address, until
  * it is removed or re-registered; flor reads it only inside flor loop
@@ -510,9 +521,10 @@ typedef enum flor_dtype {
  *
  * State that does not exist yet (optimizer moments a trainer allocates
  * at its first step) is registered once it is allocated -- call this
- * again then; for a replay that starts in a fresh process, a
- * flor_checkpoint_ops() object whose load() allocates and registers it
- * (see below) restores it.  Registering NULL or zero bytes "for later" is
+ * then, right after allocating it.  A replay that starts in a fresh
+ * process restores such a buffer when the program registers it (see
+ * "Replay"); a flor_checkpoint_ops() object whose load() allocates and
+ * registers it (see below) works too.  Registering NULL or zero bytes "for later" is
  * an error: that state would be missing from every checkpoint and a
  * replay would silently diverge.  So an empty name, a NULL DATA or an
  * NBYTES of 0 returns FLOR_EINVAL, prints "flor: error:
@@ -564,6 +576,34 @@ FLOR_API int flor_checkpoint_remove(const char *name);
  */
 FLOR_API int flor_checkpoint_loop(const char *loop);
 
+/**
+ * A fixed checkpoint cadence instead of the adaptive policy: the end of
+ * every ITERATIONS-th iteration of the checkpointed loop (iterations
+ * ITERATIONS-1, 2*ITERATIONS-1, ..., counted from 0), and/or of the first
+ * iteration that ends SECONDS or more after the previous checkpoint (or
+ * the loop's start); 0 turns that half off, both 0 returns to the
+ * adaptive policy.  The last iteration is checkpointed as always.  LOOP
+ * non-NULL also names the checkpointed loop, as flor_checkpoint_loop()
+ * does; NULL keeps it (the outermost flor loop by default).  Called
+ * before the loop begins, or in it (from its next iteration on).
+ *
+ * A fixed cadence ignores the overhead budget -- it waits for the writer
+ * rather than skip an iteration it names -- except that FLOR_OVERHEAD=0
+ * still turns checkpoints off.  The environment variable
+ * FLOR_CHECKPOINT_EVERY overrides the program's choice for a job:
+ * FLOR_CHECKPOINT_EVERY=20 (iterations) or FLOR_CHECKPOINT_EVERY=30s
+ * (seconds); any other value is ignored with a warning.
+ *
+ * This is what a program with one flat loop over steps wants: that loop
+ * is the outermost, so its steps are the checkpoint candidates, and a
+ * replay of a segment of it restores the nearest checkpoint before the
+ * segment and re-executes from there (see "Replay"): the cadence bounds
+ * that work.
+ *
+ * @return 0; FLOR_EINVAL for ITERATIONS < 0 or SECONDS < 0 (or not finite).
+ */
+FLOR_API int flor_checkpoint_every(const char *loop, long iterations, double seconds);
+
 /* ------------------------------------------------------------------------
  * Replay: hindsight logging
  * ------------------------------------------------------------------------
@@ -614,6 +654,31 @@ FLOR_API int flor_checkpoint_loop(const char *loop);
  *   the iteration's end: a statement there that changes the state (a
  *   scheduler's step) applies twice within that iteration, though not
  *   beyond it.
+ * - A program with one flat loop over steps (no nested flor loop) has
+ *   that loop as its checkpointed loop: segments split its steps, and a
+ *   segment restores the nearest checkpoint before its first step and
+ *   re-executes every step from there.  A segment's cost is thus its
+ *   steps plus at most one checkpoint interval of catch-up: the cadence
+ *   (flor_checkpoint_every) bounds the extra work.
+ * - With --replay_every N[:R], only the iterations i with i % N == R are
+ *   needed: before each, the loop jumps to the nearest checkpoint at or
+ *   before the iteration preceding it (restoring it) when that lies ahead
+ *   of where the state is, and re-executes from there; iterations before
+ *   it never run.  At the end of the last segment it jumps to the loop's
+ *   last checkpoint, so the code after the loop sees the final state.  A
+ *   statement at a period of 25 steps with checkpoints every 20 steps
+ *   re-executes 68 of 200 steps.  Values the program logs in iterations
+ *   that do not run are neither compared nor stored; a wrong N costs
+ *   values (not stored), never wrong ones.
+ * - Flat buffers registered on first use: a checkpoint object the program
+ *   has not registered when it is restored (optimizer moments allocated
+ *   inside the first step the replay executes) is kept, and restored
+ *   into the buffer the moment flor_checkpoint_typed() registers it under
+ *   that name (same version and size, or FLOR_ECORRUPT).  Register it
+ *   right after allocating it, before using it.  One not registered by
+ *   the end of the iteration after the restore fails the replay
+ *   ("checkpoint of run 1 at step=99: object 'm' is not registered ...").
+ *   (A callback object's load() may register it instead, as before.)
  * - A value under a name the run recorded is compared with the recorded
  *   one at the same coordinates: bitwise for reals (or within a relative
  *   FLOR_REPLAY_TOLERANCE), exactly for integers and text.  A mismatch is

@@ -17,6 +17,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,25 @@ int flor_checkpoint_loop(const char *loop)
     return 0;
 }
 
+int flor_checkpoint_every(const char *loop, long iterations, double seconds)
+{
+    if (iterations < 0 || !(seconds >= 0) || !isfinite(seconds))
+        return flor__err(FLOR_EINVAL,
+                         "flor_checkpoint_every: expected iterations >= 0 and seconds >= 0, got "
+                         "%ld and %g",
+                         iterations, seconds);
+    if (loop && *loop) {
+        int rc = flor_checkpoint_loop(loop);
+        if (rc)
+            return rc;
+    }
+    flor__R.every_n = iterations;
+    flor__R.every_s = seconds;
+    if (flor__R.ckpt_started) /* the loop runs already: from its next iteration on */
+        flor__policy_set_every(&flor__R.policy, iterations, seconds);
+    return 0;
+}
+
 int flor__ckpt_start(const char *datadir, int64_t run_id)
 {
     flor__ckpt *c = &C_;
@@ -288,9 +308,13 @@ int flor__ckpt_take(const char *loop, long iteration, const char *coords, int la
     size_t bytes = 0;
     for (int i = 0; i < flor__S.n; i++)
         bytes += flor__S.v[i].ops.size ? flor__S.v[i].stage_len : flor__S.v[i].nbytes;
-    flor__decision d = flor__policy_decide(&flor__R.policy, now, bytes, is_busy(), last);
+    flor__policy *p = &flor__R.policy;
+    flor__decision d = p->every_n > 0 || p->every_s > 0
+                           ? flor__policy_decide_every(p, iteration, now, last)
+                           : flor__policy_decide(p, now, bytes, is_busy(), last);
     if (d != FLOR__TAKE)
         return 0;
+    p->t_last = now;
     flor__ckpt_wait_idle(); /* only the last checkpoint can find it busy */
     double t0 = flor__mono();
     size_t total;

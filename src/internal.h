@@ -334,6 +334,14 @@ void flor__state_forget_previous(flor__state *s);
 const char *flor__dtype_name(flor_dtype t);
 size_t flor__dtype_size(flor_dtype t);
 
+/* restore.c: in a replay, the flat objects of the last restore that were
+ * not registered then are restored when S is registered (0 when S is not
+ * one of them); _release forgets them. */
+int flor__restore_pending(flor__state *s);
+void flor__restore_pending_release(void);
+/* FLOR_ENOTFOUND (message set) when such an object is still pending. */
+int flor__restore_pending_left(void);
+
 /* ---- policy.c: when to checkpoint ---------------------------------------- */
 
 typedef struct flor__policy {
@@ -342,6 +350,12 @@ typedef struct flor__policy {
     double stall_total;   /* pauses so far */
     double bytes_per_s;   /* measured snapshot rate; 0 before the first */
     int taken, skipped_budget, skipped_busy;
+    /* a fixed cadence (flor_checkpoint_every, FLOR_CHECKPOINT_EVERY)
+     * instead of the budget: every EVERY_N-th iteration and/or once
+     * EVERY_S seconds have passed since T_LAST; both 0: adaptive */
+    long every_n;
+    double every_s;
+    double t_last;        /* the last checkpoint taken (or the loop's start) */
 } flor__policy;
 
 typedef enum { FLOR__TAKE, FLOR__SKIP_BUDGET, FLOR__SKIP_BUSY } flor__decision;
@@ -352,6 +366,12 @@ double flor__policy_predict(const flor__policy *p, size_t bytes);
 flor__decision flor__policy_decide(flor__policy *p, double now, size_t bytes, int writer_busy,
                                    int last);
 void flor__policy_taken(flor__policy *p, double stall, size_t bytes);
+/* Sets P's fixed cadence: N and S as given to flor_checkpoint_every,
+ * unless FLOR_CHECKPOINT_EVERY (N or Ts) overrides them. */
+void flor__policy_set_every(flor__policy *p, long n, double s);
+/* The decision under a fixed cadence, at the end of iteration ITERATION
+ * (only when P has one: every_n or every_s). */
+flor__decision flor__policy_decide_every(flor__policy *p, long iteration, double now, int last);
 double flor__policy_overhead(const flor__policy *p, double now);
 
 /* ---- ckpt.c: snapshots and the checkpoint writer thread ----------------- */
@@ -381,6 +401,7 @@ typedef struct flor__replay {
     long seg_pid, seg_n;     /* segment PID of N */
     char *probe[16];
     int nprobe;
+    long every_n, every_r;   /* --replay_every N:R; 0: every iteration needed */
     char *ckpt_loop;         /* the loop the record checkpointed */
     long *ckpts;             /* its checkpointed iterations, ascending */
     int nckpt, capckpt;
@@ -416,6 +437,11 @@ long flor__replay_plan(const char *loop, long n, long *first);
  * more is stored or compared (loop.c calls these for every nested loop). */
 void flor__replay_frontier_begin(flor_loop *l);
 void flor__replay_frontier_end(const flor_loop *l);
+/* --replay_every: the checkpointed loop has just ended iteration *I (or
+ * not begun: *I is one before its first); when a checkpoint lies
+ * between there and the next iteration the new statements need, it is
+ * restored and *I moved to it, so the iterations in between never run. */
+int flor__replay_skip(long *i);
 /* Restores the run's checkpoint at ITERATION; counted in the report
  * (_again: a checkpoint restored before, not counted). */
 int flor__replay_restore(long iteration);
@@ -452,6 +478,8 @@ typedef struct flor__run {
     char *ckpt_loop;        /* name of the checkpointed loop; NULL: outermost */
     int ckpt_depth;         /* depth of the checkpointed loop while open; -1 */
     int ckpt_started;       /* the policy's clock is running */
+    long every_n;           /* flor_checkpoint_every's cadence; 0, 0: adaptive */
+    double every_s;
     flor__policy policy;
     /* a registration error (NULL buffer, zero size, a name twice): the
      * record cannot be trusted by a replay, so the run ends as failed */

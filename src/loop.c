@@ -106,6 +106,7 @@ static flor_loop begin(const char *name, long n, long first, int counted)
         if (!flor__R.ckpt_started) {
             flor__R.ckpt_started = 1;
             flor__policy_init(&flor__R.policy, flor__policy_budget_from_env(), flor__mono());
+            flor__policy_set_every(&flor__R.policy, flor__R.every_n, flor__R.every_s);
         }
     }
     flor__R.stack[d].name = id;
@@ -164,6 +165,12 @@ static void iteration_ends(const flor_loop *l, int last)
         flor__R.stack[l->depth].ctx == 0)
         return; /* ctx 0: before the first iteration (of a loop begun at FIRST) */
     if (flor__P.on) {
+        /* state restored before this iteration that the program did not
+         * register in it: what follows would not be the record's */
+        if (!aborting && flor__P.phase != FLOR__PHASE_FAILED && flor__restore_pending_left()) {
+            flor__replay_fail();
+            return;
+        }
         replay_iteration_ends(l);
         return;
     }
@@ -188,6 +195,18 @@ bool flor_loop_next(flor_loop *l, long *i)
             flor__recording()) {
             flor_loop_end(l); /* a restore failed: no more iterations */
             return false;
+        }
+        if (flor__P.on && flor__P.every_n > 0 && l->depth == flor__R.ckpt_depth &&
+            flor__recording() && flor__P.phase != FLOR__PHASE_FAILED) {
+            if (flor__replay_skip(&l->i) != 0) {
+                flor__replay_fail();
+                flor_loop_end(l);
+                return false;
+            }
+            if (l->n >= 0 && l->i + 1 >= l->n) {
+                flor_loop_end(l);
+                return false;
+            }
         }
     }
     l->i++;

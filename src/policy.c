@@ -14,10 +14,17 @@
  * skipped: the writer is the bottleneck and waiting for it would stall
  * training.  The last iteration is always taken, unless the budget is 0
  * (FLOR_OVERHEAD=0: checkpoints off).
+ *
+ * A fixed cadence replaces the budget when the program or the job asks
+ * for one (flor_checkpoint_every, FLOR_CHECKPOINT_EVERY): every N-th
+ * iteration, and/or the first iteration to end T seconds after the
+ * previous checkpoint.  It waits for a busy writer rather than skip.
  */
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 void flor__policy_init(flor__policy *p, double budget, double now)
 {
@@ -26,6 +33,60 @@ void flor__policy_init(flor__policy *p, double budget, double now)
     p->stall_total = 0;
     p->bytes_per_s = 0;
     p->taken = p->skipped_budget = p->skipped_busy = 0;
+    p->every_n = 0;
+    p->every_s = 0;
+    p->t_last = now;
+}
+
+/* FLOR_CHECKPOINT_EVERY: "N" (iterations, N >= 1) or "Ts" (seconds,
+ * T > 0).  Returns 1 with *N or *S set, 0 when unset or invalid (with a
+ * warning). */
+static int every_from_env(long *n, double *s)
+{
+    const char *e = getenv("FLOR_CHECKPOINT_EVERY");
+    if (!e || !*e)
+        return 0;
+    char *end;
+    size_t len = strlen(e);
+    if (e[len - 1] == 's') {
+        double t = strtod(e, &end);
+        if (end == e + len - 1 && end != e && t > 0 && isfinite(t)) {
+            *n = 0;
+            *s = t;
+            return 1;
+        }
+    } else if (e[0] >= '0' && e[0] <= '9') {
+        long v = strtol(e, &end, 10);
+        if (!*end && v >= 1) {
+            *n = v;
+            *s = 0;
+            return 1;
+        }
+    }
+    flor__warn("FLOR_CHECKPOINT_EVERY=%s: expected a number of iterations (20) or of seconds "
+               "(30s); using the program's cadence", e);
+    return 0;
+}
+
+void flor__policy_set_every(flor__policy *p, long n, double s)
+{
+    if (!every_from_env(&n, &s) && (n < 0 || !(s >= 0)))
+        n = 0, s = 0;
+    p->every_n = n;
+    p->every_s = s;
+}
+
+flor__decision flor__policy_decide_every(flor__policy *p, long iteration, double now, int last)
+{
+    if (p->budget <= 0) /* FLOR_OVERHEAD=0: checkpoints off, whatever the cadence */
+        return FLOR__SKIP_BUDGET;
+    if (last)
+        return FLOR__TAKE;
+    if (p->every_n > 0 && (iteration + 1) % p->every_n == 0)
+        return FLOR__TAKE;
+    if (p->every_s > 0 && now - p->t_last >= p->every_s)
+        return FLOR__TAKE;
+    return FLOR__SKIP_BUDGET;
 }
 
 double flor__policy_budget_from_env(void)

@@ -226,6 +226,22 @@ static int add_probe(const char *list)
     return 0;
 }
 
+/* --replay_every N or N:R: the new statements need iterations i of the
+ * checkpointed loop with i % N == R only. */
+static int parse_every(const char *what, const char *s)
+{
+    const char *colon = strchr(s, ':');
+    size_t nlen = colon ? (size_t)(colon - s) : strlen(s);
+    long n, r = 0;
+    if (whole_number(s, nlen, &n) != 0 || n < 1 ||
+        (colon && (whole_number(colon + 1, strlen(colon + 1), &r) != 0 || r >= n)))
+        return flor__err(FLOR_EINVAL, "%s '%s': expected N or N:R, whole numbers with N >= 1 "
+                                      "and R < N (iterations i with i %% N == R)", what, s);
+    flor__P.every_n = n;
+    flor__P.every_r = r;
+    return 0;
+}
+
 int flor__replay_parse(int *argc, char ***argvp)
 {
     char **argv = *argvp;
@@ -239,6 +255,9 @@ int flor__replay_parse(int *argc, char ***argvp)
     const char *run = getenv("FLOR_REPLAY_RUN");
     if (run && *run)
         flor__P.run_spec = flor__strdup(run);
+    const char *every = getenv("FLOR_REPLAY_EVERY");
+    if (every && *every && parse_every("FLOR_REPLAY_EVERY", every) != 0)
+        return FLOR_EINVAL;
     const char *probe = getenv("FLOR_PROBE");
     if (probe && *probe)
         add_probe(probe);
@@ -257,6 +276,13 @@ int flor__replay_parse(int *argc, char ***argvp)
             } else {
                 flor__argv_remove(argc, argv, i, 1);
             }
+        } else if (strcmp(argv[i], "--replay_every") == 0) {
+            if (i + 1 >= *argc)
+                return flor__err(FLOR_EINVAL, "%s: expected a value after it", argv[i]);
+            int rc = parse_every("--replay_every", argv[i + 1]);
+            if (rc)
+                return rc;
+            flor__argv_remove(argc, argv, i, 2);
         } else if (strcmp(argv[i], "--replay_run") == 0 || strcmp(argv[i], "--probe") == 0) {
             if (i + 1 >= *argc)
                 return flor__err(FLOR_EINVAL, "%s: expected a value after it", argv[i]);
@@ -825,6 +851,37 @@ long flor__replay_plan(const char *loop, long n, long *first)
     return resume;
 }
 
+/* The first iteration >= FROM that the new statements need. */
+static long needed_from(long from)
+{
+    long n = flor__P.every_n, r = flor__P.every_r;
+    long k = from % n;
+    return k <= r ? from - k + r : from - k + n + r;
+}
+
+int flor__replay_skip(long *i)
+{
+    long cur = *i, from = cur + 1 > flor__P.seg_start ? cur + 1 : flor__P.seg_start;
+    long want = needed_from(from); /* the iteration to arrive at */
+    int last = flor__P.seg_pid + 1 == flor__P.seg_n && !flor__P.truncated;
+    if (want >= flor__P.seg_end) {
+        if (!last) { /* nothing more is needed: what follows the loop is ignored */
+            *i = flor__P.seg_end - 1;
+            return 0;
+        }
+        want = flor__P.seg_end; /* the state at the loop's end, for the code after it */
+    }
+    long c = checkpoint_at_or_before(want - 1);
+    if (c <= cur)
+        return 0; /* no checkpoint past where the state is: run on */
+    int rc = flor__replay_restore(c);
+    if (rc)
+        return rc;
+    flor__P.restored_for = c;
+    *i = c;
+    return 0;
+}
+
 int flor__replay_restore_again(long iteration)
 {
     if (!flor__P.proj) {
@@ -1149,6 +1206,7 @@ void flor__replay_report(void)
 
 void flor__replay_release(void)
 {
+    flor__restore_pending_release();
     flor_project_free(flor__P.proj);
     sqlite3_finalize(st_find_ctx);
     sqlite3_finalize(st_new_ctx);

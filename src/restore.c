@@ -6,6 +6,12 @@
  * Callback objects come first: their load() may register the flat objects
  * the checkpoint holds that the program has not created yet (optimizer
  * state in a fresh process), which are then restored into.
+ *
+ * In a replay, a flat object of the checkpoint that the program has not
+ * registered yet (optimizer moments allocated on first use) is kept
+ * pending: flor_checkpoint_typed() restores it the moment the program
+ * registers it.  One still pending when the iteration after the restore
+ * ends is an error.
  */
 #include "internal.h"
 
@@ -42,10 +48,110 @@ static int find_checkpoint(flor_project *p, int64_t run, long iteration, int64_t
     return 0;
 }
 
+/* The flat objects of the last restore that were not registered then. */
+typedef struct pending {
+    char *name;
+    uint32_t version;
+    size_t nbytes;
+    struct flor__obj obj;
+} pending;
+
+static struct {
+    flor_project *p;
+    int64_t run;
+    char where[512];
+    pending *v;
+    int n, cap;
+} P_;
+
+static void pending_drop(int i)
+{
+    free(P_.v[i].name);
+    flor__obj_release(&P_.v[i].obj);
+    P_.v[i] = P_.v[--P_.n];
+}
+
+void flor__restore_pending_release(void)
+{
+    while (P_.n)
+        pending_drop(P_.n - 1);
+    free(P_.v);
+    memset(&P_, 0, sizeof P_);
+}
+
+static int pending_add(flor_project *p, int64_t run, const char *where, const char *name,
+                       uint32_t version, size_t nbytes, const void *blob, size_t bloblen)
+{
+    if (P_.n == P_.cap) {
+        int cap = P_.cap ? 2 * P_.cap : 8;
+        pending *v = realloc(P_.v, (size_t)cap * sizeof *v);
+        if (!v)
+            return flor__err(FLOR_ENOMEM, "out of memory");
+        P_.v = v;
+        P_.cap = cap;
+    }
+    pending *e = &P_.v[P_.n];
+    memset(e, 0, sizeof *e);
+    int rc = flor__obj_decode(blob, bloblen, &e->obj);
+    if (rc)
+        return flor__err_wrap(rc, "checkpoint of run %lld at %s: object '%s'", (long long)run,
+                              where, name);
+    if (!(e->name = flor__strdup(name))) {
+        flor__obj_release(&e->obj);
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    }
+    e->version = version;
+    e->nbytes = nbytes;
+    P_.n++;
+    P_.p = p;
+    P_.run = run;
+    snprintf(P_.where, sizeof P_.where, "%s", where);
+    return 0;
+}
+
+int flor__restore_pending_left(void)
+{
+    if (!P_.n)
+        return 0;
+    return flor__err(FLOR_ENOTFOUND,
+                     "checkpoint of run %lld at %s: object '%s' is not registered (nor did the "
+                     "program register it in the iteration after the restore)",
+                     (long long)P_.run, P_.where, P_.v[0].name);
+}
+
+int flor__restore_pending(flor__state *s)
+{
+    int i = 0;
+    while (i < P_.n && strcmp(P_.v[i].name, s->name) != 0)
+        i++;
+    if (i == P_.n || s->ops.load)
+        return 0;
+    pending *e = &P_.v[i];
+    int rc = 0;
+    if (s->version != e->version)
+        rc = flor__err(FLOR_ECORRUPT,
+                       "checkpoint of run %lld at %s: object '%s' has version %u, the program "
+                       "registered version %u",
+                       (long long)P_.run, P_.where, e->name, e->version, s->version);
+    else if (s->nbytes != e->nbytes || e->obj.nbytes != e->nbytes)
+        rc = flor__err(FLOR_ECORRUPT,
+                       "checkpoint of run %lld at %s: object '%s' has %zu bytes, the program "
+                       "registered %zu",
+                       (long long)P_.run, P_.where, e->name, e->nbytes, s->nbytes);
+    else if ((rc = flor__store_get(P_.p->store, &e->obj, s->data, s->nbytes)) != 0)
+        flor__err_wrap(rc, "checkpoint of run %lld at %s: object '%s'", (long long)P_.run,
+                       P_.where, e->name);
+    pending_drop(i);
+    return rc;
+}
+
 static int restore_object(flor_project *p, int64_t run, const char *where, const char *name,
-                          uint32_t version, size_t nbytes, const void *blob, size_t bloblen)
+                          uint32_t version, size_t nbytes, int callback, const void *blob,
+                          size_t bloblen)
 {
     flor__state *s = flor__state_find(name);
+    if (!s && flor__P.on && !callback) /* registered later, on first use */
+        return pending_add(p, run, where, name, version, nbytes, blob, bloblen);
     if (!s)
         return flor__err(FLOR_ENOTFOUND,
                          "checkpoint of run %lld at %s: object '%s' is not registered",
@@ -98,6 +204,7 @@ static int restore_object(flor_project *p, int64_t run, const char *where, const
 int flor_project_restore(flor_project *p, int64_t run, long iteration)
 {
     flor__err_clear();
+    flor__restore_pending_release(); /* this restore replaces the state */
     int64_t id = 0;
     char where[512];
     int rc = find_checkpoint(p, run, iteration, &id, where, sizeof where);
@@ -117,7 +224,8 @@ int flor_project_restore(flor_project *p, int64_t run, long iteration)
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         err = restore_object(p, run, where, (const char *)sqlite3_column_text(st, 0),
                              (uint32_t)sqlite3_column_int64(st, 1),
-                             (size_t)sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                             (size_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 4),
+                             sqlite3_column_blob(st, 3),
                              (size_t)sqlite3_column_bytes(st, 3));
     }
     if (!err && rc != SQLITE_DONE)

@@ -121,7 +121,13 @@ static int add(const char *name, void *data, size_t nbytes, flor_dtype type, uin
     else
         memset(&s->ops, 0, sizeof s->ops);
     s->self = self;
-    if (!ops && flor__recording() && !flor__P.on && nbytes) /* a replay takes no snapshots */
+    if (!ops && flor__P.on) { /* a replay takes no snapshots; it may restore this now */
+        int rc = flor__restore_pending(s);
+        if (rc)
+            flor__replay_fail();
+        return rc;
+    }
+    if (!ops && flor__recording() && nbytes)
         return flor__state_stage_reserve(s, nbytes);
     return 0;
 }

@@ -491,6 +491,50 @@ static void test_policy_skips_while_the_writer_is_busy_but_not_the_last(void)
     CHECK(flor__policy_decide(&p, 10, 100, 0, 0) == FLOR__SKIP_BUDGET);
 }
 
+/* A fixed cadence: iterations N-1, 2N-1, ... and the last; or the first
+ * iteration T seconds after the previous checkpoint; the environment
+ * overrides the program; FLOR_OVERHEAD=0 still means off. */
+static void test_policy_fixed_cadence(void)
+{
+    flor__policy p;
+    flor__policy_init(&p, 0.01, 0);
+    unsetenv("FLOR_CHECKPOINT_EVERY");
+    flor__policy_set_every(&p, 20, 0);
+    int taken[200], n = 0;
+    for (long i = 0; i < 100; i++)
+        if (flor__policy_decide_every(&p, i, 0, i == 99) == FLOR__TAKE)
+            taken[n++] = (int)i;
+    CHECK_EQ_INT(n, 5);
+    CHECK_EQ_INT(taken[0], 19);
+    CHECK_EQ_INT(taken[4], 99);
+    flor__policy_init(&p, 0.01, 0);
+    flor__policy_set_every(&p, 0, 2.5);
+    n = 0;
+    for (long i = 0; i < 10; i++) { /* one second per iteration */
+        if (flor__policy_decide_every(&p, i, (double)(i + 1), 0) == FLOR__TAKE) {
+            p.t_last = (double)(i + 1);
+            taken[n++] = (int)i;
+        }
+    }
+    CHECK_EQ_INT(n, 3); /* at 3 s, 6 s, 9 s */
+    CHECK_EQ_INT(taken[0], 2);
+    CHECK_EQ_INT(taken[2], 8);
+    setenv("FLOR_CHECKPOINT_EVERY", "7", 1);
+    flor__policy_set_every(&p, 20, 0);
+    CHECK_EQ_INT((int)p.every_n, 7);
+    setenv("FLOR_CHECKPOINT_EVERY", "1.5s", 1);
+    flor__policy_set_every(&p, 20, 0);
+    CHECK_EQ_INT((int)p.every_n, 0);
+    CHECK(p.every_s == 1.5);
+    unsetenv("FLOR_CHECKPOINT_EVERY");
+    flor__policy_init(&p, 0, 0);
+    flor__policy_set_every(&p, 1, 0);
+    CHECK(flor__policy_decide_every(&p, 0, 0, 1) == FLOR__SKIP_BUDGET);
+    CHECK_EQ_INT(flor_checkpoint_every(NULL, -1, 0), FLOR_EINVAL);
+    CHECK_EQ_INT(flor_checkpoint_every(NULL, 1, -2), FLOR_EINVAL);
+    CHECK(strstr(flor_errmsg(), "expected iterations >= 0 and seconds >= 0") != NULL);
+}
+
 /* FLOR_OVERHEAD=0 is documented as "checkpoints off": not even the last
  * iteration is taken, by the policy nor by a whole run. */
 static void test_overhead_0_takes_no_checkpoint_not_even_the_last(void)
@@ -513,6 +557,7 @@ int main(void)
     RUN(test_policy_takes_every_iteration_when_cheap);
     RUN(test_policy_spaces_expensive_checkpoints_within_budget);
     RUN(test_policy_skips_while_the_writer_is_busy_but_not_the_last);
+    RUN(test_policy_fixed_cadence);
     RUN(test_overhead_0_takes_no_checkpoint_not_even_the_last);
     RUN(test_every_epoch_restores_bit_exactly);
     RUN(test_restore_names_what_is_missing);
