@@ -125,7 +125,7 @@ test_expect_success 'a new launch removes the work areas of launchers that are g
     rm -r "$TMPDIR"/flor-replay.*
 '
 
-test_expect_success 'kill -9 at 30 points of a 4-segment replay: the database stays sound and right' '
+test_expect_success 'kill -9 at 30 points of a 4-segment replay: fsck finds nothing, the database stays sound and right' '
     cd proj && (cd .. && new_project truth && cd truth && NEW=1 ../$MARK --kwargs epochs=12 sleep_ms=0 &&
         q "SELECT lp.iteration || '"' '"' || l.value FROM logs l JOIN loops lp ON lp.run_id = l.run_id
            AND lp.ctx_id = l.ctx_id WHERE l.name = '"'norm'"'" | sort >../truth.txt) &&
@@ -142,6 +142,7 @@ test_expect_success 'kill -9 at 30 points of a 4-segment replay: the database st
         kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
         settled $MARK || { echo "left behind after kill $i at $delay s"; exit 1; }
         test "$(sqlite3 .flor/flor.db "PRAGMA integrity_check")" = ok &&
+        { flor fsck >fsck.out 2>&1 || { echo "fsck after kill $i at $delay s:"; cat fsck.out; exit 1; }; } &&
         test "$(q "SELECT count(*) FROM logs WHERE source = '"'replay'"' AND run_id <> 1")" -eq 0 &&
         q "SELECT lp.iteration || '"' '"' || l.value FROM logs l JOIN loops lp ON lp.run_id = l.run_id
            AND lp.ctx_id = l.ctx_id WHERE l.name = '"'norm'"' AND l.run_id = 1" | sort >stored &&
