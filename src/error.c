@@ -57,24 +57,28 @@ int flor__quiet(void)
     return q && *q && strcmp(q, "0") != 0;
 }
 
+/* One line on stderr: "flor: KIND: message". */
+static void say(const char *kind, const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "flor: %s: %s\n", kind, line);
+}
+
 void flor__warn(const char *fmt, ...)
 {
     if (flor__quiet())
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    say("warning", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "flor: warning: %s\n", line);
 }
 
 void flor__loss(const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    say("error", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "flor: error: %s\n", line);
 }
