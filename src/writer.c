@@ -60,7 +60,6 @@ struct flor__writer {
     int error;               /* code of the last failed commit, 0 when healthy */
     uint64_t failures;       /* failed commits, over the whole run */
     char errmsg[512];
-    char first_error[512];   /* the message of the first failed commit */
     sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
     sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
     batch logs, ctxs;
@@ -290,8 +289,7 @@ static long drain(flor__writer *w)
                  sqlite3_db_filename(w->db, "main"), sqlite3_errmsg(w->db));
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         pthread_mutex_lock(&w->mu);
-        if (!w->failures++)
-            memcpy(w->first_error, w->errmsg, sizeof w->errmsg);
+        w->failures++;
         if (!w->error) {
             uint64_t held = atomic_load_explicit(&w->emitted, memory_order_relaxed) +
                             atomic_load_explicit(&w->tail->nrec, memory_order_relaxed) -
