@@ -504,7 +504,7 @@ char *flor__proc_identity(long pid)
     return flor__printf("%s:%llu", boot, start);
 }
 
-static int process_alive(long pid, const char *identity)
+int flor__process_alive(long pid, const char *identity)
 {
     if (pid <= 0)
         return 0;
@@ -543,7 +543,7 @@ static int reap_table(sqlite3 *db, const char *table, const char *key)
     while (ndead < 256 && sqlite3_step(st) == SQLITE_ROW) {
         long pid = (long)sqlite3_column_int64(st, 1);
         const char *ident = (const char *)sqlite3_column_text(st, 2);
-        if (!process_alive(pid, ident))
+        if (!flor__process_alive(pid, ident))
             dead[ndead++] = sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);

@@ -118,20 +118,6 @@ static int check_schema(struct fsck *f)
     return 0;
 }
 
-static int process_gone(long pid, const char *identity)
-{
-    if (pid <= 0)
-        return 1;
-    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-        return 1;
-    if (!identity)
-        return 0;
-    char *now = flor__proc_identity(pid);
-    int gone = now && strcmp(now, identity) != 0;
-    free(now);
-    return gone;
-}
-
 /* Runs of this host still `running` whose process is gone. */
 static int check_runs(struct fsck *f)
 {
@@ -147,7 +133,7 @@ static int check_runs(struct fsck *f)
     int repair = (f->flags & FLOR_FSCK_REPAIR) != 0;
     while (!err && sqlite3_step(st) == SQLITE_ROW) {
         long pid = (long)sqlite3_column_int64(st, 1);
-        if (!process_gone(pid, (const char *)sqlite3_column_text(st, 2)))
+        if (flor__process_alive(pid, (const char *)sqlite3_column_text(st, 2)))
             continue;
         dead++;
         err = add(f, "run", f->dbpath, sqlite3_column_int64(st, 0), NULL, -1, repair,

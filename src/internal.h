@@ -111,6 +111,9 @@ int flor__db_commit(sqlite3 *db);
 void flor__db_rollback(sqlite3 *db);
 /* Identity of this process that survives pid reuse: "bootid:starttime". */
 char *flor__proc_identity(long pid);
+/* Whether process PID, whose identity was IDENTITY (NULL: unknown), still
+ * runs on this host: what the reaper and fsck go by. */
+int flor__process_alive(long pid, const char *identity);
 const char *flor__hostname(void);
 
 /* SQLite stores a NaN as NULL, which would read as "not logged": a NaN is
