@@ -4,8 +4,9 @@
 # made by tests/progs/ckpt: a run of EPOCHS checkpoints of a MB-MiB buffer
 # of incompressible words that changes every epoch, so the packs hold
 # about EPOCHS x MB MiB.  Both are timed with the files in the page cache,
-# best of three, so the figure is fsck's own work (reading, checksumming
-# every record, checking every index and every checkpoint's chunks).
+# in RUNS (5) interleaved pairs reported as median (range), so the figure
+# is fsck's own work (reading, checksumming every record, checking every
+# index and every checkpoint's chunks).
 #
 #   FLOR_BUILD=build sh bench/bench_fsck.sh [MB [EPOCHS]]
 set -e
@@ -20,19 +21,26 @@ cd "$work" && git init -q
 FLOR_OVERHEAD=1 ckpt --kwargs epochs="$EPOCHS" kb=$((MB * 1024)) >/dev/null
 
 now() { date +%s.%N; }
-best() { # best of three timings of "$@", in seconds
-    b=""
-    for i in 1 2 3; do
-        t0=$(now); "$@" >/dev/null; t1=$(now)
-        t=$(echo "$t1 - $t0" | bc -l)
-        if [ -z "$b" ] || [ "$(echo "$t < $b" | bc -l)" -eq 1 ]; then b=$t; fi
-    done
-    echo "$b"
+took() { # seconds "$@" takes
+    t0=$(now); "$@" >/dev/null; t1=$(now)
+    echo "$t1 - $t0" | bc -l
+}
+# median and range of the lines of a file of numbers: "MEDIAN (MIN-MAX)"
+summary() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END {
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.3f (%.3f-%.3f)", m, v[1], v[NR] }'
 }
 bytes=$(cat .flor/objects/pack-* .flor/flor.db | wc -c)
 cat .flor/objects/pack-* .flor/flor.db >/dev/null # into the page cache
-tc=$(best cat .flor/objects/pack-* .flor/flor.db)
-tf=$(best flor fsck)
 flor fsck >/dev/null # and it is clean
-echo "flor fsck on $((bytes >> 20)) MiB ($EPOCHS checkpoints): $(printf %.3f "$tf") s;" \
-     "cat: $(printf %.3f "$tc") s; ratio $(echo "scale=2; $tf / $tc" | bc -l)"
+# RUNS interleaved pairs, so that the machine's noise falls on both alike
+: >cat.t; : >fsck.t; : >ratio.t
+for i in $(seq "${RUNS:-5}"); do
+    tc=$(took cat .flor/objects/pack-* .flor/flor.db)
+    tf=$(took flor fsck)
+    echo "$tc" >>cat.t; echo "$tf" >>fsck.t
+    echo "$tf / $tc" | bc -l >>ratio.t
+done
+echo "flor fsck on $((bytes >> 20)) MiB ($EPOCHS checkpoints), median (range) of ${RUNS:-5}:" \
+     "fsck $(summary fsck.t) s; cat $(summary cat.t) s; ratio $(summary ratio.t)"
