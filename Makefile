@@ -29,10 +29,12 @@ SANFLAGS :=
 endif
 
 CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) $(EXTRA_CFLAGS)
-LIBCFLAGS := $(CFLAGS) -fvisibility=hidden
+LIBCFLAGS := $(CFLAGS) -Isrc -fvisibility=hidden
 LDLIBS  := $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC := $(wildcard src/*.c)
+# The library, one folder per layer (docs/architecture.md).
+LIB_SRC := $(wildcard src/*.c src/*/*.c)
+LIB_HDR := $(wildcard src/*.h src/*/*.h)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
@@ -51,7 +53,7 @@ FLOR    := $(BUILD)/flor
 .PHONY: all test unit-test cli-test bench install clean demo flor.pc
 all: $(STATIC) $(SHARED) $(FLOR) $(EXAMPLES)
 
-$(BUILD)/src/%.o: src/%.c src/internal.h src/store.h include/flor.h
+$(BUILD)/src/%.o: src/%.c $(LIB_HDR) include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(LIBCFLAGS) -c $< -o $@
 
@@ -89,14 +91,14 @@ $(BUILD)/progs/%: tests/progs/%.cc $(STATIC) include/flor.h
 	$(CXX) -std=c++17 -Wall -Wextra -Wshadow -Wconversion -g $(OPT) $(SANFLAGS) -Iinclude -DHINDSIGHT -o $@-hindsight $< $(STATIC) $(LDLIBS)
 
 # Benchmarks may reach into the internals to time one part alone.
-$(BUILD)/bench/%: bench/%.c $(STATIC) src/internal.h
+$(BUILD)/bench/%: bench/%.c $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(CFLAGS) -Isrc -Isrc/store -o $@ $< $(STATIC) $(LDLIBS)
 
 # Unit tests may reach into the library's internals.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(STATIC) src/internal.h
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(CFLAGS) -Isrc -Isrc/store -o $@ $< $(STATIC) $(LDLIBS)
 
 # An LD_PRELOAD library that fails the Nth write or sync (tests/tools/faultinject.c):
 # the fault tests run real flor programs against a disk that says no.
@@ -158,16 +160,16 @@ FUZZ_BIN    := $(FUZZ_TARGETS:%=build-fuzz/%)
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_BIN)
 
-build-fuzz/src/%.o: src/%.c src/internal.h src/store.h include/flor.h
+build-fuzz/src/%.o: src/%.c $(LIB_HDR) include/flor.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer-no-link -c $< -o $@
 
 build-fuzz/libflor.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) build-fuzz/libflor.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -o $@ $< build-fuzz/libflor.a $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -Isrc/store -o $@ $< build-fuzz/libflor.a $(LDLIBS)
 
 fuzz: $(FUZZ_BIN)
 	@FUZZ_TIME='$(FUZZ_TIME)' FUZZ_RUNS='$(FUZZ_RUNS)' sh tests/fuzz/run.sh $(FUZZ_TARGETS)

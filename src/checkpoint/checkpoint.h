@@ -1,0 +1,93 @@
+/*
+ * checkpoint/checkpoint.h -- registered state, the checkpoint policy and the checkpoint writer.
+ * Internal to libflor: names start with flor__ (docs/architecture.md).
+ */
+#ifndef FLOR_CHECKPOINT_CHECKPOINT_H
+#define FLOR_CHECKPOINT_CHECKPOINT_H
+
+#include "flor.h"
+#include "base/base.h"
+#include "store/store.h"
+
+/* ---- state.c: registered state and its staging ------------------------- */
+
+typedef struct flor__state {
+    char *name;
+    void *data;             /* flat buffer, or NULL for callbacks */
+    size_t nbytes;
+    flor_dtype type;
+    uint32_t version;
+    flor_state_ops ops;     /* all NULL for a flat buffer */
+    void *self;
+    void *stage;            /* staging copy, reused by every checkpoint */
+    size_t stage_cap, stage_len;
+    struct flor__obj prev;  /* manifest of the last checkpoint (delta base) */
+    int has_prev;
+} flor__state;
+
+typedef struct flor__states {
+    flor__state *v;
+    int n, cap;
+} flor__states;
+
+extern flor__states flor__S;
+flor__state *flor__state_find(const char *name);
+int flor__state_stage_reserve(flor__state *s, size_t n);
+/* Copies every registered object into its staging; *TOTAL = bytes. */
+int flor__state_snapshot(size_t *total);
+void flor__state_forget_previous(flor__state *s);
+const char *flor__dtype_name(flor_dtype t);
+size_t flor__dtype_size(flor_dtype t);
+
+/* restore.c: in a replay, the flat objects of the last restore that were
+ * not registered then are restored when S is registered (0 when S is not
+ * one of them); _release forgets them. */
+int flor__restore_pending(flor__state *s);
+void flor__restore_pending_release(void);
+/* FLOR_ENOTFOUND (message set) when such an object is still pending. */
+int flor__restore_pending_left(void);
+
+/* ---- policy.c: when to checkpoint ---------------------------------------- */
+
+typedef struct flor__policy {
+    double budget;        /* allowed pause time / loop time */
+    double t_start;       /* when the checkpointed loop began (monotonic) */
+    double stall_total;   /* pauses so far */
+    double bytes_per_s;   /* measured snapshot rate; 0 before the first */
+    int taken, skipped_budget, skipped_busy;
+    /* a fixed cadence (flor_checkpoint_every, FLOR_CHECKPOINT_EVERY)
+     * instead of the budget: every EVERY_N-th iteration and/or once
+     * EVERY_S seconds have passed since T_LAST; both 0: adaptive */
+    long every_n;
+    double every_s;
+    double t_last;        /* the last checkpoint taken (or the loop's start) */
+} flor__policy;
+
+typedef enum { FLOR__TAKE, FLOR__SKIP_BUDGET, FLOR__SKIP_BUSY } flor__decision;
+
+void flor__policy_init(flor__policy *p, double budget, double now);
+double flor__policy_budget_from_env(void);
+double flor__policy_predict(const flor__policy *p, size_t bytes);
+flor__decision flor__policy_decide(flor__policy *p, double now, size_t bytes, int writer_busy,
+                                   int last);
+void flor__policy_taken(flor__policy *p, double stall, size_t bytes);
+/* Sets P's fixed cadence: N and S as given to flor_checkpoint_every,
+ * unless FLOR_CHECKPOINT_EVERY (N or Ts) overrides them. */
+void flor__policy_set_every(flor__policy *p, long n, double s);
+/* The decision under a fixed cadence, at the end of iteration ITERATION
+ * (only when P has one: every_n or every_s). */
+flor__decision flor__policy_decide_every(flor__policy *p, long iteration, double now, int last);
+double flor__policy_overhead(const flor__policy *p, double now);
+
+/* ---- ckpt.c: snapshots and the checkpoint writer thread ----------------- */
+
+typedef struct flor__ckpt flor__ckpt;
+int flor__ckpt_start(const char *datadir, int64_t run_id);
+/* At the end of an iteration of the checkpointed loop: ask the policy,
+ * snapshot, hand to the writer.  LAST: the loop's final iteration. */
+int flor__ckpt_take(const char *loop, long iteration, const char *coords, int last);
+void flor__ckpt_wait_idle(void);
+/* Waits for the writer, stops it; counts of checkpoints written/failed. */
+int flor__ckpt_stop(int *written, int *failed);
+
+#endif
