@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
-#include <sqlite3.h>
 
 #define FLOR__PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -30,8 +29,6 @@ void flor__warn(const char *fmt, ...) FLOR__PRINTF(1, 2);
 void flor__loss(const char *fmt, ...) FLOR__PRINTF(1, 2);
 /* True when FLOR_QUIET asks flor to print nothing on its own. */
 int flor__quiet(void);
-/* Maps an SQLite result code to a flor code, with the database's message. */
-int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
 
 /* ---- util.c: strings and small helpers ---------------------------------- */
 

@@ -2,7 +2,7 @@
  * error.c -- the per-thread error message behind flor_errmsg(), and the
  * warning line, the only thing libflor prints on its own.
  */
-#include "internal.h"
+#include "base/base.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,22 +33,6 @@ int flor__err_wrap(int code, const char *fmt, ...)
     if (n >= 0 && (size_t)n < sizeof errbuf && prev[0])
         snprintf(errbuf + n, sizeof errbuf - (size_t)n, ": %s", prev);
     return code;
-}
-
-int flor__err_sqlite(sqlite3 *db, int rc, const char *what)
-{
-    int prim = rc & 0xff;
-    int code = FLOR_EIO;
-    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED)
-        code = FLOR_EBUSY;
-    else if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
-        return flor__db_damaged(db, rc, what);
-    else if (prim == SQLITE_NOMEM)
-        code = FLOR_ENOMEM;
-    else if (prim == SQLITE_ERROR)
-        code = FLOR_EINVAL;
-    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    return flor__err(code, "%s: %s", what, msg);
 }
 
 int flor__quiet(void)

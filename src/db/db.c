@@ -144,18 +144,7 @@ void flor__db_rollback(sqlite3 *db)
 
 /* A damaged database is reported, never recreated or written: the
  * message names the file, says what is wrong and how to go on. */
-#define FSCK_HINT "run 'flor fsck' to check and repair it"
-
-int flor__db_damaged(sqlite3 *db, int rc, const char *what)
-{
-    const char *path = db ? sqlite3_db_filename(db, "main") : NULL;
-    const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    if ((rc & 0xff) == SQLITE_NOTADB)
-        return flor__err(FLOR_ECORRUPT, "%s%s'%s' is not a SQLite database (bad header): %s",
-                         what ? what : "", what ? ": " : "", path ? path : "?", FSCK_HINT);
-    return flor__err(FLOR_ECORRUPT, "%s%s'%s' is damaged: %s: %s", what ? what : "",
-                     what ? ": " : "", path ? path : "?", detail, FSCK_HINT);
-}
+#define FSCK_HINT FLOR__FSCK_HINT /* db.h; flor__db_damaged is in sqlite_error.c */
 
 static int is_damage(int rc)
 {

@@ -77,4 +77,13 @@ int flor__table_set_column(flor_table *t, sqlite3_stmt *st, size_t row, size_t c
 /* Runs a prepared statement and collects all its rows into a new table. */
 int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
 
+/* ---- sqlite_error.c: SQLite errors as flor errors (moved from base/error.c) --- */
+
+/* Maps an SQLite result code to a flor code, with the database's message
+ * ("WHAT: message"); a damaged database goes through flor__db_damaged. */
+int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
+/* (flor__db_damaged, declared above, is defined in sqlite_error.c too.)
+ * The advice every damaged-database message ends with. */
+#define FLOR__FSCK_HINT "run 'flor fsck' to check and repair it"
+
 #endif

@@ -25,58 +25,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct flor__buf; /* util.c's growable buffer (internal.h) */
+#include "base/bytes.h"   /* flor__hash, flor__hash_of, the little-endian helpers */
+#include "store/codec.h"  /* element types, codec ids, encoding one chunk */
+
+struct flor__buf; /* base/util.c's growable buffer (base/base.h) */
 
 typedef struct flor__store flor__store;
 
-/* ---- element types ------------------------------------------------------ */
-
-/* The element type of an object's bytes: a hint for compression (typed data
- * is split into byte planes before zstd).  Chunk boundaries always fall on
- * element boundaries; a trailing partial element is allowed. */
-enum flor__elem {
-    FLOR__ELEM_RAW = 0, /* bytes (u8), or unknown */
-    FLOR__ELEM_F32 = 1,
-    FLOR__ELEM_BF16 = 2,
-    FLOR__ELEM_F16 = 3,
-    FLOR__ELEM_F64 = 4,
-    FLOR__ELEM_I32 = 5,
-    FLOR__ELEM_I64 = 6,
-    FLOR__ELEM_COUNT
-};
+/* ---- element types (enum flor__elem: codec.h) ------------------------------ */
 
 /* OR'd into the element type given to flor__store_put(): store chunks raw
  * (hash, dedup and write only; no compression work).  For a writer that is
  * falling behind. */
 #define FLOR__PUT_CHEAP 0x100
 
-/* Size in bytes of one element (1 for RAW); 0 for an unknown type. */
-size_t flor__elem_size(int elemtype);
-/* "raw", "f32", "bf16", ...; "?" for an unknown type. */
-const char *flor__elem_name(int elemtype);
-
 /* ---- chunks and manifests ----------------------------------------------- */
-
-/* How a chunk is stored (the codec byte of its record). */
-enum flor__codec_id {
-    FLOR__CODEC_RAW = 0,  /* the bytes as they are */
-    FLOR__CODEC_ZSTD = 1, /* one zstd frame of the bytes */
-    FLOR__CODEC_SHUF = 2, /* byte planes (one per byte of an element), each raw,
-                             constant or zstd */
-    FLOR__CODEC_XOR = 3,  /* as SHUF, of the bytes XOR the base chunk's bytes */
-    FLOR__CODEC_COUNT
-};
-const char *flor__codec_name(int codec); /* "raw", "zstd", "shuffle+zstd", "xor+shuffle+zstd" */
-
-/* A chunk's name: XXH3-128 of its raw bytes, in canonical (big-endian)
- * byte order. */
-typedef struct flor__hash {
-    uint8_t b[16];
-} flor__hash;
-
-/* 32 lowercase hex digits and a NUL. */
-void flor__hash_hex(const flor__hash *h, char out[33]);
-flor__hash flor__hash_of(const void *data, size_t n);
 
 /* One chunk of an object, as the manifest records it. */
 struct flor__chunk_ref {
@@ -310,72 +273,5 @@ int flor__store_check_chunk(flor__store *s, const flor__hash *h);
  * (in this process) fails with ENOSPC; 0 turns it off.  Returns how many
  * remained (0: the fault fired or was off). */
 long flor__store_fail_write_after(long n);
-
-/* ---- codec.c: encoding one chunk (used by store.c and the tests) ---------- */
-
-typedef struct flor__codec flor__codec;
-flor__codec *flor__codec_new(void);
-void flor__codec_free(flor__codec *c);
-
-#define FLOR__ENC_MAXIOV 12
-struct flor__enc {
-    uint8_t codec, esize;
-    uint8_t version;            /* of the chunk record: 2 when a plane uses the
-                                   nibble code, else 1 (readable by older flor) */
-    size_t stored_len;          /* sum of the iov lengths */
-    int niov;
-    struct {
-        const void *p;
-        size_t n;
-    } iov[FLOR__ENC_MAXIOV];    /* point into RAW, BASE-derived buffers of C */
-};
-
-/* Chooses and applies an encoding for LEN bytes at RAW made of ESIZE-byte
- * elements.  BASE (LEN bytes, or NULL) allows FLOR__CODEC_XOR; CHEAP forces
- * FLOR__CODEC_RAW.  The result points into RAW and into C's buffers and is
- * valid until C's next use.  @return 0 or FLOR_ENOMEM. */
-int flor__codec_encode(flor__codec *c, const uint8_t *raw, size_t len, size_t esize,
-                       const uint8_t *base, int cheap, struct flor__enc *out);
-
-/* Decodes STORED (SLEN bytes, codec CODEC) into DST (LEN bytes).  For
- * FLOR__CODEC_XOR, DST must hold the base chunk's bytes on entry.
- * @return 0, FLOR_ECORRUPT (malformed data; message without location),
- *         FLOR_ENOMEM. */
-int flor__codec_decode(flor__codec *c, int codec, size_t esize, const uint8_t *stored,
-                       size_t slen, uint8_t *dst, size_t len);
-
-/* Byte-plane transforms: SRC (NE elements of ES bytes, XOR BASE when not
- * NULL) to ES contiguous planes of NE bytes at DST, and back (XOR into DST
- * when XOR is set).  Exposed for the tests. */
-void flor__shuffle(const uint8_t *src, const uint8_t *base, size_t ne, size_t es,
-                   uint8_t *dst);
-void flor__unshuffle(const uint8_t *const *planes, size_t ne, size_t es, uint8_t *dst,
-                     int xor);
-
-/* Little-endian field access for the on-disk formats. */
-static inline void flor__put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void flor__put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint32_t flor__get_le32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-static inline uint64_t flor__get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 #endif /* FLOR_STORE_H */
