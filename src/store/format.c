@@ -67,6 +67,15 @@ const char *flor__rec_header_check(const uint8_t h[REC_HDR], const struct ient *
  *  44 raw length  48 codec  49 element size  50 depth  51..55 zero
  *  56 XXH3-64 of bytes 0..55
  */
+/* Are E's fields within what a record may hold: a known codec, lengths
+ * within bounds, a delta (XOR) exactly when it has a base? */
+static int entry_sane(const struct ient *e)
+{
+    return e->codec < FLOR__CODEC_COUNT && e->stored_len <= MAX_STORED &&
+           e->raw_len <= MAX_CHUNK && e->depth <= MAX_CHAIN &&
+           (e->depth > 0) == (e->codec == FLOR__CODEC_XOR);
+}
+
 void flor__idx_record(uint8_t r[IDX_REC], const struct ient *e)
 {
     memset(r, 0, IDX_REC);
@@ -94,11 +103,7 @@ int flor__idx_parse(const uint8_t r[IDX_REC], struct ient *e)
     e->codec = r[48];
     e->esize = r[49];
     e->depth = r[50];
-    if (e->codec >= FLOR__CODEC_COUNT || e->stored_len > MAX_STORED ||
-        e->raw_len > MAX_CHUNK || e->off < FILE_HDR || e->depth > MAX_CHAIN ||
-        (e->depth > 0) != (e->codec == FLOR__CODEC_XOR))
-        return -1;
-    return 0;
+    return e->off >= FILE_HDR && entry_sane(e) ? 0 : -1;
 }
 
 /* Parses a chunk record header found by scanning (no index to compare
@@ -116,8 +121,5 @@ int flor__rec_header_parse(const uint8_t h[REC_HDR], struct ient *e)
     e->stored_len = flor__get_le32(h + 12);
     memcpy(e->hash.b, h + 16, 16);
     memcpy(e->base.b, h + 32, 16);
-    if (e->codec >= FLOR__CODEC_COUNT || e->stored_len > MAX_STORED || e->raw_len > MAX_CHUNK ||
-        e->depth > MAX_CHAIN || (e->depth > 0) != (e->codec == FLOR__CODEC_XOR))
-        return -1;
-    return 0;
+    return entry_sane(e) ? 0 : -1;
 }

@@ -50,6 +50,21 @@ static int fault(void)
     return 0;
 }
 
+/* Steps the vector *IOV of *CNT buffers past R bytes transferred: drops the
+ * buffers done, and moves the start of the one cut in the middle. */
+static void iov_advance(struct iovec **iov, int *cnt, size_t r)
+{
+    while (*cnt > 0 && r >= (*iov)->iov_len) {
+        r -= (*iov)->iov_len;
+        (*iov)++;
+        (*cnt)--;
+    }
+    if (*cnt > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + r;
+        (*iov)->iov_len -= r;
+    }
+}
+
 int flor__io_pwritev(int fd, struct iovec *iov, int cnt, uint64_t off)
 {
     if (fault())
@@ -64,15 +79,7 @@ int flor__io_pwritev(int fd, struct iovec *iov, int cnt, uint64_t off)
             return -1;
         }
         off += (uint64_t)r;
-        while (cnt > 0 && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
+        iov_advance(&iov, &cnt, (size_t)r);
     }
     return 0;
 }
@@ -108,15 +115,7 @@ ssize_t flor__io_preadv(int fd, struct iovec *iov, int cnt, uint64_t off)
             break;
         total += r;
         off += (uint64_t)r;
-        while (cnt > 0 && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (char *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
+        iov_advance(&iov, &cnt, (size_t)r);
     }
     return total;
 }

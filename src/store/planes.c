@@ -53,31 +53,40 @@ static inline void store_x(uint8_t *p, __m128i v, int xor)
     store(p, xor ? _mm_xor_si128(v, load(p)) : v);
 }
 
+/* One round of byte interleaving of V[0..3] as two pairs: (lo, hi) of
+ * V[0] and V[1], then of V[2] and V[3]. */
+static inline void interleave8(__m128i v[4])
+{
+    __m128i a = v[0], b = v[1], c = v[2], d = v[3];
+    v[0] = _mm_unpacklo_epi8(a, b);
+    v[1] = _mm_unpackhi_epi8(a, b);
+    v[2] = _mm_unpacklo_epi8(c, d);
+    v[3] = _mm_unpackhi_epi8(c, d);
+}
+
 /* The 4-byte transpose of 16 elements held in A..D (four per vector): three
  * rounds of byte interleaving give the four planes. */
 static inline void planes4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i p[4])
 {
-    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-    __m128i x0 = _mm_unpacklo_epi8(ab0, ab1), x1 = _mm_unpackhi_epi8(ab0, ab1);
-    __m128i x2 = _mm_unpacklo_epi8(cd0, cd1), x3 = _mm_unpackhi_epi8(cd0, cd1);
-    __m128i y0 = _mm_unpacklo_epi8(x0, x1), y1 = _mm_unpackhi_epi8(x0, x1);
-    __m128i y2 = _mm_unpacklo_epi8(x2, x3), y3 = _mm_unpackhi_epi8(x2, x3);
-    p[0] = _mm_unpacklo_epi64(y0, y2);
-    p[1] = _mm_unpackhi_epi64(y0, y2);
-    p[2] = _mm_unpacklo_epi64(y1, y3);
-    p[3] = _mm_unpackhi_epi64(y1, y3);
+    __m128i v[4] = {a, b, c, d};
+    interleave8(v);
+    interleave8(v);
+    interleave8(v);
+    p[0] = _mm_unpacklo_epi64(v[0], v[2]);
+    p[1] = _mm_unpackhi_epi64(v[0], v[2]);
+    p[2] = _mm_unpacklo_epi64(v[1], v[3]);
+    p[3] = _mm_unpackhi_epi64(v[1], v[3]);
 }
 
 /* The inverse: four planes of 16 bytes to 16 elements of 4 bytes in E. */
 static inline void elems4(__m128i a, __m128i b, __m128i c, __m128i d, __m128i e[4])
 {
-    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-    __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
-    e[0] = _mm_unpacklo_epi16(ab0, cd0);
-    e[1] = _mm_unpackhi_epi16(ab0, cd0);
-    e[2] = _mm_unpacklo_epi16(ab1, cd1);
-    e[3] = _mm_unpackhi_epi16(ab1, cd1);
+    __m128i v[4] = {a, b, c, d};
+    interleave8(v);
+    e[0] = _mm_unpacklo_epi16(v[0], v[2]);
+    e[1] = _mm_unpackhi_epi16(v[0], v[2]);
+    e[2] = _mm_unpacklo_epi16(v[1], v[3]);
+    e[3] = _mm_unpackhi_epi16(v[1], v[3]);
 }
 
 static size_t shuffle4(const uint8_t *src, const uint8_t *base, size_t ne, uint8_t *dst)
