@@ -1,5 +1,6 @@
 /*
  * base/base.h -- the bottom layer: errors, warnings, strings, growable buffers.  Uses nothing of flor's.
+ * (base/bytes.h: little-endian fields and chunk hashes; base/xxh.h: xxhash, dispatched.)
  * Internal to libflor: names start with flor__ (docs/architecture.md).
  */
 #ifndef FLOR_BASE_BASE_H

@@ -13,6 +13,9 @@
  * setups: level 1 for run-rich data, and a literals-only setup (match search
  * off, Huffman on) for skewed but structureless bytes such as exponents,
  * which is four times faster than level 1 on them and compresses as well.
+ *
+ * The byte-plane transforms themselves are in planes.c; the declarations in
+ * codec.h.  This file uses only base: the store calls it, never the reverse.
  */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_literalCompressionMode */
 #include "base/base.h"

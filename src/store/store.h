@@ -12,6 +12,8 @@
  * Chunks are appended to a few large pack files (pack-NNNNNN.pack), each
  * with an append-only index (pack-NNNNNN.idx).  docs/store.md describes the
  * formats and why a crash at any moment loses nothing that was synced.
+ * The implementation is one file per noun in src/store/ (store_int.h lists
+ * them); codec.h, included here, declares how one chunk is encoded.
  *
  * Conventions: every int function returns 0 or a negative FLOR_E* code and
  * sets the thread's message (flor_errmsg()); messages name the store
@@ -58,7 +60,7 @@ struct flor__obj {
     struct flor__chunk_ref *chunks; /* nchunks entries (NULL when 0) */
 };
 
-/* Appends a compact serialization of O (magic, version, chunk list, XXH3-64
+/* manifest.c: appends a compact serialization of O (magic, version, chunk list, XXH3-64
  * trailer) to B.  @return 0 or FLOR_ENOMEM. */
 int flor__obj_encode(const struct flor__obj *o, struct flor__buf *b);
 /* Parses what flor__obj_encode() wrote.  On success *OUT is owned by the
