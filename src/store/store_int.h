@@ -12,19 +12,20 @@
  *                          offset, lengths, codec, checksum), appended only
  *                          after the pack data they describe is fdatasync'ed
  *
- * The files, bottom to top (each uses only those above it in this list, and
- * codec.c / planes.c / manifest.c for the bytes of one chunk or manifest):
+ * The files, bottom to top: each calls only files above it in this list,
+ * and codec.c / planes.c / manifest.c (which call only base) for the bytes
+ * of one chunk or one manifest:
  *
  *   htab.c    hash tables keyed by chunk hash (index, cache, live sets)
  *   io.c      file names, directory listing, I/O with fault injection
  *   format.c  the 16-byte file headers, chunk record headers, index records
- *   index.c   the in-memory index: packs known, their index files read
  *   cache.c   the delta-base cache of recently put chunks
+ *   index.c   the in-memory index: packs known, their index files read
  *   pack.c    the writer: adopting or creating a pack, appending, syncing
  *   pool.c    per-thread work buffers and the worker pool that runs a job
- *   put.c     flor__store_put and flor__store_sync
- *   get.c     flor__store_get and flor__store_has
  *   store.c   open, close, settings, stats
+ *   get.c     flor__store_get and flor__store_has
+ *   put.c     flor__store_put and flor__store_sync
  *   gc.c      flor__store_gc: mark, plan, verify, rewrite, remove
  *   check.c   flor__store_check (fsck's engine): scan, compare, repair
  *
@@ -253,21 +254,6 @@ int flor__rec_header_parse(const uint8_t h[REC_HDR], struct ient *e);
 void flor__idx_record(uint8_t r[IDX_REC], const struct ient *e);
 int flor__idx_parse(const uint8_t r[IDX_REC], struct ient *e);
 
-/* ---- index.c: packs known and the chunk index (mu held) -------------------- */
-
-/* Appends P to s->packs; returns its slot or FLOR_ENOMEM. */
-int flor__pack_add_slot(flor__store *s, const struct pack *p);
-/* The slot of pack ID whose file is DEV/INO, or -1. */
-int flor__pack_find_slot(const flor__store *s, uint32_t id, dev_t dev, ino_t ino);
-/* Adds E to the index unless its chunk is there already. */
-int flor__index_insert(flor__store *s, const struct ient *e);
-/* Reads the records of pack SLOT's index past what was read before. */
-int flor__index_read(flor__store *s, size_t slot);
-/* Picks up packs and index records written since the last look. */
-int flor__index_refresh(flor__store *s);
-/* Forgets every pack, index entry and cached chunk, and loads them again. */
-int flor__index_reload(flor__store *s);
-
 /* ---- cache.c: the delta-base cache (mu held) ------------------------------- */
 
 /* Clears the cache if a failed sync made it stale; takes mu itself, and no
@@ -282,6 +268,21 @@ int32_t flor__cache_alloc(flor__store *s);
 void flor__cache_release(flor__store *s, int32_t b);
 /* Files buffer B (now holding LEN bytes of chunk H) under H. */
 void flor__cache_insert(flor__store *s, int32_t b, const flor__hash *h, size_t len);
+
+/* ---- index.c: packs known and the chunk index (mu held) -------------------- */
+
+/* Appends P to s->packs; returns its slot or FLOR_ENOMEM. */
+int flor__pack_add_slot(flor__store *s, const struct pack *p);
+/* The slot of pack ID whose file is DEV/INO, or -1. */
+int flor__pack_find_slot(const flor__store *s, uint32_t id, dev_t dev, ino_t ino);
+/* Adds E to the index unless its chunk is there already. */
+int flor__index_insert(flor__store *s, const struct ient *e);
+/* Reads the records of pack SLOT's index past what was read before. */
+int flor__index_read(flor__store *s, size_t slot);
+/* Picks up packs and index records written since the last look. */
+int flor__index_refresh(flor__store *s);
+/* Forgets every pack, index entry and cached chunk, and loads them again. */
+int flor__index_reload(flor__store *s);
 
 /* ---- pack.c: the writer (wmu held) ------------------------------------------ */
 
@@ -310,16 +311,16 @@ int flor__job_run(flor__store *s, struct job *j);
 /* Stops and joins the workers (they start again on the next job). */
 void flor__pool_stop(flor__store *s);
 
+/* ---- store.c ----------------------------------------------------------------- */
+
+/* FLOR_EUSAGE when the handle was opened by another process (before fork). */
+int flor__store_check_pid(const flor__store *s);
+
 /* ---- get.c ------------------------------------------------------------------- */
 
 /* Sets the message "'PACK': chunk HASH at offset N: WHAT" and returns CODE. */
 int flor__chunk_err(const flor__store *s, int code, uint32_t id, const struct ient *e,
                     const char *what);
-
-/* ---- store.c ----------------------------------------------------------------- */
-
-/* FLOR_EUSAGE when the handle was opened by another process (before fork). */
-int flor__store_check_pid(const flor__store *s);
 
 /* ---- gc.c -------------------------------------------------------------------- */
 
