@@ -76,5 +76,11 @@ int flor__table_set_value(flor_table *t, size_t row, size_t col, sqlite3_value *
 int flor__table_set_column(flor_table *t, sqlite3_stmt *st, size_t row, size_t col, int stcol);
 /* Runs a prepared statement and collects all its rows into a new table. */
 int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
+/* A blob as text, SQLite's literal X'0A1B' (flor_project_query and the
+ * dataframe show blobs so): the size of the text of N bytes, its NUL
+ * included (0: too large to hold), and the text written into S, which
+ * holds that many bytes. */
+size_t flor__blob_literal_size(size_t n);
+void flor__blob_literal(char *s, const unsigned char *p, size_t n);
 
 #endif
