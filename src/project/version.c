@@ -2,7 +2,7 @@
  * version.c -- code versions, the read side: the snapshot a run's vid
  * names, written into a directory (flor_project_checkout), or compared
  * with another run's together with the two runs' args
- * (flor_project_diff).  The git work is in git.c.
+ * (flor_project_diff).  The git work is in src/git.
  */
 #include "internal.h"
 
