@@ -5,7 +5,7 @@
  * Rows grow by doubling, so appending is amortized O(1); the only
  * allocation per cell is the copy of a text value, which the table owns.
  */
-#include "internal.h"
+#include "db/db.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #include "flor.h"
 #include "base/base.h"
 
-/* ---- git.c: code versions ------------------------------------------------ */
+/* ---- src/git: code versions (its files: see git/repo.h) --------------- */
 
 /* The work tree and git directory of the repository containing DIR, both
  * malloc'd without a trailing slash; both NULL outside git (or bare). */

@@ -57,7 +57,7 @@ int flor__git_discover(const char *dir, char **workdir, char **gitdir)
 }
 
 int flor__git_lookup_commit(git_repository *repo, const char *root, const char *vid,
-                         git_commit **out)
+                            git_commit **out)
 {
     git_oid oid;
     *out = NULL;
@@ -98,8 +98,8 @@ static int commit_tree(git_repository *repo, const char *root, const char *vid, 
     return rc;
 }
 
-int flor__git_open_trees(const char *root, const char *vid, const char *vid2,
-                         git_repository **repo, git_tree **tree, git_tree **tree2)
+int flor__git_open_trees(const char *root, const char *vid, const char *vid2, git_repository **repo,
+                         git_tree **tree, git_tree **tree2)
 {
     *tree = NULL;
     if (tree2)

@@ -25,21 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int flor__df_sql_error(df *d, int rc, const char *what)
-{
-    return flor__err_sqlite(d->db, rc, what);
-}
-
-int flor__df_prepare(df *d, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(d->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? 0 : flor__df_sql_error(d, rc, "cannot read the project's database");
-}
-
 static int load_runs(df *d)
 {
     sqlite3_stmt *st;
-    int rc = flor__df_prepare(d, "SELECT run_id, projid, tstamp, filename FROM runs ORDER BY run_id", &st);
+    int rc = flor__df_prepare(
+        d, "SELECT run_id, projid, tstamp, filename FROM runs ORDER BY run_id", &st);
     if (rc)
         return rc;
     int step = SQLITE_DONE;
@@ -117,83 +107,13 @@ static int load_toplevel_logs(df *d)
 {
     sqlite3_stmt *st;
     int rc = flor__df_prepare(d,
-                     "SELECT run_id, name, value FROM logs WHERE ctx_id IS NULL"
-                     " ORDER BY run_id, rowid",
-                     &st);
+                              "SELECT run_id, name, value FROM logs WHERE ctx_id IS NULL"
+                              " ORDER BY run_id, rowid",
+                              &st);
     if (!rc)
         rc = load_named(d, st, &d->lognames, &d->logs, &d->nlogs, &d->logs_cap, 1);
     sqlite3_finalize(st);
     return rc;
-}
-
-/* ---- the output's columns ------------------------------------------------------ */
-
-/* Claims column name S; false when another column already has it. */
-int flor__df_claim(df *d, const char *s, int *ok)
-{
-    *ok = flor__strmap_find(&d->taken, s) < 0;
-    size_t id;
-    return *ok ? flor__strmap_add(&d->taken, &d->text, s, &id) : 0;
-}
-
-/* Maps each id of NAMES, taken from the cells of the used runs in order,
- * to an output column (from *NEXT on), or -1 when its name is taken. */
-int flor__df_place_columns(df *d, const strmap *names, const named_cell *list, int lohi,
-                         long **colof, size_t *next)
-{
-    *colof = malloc((names->n ? names->n : 1) * sizeof **colof);
-    if (!*colof)
-        return flor__df_oom();
-    for (size_t i = 0; i < names->n; i++)
-        (*colof)[i] = -2; /* not seen yet */
-    for (size_t r = 0; r < d->nruns; r++) {
-        run_info *ri = &d->runs[r];
-        size_t lo = lohi ? ri->logs_lo : ri->args_lo, hi = lohi ? ri->logs_hi : ri->args_hi;
-        for (size_t i = lo; ri->used && i < hi; i++) {
-            size_t id = list[i].name;
-            if ((*colof)[id] != -2)
-                continue;
-            int ok, rc = flor__df_claim(d, names->keys[id], &ok);
-            if (rc)
-                return rc;
-            (*colof)[id] = ok ? (long)(*next)++ : -1;
-        }
-    }
-    return 0;
-}
-
-const char *const flor__df_fixed[3] = {"projid", "tstamp", "filename"};
-
-/* Copies V (whose text lives in the arena) into a cell of T. */
-int flor__df_put_cell(flor_table *t, size_t row, size_t col, const flor__cell *v)
-{
-    if (v->type == FLOR_TEXT)
-        return flor__table_set_text(t, row, col, v->v.s);
-    *flor__table_cell(t, row, col) = *v;
-    return 0;
-}
-
-/* Puts the cells LIST[LO, HI) of one run in their columns (COLOF). */
-static int put_named(flor_table *t, size_t row, const named_cell *list, size_t lo, size_t hi,
-                     const long *colof)
-{
-    int rc = 0;
-    for (size_t i = lo; !rc && i < hi; i++)
-        if (colof[list[i].name] >= 0)
-            rc = flor__df_put_cell(t, row, (size_t)colof[list[i].name], &list[i].v);
-    return rc;
-}
-
-/* Fills the fixed columns of run R, and its args (their columns: ARGCOL). */
-int flor__df_put_run_cells(df *d, flor_table *t, size_t row, const run_info *r,
-                         const long *argcol)
-{
-    int rc = flor__table_set_text(t, row, 0, r->projid);
-    if (!rc)
-        rc = flor__table_set_text(t, row, 1, r->tstamp);
-    if (!rc)
-        rc = flor__table_set_text(t, row, 2, r->filename);
-    return rc ? rc : put_named(t, row, d->args, r->args_lo, r->args_hi, argcol);
 }
 
 /* Names the columns: fixed ones, then groups given as (strmap, colof). */
@@ -210,14 +130,6 @@ static const char **column_names(size_t ncols, const strmap *const *maps, long *
             if (colofs[m][id] >= 0)
                 names[colofs[m][id]] = maps[m]->keys[id];
     return names;
-}
-
-int flor__df_claim_fixed(df *d)
-{
-    int ok, rc = 0;
-    for (size_t i = 0; !rc && i < 3; i++)
-        rc = flor__df_claim(d, flor__df_fixed[i], &ok);
-    return rc;
 }
 
 /* ---- with no names: one row per run ---------------------------------------------- */
@@ -253,7 +165,7 @@ static int runs_view(df *d, flor_table **out)
         }
         rc = flor__df_put_run_cells(d, t, row, ri, argcol);
         if (!rc)
-            rc = put_named(t, row, d->logs, ri->logs_lo, ri->logs_hi, logcol);
+            rc = flor__df_put_named(t, row, d->logs, ri->logs_lo, ri->logs_hi, logcol);
     }
     free(argcol);
     free(logcol);

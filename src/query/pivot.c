@@ -56,7 +56,8 @@ static int load_loops(pivot *pv, run_info *r)
     sqlite3_bind_int64(st, 1, r->id);
     r->loops_lo = m->n;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (m->n >= UINT32_MAX - 1 || flor__df_grow(&m->ents, &m->cap, m->n + 1, sizeof *m->ents) != 0) {
+        if (m->n >= UINT32_MAX - 1 ||
+            flor__df_grow(&m->ents, &m->cap, m->n + 1, sizeof *m->ents) != 0) {
             rc = flor__df_oom();
             break;
         }
@@ -426,7 +427,7 @@ static int put_merged_row(pivot *pv, const merged *m, size_t r, const long *argc
     for (size_t j = 0; !rc && j < k; j++)
         if (m->src[r * k + j])
             rc = flor__df_put_cell(t, row, first_loop + L + j,
-                          &pv->frames[j].rows[m->src[r * k + j] - 1].v);
+                                   &pv->frames[j].rows[m->src[r * k + j] - 1].v);
     return rc;
 }
 

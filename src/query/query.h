@@ -8,8 +8,9 @@
  *
  *   arena.c   growing arrays, the text arena, a column's value as a cell
  *   strmap.c  names to dense ids, in order of first insertion
- *   frame.c   the entry point, the runs and args read, the output columns,
- *             the view with no names (one row per run)
+ *   df.c      the state of one call: database reads, the output's columns
+ *   frame.c   the entry point, the runs and args read, the view with no
+ *             names (one row per run)
  *   pivot.c   the view with names: loops, per-name frames, coordinates
  *   merge.c   the outer merge of the frames (a sort-merge join)
  */
@@ -113,7 +114,7 @@ long flor__strmap_find(const strmap *m, const char *s);
 int flor__strmap_add(strmap *m, arena *a, const char *s, size_t *id);
 void flor__strmap_release(strmap *m);
 
-/* ---- frame.c: the state of one dataframe call ------------------------------------ */
+/* ---- df.c: the state of one dataframe call ----------------------------------------- */
 
 typedef struct run_info {
     int64_t id;
@@ -177,6 +178,9 @@ int flor__df_claim_fixed(df *d);
  * the runs' logs ranges, else their args ranges. */
 int flor__df_place_columns(df *d, const strmap *names, const named_cell *list, int lohi,
                            long **colof, size_t *next);
+/* Puts the cells LIST[LO, HI) of one run in their columns (COLOF). */
+int flor__df_put_named(flor_table *t, size_t row, const named_cell *list, size_t lo, size_t hi,
+                       const long *colof);
 /* Copies V (whose text lives in the arena) into a cell of T. */
 int flor__df_put_cell(flor_table *t, size_t row, size_t col, const flor__cell *v);
 /* Fills the fixed columns of run R, and its args (their columns: ARGCOL). */
