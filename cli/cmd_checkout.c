@@ -4,8 +4,6 @@
  */
 #include "cli.h"
 
-#include <stdlib.h>
-
 static const char help[] =
     "usage: flor checkout RUN DIR\n"
     "\n"
@@ -24,30 +22,27 @@ static int checkout(const char *spec, const char *dir)
     int rc = cli_parse_run_id("checkout", spec, &run);
     if (rc != CLI_CONTINUE)
         return rc;
-    flor_project *p = NULL;
-    if (flor_project_open(&p, NULL) != 0)
-        return cli_error("%s", flor_errmsg());
+    flor_project *p;
+    if (cli_open(&p) != CLI_CONTINUE)
+        return CLI_ERROR;
     rc = flor_project_checkout(p, run, dir) != 0 ? cli_error("%s", flor_errmsg()) : CLI_OK;
     flor_project_free(p);
     return rc;
 }
 
+static int act(char **ops, int n, void *arg, const cli_opts *opts)
+{
+    (void)arg;
+    (void)n, (void)opts;
+    return checkout(ops[0], ops[1]);
+}
+
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    (void)opts;
-    char **ops = malloc((size_t)argc * sizeof *ops);
-    if (!ops)
-        return cli_error("out of memory");
-    int n, rc = cli_operands(&cli_cmd_checkout, argc, argv, ops, &n);
-    if (rc == CLI_CONTINUE && n < 2)
-        rc = cli_usage_error("checkout", n ? "missing the directory"
-                                           : "missing the run and the directory");
-    else if (rc == CLI_CONTINUE && n > 2)
-        rc = cli_usage_error("checkout", "unexpected argument '%s'", ops[2]);
-    else if (rc == CLI_CONTINUE)
-        rc = checkout(ops[0], ops[1]);
-    free(ops);
-    return rc;
+    static const char *const missing[] = {"missing the run and the directory",
+                                          "missing the directory"};
+    static const cli_arity arity = {2, 2, missing, NULL};
+    return cli_run_operands(&cli_cmd_checkout, &arity, act, NULL, argc, argv, opts);
 }
 
 const cli_command cli_cmd_checkout = {

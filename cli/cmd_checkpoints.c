@@ -4,8 +4,6 @@
  */
 #include "cli.h"
 
-#include <stdlib.h>
-
 static const char help[] =
     "usage: flor checkpoints [--format FMT] [RUN]\n"
     "\n"
@@ -19,11 +17,11 @@ static const char help[] =
 /* Prints the checkpoints of the run SPEC names (NULL: of every run). */
 static int show(const char *spec, const cli_opts *opts)
 {
-    flor_project *p = NULL;
+    flor_project *p;
     flor_table *t = NULL;
     int64_t run = 0;
-    if (flor_project_open(&p, NULL) != 0)
-        return cli_error("%s", flor_errmsg());
+    if (cli_open(&p) != CLI_CONTINUE)
+        return CLI_ERROR;
     int rc = spec ? cli_find_run(p, spec, &run) : CLI_OK;
     if (rc == CLI_OK)
         rc = flor_project_checkpoints(p, run, &t) != 0 ? cli_error("%s", flor_errmsg())
@@ -33,18 +31,16 @@ static int show(const char *spec, const cli_opts *opts)
     return rc;
 }
 
+static int act(char **ops, int n, void *arg, const cli_opts *opts)
+{
+    (void)arg;
+    return show(n ? ops[0] : NULL, opts);
+}
+
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    char **ops = malloc((size_t)argc * sizeof *ops);
-    if (!ops)
-        return cli_error("out of memory");
-    int n, rc = cli_operands(&cli_cmd_checkpoints, argc, argv, ops, &n);
-    if (rc == CLI_CONTINUE && n > 1)
-        rc = cli_usage_error("checkpoints", "unexpected argument '%s'", ops[1]);
-    else if (rc == CLI_CONTINUE)
-        rc = show(n ? ops[0] : NULL, opts);
-    free(ops);
-    return rc;
+    static const cli_arity arity = {0, 1, NULL, NULL};
+    return cli_run_operands(&cli_cmd_checkpoints, &arity, act, NULL, argc, argv, opts);
 }
 
 const cli_command cli_cmd_checkpoints = {

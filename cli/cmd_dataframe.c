@@ -4,8 +4,6 @@
  */
 #include "cli.h"
 
-#include <stdlib.h>
-
 static const char help[] =
     "usage: flor dataframe [--format FMT] [NAME...]\n"
     "\n"
@@ -34,16 +32,17 @@ static int get(flor_project *p, void *arg, flor_table **out)
     return flor_project_dataframe(p, (const char *const *)names->v, (size_t)names->n, out);
 }
 
+static int act(char **ops, int n, void *arg, const cli_opts *opts)
+{
+    (void)arg;
+    struct names names = {ops, n};
+    return cli_show(get, &names, opts);
+}
+
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    struct names names = {malloc((size_t)argc * sizeof *names.v), 0};
-    if (!names.v)
-        return cli_error("out of memory");
-    int rc = cli_operands(&cli_cmd_dataframe, argc, argv, names.v, &names.n);
-    if (rc == CLI_CONTINUE)
-        rc = cli_show(get, &names, opts);
-    free(names.v);
-    return rc;
+    static const cli_arity arity = {0, -1, NULL, NULL};
+    return cli_run_operands(&cli_cmd_dataframe, &arity, act, NULL, argc, argv, opts);
 }
 
 const cli_command cli_cmd_dataframe = {

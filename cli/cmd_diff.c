@@ -27,9 +27,9 @@ static int diff(const char *spec1, const char *spec2)
         rc = cli_parse_run_id("diff", spec2, &run2);
     if (rc != CLI_CONTINUE)
         return rc;
-    flor_project *p = NULL;
-    if (flor_project_open(&p, NULL) != 0)
-        return cli_error("%s", flor_errmsg());
+    flor_project *p;
+    if (cli_open(&p) != CLI_CONTINUE)
+        return CLI_ERROR;
     char *text = NULL;
     if (flor_project_diff(p, run1, run2, &text) != 0) {
         rc = cli_error("%s", flor_errmsg());
@@ -42,21 +42,18 @@ static int diff(const char *spec1, const char *spec2)
     return rc;
 }
 
+static int act(char **ops, int n, void *arg, const cli_opts *opts)
+{
+    (void)arg;
+    (void)n, (void)opts;
+    return diff(ops[0], ops[1]);
+}
+
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    (void)opts;
-    char **ops = malloc((size_t)argc * sizeof *ops);
-    if (!ops)
-        return cli_error("out of memory");
-    int n, rc = cli_operands(&cli_cmd_diff, argc, argv, ops, &n);
-    if (rc == CLI_CONTINUE && n < 2)
-        rc = cli_usage_error("diff", n ? "missing the second run" : "missing the two runs");
-    else if (rc == CLI_CONTINUE && n > 2)
-        rc = cli_usage_error("diff", "unexpected argument '%s'", ops[2]);
-    else if (rc == CLI_CONTINUE)
-        rc = diff(ops[0], ops[1]);
-    free(ops);
-    return rc;
+    static const char *const missing[] = {"missing the two runs", "missing the second run"};
+    static const cli_arity arity = {2, 2, missing, NULL};
+    return cli_run_operands(&cli_cmd_diff, &arity, act, NULL, argc, argv, opts);
 }
 
 const cli_command cli_cmd_diff = {

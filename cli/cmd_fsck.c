@@ -74,11 +74,9 @@ static int run(int argc, char **argv, const cli_opts *opts)
         else
             return cli_usage_error("fsck", "unexpected argument '%s'", argv[i]);
     }
-    flor_project *p = NULL;
-    if (flor_project_open(&p, NULL) != 0) {
-        cli_error("%s", flor_errmsg());
+    flor_project *p;
+    if (cli_open(&p) != CLI_CONTINUE)
         return FSCK_CANNOT_CHECK;
-    }
     const char *q = getenv("FLOR_QUIET");
     struct progress pr = {isatty(2) && !(q && *q), time(NULL), 0};
     flor_table *t = NULL;

@@ -111,9 +111,9 @@ static int run(int argc, char **argv, const cli_opts *opts)
     int rc = parse(argc, argv, &g);
     if (rc != CLI_CONTINUE)
         return rc;
-    flor_project *p = NULL;
-    if (flor_project_open(&p, NULL) != 0)
-        return cli_error("%s", flor_errmsg());
+    flor_project *p;
+    if (cli_open(&p) != CLI_CONTINUE)
+        return CLI_ERROR;
     rc = collect(p, &g, opts);
     flor_project_free(p);
     return rc;

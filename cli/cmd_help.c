@@ -3,23 +3,20 @@
  */
 #include "cli.h"
 
-#include <stdlib.h>
-
 static const char help[] =
     "usage: flor help [COMMAND]\n"
     "\n"
     "Prints the overview of flor, or the usage of COMMAND (what\n"
     "`flor COMMAND -h` prints).\n";
 
-static int show(int n, char **ops)
+static int act(char **ops, int n, void *arg, const cli_opts *opts)
 {
-    if (n > 1)
-        return cli_usage_error("help", "too many arguments");
+    (void)arg;
     if (n == 0) {
-        cli_print_overview(stdout);
+        cli_print_overview(opts, stdout);
         return CLI_OK;
     }
-    const cli_command *cmd = cli_find(ops[0]);
+    const cli_command *cmd = cli_find(opts, ops[0]);
     if (!cmd)
         return cli_usage_error(NULL, "'%s' is not a flor command", ops[0]);
     fputs(cmd->help, stdout);
@@ -28,15 +25,8 @@ static int show(int n, char **ops)
 
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    (void)opts;
-    char **ops = malloc((size_t)argc * sizeof *ops);
-    if (!ops)
-        return cli_error("out of memory");
-    int n, rc = cli_operands(&cli_cmd_help, argc, argv, ops, &n);
-    if (rc == CLI_CONTINUE)
-        rc = show(n, ops);
-    free(ops);
-    return rc;
+    static const cli_arity arity = {0, 1, NULL, "too many arguments"};
+    return cli_run_operands(&cli_cmd_help, &arity, act, NULL, argc, argv, opts);
 }
 
 const cli_command cli_cmd_help = {

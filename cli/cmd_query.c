@@ -56,10 +56,10 @@ static int parse_timeout(const char *text, double *out)
 
 static int query(const char *sql, double timeout, const cli_opts *opts)
 {
-    flor_project *p = NULL;
+    flor_project *p;
     flor_table *t = NULL;
-    if (flor_project_open(&p, NULL) != 0)
-        return cli_error("%s", flor_errmsg());
+    if (cli_open(&p) != CLI_CONTINUE)
+        return CLI_ERROR;
     flor_project_set_timeout(p, timeout);
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
@@ -83,11 +83,14 @@ static int query(const char *sql, double timeout, const cli_opts *opts)
     return rc;
 }
 
+static int act(char **ops, int n, void *arg, const cli_opts *opts)
+{
+    (void)n;
+    return query(ops[0], *(const double *)arg, opts);
+}
+
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    char **ops = malloc((size_t)argc * sizeof *ops);
-    if (!ops)
-        return cli_error("out of memory");
     /* --timeout first; the rest goes to cli_operands. */
     double timeout = DEFAULT_TIMEOUT;
     int rc = CLI_CONTINUE, kept = 1;
@@ -97,29 +100,19 @@ static int run(int argc, char **argv, const cli_opts *opts)
                 argv[kept++] = argv[i++];
             break;
         }
-        if (strcmp(argv[i], "--timeout") == 0 && i + 1 >= argc) {
-            rc = cli_usage_error("query", "--timeout needs a number of seconds");
-            break;
-        }
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 >= argc)
+            return cli_usage_error("query", "--timeout needs a number of seconds");
         if (strcmp(argv[i], "--timeout") == 0 || strncmp(argv[i], "--timeout=", 10) == 0) {
             const char *v = argv[i][9] == '=' ? argv[i] + 10 : argv[++i];
             if ((rc = parse_timeout(v, &timeout)) != CLI_CONTINUE)
-                break;
+                return rc;
             continue;
         }
         argv[kept++] = argv[i];
     }
-    int n = 0;
-    if (rc == CLI_CONTINUE)
-        rc = cli_operands(&cli_cmd_query, kept, argv, ops, &n);
-    if (rc == CLI_CONTINUE && n == 0)
-        rc = cli_usage_error("query", "missing the SQL statement");
-    else if (rc == CLI_CONTINUE && n > 1)
-        rc = cli_usage_error("query", "too many arguments: quote the SQL statement");
-    else if (rc == CLI_CONTINUE)
-        rc = query(ops[0], timeout, opts);
-    free(ops);
-    return rc;
+    static const char *const missing[] = {"missing the SQL statement"};
+    static const cli_arity arity = {1, 1, missing, "too many arguments: quote the SQL statement"};
+    return cli_run_operands(&cli_cmd_query, &arity, act, &timeout, kept, argv, opts);
 }
 
 const cli_command cli_cmd_query = {

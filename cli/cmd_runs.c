@@ -4,8 +4,6 @@
  */
 #include "cli.h"
 
-#include <stdlib.h>
-
 static const char help[] =
     "usage: flor runs [--format FMT]\n"
     "\n"
@@ -24,18 +22,17 @@ static int get(flor_project *p, void *arg, flor_table **out)
     return flor_project_runs(p, out);
 }
 
+static int act(char **ops, int n, void *arg, const cli_opts *opts)
+{
+    (void)arg;
+    (void)ops, (void)n;
+    return cli_show(get, NULL, opts);
+}
+
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    char **ops = malloc((size_t)argc * sizeof *ops);
-    if (!ops)
-        return cli_error("out of memory");
-    int n, rc = cli_operands(&cli_cmd_runs, argc, argv, ops, &n);
-    if (rc == CLI_CONTINUE && n > 0)
-        rc = cli_usage_error("runs", "unexpected argument '%s'", ops[0]);
-    else if (rc == CLI_CONTINUE)
-        rc = cli_show(get, NULL, opts);
-    free(ops);
-    return rc;
+    static const cli_arity arity = {0, 0, NULL, NULL};
+    return cli_run_operands(&cli_cmd_runs, &arity, act, NULL, argc, argv, opts);
 }
 
 const cli_command cli_cmd_runs = {

@@ -1,11 +1,12 @@
 /*
- * main.c -- the flor command: global options (--format, -h, --version),
- * the table of commands, argument splitting and error reporting.
+ * main.c -- the flor command: the table of commands, the global options
+ * (--format, -h, --version) and the dispatch to one command (cmd_*.c).
+ * Nothing calls into this file; the helpers the commands share are in the
+ * other files of cli/ (see cli.h).
  */
 #include "cli.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,103 +22,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_fsck,
     &cli_cmd_replay,
     &cli_cmd_help,
+    NULL,
 };
-
-#define NCOMMANDS (sizeof commands / sizeof commands[0])
-
-const cli_command *cli_find(const char *name)
-{
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (strcmp(commands[i]->name, name) == 0)
-            return commands[i];
-    return NULL;
-}
-
-void cli_print_overview(FILE *out)
-{
-    fputs("usage: flor [--format FMT] <command> [<args>]\n"
-          "       flor --version\n"
-          "\n"
-          "Reads the runs that libflor recorded in the project around the working\n"
-          "directory (the git repository that contains it).\n"
-          "\n"
-          "commands:\n",
-          out);
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %s\n", commands[i]->summary);
-    fputs("\n"
-          "options, accepted before or after the command:\n"
-          "  --format FMT  table, csv or json (default: table on a terminal, csv\n"
-          "                otherwise)\n"
-          "  -h, --help    show the usage of flor, or of the command\n"
-          "  --version     print flor's version\n"
-          "\n"
-          "exit status:\n"
-          "  0  success\n"
-          "  1  error: the message is on stderr, as \"flor: MESSAGE\"\n"
-          "  2  usage error: unknown command or option, missing or extra argument\n"
-          "\n"
-          "See 'flor help COMMAND' for the usage of one command.\n",
-          out);
-}
-
-int cli_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("flor: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return CLI_ERROR;
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("flor: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    if (cmd)
-        fprintf(stderr, "see 'flor help %s'\n", cmd);
-    else
-        fputs("see 'flor help'\n", stderr);
-    return CLI_USAGE;
-}
-
-int cli_show(cli_getter get, void *arg, const cli_opts *opts)
-{
-    flor_project *p = NULL;
-    flor_table *t = NULL;
-    if (flor_project_open(&p, NULL) != 0)
-        return cli_error("%s", flor_errmsg());
-    int rc = get(p, arg, &t) != 0 ? cli_error("%s", flor_errmsg()) : cli_print_table(t, opts);
-    flor_table_free(t);
-    flor_project_free(p);
-    return rc;
-}
-
-int cli_operands(const cli_command *cmd, int argc, char **argv, char **ops, int *nops)
-{
-    int only_operands = 0;
-    *nops = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!only_operands && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-            fputs(cmd->help, stdout);
-            return CLI_OK;
-        }
-        if (!only_operands && strcmp(a, "--") == 0)
-            only_operands = 1;
-        else if (!only_operands && a[0] == '-' && a[1])
-            return cli_usage_error(cmd->name, "unknown option '%s'", a);
-        else
-            ops[(*nops)++] = argv[i];
-    }
-    return CLI_CONTINUE;
-}
 
 static int parse_format(const char *value, cli_opts *opts)
 {
@@ -161,17 +67,17 @@ static int take_global_options(int *argc, char **argv, cli_opts *opts)
 
 int main(int argc, char **argv)
 {
-    cli_opts opts = {CLI_AUTO};
+    cli_opts opts = {CLI_AUTO, commands};
     int rc = take_global_options(&argc, argv, &opts);
     if (rc != CLI_CONTINUE)
         return rc;
     if (argc < 2) {
-        cli_print_overview(stderr);
+        cli_print_overview(&opts, stderr);
         return CLI_USAGE;
     }
     const char *name = argv[1];
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
-        cli_print_overview(stdout);
+        cli_print_overview(&opts, stdout);
         return CLI_OK;
     }
     if (strcmp(name, "--version") == 0) {
@@ -180,7 +86,7 @@ int main(int argc, char **argv)
     }
     if (name[0] == '-')
         return cli_usage_error(NULL, "unknown option '%s'", name);
-    const cli_command *cmd = cli_find(name);
+    const cli_command *cmd = cli_find(&opts, name);
     if (!cmd)
         return cli_usage_error(NULL, "'%s' is not a flor command", name);
     rc = cmd->run(argc - 1, argv + 1, &opts);

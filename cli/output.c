@@ -79,7 +79,7 @@ static bool format_short(double v, char *buf)
     double a = fabs(v);
     if (!(a >= 1e-4 && a < 1e15))
         return false;
-    for (int d = 0; d < 16; d++) {
+    for (size_t d = 0; d < 16; d++) {
         double m = nearbyint(a * pow10[d]);
         if (m >= 1e15)
             return false;
@@ -96,7 +96,7 @@ static bool format_short(double v, char *buf)
         buf[len++] = '.';
         if (d == 0)
             buf[len++] = '0';
-        for (int i = d - 1; i >= 0; i--) {
+        for (size_t i = d; i-- > 0;) {
             buf[len + i] = (char)('0' + n % 10);
             n /= 10;
         }

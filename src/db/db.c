@@ -3,7 +3,7 @@
  * for users in docs/schema.md), transactions, and finding runs whose
  * process died without saying so.
  */
-#include "internal.h"
+#include "db/db.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -274,6 +274,37 @@ static int check_version(sqlite3 *db, const char *path)
     if (version < 0)
         return flor__err(FLOR_ECORRUPT, "'%s' is not a flor database (no schema version)", path);
     return 0;
+}
+
+int flor__db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what)
+{
+    int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : flor__err_sqlite(db, rc, what);
+}
+
+int flor__db_scan(sqlite3 *db, sqlite3_stmt *st, flor__row_fn fn, void *ctx, const char *what)
+{
+    int rc = SQLITE_DONE, err = 0;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        err = fn(ctx, st);
+    if (!err && rc != SQLITE_DONE)
+        err = flor__err_sqlite(db, rc, what);
+    sqlite3_finalize(st);
+    return err;
+}
+
+int flor__db_schema_version(sqlite3 *db, int *version)
+{
+    *version = -1;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return SQLITE_OK;
 }
 
 /* Has TABLE a column named COLUMN? */

@@ -49,6 +49,22 @@ static inline int flor__bind_real(sqlite3_stmt *st, int col, double v)
     return sqlite3_bind_double(st, col, v);
 }
 
+/* The schema version recorded in the meta table, into *VERSION (-1 when
+ * there is none); returns SQLite's code for preparing the read: SQLITE_OK,
+ * or an error that sqlite3_errmsg(DB) explains. */
+int flor__db_schema_version(sqlite3 *db, int *version);
+
+/* Called by the table-group files' scans once per result row ROW (its
+ * columns as each scan documents); returns 0, or an error that stops the
+ * scan and is returned. */
+typedef int (*flor__row_fn)(void *ctx, sqlite3_stmt *row);
+/* Prepares SQL on DB into *ST; 0, or SQLite's failure reported as WHAT. */
+int flor__db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what);
+/* Steps ST (prepared on DB, bound) to its end, calling FN for each row,
+ * and finalizes it.  Returns 0, FN's error, or a failed step's error
+ * reported as WHAT. */
+int flor__db_scan(sqlite3 *db, sqlite3_stmt *st, flor__row_fn fn, void *ctx, const char *what);
+
 /* ---- table.c: the flor_table result object ------------------------------ */
 
 typedef struct flor__cell {
@@ -76,6 +92,62 @@ int flor__table_set_value(flor_table *t, size_t row, size_t col, sqlite3_value *
 int flor__table_set_column(flor_table *t, sqlite3_stmt *st, size_t row, size_t col, int stcol);
 /* Runs a prepared statement and collects all its rows into a new table. */
 int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
+/* A blob as text, SQLite's literal X'0A1B' (flor_project_query and the
+ * dataframe show blobs so): the size of the text of N bytes, its NUL
+ * included (0: too large to hold), and the text written into S, which
+ * holds that many bytes. */
+size_t flor__blob_literal_size(size_t n);
+void flor__blob_literal(char *s, const unsigned char *p, size_t n);
+
+/* ---- runs.c: the runs table ----------------------------------------------- */
+
+/* -- for the project (src/project) -- */
+
+/* The SELECT of flor_project_runs: one row per run, oldest first. */
+extern const char flor__runs_list_sql[];
+/* The vid of run RUN into *VID (malloc'd; NULL when the run has none);
+ * *FOUND 0 when there is no run RUN.  Returns 0 or an error. */
+int flor__runs_find_vid(sqlite3 *db, int64_t run, int *found, char **vid);
+/* Calls FN for each run of this host whose status is still running, with
+ * its pid and process identity (flor__proc_identity).  Returns 0, or the
+ * first error of reading or of FN. */
+typedef int (*flor__running_fn)(void *ctx, int64_t run, long pid, const char *identity);
+int flor__runs_scan_running(sqlite3 *db, flor__running_fn fn, void *ctx);
+
+/* ---- records.c: the args, logs and loops tables --------------------------- */
+
+/* -- for the project (src/project) -- */
+
+/* Calls FN for each arg name of run RUN1 or RUN2, in the order the runs
+ * recorded them (RUN1's first); ROW's columns: 0 the name, 1 whether RUN1
+ * has it, 2 its value there, 3 whether RUN2 has it, 4 its value there. */
+int flor__records_compare_args(sqlite3 *db, int64_t run1, int64_t run2, flor__row_fn fn,
+                               void *ctx);
+
+/* ---- checkpoints.c: the checkpoints and checkpoint_objects tables ---------- */
+
+/* -- for the project (src/project): du, gc, fsck -- */
+
+/* flor_project_du's table: per run, its checkpoints' count and bytes. */
+int flor__checkpoints_du(sqlite3 *db, flor_table **out);
+/* gc's retention rule (keep the last KEEP_RUNS runs' checkpoints, every
+ * EVERY-th iteration and each run's last; never a running run's): how
+ * many checkpoints it lets go, *DOOMED, of the *TOTAL there are. */
+int flor__checkpoints_count_doomed(sqlite3 *db, int keep_runs, int every, int64_t *doomed,
+                                   int64_t *total);
+/* Calls FN for every object of every checkpoint the rule keeps; ROW's
+ * column 0: the object's manifest (a blob).  Returns 0, or the first error
+ * of reading or of FN. */
+int flor__checkpoints_scan_kept(sqlite3 *db, int keep_runs, int every, flor__row_fn fn,
+                                void *ctx);
+/* Deletes, in one transaction, the checkpoints the rule lets go. */
+int flor__checkpoints_delete_doomed(sqlite3 *db, int keep_runs, int every);
+/* Calls FN for every object of every checkpoint, in order of checkpoint
+ * and name; ROW's columns: 0 ckpt_id, 1 run_id, 2 iteration, 3 the
+ * object's name, 4 its manifest (a blob). */
+int flor__checkpoints_scan_objects(sqlite3 *db, flor__row_fn fn, void *ctx);
+/* Deletes, in one transaction, the checkpoints IDS[N] and their objects. */
+int flor__checkpoints_delete(sqlite3 *db, const int64_t *ids, size_t n);
 
 /* ---- sqlite_error.c: SQLite errors as flor errors (moved from base/error.c) --- */
 

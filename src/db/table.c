@@ -5,7 +5,7 @@
  * Rows grow by doubling, so appending is amortized O(1); the only
  * allocation per cell is the copy of a text value, which the table owns.
  */
-#include "internal.h"
+#include "db/db.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -110,15 +110,14 @@ int flor__table_set_text(flor_table *t, size_t row, size_t col, const char *s)
     return cell_set_bytes(c, s, strlen(s));
 }
 
-/* A blob has no flor_type: it is shown as SQLite's literal, X'0A1B'. */
-static int cell_set_blob(flor__cell *c, const unsigned char *p, size_t n)
+size_t flor__blob_literal_size(size_t n)
+{
+    return n > (SIZE_MAX - 4) / 2 ? 0 : 2 * n + 4;
+}
+
+void flor__blob_literal(char *s, const unsigned char *p, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (n > (SIZE_MAX - 4) / 2)
-        return flor__err(FLOR_ENOMEM, "blob too large (%zu bytes)", n);
-    char *s = malloc(2 * n + 4);
-    if (!s)
-        return flor__err(FLOR_ENOMEM, "out of memory for a blob of %zu bytes", n);
     size_t k = 0;
     s[k++] = 'X';
     s[k++] = '\'';
@@ -128,6 +127,18 @@ static int cell_set_blob(flor__cell *c, const unsigned char *p, size_t n)
     }
     s[k++] = '\'';
     s[k] = 0;
+}
+
+/* A blob has no flor_type: it is shown as SQLite's literal, X'0A1B'. */
+static int cell_set_blob(flor__cell *c, const unsigned char *p, size_t n)
+{
+    size_t len = flor__blob_literal_size(n);
+    if (!len)
+        return flor__err(FLOR_ENOMEM, "blob too large (%zu bytes)", n);
+    char *s = malloc(len);
+    if (!s)
+        return flor__err(FLOR_ENOMEM, "out of memory for a blob of %zu bytes", n);
+    flor__blob_literal(s, p, n);
     cell_clear(c);
     c->type = FLOR_TEXT;
     c->v.s = s;

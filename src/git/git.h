@@ -8,7 +8,7 @@
 #include "flor.h"
 #include "base/base.h"
 
-/* ---- git.c: code versions ------------------------------------------------ */
+/* ---- src/git: code versions (its files: see git/repo.h) --------------- */
 
 /* The work tree and git directory of the repository containing DIR, both
  * malloc'd without a trailing slash; both NULL outside git (or bare). */
@@ -18,7 +18,7 @@ int flor__git_discover(const char *dir, char **workdir, char **gitdir);
 #define FLOR__CODE_MAX_FILE (50L * 1024 * 1024)
 /* Commits the working tree of the repository whose work tree is ROOT --
  * tracked files as they are on disk, untracked files that are not ignored
- * -- with MESSAGE, on the branch flor.shadow (see the top of git.c), and
+ * -- with MESSAGE, on the branch flor.shadow (see the top of snapshot.c), and
  * sets *VID to the commit id (malloc'd hex).  Touches neither HEAD nor
  * the index file nor the working files.  CACHE_PATH: a file in which
  * flor keeps stat data between snapshots, so that unchanged files are

@@ -7,7 +7,7 @@
  * are rebuilt from their packs first, and only then are the checkpoints
  * that still cannot be read dropped, each one listed.
  */
-#include "internal.h"
+#include "project/project.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -102,46 +102,39 @@ static int check_pragma(struct fsck *f, const char *sql, const char *what)
 
 static int check_schema(struct fsck *f)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(f->p->db, "SELECT value FROM meta WHERE key='schema_version'",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    int v;
+    if (flor__db_schema_version(f->p->db, &v) != SQLITE_OK)
         return add(f, "database", f->dbpath, -1, NULL, -1, 0, "no schema version: %s",
                    sqlite3_errmsg(f->p->db));
-    int v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
     if (v != FLOR__SCHEMA_VERSION)
         return add(f, "database", f->dbpath, -1, NULL, -1, 0,
                    "schema version %d, expected %d", v, FLOR__SCHEMA_VERSION);
     return 0;
 }
 
+struct dead_runs {
+    struct fsck *f;
+    int dead;
+};
+
+static int on_running(void *ctx, int64_t run, long pid, const char *identity)
+{
+    struct dead_runs *d = ctx;
+    if (flor__process_alive(pid, identity))
+        return 0;
+    d->dead++;
+    int repair = (d->f->flags & FLOR_FSCK_REPAIR) != 0;
+    return add(d->f, "run", d->f->dbpath, run, NULL, -1, repair,
+               "status is running but its process (pid %ld) is gone%s", pid,
+               repair ? "; marked killed" : "");
+}
+
 /* Runs of this host still `running` whose process is gone. */
 static int check_runs(struct fsck *f)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(f->p->db,
-                                "SELECT run_id, pid, proc_start FROM runs"
-                                " WHERE status = 'running' AND host = ?",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(f->p->db, rc, "cannot read runs");
-    sqlite3_bind_text(st, 1, flor__hostname(), -1, SQLITE_STATIC);
-    int err = 0, dead = 0;
-    int repair = (f->flags & FLOR_FSCK_REPAIR) != 0;
-    while (!err && sqlite3_step(st) == SQLITE_ROW) {
-        long pid = (long)sqlite3_column_int64(st, 1);
-        if (flor__process_alive(pid, (const char *)sqlite3_column_text(st, 2)))
-            continue;
-        dead++;
-        err = add(f, "run", f->dbpath, sqlite3_column_int64(st, 0), NULL, -1, repair,
-                  "status is running but its process (pid %ld) is gone%s", pid,
-                  repair ? "; marked killed" : "");
-    }
-    sqlite3_finalize(st);
-    if (!err && dead && repair)
+    struct dead_runs d = {f, 0};
+    int err = flor__runs_scan_running(f->p->db, on_running, &d);
+    if (!err && d.dead && (f->flags & FLOR_FSCK_REPAIR))
         err = flor__db_reap(f->p->db);
     return err;
 }
@@ -198,30 +191,22 @@ static int object_problem(flor_project *p, const void *blob, size_t n)
     return rc;
 }
 
-static int drop_checkpoints(struct fsck *f)
+/* One object of a checkpoint (flor__checkpoints_scan_objects' row): a
+ * problem row, and the checkpoint to drop, when it cannot be read. */
+static int check_object(void *ctx, sqlite3_stmt *st)
 {
-    sqlite3 *db = f->p->db;
-    int rc = flor__db_begin(db);
-    sqlite3_stmt *a = NULL, *b = NULL;
-    if (!rc && (sqlite3_prepare_v2(db, "DELETE FROM checkpoint_objects WHERE ckpt_id = ?", -1,
-                                   &a, NULL) != SQLITE_OK ||
-                sqlite3_prepare_v2(db, "DELETE FROM checkpoints WHERE ckpt_id = ?", -1, &b,
-                                   NULL) != SQLITE_OK))
-        rc = flor__err_sqlite(db, sqlite3_errcode(db), "cannot drop checkpoints");
-    for (size_t i = 0; i < f->ndrop && !rc; i++) {
-        sqlite3_bind_int64(a, 1, f->drop[i]);
-        sqlite3_bind_int64(b, 1, f->drop[i]);
-        if (sqlite3_step(a) != SQLITE_DONE || sqlite3_step(b) != SQLITE_DONE)
-            rc = flor__err_sqlite(db, sqlite3_errcode(db), "cannot drop checkpoints");
-        sqlite3_reset(a);
-        sqlite3_reset(b);
-    }
-    sqlite3_finalize(a);
-    sqlite3_finalize(b);
-    if (!rc)
-        return flor__db_commit(db);
-    flor__db_rollback(db);
-    return rc;
+    struct fsck *f = ctx;
+    int repair = (f->flags & FLOR_FSCK_REPAIR) != 0;
+    int prc = object_problem(f->p, sqlite3_column_blob(st, 4),
+                             (size_t)sqlite3_column_bytes(st, 4));
+    if (prc == FLOR_ENOMEM)
+        return prc;
+    if (!prc)
+        return 0;
+    int err = add(f, "checkpoint", f->objdir, sqlite3_column_int64(st, 1),
+                  (const char *)sqlite3_column_text(st, 3), sqlite3_column_int64(st, 2), repair,
+                  "cannot be read: %s%s", flor_errmsg(), repair ? "; checkpoint dropped" : "");
+    return err ? err : remember_drop(f, sqlite3_column_int64(st, 0));
 }
 
 /* With the store checked (and its indexes rebuilt), under its lock: every
@@ -229,37 +214,10 @@ static int drop_checkpoints(struct fsck *f)
 static int check_checkpoints(void *ctx)
 {
     struct fsck *f = ctx;
-    sqlite3 *db = f->p->db;
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT c.ckpt_id, c.run_id, c.iteration, o.name, o.manifest"
-                                " FROM checkpoints c JOIN checkpoint_objects o"
-                                " ON o.ckpt_id = c.ckpt_id ORDER BY c.ckpt_id, o.name",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read checkpoints");
-    int repair = (f->flags & FLOR_FSCK_REPAIR) != 0;
     size_t first = flor_table_nrows(f->t);
-    int err = 0;
-    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int prc = object_problem(f->p, sqlite3_column_blob(st, 4),
-                                 (size_t)sqlite3_column_bytes(st, 4));
-        if (prc == FLOR_ENOMEM)
-            err = prc;
-        else if (prc) {
-            err = add(f, "checkpoint", f->objdir, sqlite3_column_int64(st, 1),
-                      (const char *)sqlite3_column_text(st, 3), sqlite3_column_int64(st, 2),
-                      repair, "cannot be read: %s%s", flor_errmsg(),
-                      repair ? "; checkpoint dropped" : "");
-            if (!err)
-                err = remember_drop(f, sqlite3_column_int64(st, 0));
-        }
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = flor__err_sqlite(db, rc, "cannot read checkpoints");
-    sqlite3_finalize(st);
-    if (!err && repair && f->ndrop) {
-        err = drop_checkpoints(f);
+    int err = flor__checkpoints_scan_objects(f->p->db, check_object, f);
+    if (!err && (f->flags & FLOR_FSCK_REPAIR) && f->ndrop) {
+        err = flor__checkpoints_delete(f->p->db, f->drop, f->ndrop);
         if (err) /* the rows stay: say so */
             for (size_t r = first; r < flor_table_nrows(f->t); r++)
                 flor__table_cell(f->t, r, C_REPAIRED)->v.i = 0;

@@ -3,7 +3,7 @@
  * in, its projid, and its data directory; and the read side of the API
  * (flor_project_open, query, runs).
  */
-#include "internal.h"
+#include "project/project.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -396,19 +396,5 @@ int flor_sql_condition_check(const char *cond)
 
 int flor_project_runs(flor_project *p, flor_table **out)
 {
-    return flor_project_query(
-        p,
-        "SELECT r.run_id AS run, projid, tstamp, filename, vid, status, host, pid,"
-        " strftime('%Y-%m-%dT%H:%M:%S', start_time, 'unixepoch', 'localtime') AS started,"
-        " strftime('%Y-%m-%dT%H:%M:%S', end_time, 'unixepoch', 'localtime') AS ended,"
-        " round(end_time - start_time, 3) AS seconds,"
-        " (SELECT count(*) FROM logs l WHERE l.run_id = r.run_id) AS logs,"
-        " (SELECT count(*) FROM checkpoints c WHERE c.run_id = r.run_id) AS checkpoints,"
-        " round(ckpt_overhead, 5) AS overhead,"
-        " (SELECT count(*) FROM replays x WHERE x.run_id = r.run_id) AS replays,"
-        " (SELECT coalesce(sum(x.divergences), 0) FROM replays x WHERE x.run_id = r.run_id)"
-        " AS divergences,"
-        " argv, reason"
-        " FROM runs r ORDER BY r.run_id",
-        out);
+    return flor_project_query(p, flor__runs_list_sql, out);
 }

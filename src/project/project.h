@@ -9,6 +9,7 @@
 #include "base/base.h"
 #include "db/db.h"
 #include "store/store.h"
+#include "git/git.h"
 #include <signal.h>
 
 /* ---- project.c: where a project and its data live ----------------------- */

@@ -2,9 +2,9 @@
  * version.c -- code versions, the read side: the snapshot a run's vid
  * names, written into a directory (flor_project_checkout), or compared
  * with another run's together with the two runs' args
- * (flor_project_diff).  The git work is in git.c.
+ * (flor_project_diff).  The git work is in src/git.
  */
-#include "internal.h"
+#include "project/project.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,30 +16,16 @@
 /* The vid of run RUN, malloc'd; errors name the run. */
 static int run_vid(flor_project *p, int64_t run, char **vid)
 {
-    *vid = NULL;
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(p->db, "SELECT vid FROM runs WHERE run_id=?", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(p->db, rc, "cannot read the runs");
-    sqlite3_bind_int64(st, 1, run);
-    rc = sqlite3_step(st);
-    const unsigned char *v = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
-    if (v)
-        *vid = flor__strdup((const char *)v);
-    int err = 0;
-    if (rc == SQLITE_DONE)
+    int found;
+    int err = flor__runs_find_vid(p->db, run, &found, vid);
+    if (!err && !found)
         err = flor__err(FLOR_ENOTFOUND, "no run %lld in project '%s'", (long long)run,
                         p->place.projid);
-    else if (rc != SQLITE_ROW)
-        err = flor__err_sqlite(p->db, rc, "cannot read the runs");
-    else if (!v)
+    else if (!err && !*vid)
         err = flor__err(FLOR_ENOTFOUND,
                         "run %lld has no code version (it was recorded outside git, or its "
                         "snapshot failed)",
                         (long long)run);
-    else if (!*vid)
-        err = flor__err(FLOR_ENOMEM, "out of memory");
-    sqlite3_finalize(st);
     return err;
 }
 
@@ -161,45 +147,40 @@ static size_t put_arg(flor__buf *b, sqlite3_stmt *st, int has, int col, int *rc)
     return at;
 }
 
+struct args_diff {
+    flor__buf *out, line;
+};
+
+/* One row of flor__records_compare_args: a line when the values differ. */
+static int diff_arg(void *ctx, sqlite3_stmt *st)
+{
+    struct args_diff *d = ctx;
+    flor__buf *line = &d->line;
+    line->len = 0;
+    int err = flor__buf_printf(line, "\n  %s: ", (const char *)sqlite3_column_text(st, 0));
+    size_t a = put_arg(line, st, sqlite3_column_int(st, 1), 2, &err);
+    if (!err)
+        err = flor__buf_puts(line, " -> ");
+    size_t b = put_arg(line, st, sqlite3_column_int(st, 3), 4, &err);
+    int same = !err && b - a - 4 == line->len - b &&
+               memcmp(line->p + a, line->p + b, line->len - b) == 0;
+    if (!err && !same)
+        err = flor__buf_add(d->out, line->p, line->len);
+    return err;
+}
+
 /* One line per arg whose value (or type) differs between the runs. */
 static int diff_args(flor_project *p, int64_t run1, int64_t run2, flor__buf *out)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(
-        p->db,
-        "SELECT n.name, a.run_id IS NOT NULL, a.value, b.run_id IS NOT NULL, b.value"
-        " FROM (SELECT name, min(CASE WHEN run_id=?1 THEN ord ELSE ord + 4000000000 END) AS o"
-        "       FROM args WHERE run_id IN (?1, ?2) GROUP BY name) n"
-        " LEFT JOIN args a ON a.run_id=?1 AND a.name=n.name"
-        " LEFT JOIN args b ON b.run_id=?2 AND b.name=n.name"
-        " ORDER BY n.o, n.name",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(p->db, rc, "cannot read the args");
-    sqlite3_bind_int64(st, 1, run1);
-    sqlite3_bind_int64(st, 2, run2);
-    flor__buf line = {0};
+    struct args_diff d = {out, {0}};
     int err = flor__buf_printf(out, "args of run %lld -> run %lld:", (long long)run1,
                                (long long)run2);
     size_t header_end = out->len;
-    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        line.len = 0;
-        err = flor__buf_printf(&line, "\n  %s: ", (const char *)sqlite3_column_text(st, 0));
-        size_t a = put_arg(&line, st, sqlite3_column_int(st, 1), 2, &err);
-        if (!err)
-            err = flor__buf_puts(&line, " -> ");
-        size_t b = put_arg(&line, st, sqlite3_column_int(st, 3), 4, &err);
-        int same = !err && b - a - 4 == line.len - b &&
-                   memcmp(line.p + a, line.p + b, line.len - b) == 0;
-        if (!err && !same)
-            err = flor__buf_add(out, line.p, line.len);
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = flor__err_sqlite(p->db, rc, "cannot read the args");
+    if (!err)
+        err = flor__records_compare_args(p->db, run1, run2, diff_arg, &d);
     if (!err)
         err = flor__buf_puts(out, out->len == header_end ? " same\n" : "\n");
-    flor__buf_release(&line);
-    sqlite3_finalize(st);
+    flor__buf_release(&d.line);
     return err;
 }
 

@@ -1,7 +1,6 @@
 /*
- * git.c -- everything flor asks of git, through libgit2: where the
- * repository is; the snapshot of the working tree that is each run's code
- * version; and reading snapshots back (into a directory, or as a diff).
+ * snapshot.c -- the snapshot of the working tree that is each run's code
+ * version (flor__git_snapshot).  The other files of src/git: git/repo.h.
  *
  * The snapshot
  * ------------
@@ -42,7 +41,7 @@
  * When the branch cannot be moved (it is checked out, or its lock file
  * is stale), the commit is kept by refs/flor/snapshots/<id> instead.
  */
-#include "internal.h"
+#include "git/repo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,50 +61,6 @@
 #define RACY_NS 2000000000LL     /* stat data this close to the mtime prove nothing */
 #define PUBLISH_TRIES 400        /* compare-and-swap attempts on flor.shadow */
 
-static pthread_once_t git_once = PTHREAD_ONCE_INIT;
-static void git_setup(void) { git_libgit2_init(); }
-
-static int git_fail(const char *what)
-{
-    const git_error *e = git_error_last();
-    int rc = flor__err(FLOR_EIO, "%s: %s", what, e && e->message ? e->message : "git error");
-    git_error_clear();
-    return rc;
-}
-
-static int open_repo(const char *root, git_repository **repo)
-{
-    pthread_once(&git_once, git_setup);
-    *repo = NULL;
-    if (git_repository_open(repo, root) < 0)
-        return git_fail(root);
-    return 0;
-}
-
-int flor__git_discover(const char *dir, char **workdir, char **gitdir)
-{
-    pthread_once(&git_once, git_setup);
-    *workdir = *gitdir = NULL;
-    git_repository *repo = NULL;
-    int rc = git_repository_open_ext(&repo, dir, 0, NULL);
-    if (rc == GIT_ENOTFOUND)
-        return 0;
-    if (rc < 0)
-        return git_fail(dir);
-    const char *wd = git_repository_workdir(repo);
-    if (wd) {
-        *workdir = flor__strdup(wd);
-        *gitdir = flor__strdup(git_repository_commondir(repo));
-        size_t n = strlen(*workdir);
-        if (n > 1 && (*workdir)[n - 1] == '/')
-            (*workdir)[n - 1] = 0;
-        n = strlen(*gitdir);
-        if (n > 1 && (*gitdir)[n - 1] == '/')
-            (*gitdir)[n - 1] = 0;
-    }
-    git_repository_free(repo);
-    return 0;
-}
 
 /* ---- stat data ------------------------------------------------------------ */
 
@@ -220,11 +175,11 @@ static int snap_open(snap *s, const char *root, const char *cache_path)
     s->root = root;
     s->t0 = now_ns();
     s->nsec = (git_libgit2_features() & GIT_FEATURE_NSEC) != 0;
-    int rc = open_repo(root, &s->repo);
+    int rc = flor__git_open(root, &s->repo);
     if (rc)
         return rc;
     if (git_repository_odb(&s->odb, s->repo) < 0 || git_index_new(&s->idx) < 0)
-        return git_fail(root);
+        return flor__git_fail(root);
     git_config *cfg = NULL;
     int filemode = 1, ignorecase = 0, symlinks = 1;
     if (git_repository_config_snapshot(&cfg, s->repo) == 0) {
@@ -239,7 +194,7 @@ static int snap_open(snap *s, const char *root, const char *cache_path)
                (filemode ? 0 : GIT_INDEX_CAPABILITY_NO_FILEMODE) |
                (symlinks ? 0 : GIT_INDEX_CAPABILITY_NO_SYMLINKS);
     if (git_index_set_caps(s->idx, caps) < 0)
-        return git_fail(root);
+        return flor__git_fail(root);
     if (cache_path && access(cache_path, R_OK) == 0 && git_index_open(&s->cache, cache_path) < 0) {
         s->cache = NULL; /* unreadable cache: hash what changed since the index */
         git_error_clear();
@@ -285,13 +240,13 @@ static int head_index(snap *s, git_index **out)
     git_tree *tree = NULL;
     git_error_clear();
     if (git_index_new(out) < 0)
-        return git_fail("cannot make an index");
+        return flor__git_fail("cannot make an index");
     if (git_revparse_single(&obj, s->repo, "HEAD^{commit}") < 0) {
         git_error_clear();
         return 0;
     }
     int rc = git_commit_tree(&tree, (git_commit *)obj) < 0 || git_index_read_tree(*out, tree) < 0
-                 ? git_fail("cannot read HEAD's tree")
+                 ? flor__git_fail("cannot read HEAD's tree")
                  : 0;
     git_tree_free(tree);
     git_object_free(obj);
@@ -326,7 +281,7 @@ static int seed(snap *s)
             continue;
         git_index_entry c = seed_entry(s, e, since);
         if (git_index_add(s->idx, &c) < 0)
-            rc = git_fail(e->path);
+            rc = flor__git_fail(e->path);
     }
     git_index_free(ri);
     return rc;
@@ -369,7 +324,7 @@ static int seed_untracked(snap *s)
         if (ignored || !git_odb_exists(s->odb, &c->id) || clashes(s->idx, c->path))
             continue;
         if (git_index_add(s->idx, c) < 0)
-            return git_fail(c->path);
+            return flor__git_fail(c->path);
     }
     return 0;
 }
@@ -397,7 +352,7 @@ static int refresh(snap *s)
         git_index_entry c = *e;
         set_stat(s, &c, &st);
         if (git_index_add(s->idx, &c) < 0) /* replaces E in place */
-            return git_fail(c.path);
+            return flor__git_fail(c.path);
     }
     return 0;
 }
@@ -485,12 +440,12 @@ static int on_path(const char *path, const char *matched, void *payload)
 static int add_worktree(snap *s)
 {
     if (git_repository_set_index(s->repo, s->idx) < 0)
-        return git_fail(s->root);
+        return flor__git_fail(s->root);
     int rc = git_index_add_all(s->idx, NULL, GIT_INDEX_ADD_DEFAULT, on_path, s);
     if (rc < 0) {
         if (!git_error_last() && rc == -1)
             return flor__err(FLOR_ENOMEM, "out of memory");
-        return git_fail(s->root);
+        return flor__git_fail(s->root);
     }
     return 0;
 }
@@ -603,7 +558,7 @@ static int write_tree_at(snap *s, size_t *i, const char *prefix, size_t plen, gi
             rc = flor__err(FLOR_ENOMEM, "out of memory");
     }
     if (!rc && git_odb_write(out, s->odb, b.p ? b.p : "", b.len, GIT_OBJECT_TREE) < 0)
-        rc = git_fail("cannot write the code snapshot's tree");
+        rc = flor__git_fail("cannot write the code snapshot's tree");
     flor__buf_release(&b);
     return rc;
 }
@@ -613,7 +568,7 @@ static int write_tree(snap *s, git_oid *tree)
     size_t i = 0;
     if (git_index_caps(s->idx) & GIT_INDEX_CAPABILITY_IGNORE_CASE) /* another order */
         return git_index_write_tree(tree, s->idx) < 0
-                   ? git_fail("cannot write the code snapshot's tree")
+                   ? flor__git_fail("cannot write the code snapshot's tree")
                    : 0;
     return write_tree_at(s, &i, "", 0, tree);
 }
@@ -660,7 +615,7 @@ static int keep_by_own_ref(git_repository *repo, const git_oid *id, const char *
     snprintf(name, sizeof name, KEEP_PREFIX "%s", hex);
     git_reference *ref = NULL;
     if (git_reference_create(&ref, repo, name, id, 1, "flor: snapshot") < 0)
-        return git_fail("cannot keep the code snapshot");
+        return flor__git_fail("cannot keep the code snapshot");
     git_reference_free(ref);
     flor__warn("%s: this run's code snapshot is kept as %s", why, name);
     return 0;
@@ -695,7 +650,7 @@ static int publish(git_repository *repo, const git_oid *tree, const char *messag
     git_signature *sig = NULL;
     if (git_signature_default(&sig, repo) < 0 &&
         git_signature_now(&sig, "flor", "flor@localhost") < 0)
-        return git_fail("cannot make the commit's signature");
+        return flor__git_fail("cannot make the commit's signature");
     git_error_clear();
     git_oid head, tip, zero;
     memset(&zero, 0, sizeof zero);
@@ -717,7 +672,7 @@ static int publish(git_repository *repo, const git_oid *tree, const char *messag
             parents[n++] = &head;
         if (git_commit_create_from_ids(out, repo, NULL, sig, sig, NULL, message, tree, n,
                                        parents) < 0) {
-            rc = git_fail("cannot commit the code snapshot");
+            rc = flor__git_fail("cannot commit the code snapshot");
             break;
         }
         if (guarded)
@@ -786,426 +741,5 @@ int flor__git_snapshot(const char *root, const char *cache_path, const char *mes
             rc = flor__err(FLOR_ENOMEM, "out of memory");
     }
     snap_close(&s);
-    return rc;
-}
-
-/* ---- reading snapshots back ------------------------------------------------ */
-
-static int lookup_commit(git_repository *repo, const char *root, const char *vid,
-                         git_commit **out)
-{
-    git_oid oid;
-    *out = NULL;
-    if (git_oid_fromstr(&oid, vid) < 0) {
-        git_error_clear();
-        return flor__err(FLOR_ECORRUPT, "code version '%s' is not a commit id", vid);
-    }
-    int rc = git_commit_lookup(out, repo, &oid);
-    if (rc == GIT_ENOTFOUND) {
-        git_error_clear();
-        return flor__err(FLOR_ENOTFOUND, "code version %s is not in the repository at %s", vid,
-                         root);
-    }
-    return rc < 0 ? git_fail(vid) : 0;
-}
-
-int flor__git_has_commit(const char *root, const char *vid)
-{
-    git_repository *repo;
-    git_commit *c = NULL;
-    int rc = open_repo(root, &repo);
-    if (!rc)
-        rc = lookup_commit(repo, root, vid, &c);
-    if (!rc)
-        git_commit_free(c);
-    git_repository_free(repo);
-    return rc;
-}
-
-typedef struct writer {
-    git_repository *repo;
-    const char *dir;
-    git_oid commit;
-    int rc;
-} writer;
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Writes blob ID to PATH as a file (smudge filters applied, as git's
- * checkout does) or as a symbolic link. */
-static int write_blob(writer *w, const char *rel, const char *path, const git_oid *id,
-                      git_filemode_t mode)
-{
-    git_blob *blob = NULL;
-    git_buf buf = {0};
-    if (git_blob_lookup(&blob, w->repo, id) < 0)
-        return git_fail(rel);
-    int rc = 0;
-    if (mode == GIT_FILEMODE_LINK) {
-        char *target = flor__printf("%.*s", (int)git_blob_rawsize(blob),
-                                    (const char *)git_blob_rawcontent(blob));
-        if (!target || symlink(target, path) != 0)
-            rc = flor__err(FLOR_EIO, "%s: %s", path, target ? strerror(errno) : "out of memory");
-        free(target);
-        git_blob_free(blob);
-        return rc;
-    }
-    git_blob_filter_options fo;
-    git_blob_filter_options_init(&fo, GIT_BLOB_FILTER_OPTIONS_VERSION);
-    fo.flags |= GIT_BLOB_FILTER_ATTRIBUTES_FROM_COMMIT;
-    git_oid_cpy(&fo.attr_commit_id, &w->commit);
-    if (git_blob_filter(&buf, blob, rel, &fo) < 0) {
-        git_blob_free(blob);
-        return git_fail(rel);
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                  mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666);
-    if (fd < 0 || write_all(fd, buf.ptr, buf.size) != 0 || close(fd) != 0) {
-        rc = flor__err(FLOR_EIO, "%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    git_buf_dispose(&buf);
-    git_blob_free(blob);
-    return rc;
-}
-
-static int write_entry(const char *root, const git_tree_entry *entry, void *payload)
-{
-    writer *w = payload;
-    const char *name = git_tree_entry_name(entry);
-    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-        strcmp(name, ".git") == 0) {
-        w->rc = flor__err(FLOR_ECORRUPT, "unsafe path in the code snapshot: '%s%s'", root, name);
-        return -1;
-    }
-    char rel[PATH_MAX], path[PATH_MAX];
-    int n1 = snprintf(rel, sizeof rel, "%s%s", root, name);
-    int n2 = snprintf(path, sizeof path, "%s/%s", w->dir, rel);
-    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof rel || (size_t)n2 >= sizeof path) {
-        w->rc = flor__err(FLOR_EINVAL, "%s/%s%s: path too long", w->dir, root, name);
-        return -1;
-    }
-    git_filemode_t mode = git_tree_entry_filemode(entry);
-    if (mode == GIT_FILEMODE_TREE || mode == GIT_FILEMODE_COMMIT) {
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            w->rc = flor__err(FLOR_EIO, "%s: %s", path, strerror(errno));
-    } else {
-        w->rc = write_blob(w, rel, path, git_tree_entry_id(entry), mode);
-    }
-    return w->rc ? -1 : 0;
-}
-
-int flor__git_checkout(const char *root, const char *vid, const char *dir)
-{
-    git_repository *repo;
-    git_commit *commit = NULL;
-    git_tree *tree = NULL;
-    int rc = open_repo(root, &repo);
-    if (!rc)
-        rc = lookup_commit(repo, root, vid, &commit);
-    if (!rc && git_commit_tree(&tree, commit) < 0)
-        rc = git_fail(vid);
-    if (!rc) {
-        writer w = {repo, dir, *git_commit_id(commit), 0};
-        if (git_tree_walk(tree, GIT_TREEWALK_PRE, write_entry, &w) < 0)
-            rc = w.rc ? w.rc : git_fail(vid);
-        git_error_clear();
-    }
-    git_tree_free(tree);
-    git_commit_free(commit);
-    git_repository_free(repo);
-    return rc;
-}
-
-static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git_diff_line *l,
-                      void *payload)
-{
-    (void)d;
-    (void)h;
-    flor__buf *b = payload;
-    if (l->origin == GIT_DIFF_LINE_CONTEXT || l->origin == GIT_DIFF_LINE_ADDITION ||
-        l->origin == GIT_DIFF_LINE_DELETION) {
-        char c = l->origin;
-        if (flor__buf_add(b, &c, 1))
-            return -1;
-    }
-    return flor__buf_add(b, l->content, l->content_len) ? -1 : 0;
-}
-
-static int commit_tree(git_repository *repo, const char *root, const char *vid, git_tree **out)
-{
-    git_commit *c = NULL;
-    int rc = lookup_commit(repo, root, vid, &c);
-    if (!rc && git_commit_tree(out, c) < 0)
-        rc = git_fail(vid);
-    git_commit_free(c);
-    return rc;
-}
-
-int flor__git_diff(const char *root, const char *vid1, const char *vid2, flor__buf *out)
-{
-    git_repository *repo;
-    git_tree *t1 = NULL, *t2 = NULL;
-    git_diff *diff = NULL;
-    int rc = open_repo(root, &repo);
-    if (!rc)
-        rc = commit_tree(repo, root, vid1, &t1);
-    if (!rc)
-        rc = commit_tree(repo, root, vid2, &t2);
-    if (!rc && (git_diff_tree_to_tree(&diff, repo, t1, t2, NULL) < 0 ||
-                git_diff_find_similar(diff, NULL) < 0))
-        rc = git_fail("cannot compare the code versions");
-    if (!rc && git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, print_line, out) < 0)
-        rc = git_error_last() ? git_fail("cannot print the diff")
-                              : flor__err(FLOR_ENOMEM, "out of memory");
-    git_diff_free(diff);
-    git_tree_free(t1);
-    git_tree_free(t2);
-    git_repository_free(repo);
-    return rc;
-}
-
-/* ---- what hindsight logging asks of git -------------------------------------- */
-
-typedef struct added_walk {
-    flor__git_added_fn fn;
-    void *ctx;
-    int rc;
-} added_walk;
-
-static int on_added(const git_diff_delta *d, const git_diff_hunk *h, const git_diff_line *l,
-                    void *payload)
-{
-    added_walk *w = payload;
-    if (!h || l->origin != GIT_DIFF_LINE_ADDITION)
-        return 0;
-    /* With no context lines, a hunk that only adds comes after old line
-     * old_start; one that also removes lines comes after them. */
-    int anchor = h->old_lines == 0 ? h->old_start : h->old_start + h->old_lines - 1;
-    w->rc = w->fn(w->ctx, d->new_file.path, l->new_lineno, anchor, h->old_lines > 0, l->content,
-                  l->content_len);
-    return w->rc ? -1 : 0;
-}
-
-int flor__git_added_lines(const char *root, const char *vid, const char *vid2,
-                          flor__git_added_fn fn, void *ctx)
-{
-    git_repository *repo;
-    git_tree *tree = NULL, *tree2 = NULL;
-    git_diff *diff = NULL;
-    int rc = open_repo(root, &repo);
-    if (!rc)
-        rc = commit_tree(repo, root, vid, &tree);
-    git_diff_options o;
-    git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
-    o.context_lines = 0;
-    o.flags = GIT_DIFF_INCLUDE_UNTRACKED | GIT_DIFF_RECURSE_UNTRACKED_DIRS |
-              GIT_DIFF_SHOW_UNTRACKED_CONTENT;
-    if (!rc && vid2)
-        rc = commit_tree(repo, root, vid2, &tree2);
-    if (!rc && (vid2 ? git_diff_tree_to_tree(&diff, repo, tree, tree2, &o)
-                     : git_diff_tree_to_workdir(&diff, repo, tree, &o)) < 0)
-        rc = git_fail("cannot compare the working tree with the recorded code");
-    added_walk w = {fn, ctx, 0};
-    if (!rc && git_diff_foreach(diff, NULL, NULL, NULL, on_added, &w) < 0)
-        rc = w.rc ? w.rc : git_fail("cannot compare the working tree with the recorded code");
-    git_error_clear();
-    git_diff_free(diff);
-    git_tree_free(tree);
-    git_tree_free(tree2);
-    git_repository_free(repo);
-    return rc;
-}
-
-int flor__git_file(const char *root, const char *vid, const char *path, flor__buf *out,
-                   unsigned *mode)
-{
-    git_repository *repo;
-    git_tree *tree = NULL;
-    git_tree_entry *e = NULL;
-    git_blob *blob = NULL;
-    int rc = open_repo(root, &repo);
-    if (!rc)
-        rc = commit_tree(repo, root, vid, &tree);
-    if (!rc) {
-        int g = git_tree_entry_bypath(&e, tree, path);
-        if (g == GIT_ENOTFOUND || (!g && git_tree_entry_type(e) != GIT_OBJECT_BLOB)) {
-            git_error_clear();
-            rc = flor__err(FLOR_ENOTFOUND, "%s is not in code version %.12s", path, vid);
-        } else if (g < 0) {
-            rc = git_fail(path);
-        }
-    }
-    if (!rc && git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0)
-        rc = git_fail(path);
-    if (!rc) {
-        *mode = git_tree_entry_filemode(e);
-        out->len = 0;
-        size_t n = (size_t)git_blob_rawsize(blob);
-        rc = flor__buf_add(out, n ? git_blob_rawcontent(blob) : "", n);
-    }
-    git_blob_free(blob);
-    git_tree_entry_free(e);
-    git_tree_free(tree);
-    git_repository_free(repo);
-    return rc;
-}
-
-int flor__git_merge3(const char *path, const flor__buf *base, const flor__buf *ours,
-                     const flor__buf *theirs, flor__buf *out, int *clean)
-{
-    pthread_once(&git_once, git_setup);
-    git_merge_file_input in[3];
-    const flor__buf *side[3] = {base, ours, theirs};
-    for (int i = 0; i < 3; i++) {
-        git_merge_file_input_init(&in[i], GIT_MERGE_FILE_INPUT_VERSION);
-        in[i].ptr = side[i]->p ? side[i]->p : "";
-        in[i].size = side[i]->len;
-        in[i].path = path;
-        in[i].mode = GIT_FILEMODE_BLOB;
-    }
-    git_merge_file_result r = {0};
-    if (git_merge_file(&r, &in[0], &in[1], &in[2], NULL) < 0)
-        return git_fail(path);
-    *clean = (int)r.automergeable;
-    out->len = 0;
-    int rc = flor__buf_add(out, r.ptr ? r.ptr : "", r.len);
-    git_merge_file_result_free(&r);
-    return rc;
-}
-
-/* ---- the user's data in a version's work area ------------------------------- */
-
-/* Build outputs and caches, which a version makes for itself: a link to
- * the working tree's would be stale, and writing it would write the
- * working tree's file. */
-static int not_data(const char *rel, const struct stat *st)
-{
-    static const char *const ext[] = {".o", ".a", ".so", ".obj", ".dylib", ".gch", ".pyc",
-                                      ".pyo"};
-    if (st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))
-        return 1;
-    for (const char *c = rel; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL)
-        if (strncmp(c, "__pycache__/", 12) == 0 || strncmp(c, ".flor/", 6) == 0 ||
-            strncmp(c, ".git/", 5) == 0)
-            return 1;
-    const char *dot = strrchr(rel, '.');
-    for (size_t i = 0; dot && !strchr(dot, '/') && i < sizeof ext / sizeof ext[0]; i++)
-        if (strcmp(dot, ext[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* Makes the directories above REL in DIR. */
-static int make_parents(const char *dir, const char *rel)
-{
-    char *path = flor__printf("%s/%s", dir, rel);
-    if (!path)
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    int rc = 0;
-    for (char *s = path + strlen(dir) + 1; !rc && (s = strchr(s, '/')); s++) {
-        *s = 0;
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            rc = flor__err(FLOR_EIO, "%s: %s", path, strerror(errno));
-        *s = '/';
-    }
-    free(path);
-    return rc;
-}
-
-typedef struct linker {
-    const char *workdir; /* with its trailing slash */
-    const char *dir;
-    const char *skip;
-} linker;
-
-/* Links the working tree's REL into the version's directory, when it is a
- * data file that the version lacks; walks into a directory. */
-static int link_path(const linker *l, const char *rel)
-{
-    char *src = flor__printf("%s%s", l->workdir, rel), *dst = flor__printf("%s/%s", l->dir, rel);
-    size_t skiplen = l->skip ? strlen(l->skip) : 0;
-    struct stat st, there, own;
-    int rc = 0;
-    if (!src || !dst)
-        rc = flor__err(FLOR_ENOMEM, "out of memory");
-    else if (l->skip && strncmp(src, l->skip, skiplen) == 0 &&
-             (src[skiplen] == '/' || src[skiplen] == 0))
-        ; /* flor's own data */
-    else if (stat(src, &st) != 0 || lstat(src, &own) != 0)
-        ; /* gone, or a dangling link */
-    else if (S_ISDIR(st.st_mode) && S_ISLNK(own.st_mode)) {
-        /* a link to a directory (a dataset elsewhere) is linked whole, and
-         * not walked: it may lead back up */
-        if (lstat(dst, &there) != 0 && !(rc = make_parents(l->dir, rel)) && symlink(src, dst) != 0)
-            rc = flor__err(FLOR_EIO, "%s: cannot link to %s: %s", dst, src, strerror(errno));
-    } else if (S_ISDIR(st.st_mode)) {
-        const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
-        DIR *d = strcmp(base, ".git") == 0 || strcmp(base, ".flor") == 0 ||
-                         strcmp(base, "__pycache__") == 0
-                     ? NULL
-                     : opendir(src);
-        for (struct dirent *e; !rc && d && (e = readdir(d));) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *sub = flor__printf("%s/%s", rel, e->d_name);
-            rc = sub ? link_path(l, sub) : flor__err(FLOR_ENOMEM, "out of memory");
-            free(sub);
-        }
-        if (d)
-            closedir(d);
-    } else if (!S_ISREG(st.st_mode) || not_data(rel, &st) || lstat(dst, &there) == 0)
-        ; /* not a data file, or the version has its own */
-    else if (!(rc = make_parents(l->dir, rel)) && symlink(src, dst) != 0)
-        rc = flor__err(FLOR_EIO, "%s: cannot link to %s: %s", dst, src, strerror(errno));
-    free(src);
-    free(dst);
-    return rc;
-}
-
-int flor__git_link_data(const char *root, const char *dir, const char *skip)
-{
-    git_repository *repo;
-    git_status_list *list = NULL;
-    int rc = open_repo(root, &repo);
-    git_status_options o;
-    git_status_options_init(&o, GIT_STATUS_OPTIONS_VERSION);
-    o.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
-    /* An ignored directory comes whole ("dir/"), and is walked here. */
-    o.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
-              GIT_STATUS_OPT_INCLUDE_IGNORED;
-    if (!rc && git_status_list_new(&list, repo, &o) < 0)
-        rc = git_fail("cannot list the working tree's untracked and ignored files");
-    linker l = {rc ? NULL : git_repository_workdir(repo), dir, skip};
-    for (size_t i = 0, n = rc ? 0 : git_status_list_entrycount(list); !rc && i < n; i++) {
-        const git_status_entry *e = git_status_byindex(list, i);
-        if (!(e->status & (GIT_STATUS_WT_NEW | GIT_STATUS_IGNORED)) || !e->index_to_workdir)
-            continue;
-        char *rel = flor__strdup(e->index_to_workdir->new_file.path);
-        size_t len = rel ? strlen(rel) : 0;
-        if (!rel)
-            rc = flor__err(FLOR_ENOMEM, "out of memory");
-        else if (len && rel[len - 1] == '/')
-            rel[len - 1] = 0;
-        if (!rc && *rel)
-            rc = link_path(&l, rel);
-        free(rel);
-    }
-    git_error_clear();
-    git_status_list_free(list);
-    git_repository_free(repo);
     return rc;
 }
