@@ -77,4 +77,95 @@ int flor__table_set_column(flor_table *t, sqlite3_stmt *st, size_t row, size_t c
 /* Runs a prepared statement and collects all its rows into a new table. */
 int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
 
+/* ---- runs.c: the runs table ------------------------------------------------ */
+
+/* (core) The record path's run rows. */
+/* Inserts the run's row ('running'); a tstamp is the time the run started,
+ * never a later one: when another run of the project took the same
+ * microsecond, this one waits for the clock to move on.  Sets *RUN_ID and
+ * TSTAMP. */
+int flor__runs_insert(sqlite3 *db, const char *projid, const char *filename, const char *vid,
+                      const char *argv, int64_t *run_id, char tstamp[32]);
+int flor__runs_set_vid(sqlite3 *db, int64_t run_id, const char *vid);
+/* The run's final STATUS, OVERHEAD (< 0: none) and REASON (NULL: none); an
+ * I/O error may be transient, so a failed update is tried a few times. */
+int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
+                          const char *reason);
+/* Appends REASON to the run's reason now, in its own statement. */
+void flor__runs_note_reason(sqlite3 *db, int64_t run_id, const char *reason);
+/* status 'killed' (from the writer thread after a signal). */
+void flor__runs_mark_killed(sqlite3 *db, int64_t run_id);
+
+/* ---- checkpoints.c: the checkpoints and checkpoint_objects tables --------- */
+
+/* (core) A checkpoint's row and its objects' rows, written by the
+ * checkpoint writer in one transaction. */
+typedef struct flor__ckpt_row {
+    int64_t run_id;
+    const char *loop;
+    long iteration;
+    const char *coords;
+    int64_t logical_bytes, stored_bytes;
+    double stall_s, write_s;
+    const char *codec;
+} flor__ckpt_row;
+
+typedef struct flor__ckpt_object_row {
+    const char *name, *dtype;
+    int64_t version, nbytes;
+    int callback;               /* saved by a flor_state_ops callback */
+    const void *manifest;       /* the encoded manifest */
+    size_t manifest_len;
+} flor__ckpt_object_row;
+
+/* Inserts checkpoint C and its N objects in one transaction (rolled back
+ * on error, message set). */
+int flor__checkpoints_insert(sqlite3 *db, const flor__ckpt_row *c,
+                             const flor__ckpt_object_row *objs, int n);
+
+/* ---- records.c: the args, logs and loops tables ---------------------------- */
+
+/* (core) */
+/* A tagged value: what flor_log_* and flor_arg_* pass to their one core,
+ * and what the rows of args and logs hold. */
+typedef struct flor__value {
+    flor_type type;           /* FLOR_INTEGER, FLOR_REAL, FLOR_TEXT or FLOR_NULL */
+    union {
+        int64_t i;
+        double r;
+        const char *s;        /* FLOR_TEXT: NUL-terminated, not owned */
+    } v;
+} flor__value;
+
+/* Binds V to column COL (a NaN as the text 'NaN', flor__bind_real). */
+int flor__bind_value(sqlite3_stmt *st, int col, const flor__value *v);
+/* Inserts (or replaces) run RUN_ID's arg NAME = V at ord POSITION.
+ * Returns an SQLite result code (SQLITE_OK), no message set: the caller
+ * falls back to the log writer. */
+int flor__args_insert(sqlite3 *db, int64_t run_id, const char *name, const flor__value *v,
+                      int from_kwargs, int64_t position);
+/* Calls FN for each args row of run RUN_ID in ord order (a text or blob
+ * value as FLOR_TEXT, valid during the call); stops at FN's first
+ * nonzero code and returns it. */
+int flor__args_each(sqlite3 *db, int64_t run_id,
+                    int (*fn)(void *ctx, const char *name, const flor__value *v), void *ctx);
+
+/* (core) The log writer's inserts, prepared once per run with ?1 bound to
+ * the run id.  Columns after ?1: a logs row binds ctx_id, name, value (3;
+ * source is 'record'); a loops row ctx_id, parent_ctx_id, name,
+ * iteration (4); the _s forms hold BATCH rows, ?2.. in row order; an args
+ * row binds ?2 name, ?3 value, ?4 from_kwargs, ?5 ord. */
+typedef struct flor__record_stmts {
+    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
+    sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
+} flor__record_stmts;
+int flor__record_stmts_prepare(flor__record_stmts *s, sqlite3 *db, int64_t run_id, int batch);
+void flor__record_stmts_finalize(flor__record_stmts *s);
+
+/* ---- replays.c: the replays and divergences tables ----------------------- */
+
+/* (core) An in-process replay's rows. */
+/* status 'killed' (from the writer thread after a signal). */
+void flor__replays_mark_killed(sqlite3 *db, int64_t replay_id);
+
 #endif

@@ -13,7 +13,7 @@
  * registers it.  One still pending when the iteration after the restore
  * ends is an error.
  */
-#include "internal.h"
+#include "replay/replay.h"
 
 #include <stdlib.h>
 #include <string.h>
