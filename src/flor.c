@@ -20,6 +20,7 @@ static flor_mode requested_mode;
 
 bool flor_enabled(void) { return flor__R.on != 0; }
 int64_t flor_run_id(void) { return flor__R.on ? flor__R.run_id : 0; }
+flor_mode flor_run_mode(void) { return requested_mode; }
 flor_mode flor_get_mode(void) { return requested_mode; }
 
 /* Ends the run (recorded or replayed) with STATUS; returns the first error. */

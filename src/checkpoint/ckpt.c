@@ -54,7 +54,7 @@ static double cpu_clock(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9; /* exact: below 2^53 */
 }
 
 /* True when the threads other than this one used nearly every core since

@@ -61,3 +61,88 @@ int flor__checkpoints_insert(sqlite3 *db, const flor__ckpt_row *c,
     sqlite3_finalize(ob);
     return rc;
 }
+
+int flor__checkpoints_find(sqlite3 *db, int64_t run, long iteration, int64_t *id, char *coords,
+                           size_t ncoords, int *found)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT ckpt_id, coords FROM checkpoints WHERE run_id=? AND "
+                                "iteration=? ORDER BY ckpt_id",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read checkpoints");
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int64(st, 2, iteration);
+    *found = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        (*found)++;
+        *id = sqlite3_column_int64(st, 0);
+        snprintf(coords, ncoords, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int flor__checkpoint_objects_each(sqlite3 *db, int64_t ckpt_id,
+                                  int (*fn)(void *ctx, const flor__ckpt_object *o), void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT name, version, nbytes, manifest, callback FROM "
+                                "checkpoint_objects WHERE ckpt_id=? ORDER BY callback DESC, name",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read checkpoint objects");
+    sqlite3_bind_int64(st, 1, ckpt_id);
+    int err = 0;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        flor__ckpt_object o = {(const char *)sqlite3_column_text(st, 0),
+                               (uint32_t)sqlite3_column_int64(st, 1),
+                               (size_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 4),
+                               sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3)};
+        err = fn(ctx, &o);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = flor__err_sqlite(db, rc, "cannot read checkpoint objects");
+    sqlite3_finalize(st);
+    return err;
+}
+
+int flor__checkpoints_table(sqlite3 *db, int64_t run, flor_table **out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        db,
+        "SELECT c.run_id AS run, c.loop, c.iteration, count(o.name) AS objects,"
+        " c.logical_bytes, c.stored_bytes, round(c.stall_s * 1000, 3) AS stall_ms,"
+        " round(c.write_s * 1000, 3) AS write_ms, c.codec"
+        " FROM checkpoints c LEFT JOIN checkpoint_objects o ON o.ckpt_id = c.ckpt_id"
+        " WHERE ?1 = 0 OR c.run_id = ?1 GROUP BY c.ckpt_id ORDER BY c.run_id, c.ckpt_id",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read checkpoints");
+    sqlite3_bind_int64(st, 1, run);
+    rc = flor__table_from_stmt(st, out);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
+                                 int (*fn)(void *ctx, const char *loop, long iteration),
+                                 void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT loop, iteration FROM checkpoints WHERE run_id = ? "
+                                "ORDER BY iteration",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's checkpoints");
+    sqlite3_bind_int64(st, 1, run);
+    int err = 0;
+    while (!err && sqlite3_step(st) == SQLITE_ROW)
+        err = fn(ctx, (const char *)sqlite3_column_text(st, 0), (long)sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+    return err;
+}

@@ -122,6 +122,30 @@ typedef struct flor__ckpt_object_row {
  * on error, message set). */
 int flor__checkpoints_insert(sqlite3 *db, const flor__ckpt_row *c,
                              const flor__ckpt_object_row *objs, int n);
+/* Run RUN's checkpoint at ITERATION: *FOUND of them; the last one's id
+ * and coords (a message only when the query fails). */
+int flor__checkpoints_find(sqlite3 *db, int64_t run, long iteration, int64_t *id, char *coords,
+                           size_t ncoords, int *found);
+/* One object of a checkpoint, as read back (valid during the callback). */
+typedef struct flor__ckpt_object {
+    const char *name;
+    uint32_t version;
+    size_t nbytes;
+    int callback;
+    const void *manifest;
+    size_t manifest_len;
+} flor__ckpt_object;
+/* Calls FN for each object of checkpoint CKPT_ID, callback objects first,
+ * then by name; stops at FN's first nonzero code and returns it. */
+int flor__checkpoint_objects_each(sqlite3 *db, int64_t ckpt_id,
+                                  int (*fn)(void *ctx, const flor__ckpt_object *o), void *ctx);
+/* flor_project_checkpoints' table (RUN 0: every run). */
+int flor__checkpoints_table(sqlite3 *db, int64_t run, flor_table **out);
+/* Calls FN for each checkpoint of run RUN by iteration (its loop, its
+ * iteration); stops at FN's first nonzero code and returns it. */
+int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
+                                 int (*fn)(void *ctx, const char *loop, long iteration),
+                                 void *ctx);
 
 /* ---- records.c: the args, logs and loops tables ---------------------------- */
 
@@ -167,5 +191,17 @@ void flor__record_stmts_finalize(flor__record_stmts *s);
 /* (core) An in-process replay's rows. */
 /* status 'killed' (from the writer thread after a signal). */
 void flor__replays_mark_killed(sqlite3 *db, int64_t replay_id);
+/* Inserts the replay's row ('running', this host and process); PROBED:
+ * the --probe loops, comma-separated, or NULL.  Sets *REPLAY_ID. */
+int flor__replays_insert(sqlite3 *db, int64_t run_id, long segment, long nsegments,
+                         const char *probed, int64_t *replay_id);
+typedef struct flor__replay_counts {
+    long new_values, compared, divergences, restores;
+} flor__replay_counts;
+/* The replay's final STATUS, counts, first divergence and error (NULLs:
+ * none). */
+int flor__replays_finish(sqlite3 *db, int64_t replay_id, const char *status,
+                         const flor__replay_counts *n, const char *first_divergence,
+                         const char *error);
 
 #endif

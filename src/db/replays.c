@@ -4,6 +4,9 @@
  */
 #include "db/db.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 /* ---- an in-process replay's rows (core) ------------------------------------ */
 
 void flor__replays_mark_killed(sqlite3 *db, int64_t replay_id)
@@ -16,4 +19,67 @@ void flor__replays_mark_killed(sqlite3 *db, int64_t replay_id)
     sqlite3_bind_int64(st, 2, replay_id);
     sqlite3_step(st);
     sqlite3_finalize(st);
+}
+
+int flor__replays_insert(sqlite3 *db, int64_t run_id, long segment, long nsegments,
+                         const char *probed, int64_t *replay_id)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO replays(run_id, segment, nsegments, probed, host, pid,"
+                                " proc_start, status, started) VALUES (?,?,?,?,?,?,?,'running',?)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot record the replay");
+    char *ident = flor__proc_identity((long)getpid());
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, segment);
+    sqlite3_bind_int64(st, 3, nsegments);
+    if (probed)
+        sqlite3_bind_text(st, 4, probed, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_text(st, 5, flor__hostname(), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (int64_t)getpid());
+    sqlite3_bind_text(st, 7, ident ? ident : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 8, flor__now());
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    free(ident);
+    if (rc != SQLITE_DONE)
+        return flor__err_sqlite(db, rc, "cannot record the replay");
+    *replay_id = sqlite3_last_insert_rowid(db);
+    return 0;
+}
+
+int flor__replays_finish(sqlite3 *db, int64_t replay_id, const char *status,
+                         const flor__replay_counts *n, const char *first_divergence,
+                         const char *error)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "UPDATE replays SET status=?, ended=?, new_values=?, compared=?,"
+                                " divergences=?, first_divergence=?, restores=?, error=?"
+                                " WHERE replay_id=?",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot finish the replay's record");
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, flor__now());
+    sqlite3_bind_int64(st, 3, n->new_values);
+    sqlite3_bind_int64(st, 4, n->compared);
+    sqlite3_bind_int64(st, 5, n->divergences);
+    if (first_divergence)
+        sqlite3_bind_text(st, 6, first_divergence, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_int64(st, 7, n->restores);
+    if (error)
+        sqlite3_bind_text(st, 8, error, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_int64(st, 9, replay_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot finish the replay's record");
 }

@@ -326,11 +326,20 @@ static int arg_value(const char *name, enum arg_kind kind, flor__value *v)
     return 0;
 }
 
-int flor_arg_long(const char *name, long dflt, long *out)
+int flor_arg_int64(const char *name, int64_t dflt, int64_t *out)
 {
     flor__value v = {.type = FLOR_INTEGER, .v.i = dflt};
     int rc = arg_value(name, ARG_LONG, &v);
-    *out = (long)v.v.i;
+    *out = v.v.i;
+    return rc;
+}
+
+/* The values arg_value parses as ARG_LONG are longs (strtol): exact. */
+int flor_arg_long(const char *name, long dflt, long *out)
+{
+    int64_t v;
+    int rc = flor_arg_int64(name, dflt, &v);
+    *out = (long)v;
     return rc;
 }
 

@@ -109,11 +109,20 @@ static int log_value(const char *name, const flor__value *v)
     return flor__emit(&r, NULL, 0);
 }
 
-int flor_log_long(const char *name, long long value)
+int flor_log_int64(const char *name, int64_t value)
 {
     if (!flor__recording())
         return 0;
     flor__value v = {.type = FLOR_INTEGER, .v.i = value};
+    return log_value(name, &v);
+}
+
+/* long long is int64_t's width on every platform flor builds on. */
+int flor_log_long(const char *name, long long value)
+{
+    if (!flor__recording())
+        return 0;
+    flor__value v = {.type = FLOR_INTEGER, .v.i = (int64_t)value};
     return log_value(name, &v);
 }
 

@@ -42,33 +42,26 @@ static int select_run(sqlite3 *db, const char *projid, const char *filename)
     return 0;
 }
 
+static int add_checkpoint(void *ctx, const char *loop, long iteration)
+{
+    (void)ctx;
+    if (!flor__P.ckpt_loop)
+        flor__P.ckpt_loop = flor__strdup(loop);
+    if (flor__P.nckpt == flor__P.capckpt) {
+        int cap = flor__P.capckpt ? flor__P.capckpt * 2 : 64;
+        long *v = realloc(flor__P.ckpts, (size_t)cap * sizeof *v);
+        if (!v)
+            return flor__err(FLOR_ENOMEM, "out of memory");
+        flor__P.ckpts = v;
+        flor__P.capckpt = cap;
+    }
+    flor__P.ckpts[flor__P.nckpt++] = iteration;
+    return 0;
+}
+
 static int load_checkpoints(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT loop, iteration FROM checkpoints WHERE run_id = ? "
-                                "ORDER BY iteration",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's checkpoints");
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (!flor__P.ckpt_loop)
-            flor__P.ckpt_loop = flor__strdup((const char *)sqlite3_column_text(st, 0));
-        if (flor__P.nckpt == flor__P.capckpt) {
-            int cap = flor__P.capckpt ? flor__P.capckpt * 2 : 64;
-            long *v = realloc(flor__P.ckpts, (size_t)cap * sizeof *v);
-            if (!v) {
-                sqlite3_finalize(st);
-                return flor__err(FLOR_ENOMEM, "out of memory");
-            }
-            flor__P.ckpts = v;
-            flor__P.capckpt = cap;
-        }
-        flor__P.ckpts[flor__P.nckpt++] = (long)sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    return 0;
+    return flor__checkpoints_iterations(db, flor__P.run_id, add_checkpoint, NULL);
 }
 
 int flor__replay_has_checkpoint(long iteration)

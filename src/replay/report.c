@@ -4,74 +4,27 @@
  */
 #include "replay/replay.h"
 
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+#include <stdio.h>
 
 /* ---- the replays table ------------------------------------------------------ */
 
 int flor__replay_begin_row(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO replays(run_id, segment, nsegments, probed, host, pid,"
-                                " proc_start, status, started) VALUES (?,?,?,?,?,?,?,'running',?)",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot record the replay");
     flor__buf probes = {0};
     for (int i = 0; i < flor__P.nprobe; i++)
         flor__buf_printf(&probes, "%s%s", i ? "," : "", flor__P.probe[i]);
-    char *ident = flor__proc_identity((long)getpid());
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    sqlite3_bind_int64(st, 2, flor__P.seg_pid);
-    sqlite3_bind_int64(st, 3, flor__P.seg_n);
-    if (probes.p)
-        sqlite3_bind_text(st, 4, probes.p, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 4);
-    sqlite3_bind_text(st, 5, flor__hostname(), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, (int64_t)getpid());
-    sqlite3_bind_text(st, 7, ident ? ident : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_double(st, 8, flor__now());
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    int rc = flor__replays_insert(db, flor__P.run_id, flor__P.seg_pid, flor__P.seg_n, probes.p,
+                                  &flor__P.replay_id);
     flor__buf_release(&probes);
-    free(ident);
-    if (rc != SQLITE_DONE)
-        return flor__err_sqlite(db, rc, "cannot record the replay");
-    flor__P.replay_id = sqlite3_last_insert_rowid(db);
-    return 0;
+    return rc;
 }
 
 int flor__replay_end_row(sqlite3 *db, const char *status)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db,
-                                "UPDATE replays SET status=?, ended=?, new_values=?, compared=?,"
-                                " divergences=?, first_divergence=?, restores=?, error=?"
-                                " WHERE replay_id=?",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot finish the replay's record");
-    sqlite3_bind_text(st, 1, flor__P.error ? "failed" : status, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 2, flor__now());
-    sqlite3_bind_int64(st, 3, flor__P.new_values);
-    sqlite3_bind_int64(st, 4, flor__P.compared);
-    sqlite3_bind_int64(st, 5, flor__P.divergences);
-    if (flor__P.first_divergence)
-        sqlite3_bind_text(st, 6, flor__P.first_divergence, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 6);
-    sqlite3_bind_int64(st, 7, flor__P.restores);
-    if (flor__P.error)
-        sqlite3_bind_text(st, 8, flor__P.error, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 8);
-    sqlite3_bind_int64(st, 9, flor__P.replay_id);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot finish the replay's record");
+    flor__replay_counts n = {flor__P.new_values, flor__P.compared, flor__P.divergences,
+                             flor__P.restores};
+    return flor__replays_finish(db, flor__P.replay_id, flor__P.error ? "failed" : status, &n,
+                                flor__P.first_divergence, flor__P.error);
 }
 
 /* The one-line report a replay prints when it ends (unless FLOR_QUIET). */
