@@ -146,3 +146,9 @@ int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
     sqlite3_finalize(st);
     return err;
 }
+
+int flor__checkpoints_last_iteration(sqlite3 *db, int64_t run, long *out)
+{
+    return flor__runs_query_long(db, "SELECT max(iteration) FROM checkpoints WHERE run_id = ?1", run,
+                               NULL, out);
+}

@@ -95,6 +95,19 @@ int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, doubl
 void flor__runs_note_reason(sqlite3 *db, int64_t run_id, const char *reason);
 /* status 'killed' (from the writer thread after a signal). */
 void flor__runs_mark_killed(sqlite3 *db, int64_t run_id);
+/* (core) The run a replay replays: SPEC (an id or a tstamp), or the latest
+ * run of FILENAME when SPEC is NULL; *ID 0 when there is none. */
+int flor__runs_find(sqlite3 *db, const char *spec, const char *filename, int64_t *id);
+/* Calls FN for each word of the run's recorded argv, in order; stops at
+ * FN's first nonzero code and returns it.  *READABLE: the whole argv was
+ * read (else WHY holds SQLite's message). */
+int flor__runs_argv_each(sqlite3 *db, int64_t run_id, int (*fn)(void *ctx, const char *word),
+                         void *ctx, int *readable, char *why, size_t nwhy);
+/* The run's status, malloc'd (NULL when it has none). */
+int flor__runs_status(sqlite3 *db, int64_t run_id, char **status);
+/* One integer from SQL with RUN as ?1 and TEXT (unless NULL) as ?2; -1
+ * when there is none. */
+int flor__runs_query_long(sqlite3 *db, const char *sql, int64_t run, const char *text, long *out);
 
 /* ---- checkpoints.c: the checkpoints and checkpoint_objects tables --------- */
 
@@ -139,6 +152,8 @@ typedef struct flor__ckpt_object {
  * then by name; stops at FN's first nonzero code and returns it. */
 int flor__checkpoint_objects_each(sqlite3 *db, int64_t ckpt_id,
                                   int (*fn)(void *ctx, const flor__ckpt_object *o), void *ctx);
+/* The run's last checkpointed iteration (-1: none). */
+int flor__checkpoints_last_iteration(sqlite3 *db, int64_t run, long *out);
 /* flor_project_checkpoints' table (RUN 0: every run). */
 int flor__checkpoints_table(sqlite3 *db, int64_t run, flor_table **out);
 /* Calls FN for each checkpoint of run RUN by iteration (its loop, its
@@ -186,6 +201,52 @@ typedef struct flor__record_stmts {
 int flor__record_stmts_prepare(flor__record_stmts *s, sqlite3 *db, int64_t run_id, int batch);
 void flor__record_stmts_finalize(flor__record_stmts *s);
 
+/* (core) An in-process replay's writes, from its writer thread: the
+ * statements are prepared once (replays.c prepares them all) and these
+ * return SQLite result codes, as the writer's transaction wants. */
+typedef struct flor__replay_rows {
+    sqlite3_stmt *find_ctx, *new_ctx, *put_log; /* records.c */
+    sqlite3_stmt *div;                          /* replays.c */
+} flor__replay_rows;
+int flor__replay_records_prepare(flor__replay_rows *s, sqlite3 *db);
+/* The run's loops row (PARENT, NAME, ITERATION) into *CTX (left as it is
+ * when nonzero): the first one there, else a new one. */
+int flor__loops_find_or_add(flor__replay_rows *s, int64_t run, int64_t parent, const char *name,
+                            long iteration, int64_t *ctx);
+/* A value the replay logged under a name the run did not: source 'replay'
+ * (CTX 0: outside loops), replacing an earlier replay's. */
+int flor__logs_put_replay(flor__replay_rows *s, int64_t run, int64_t ctx, const char *name,
+                          const flor__value *v);
+
+/* (core) What a replay reads of the run it replays. */
+/* The last iteration the run reached of LOOP (NULL: its first outermost
+ * loop); -1 when none. */
+int flor__loops_last_iteration(sqlite3 *db, int64_t run, const char *loop, long *out);
+/* The run's last context of iteration ITERATION of LOOP (NULL: its first
+ * outermost loop); 0 when none. */
+int flor__loops_ctx_at(sqlite3 *db, int64_t run, const char *loop, long iteration, int64_t *ctx);
+/* The context of the last value the run logged in CTX or below (0: none). */
+int flor__logs_last_ctx_under(sqlite3 *db, int64_t run, int64_t ctx, int64_t *last);
+/* Walks up the loops rows from *FROM towards TO, at most MAX steps,
+ * calling FN with each row's loop name and iteration; *FROM ends where
+ * the walk stopped (0: a row was missing). */
+int flor__loops_path_up(sqlite3 *db, int64_t run, int64_t *from, int64_t to, int max,
+                        int (*fn)(void *ctx, const char *name, long iteration), void *ctx);
+/* The run's largest loops ctx_id (0: none). */
+int flor__loops_max_ctx(sqlite3 *db, int64_t run, int64_t *max);
+typedef struct flor__records_visitor {
+    void *ctx;
+    /* each loops row of the run */
+    void (*loop)(void *ctx, int64_t ctx_id, int64_t parent, const char *name, long iteration);
+    /* after the last loops row */
+    void (*loops_done)(void *ctx);
+    /* each value the run logged ('record'), in order; nonzero stops */
+    int (*log)(void *ctx, int64_t ctx_id, const char *name, const flor__value *v);
+} flor__records_visitor;
+/* Walks the run's loops rows, then its recorded logs rows; returns the
+ * first error (a message set) or V->log's nonzero code. */
+int flor__records_read(sqlite3 *db, int64_t run, const flor__records_visitor *v);
+
 /* ---- replays.c: the replays and divergences tables ----------------------- */
 
 /* (core) An in-process replay's rows. */
@@ -203,5 +264,9 @@ typedef struct flor__replay_counts {
 int flor__replays_finish(sqlite3 *db, int64_t replay_id, const char *status,
                          const flor__replay_counts *n, const char *first_divergence,
                          const char *error);
+int flor__replay_rows_prepare(flor__replay_rows *s, sqlite3 *db);
+void flor__replay_rows_finalize(flor__replay_rows *s);
+int flor__divergences_insert(flor__replay_rows *s, int64_t replay_id, const char *coords,
+                             const char *name, const char *recorded, const char *replayed);
 
 #endif

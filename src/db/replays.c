@@ -83,3 +83,37 @@ int flor__replays_finish(sqlite3 *db, int64_t replay_id, const char *status,
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot finish the replay's record");
 }
+
+int flor__replay_rows_prepare(flor__replay_rows *s, sqlite3 *db)
+{
+    int rc = flor__replay_records_prepare(s, db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO divergences(replay_id, coords, name, recorded, "
+                                "replayed) VALUES (?,?,?,?,?)",
+                                -1, &s->div, NULL);
+    return rc;
+}
+
+void flor__replay_rows_finalize(flor__replay_rows *s)
+{
+    sqlite3_finalize(s->find_ctx);
+    sqlite3_finalize(s->new_ctx);
+    sqlite3_finalize(s->put_log);
+    sqlite3_finalize(s->div);
+    s->find_ctx = s->new_ctx = s->put_log = s->div = NULL;
+}
+
+int flor__divergences_insert(flor__replay_rows *s, int64_t replay_id, const char *coords,
+                             const char *name, const char *recorded, const char *replayed)
+{
+    sqlite3_stmt *st = s->div;
+    sqlite3_bind_int64(st, 1, replay_id);
+    sqlite3_bind_text(st, 2, coords, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, recorded, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, replayed, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}

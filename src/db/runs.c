@@ -144,3 +144,80 @@ void flor__runs_mark_killed(sqlite3 *db, int64_t run_id)
     sqlite3_step(st);
     sqlite3_finalize(st);
 }
+
+int flor__runs_find(sqlite3 *db, const char *spec, const char *filename, int64_t *id)
+{
+    sqlite3_stmt *st;
+    int by_id = spec && *spec && strspn(spec, "0123456789") == strlen(spec);
+    const char *sql = by_id  ? "SELECT run_id FROM runs WHERE run_id = ?"
+                      : spec ? "SELECT run_id FROM runs WHERE tstamp = ?"
+                             : "SELECT run_id FROM runs WHERE filename = ? "
+                               "ORDER BY run_id DESC LIMIT 1";
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot look up the run to replay");
+    if (by_id)
+        sqlite3_bind_int64(st, 1, atoll(spec));
+    else
+        sqlite3_bind_text(st, 1, spec ? spec : filename, -1, SQLITE_STATIC);
+    *id = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int flor__runs_status(sqlite3 *db, int64_t run_id, char **status)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE run_id = ?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's status");
+    sqlite3_bind_int64(st, 1, run_id);
+    *status = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        *status = flor__strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* One integer from SQL with RUN as ?1 and TEXT (if not NULL) as ?2, or -1
+ * when NULL. */
+int flor__runs_query_long(sqlite3 *db, const char *sql, int64_t run, const char *text, long *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run to replay");
+    sqlite3_bind_int64(st, 1, run);
+    if (text)
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    *out = -1;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *out = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : flor__err_sqlite(db, rc, "cannot read the run to replay");
+}
+
+int flor__runs_argv_each(sqlite3 *db, int64_t run_id, int (*fn)(void *ctx, const char *word),
+                         void *ctx, int *readable, char *why, size_t nwhy)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT j.value FROM runs r, json_each(r.argv) j WHERE r.run_id = ? "
+                                "ORDER BY j.key",
+                                -1, &st, NULL);
+    int step = rc == SQLITE_OK ? SQLITE_ROW : rc;
+    int err = 0;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        while (!err && (step = sqlite3_step(st)) == SQLITE_ROW)
+            err = fn(ctx, (const char *)sqlite3_column_text(st, 0));
+    }
+    *readable = step == SQLITE_DONE;
+    if (!err && !*readable)
+        snprintf(why, nwhy, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return err;
+}

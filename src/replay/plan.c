@@ -13,24 +13,11 @@
 
 static int select_run(sqlite3 *db, const char *projid, const char *filename)
 {
-    sqlite3_stmt *st;
     const char *spec = flor__P.run_spec;
-    int by_id = spec && *spec && strspn(spec, "0123456789") == strlen(spec);
-    const char *sql = by_id  ? "SELECT run_id FROM runs WHERE run_id = ?"
-                      : spec ? "SELECT run_id FROM runs WHERE tstamp = ?"
-                             : "SELECT run_id FROM runs WHERE filename = ? "
-                               "ORDER BY run_id DESC LIMIT 1";
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot look up the run to replay");
-    if (by_id)
-        sqlite3_bind_int64(st, 1, atoll(spec));
-    else
-        sqlite3_bind_text(st, 1, spec ? spec : filename, -1, SQLITE_STATIC);
     int64_t id = 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    int rc = flor__runs_find(db, spec, filename, &id);
+    if (rc)
+        return rc;
     if (!id && spec)
         return flor__err(FLOR_ENOTFOUND, "--replay_run %s: no such run in project '%s'", spec,
                          projid);
@@ -90,37 +77,14 @@ static long checkpoint_at_or_before(long limit)
 
 /* ---- what the run recorded of itself: its status, its argv ------------------ */
 
-/* One integer from SQL with the run id as ?1, or DFLT when NULL. */
-static int query_long(sqlite3 *db, const char *sql, long dflt, long *out)
-{
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run to replay");
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    if (flor__P.ckpt_loop)
-        sqlite3_bind_text(st, 2, flor__P.ckpt_loop, -1, SQLITE_STATIC);
-    *out = dflt;
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        *out = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-                                                 : flor__err_sqlite(db, rc, "cannot read the run to replay");
-}
-
 /* A run that did not finish (killed, failed, still running) is replayed
  * only as far as it got: to the last iteration of its checkpointed loop
  * that logged or was checkpointed. */
 static int load_reach(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE run_id = ?", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's status");
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        flor__P.run_status = flor__strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    int rc = flor__runs_status(db, flor__P.run_id, &flor__P.run_status);
+    if (rc)
+        return rc;
     if (!flor__P.run_status)
         flor__P.run_status = flor__strdup("unknown");
     if (!flor__P.run_status)
@@ -130,15 +94,9 @@ static int load_reach(sqlite3 *db)
     if (!flor__P.limited)
         return 0;
     long ck = -1, lp = -1;
-    rc = query_long(db, "SELECT max(iteration) FROM checkpoints WHERE run_id = ?1", -1, &ck);
+    rc = flor__checkpoints_last_iteration(db, flor__P.run_id, &ck);
     if (!rc)
-        rc = query_long(db,
-                        flor__P.ckpt_loop
-                            ? "SELECT max(iteration) FROM loops WHERE run_id = ?1 AND name = ?2"
-                            : "SELECT max(iteration) FROM loops WHERE run_id = ?1 AND "
-                              "parent_ctx_id IS NULL AND name = (SELECT name FROM loops WHERE "
-                              "run_id = ?1 AND parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
-                        -1, &lp);
+        rc = flor__loops_last_iteration(db, flor__P.run_id, flor__P.ckpt_loop, &lp);
     flor__P.reached = ck > lp ? ck : lp;
     return rc;
 }
@@ -157,53 +115,53 @@ static int has_name(char **v, int n, const char *name, size_t len)
  * without a row, so flor_arg() parses them to the default's type exactly
  * as the record did.  An arg with neither a row nor a --kwargs used its
  * default in the record too. */
+/* A growing list of strings. */
+typedef struct strv {
+    char **v;
+    int n;
+} strv;
+
+static int strv_push(strv *l, const char *w)
+{
+    char **v = realloc(l->v, (size_t)(l->n + 1) * sizeof *v);
+    if (!v)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    l->v = v;
+    if (!(v[l->n] = flor__strdup(w)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    l->n++;
+    return 0;
+}
+
+static int push_arg_name(void *ctx, const char *name, const flor__value *v)
+{
+    (void)v;
+    return strv_push(ctx, name);
+}
+
+static int push_word(void *ctx, const char *word) { return strv_push(ctx, word ? word : ""); }
+
 static int load_argv_kwargs(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    char **argnames = NULL, **words = NULL, **fake = NULL;
-    int nnames = 0, nwords = 0, nfake = 0, rc;
-    rc = sqlite3_prepare_v2(db, "SELECT name FROM args WHERE run_id = ?", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's args");
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        char **v = realloc(argnames, (size_t)(nnames + 1) * sizeof *v);
-        if (!v || !(v[nnames] = flor__strdup((const char *)sqlite3_column_text(st, 0)))) {
-            argnames = v ? v : argnames;
-            rc = flor__err(FLOR_ENOMEM, "out of memory");
-            goto out;
-        }
-        argnames = v;
-        nnames++;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT j.value FROM runs r, json_each(r.argv) j WHERE r.run_id = ? "
-                            "ORDER BY j.key",
-                            -1, &st, NULL);
-    int step = rc == SQLITE_OK ? SQLITE_ROW : rc;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, flor__P.run_id);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *w = (const char *)sqlite3_column_text(st, 0);
-            char **v = realloc(words, (size_t)(nwords + 1) * sizeof *v);
-            if (!v || !(v[nwords] = flor__strdup(w ? w : ""))) {
-                words = v ? v : words;
-                rc = flor__err(FLOR_ENOMEM, "out of memory");
-                goto out;
-            }
-            words = v;
-            nwords++;
-        }
-    }
-    if (step != SQLITE_DONE) {
+    strv names = {0}, argv = {0};
+    char **fake = NULL;
+    int nfake = 0, readable = 0;
+    char why[256] = "";
+    int rc = flor__args_each(db, flor__P.run_id, push_arg_name, &names);
+    if (!rc)
+        rc = flor__runs_argv_each(db, flor__P.run_id, push_word, &argv, &readable, why,
+                                  sizeof why);
+    if (rc)
+        goto out;
+    char **argnames = names.v, **words = argv.v;
+    int nnames = names.n, nwords = argv.n;
+    if (!readable) {
         /* the argv is unreadable: harmless when the args rows are complete */
         if (flor__P.limited && nnames == 0)
             rc = flor__err(FLOR_ECORRUPT,
                            "run %lld recorded no args (it ended '%s') and its argv cannot be "
                            "read (%s): cannot replay it faithfully",
-                           (long long)flor__P.run_id, flor__P.run_status, sqlite3_errmsg(db));
+                           (long long)flor__P.run_id, flor__P.run_status, why);
         else
             rc = 0;
         goto out;
@@ -246,13 +204,12 @@ static int load_argv_kwargs(sqlite3 *db)
     }
     rc = 0;
 out:
-    sqlite3_finalize(st);
-    for (int i = 0; i < nnames; i++)
-        free(argnames[i]);
-    for (int i = 0; i < nwords; i++)
-        free(words[i]);
-    free(argnames);
-    free(words);
+    for (int i = 0; i < names.n; i++)
+        free(names.v[i]);
+    for (int i = 0; i < argv.n; i++)
+        free(argv.v[i]);
+    free(names.v);
+    free(argv.v);
     free(fake);
     return rc;
 }

@@ -30,64 +30,32 @@ static struct {
 static int nfrontier;
 static int frontier_cut_depth = -1; /* the loop whose end is the record's end */
 
+/* One step of the path up from the last log: the loop it was in. */
+static int frontier_push(void *ctx, const char *name, long iteration)
+{
+    (void)ctx;
+    if (!(frontier[nfrontier].name = flor__strdup(name)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    frontier[nfrontier].iteration = iteration;
+    nfrontier++;
+    return 0;
+}
+
 int flor__replay_frontier_load(sqlite3 *db)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(
-        db,
-        flor__P.ckpt_loop
-            ? "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND name = ?3"
-            : "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND "
-              "parent_ctx_id IS NULL AND name = (SELECT name FROM loops WHERE run_id = ?1 AND "
-              "parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's loops");
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    sqlite3_bind_int64(st, 2, flor__P.reached);
-    if (flor__P.ckpt_loop)
-        sqlite3_bind_text(st, 3, flor__P.ckpt_loop, -1, SQLITE_STATIC);
-    int64_t ctx = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    int64_t ctx = 0, last = 0;
+    int rc = flor__loops_ctx_at(db, flor__P.run_id, flor__P.ckpt_loop, flor__P.reached, &ctx);
     /* the context of the last value the record logged in that iteration */
-    rc = sqlite3_prepare_v2(db,
-                            "WITH RECURSIVE sub(c) AS (SELECT ?2 UNION ALL SELECT l.ctx_id FROM "
-                            "loops l JOIN sub ON l.parent_ctx_id = sub.c WHERE l.run_id = ?1) "
-                            "SELECT ctx_id FROM logs WHERE run_id = ?1 AND source = 'record' AND "
-                            "ctx_id IN sub ORDER BY rowid DESC LIMIT 1",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's logs");
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    sqlite3_bind_int64(st, 2, ctx);
-    int64_t last = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    if (!rc)
+        rc = flor__logs_last_ctx_under(db, flor__P.run_id, ctx, &last);
+    if (rc)
+        return rc;
     if (!last || last == ctx)
         return 0; /* it logged after its nested loops: they ran to their end */
     /* the path from there up to the iteration, innermost first */
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT parent_ctx_id, name, iteration FROM loops WHERE run_id = ?1 "
-                            "AND ctx_id = ?2",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's loops");
-    while (last && last != ctx && nfrontier < MAX_FRONTIER) {
-        sqlite3_bind_int64(st, 1, flor__P.run_id);
-        sqlite3_bind_int64(st, 2, last);
-        last = 0;
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            last = sqlite3_column_int64(st, 0);
-            frontier[nfrontier].name = flor__strdup((const char *)sqlite3_column_text(st, 1));
-            frontier[nfrontier].iteration = (long)sqlite3_column_int64(st, 2);
-            if (!frontier[nfrontier].name) {
-                sqlite3_finalize(st);
-                return flor__err(FLOR_ENOMEM, "out of memory");
-            }
-            nfrontier++;
-        }
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
+    if ((rc = flor__loops_path_up(db, flor__P.run_id, &last, ctx, MAX_FRONTIER, frontier_push,
+                                  NULL)) != 0)
+        return rc;
     if (last != ctx) { /* not a path to the iteration: no frontier */
         for (int k = 0; k < nfrontier; k++)
             free(frontier[k].name);

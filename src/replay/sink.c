@@ -100,7 +100,7 @@ static smap seen;       /* "coords\037name" -> occurrences so far in this replay
 static smap known;      /* coords -> the run's ctx_id there (in `count`) */
 static wctx *ctxs;      /* in-memory contexts (hash by ctx id) */
 static size_t nctx_cap, nctx;
-static sqlite3_stmt *st_find_ctx, *st_new_ctx, *st_put_log, *st_div;
+static flor__replay_rows wst; /* the writer's statements */
 static double tolerance;
 
 static wctx *ctx_slot(int64_t ctx, int create)
@@ -159,100 +159,81 @@ static const char *rec_coords(lrow *rows, int64_t nrows, int64_t ctx, int depth)
     return r->coords ? r->coords : "";
 }
 
-int flor__replay_sink_load(sqlite3 *db)
+/* What the sink reads of the run: its loops rows by ctx id, then its
+ * values, keyed by coordinates, name and occurrence. */
+typedef struct loader {
+    lrow *rows;
+    int64_t maxctx;
+    flor__buf key;
+} loader;
+
+static void load_loop(void *arg, int64_t c, int64_t parent, const char *name, long iteration)
 {
-    sqlite3_stmt *st;
-    int64_t maxctx = 0;
-    int rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(ctx_id), 0) FROM loops WHERE run_id=?",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's loops");
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        maxctx = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    lrow *rows = calloc((size_t)maxctx + 1, sizeof *rows);
-    if (!rows)
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT ctx_id, parent_ctx_id, name, iteration FROM loops "
-                            "WHERE run_id=?",
-                            -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, flor__P.run_id);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int64_t c = sqlite3_column_int64(st, 0);
-            if (c < 1 || c > maxctx)
-                continue;
-            rows[c - 1].parent = sqlite3_column_int64(st, 1);
-            rows[c - 1].name = flor__strdup((const char *)sqlite3_column_text(st, 2));
-            rows[c - 1].iteration = (long)sqlite3_column_int64(st, 3);
-        }
-        sqlite3_finalize(st);
-        rc = sqlite3_prepare_v2(db,
-                                "SELECT ctx_id, name, value FROM logs WHERE run_id=? AND "
-                                "source='record' ORDER BY rowid",
-                                -1, &st, NULL);
-    }
-    if (rc != SQLITE_OK) {
-        rc = flor__err_sqlite(db, rc, "cannot read the run's logs");
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    for (int64_t c = 1; c <= maxctx; c++) {
-        const char *coords = rec_coords(rows, maxctx, c, 0);
+    loader *L = arg;
+    if (c < 1 || c > L->maxctx)
+        return;
+    L->rows[c - 1].parent = parent;
+    L->rows[c - 1].name = flor__strdup(name);
+    L->rows[c - 1].iteration = iteration;
+}
+
+static void load_loops_done(void *arg)
+{
+    loader *L = arg;
+    for (int64_t c = 1; c <= L->maxctx; c++) {
+        const char *coords = rec_coords(L->rows, L->maxctx, c, 0);
         sent *k = *coords ? smap_find(&known, coords, 1) : NULL;
         if (k && !k->count)
             k->count = (long)c;
     }
-    flor__buf key = {0};
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        const char *coords = rec_coords(rows, maxctx, sqlite3_column_int64(st, 0), 0);
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        key.len = 0;
-        flor__buf_printf(&key, "%s\037%s", coords, name);
-        sent *occ = smap_find(&seen, key.p, 1);
-        sent *nm = smap_find(&names, name, 1);
-        if (!occ || !nm) {
-            rc = flor__err(FLOR_ENOMEM, "out of memory");
-            break;
-        }
-        flor__buf_printf(&key, "\037%ld", occ->count++);
-        sent *e = smap_find(&recorded, key.p, 1);
-        if (!e) {
-            rc = flor__err(FLOR_ENOMEM, "out of memory");
-            break;
-        }
-        sqlite3_value *v = sqlite3_column_value(st, 2);
-        switch (sqlite3_value_type(v)) {
-        case SQLITE_INTEGER:
-            e->v.type = FLOR_INTEGER;
-            e->v.i = sqlite3_value_int64(v);
-            break;
-        case SQLITE_FLOAT:
-            e->v.type = FLOR_REAL;
-            e->v.r = sqlite3_value_double(v);
-            break;
-        case SQLITE_NULL:
-            e->v.type = FLOR_NULL;
-            break;
-        default:
-            e->v.type = FLOR_TEXT;
-            e->v.s = flor__strdup((const char *)sqlite3_value_text(v));
-        }
+}
+
+static int load_log(void *arg, int64_t ctx, const char *name, const flor__value *v)
+{
+    loader *L = arg;
+    const char *coords = rec_coords(L->rows, L->maxctx, ctx, 0);
+    L->key.len = 0;
+    flor__buf_printf(&L->key, "%s\037%s", coords, name);
+    sent *occ = smap_find(&seen, L->key.p, 1);
+    sent *nm = smap_find(&names, name, 1);
+    if (!occ || !nm)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    flor__buf_printf(&L->key, "\037%ld", occ->count++);
+    sent *e = smap_find(&recorded, L->key.p, 1);
+    if (!e)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    e->v.type = v->type;
+    if (v->type == FLOR_INTEGER)
+        e->v.i = v->v.i;
+    else if (v->type == FLOR_REAL)
+        e->v.r = v->v.r;
+    else if (v->type == FLOR_TEXT)
+        e->v.s = flor__strdup(v->v.s);
+    return 0;
+}
+
+int flor__replay_sink_load(sqlite3 *db)
+{
+    loader L = {NULL, 0, {0}};
+    int rc = flor__loops_max_ctx(db, flor__P.run_id, &L.maxctx);
+    if (rc)
+        return rc;
+    if (!(L.rows = calloc((size_t)L.maxctx + 1, sizeof *L.rows)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    flor__records_visitor v = {&L, load_loop, load_loops_done, load_log};
+    rc = flor__records_read(db, flor__P.run_id, &v);
+    flor__buf_release(&L.key);
+    if (!rc) {
+        /* the occurrence counters start again for the replay itself */
+        smap_free(&seen);
+        const char *tol = getenv("FLOR_REPLAY_TOLERANCE");
+        tolerance = tol && *tol ? atof(tol) : 0;
     }
-    flor__buf_release(&key);
-    sqlite3_finalize(st);
-    /* the occurrence counters start again for the replay itself */
-    smap_free(&seen);
-    const char *tol = getenv("FLOR_REPLAY_TOLERANCE");
-    tolerance = tol && *tol ? atof(tol) : 0;
-out:
-    for (int64_t c = 0; c < maxctx; c++) {
-        free(rows[c].name);
-        free(rows[c].coords);
+    for (int64_t c = 0; c < L.maxctx; c++) {
+        free(L.rows[c].name);
+        free(L.rows[c].coords);
     }
-    free(rows);
+    free(L.rows);
     return rc;
 }
 
@@ -260,30 +241,9 @@ out:
 
 static int prepare(sqlite3 *db)
 {
-    if (st_put_log)
+    if (wst.put_log)
         return SQLITE_OK;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT ctx_id FROM loops WHERE run_id=?1 AND "
-                                "parent_ctx_id IS ?2 AND name=?3 AND iteration=?4 "
-                                "ORDER BY ctx_id LIMIT 1",
-                                -1, &st_find_ctx, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) "
-                                "SELECT ?1, coalesce(max(ctx_id), 0) + 1, ?2, ?3, ?4 FROM loops "
-                                "WHERE run_id=?1 RETURNING ctx_id",
-                                -1, &st_new_ctx, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db,
-                                "INSERT OR REPLACE INTO logs(run_id, ctx_id, name, value, source) "
-                                "VALUES (?,?,?,?,'replay')",
-                                -1, &st_put_log, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO divergences(replay_id, coords, name, recorded, "
-                                "replayed) VALUES (?,?,?,?,?)",
-                                -1, &st_div, NULL);
-    return rc;
+    return flor__replay_rows_prepare(&wst, db);
 }
 
 static const char *coords_of(int64_t ctx)
@@ -317,23 +277,10 @@ static int resolve(sqlite3 *db, int64_t ctx, int64_t *out, int depth)
     int rc = resolve(db, c->parent, &parent, depth + 1);
     if (rc != SQLITE_OK)
         return rc;
-    sqlite3_stmt *sts[2] = {st_find_ctx, st_new_ctx};
-    for (int step = 0; step < 2 && !c->dbctx; step++) {
-        sqlite3_stmt *st = sts[step];
-        sqlite3_bind_int64(st, 1, flor__P.run_id);
-        if (parent)
-            sqlite3_bind_int64(st, 2, parent);
-        else
-            sqlite3_bind_null(st, 2);
-        sqlite3_bind_text(st, 3, flor__name_str(c->name), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, c->iteration);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            c->dbctx = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return rc;
-    }
+    rc = flor__loops_find_or_add(&wst, flor__P.run_id, parent, flor__name_str(c->name),
+                                 c->iteration, &c->dbctx);
+    if (rc != SQLITE_OK)
+        return rc;
     *out = c->dbctx;
     return SQLITE_OK;
 }
@@ -387,15 +334,8 @@ static int compare(sqlite3 *db, const char *coords, const char *name, long occ, 
                                                 *coords ? coords : "(outside loops)", want, got);
     if (flor__P.divergences > 100)
         return SQLITE_OK; /* keep the first hundred in detail */
-    sqlite3_bind_int64(st_div, 1, flor__P.replay_id);
-    sqlite3_bind_text(st_div, 2, coords, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st_div, 3, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st_div, 4, want, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st_div, 5, got, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st_div);
-    sqlite3_reset(st_div);
     (void)db;
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return flor__divergences_insert(&wst, flor__P.replay_id, coords, name, want, got);
 }
 
 int flor__replay_record(sqlite3 *db, const flor__block *b, const flor__rec *r)
@@ -433,22 +373,14 @@ int flor__replay_record(sqlite3 *db, const flor__block *b, const flor__rec *r)
     int64_t dbctx;
     if ((rc = resolve(db, r->ctx, &dbctx, 0)) != SQLITE_OK)
         return rc;
-    sqlite3_stmt *st = st_put_log;
-    sqlite3_bind_int64(st, 1, flor__P.run_id);
-    if (dbctx)
-        sqlite3_bind_int64(st, 2, dbctx);
-    else
-        sqlite3_bind_null(st, 2);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    switch (r->type) {
-    case FLOR_INTEGER: sqlite3_bind_int64(st, 4, r->v.i); break;
-    case FLOR_REAL: flor__bind_real(st, 4, r->v.r); break;
-    case FLOR_TEXT: sqlite3_bind_text(st, 4, text, (int)r->v.s.len, SQLITE_STATIC); break;
-    default: sqlite3_bind_null(st, 4);
-    }
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    flor__value v = {.type = (flor_type)r->type};
+    if (r->type == FLOR_INTEGER)
+        v.v.i = r->v.i;
+    else if (r->type == FLOR_REAL)
+        v.v.r = r->v.r;
+    else if (r->type == FLOR_TEXT)
+        v.v.s = text;
+    if ((rc = flor__logs_put_replay(&wst, flor__P.run_id, dbctx, name, &v)) != SQLITE_OK)
         return rc;
     flor__P.new_values++;
     return SQLITE_OK;
@@ -456,11 +388,7 @@ int flor__replay_record(sqlite3 *db, const flor__block *b, const flor__rec *r)
 
 void flor__replay_sink_release(void)
 {
-    sqlite3_finalize(st_find_ctx);
-    sqlite3_finalize(st_new_ctx);
-    sqlite3_finalize(st_put_log);
-    sqlite3_finalize(st_div);
-    st_find_ctx = st_new_ctx = st_put_log = st_div = NULL;
+    flor__replay_rows_finalize(&wst);
     smap_free(&recorded);
     smap_free(&names);
     smap_free(&seen);
