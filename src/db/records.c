@@ -167,6 +167,15 @@ int flor__replay_records_prepare(flor__replay_rows *s, sqlite3 *db)
     return rc;
 }
 
+/* An id column: 0 binds NULL (no loop context, no parent). */
+static void bind_id(sqlite3_stmt *st, int col, int64_t id)
+{
+    if (id)
+        sqlite3_bind_int64(st, col, id);
+    else
+        sqlite3_bind_null(st, col);
+}
+
 int flor__loops_find_or_add(flor__replay_rows *s, int64_t run, int64_t parent, const char *name,
                             long iteration, int64_t *ctx)
 {
@@ -174,10 +183,7 @@ int flor__loops_find_or_add(flor__replay_rows *s, int64_t run, int64_t parent, c
     for (int step = 0; step < 2 && !*ctx; step++) {
         sqlite3_stmt *st = sts[step];
         sqlite3_bind_int64(st, 1, run);
-        if (parent)
-            sqlite3_bind_int64(st, 2, parent);
-        else
-            sqlite3_bind_null(st, 2);
+        bind_id(st, 2, parent);
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, iteration);
         int rc = sqlite3_step(st);
@@ -195,10 +201,7 @@ int flor__logs_put_replay(flor__replay_rows *s, int64_t run, int64_t ctx, const 
 {
     sqlite3_stmt *st = s->put_log;
     sqlite3_bind_int64(st, 1, run);
-    if (ctx)
-        sqlite3_bind_int64(st, 2, ctx);
-    else
-        sqlite3_bind_null(st, 2);
+    bind_id(st, 2, ctx);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
     flor__bind_value(st, 4, v);
     int rc = sqlite3_step(st);

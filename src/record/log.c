@@ -77,8 +77,13 @@ int64_t flor__loop_context(void)
     return flor__R.stack[d].ctx;
 }
 
-/* One log of V under NAME: the one path of every flor_log_* variant. */
-static int log_value(const char *name, const flor__value *v)
+/* One log of V under NAME: the one path of every flor_log_* variant.
+ * Inlined into each variant, where V's type is a constant, so the hot
+ * path keeps no switch on it. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int log_value(const char *name, const flor__value *v)
 {
     if (!pthread_equal(pthread_self(), flor__R.owner))
         return flor__err(FLOR_EUSAGE, "flor_log('%s') from a thread other than flor_init's",
