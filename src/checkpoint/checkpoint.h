@@ -40,6 +40,11 @@ typedef struct flor__states {
 } flor__states;
 
 extern flor__states flor__S;
+/* The layers above set the registry's hooks through these (NULL: none):
+ * a recorded run stages flat buffers as they are registered and hears of
+ * registration errors; a replay hears of every flat buffer registered. */
+void flor__state_set_recording(int staging, void (*on_error)(const char *msg));
+void flor__state_set_on_register(int (*on_register)(flor__state *s));
 flor__state *flor__state_find(const char *name);
 /* A new, empty entry named NAME (NULL on ENOMEM, message set). */
 flor__state *flor__state_new(const char *name);

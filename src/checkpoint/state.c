@@ -20,6 +20,17 @@
 
 flor__states flor__S;
 
+void flor__state_set_recording(int staging, void (*on_error)(const char *msg))
+{
+    flor__S.staging = staging;
+    flor__S.on_error = on_error;
+}
+
+void flor__state_set_on_register(int (*on_register)(flor__state *s))
+{
+    flor__S.on_register = on_register;
+}
+
 static void stage_free(flor__state *s)
 {
     if (s->stage)

@@ -144,8 +144,7 @@ int flor__record_start(int argc, char **argv)
         flor__runs_set_status(R->db, R->run_id, "failed", -1, flor_errmsg());
         return rc;
     }
-    flor__S.staging = 1;
-    flor__S.on_error = state_error;
+    flor__state_set_recording(1, state_error);
     return 0;
 }
 
@@ -159,7 +158,7 @@ int flor__record_end(const char *status)
     int rc = flor__writer_stop(R->writer);
     R->writer = NULL;
     R->on = 0;
-    flor__S.staging = 0;
+    flor__state_set_recording(0, NULL);
     char saved[512];
     snprintf(saved, sizeof saved, "%s", flor_errmsg());
     if (rc)

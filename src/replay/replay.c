@@ -83,7 +83,7 @@ int flor__replay_start(int argc, char **argv)
         return rc;
     }
     R->replay = &ops;
-    flor__S.on_register = on_register;
+    flor__state_set_on_register(on_register);
     return 0;
 }
 
@@ -123,6 +123,6 @@ void flor__replay_release(void)
     free(flor__P.first_divergence);
     free(flor__P.run_status);
     memset(&flor__P, 0, sizeof flor__P);
-    flor__S.on_register = NULL;
+    flor__state_set_on_register(NULL);
     flor__R.replay = NULL;
 }
