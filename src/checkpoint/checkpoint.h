@@ -1,6 +1,12 @@
 /*
  * checkpoint/checkpoint.h -- registered state, the checkpoint policy and the checkpoint writer.
  * Internal to libflor: names start with flor__ (docs/architecture.md).
+ *
+ * Layering: checkpoint calls store, db and base; never record or replay.
+ * What it needs of the run (the policy, the loop's coordinates) comes as
+ * arguments; what the layers above want on a registration they set as
+ * the registry's hooks.  Within the folder: state, policy < ckpt <
+ * register.c (the public flor_checkpoint* calls).
  */
 #ifndef FLOR_CHECKPOINT_CHECKPOINT_H
 #define FLOR_CHECKPOINT_CHECKPOINT_H

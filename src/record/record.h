@@ -1,6 +1,14 @@
 /*
- * record/record.h -- the record path: the run, loops, logs, args and the writer thread.
- * Internal to libflor: names start with flor__ (docs/architecture.md).
+ * record/record.h -- the record path: the session (the run), loops, logs,
+ * args and the writer thread.  Internal to libflor: names start with
+ * flor__ (docs/architecture.md).
+ *
+ * Layering: record calls checkpoint, project, git, db and base below it,
+ * never replay above it.  A replay plugs in through flor__replay_ops,
+ * which it registers with the session (flor__R.replay); src/flor.c, the
+ * top, composes the two in flor_init() and flor_finish().  Within the
+ * folder, a file calls only those before it: names, session < writer <
+ * log < args < loop, run.
  */
 #ifndef FLOR_RECORD_RECORD_H
 #define FLOR_RECORD_RECORD_H
@@ -14,7 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* ---- log.c: the in-memory record buffer --------------------------------- */
+/* ---- the in-memory record buffer (log.c fills it, writer.c drains it) ---- */
 
 /* Every training-thread event is one fixed-size record in a block; text
  * bytes go to the block's text area.  The training thread is the only

@@ -1,6 +1,11 @@
 /*
  * replay/replay.h -- hindsight logging inside a replayed program.
  * Internal to libflor: names start with flor__ (docs/architecture.md).
+ *
+ * Layering: replay calls record, checkpoint, project, db and base below
+ * it; record never calls replay (replay.c registers flor__replay_ops with
+ * the session).  Within the in-process replay: flags < restore, report,
+ * sink < plan < segment < replay.c.
  */
 #ifndef FLOR_REPLAY_REPLAY_H
 #define FLOR_REPLAY_REPLAY_H
