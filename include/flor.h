@@ -280,6 +280,8 @@ FLOR_API int64_t flor_run_id(void);
 
 /** What flor_init() was asked to do, whether or not it succeeded. */
 typedef enum flor_mode { FLOR_MODE_OFF = 0, FLOR_MODE_RECORD = 1, FLOR_MODE_REPLAY = 2 } flor_mode;
+FLOR_API flor_mode flor_run_mode(void);
+/** The former name of flor_run_mode(), kept for the programs that use it. */
 FLOR_API flor_mode flor_get_mode(void);
 
 /** True when flor records (flor_init succeeded and FLOR_MODE is not off). */
@@ -315,14 +317,17 @@ FLOR_API bool flor_enabled(void);
  * the process ends.  Each value read is committed to the run's args
  * before the call returns.
  */
-FLOR_API int flor_arg_long(const char *name, long dflt, long *out);
+FLOR_API int flor_arg_int64(const char *name, int64_t dflt, int64_t *out);
 FLOR_API int flor_arg_double(const char *name, double dflt, double *out);
 FLOR_API int flor_arg_text(const char *name, const char *dflt, const char **out);
 FLOR_API int flor_arg_bool(const char *name, bool dflt, bool *out);
+/** flor_arg_int64() for a `long`, kept for the programs that use it. */
+FLOR_API int flor_arg_long(const char *name, long dflt, long *out);
 
 /**
- * Kept for compatibility: the flor_arg() forms now exit with status 2 on
- * an override they cannot parse (see above), so this is always NULL.
+ * Kept for compatibility, always NULL: errors are reported one way only,
+ * by the return code and flor_errmsg(); the flor_arg() forms exit with
+ * status 2 on an override they cannot parse (see above).
  */
 FLOR_API const char *flor_arg_error(void);
 
@@ -362,9 +367,11 @@ FLOR_API bool flor_arg_bool_v(const char *name, bool dflt);
  *         thread other than flor_init's.  Outside a run (FLOR_MODE=off,
  *         or before flor_init) it does nothing and returns 0.
  */
-FLOR_API int flor_log_long(const char *name, long long value);
+FLOR_API int flor_log_int64(const char *name, int64_t value);
 FLOR_API int flor_log_double(const char *name, double value);
 FLOR_API int flor_log_text(const char *name, const char *value);
+/** flor_log_int64() under its former name, kept for the programs that use it. */
+FLOR_API int flor_log_long(const char *name, long long value);
 
 #ifndef __cplusplus
 #define flor_log(name, value)                                                  \

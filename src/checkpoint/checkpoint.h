@@ -1,12 +1,19 @@
 /*
  * checkpoint/checkpoint.h -- registered state, the checkpoint policy and the checkpoint writer.
  * Internal to libflor: names start with flor__ (docs/architecture.md).
+ *
+ * Layering: checkpoint calls store, db and base; never record or replay.
+ * What it needs of the run (the policy, the loop's coordinates) comes as
+ * arguments; what the layers above want on a registration they set as
+ * the registry's hooks.  Within the folder: state, policy < ckpt <
+ * register.c (the public flor_checkpoint* calls).
  */
 #ifndef FLOR_CHECKPOINT_CHECKPOINT_H
 #define FLOR_CHECKPOINT_CHECKPOINT_H
 
 #include "flor.h"
 #include "base/base.h"
+#include "db/db.h"
 #include "store/store.h"
 
 /* ---- state.c: registered state and its staging ------------------------- */
@@ -25,13 +32,30 @@ typedef struct flor__state {
     int has_prev;
 } flor__state;
 
+/* The registry.  The layers above set the hooks; the checkpoint layer
+ * never calls up otherwise. */
 typedef struct flor__states {
     flor__state *v;
     int n, cap;
+    int staging;       /* recording: a flat buffer's staging is reserved when
+                        * it is registered (set by record/run.c) */
+    /* a registration error, after its message is set (record: taints the run) */
+    void (*on_error)(const char *msg);
+    /* a flat buffer was registered: a replay may restore it now (its code) */
+    int (*on_register)(flor__state *s);
 } flor__states;
 
 extern flor__states flor__S;
+/* The layers above set the registry's hooks through these (NULL: none):
+ * a recorded run stages flat buffers as they are registered and hears of
+ * registration errors; a replay hears of every flat buffer registered. */
+void flor__state_set_recording(int staging, void (*on_error)(const char *msg));
+void flor__state_set_on_register(int (*on_register)(flor__state *s));
 flor__state *flor__state_find(const char *name);
+/* A new, empty entry named NAME (NULL on ENOMEM, message set). */
+flor__state *flor__state_new(const char *name);
+/* Drops S from the registry (its staging and delta base too). */
+void flor__state_remove(flor__state *s);
 int flor__state_stage_reserve(flor__state *s, size_t n);
 /* Copies every registered object into its staging; *TOTAL = bytes. */
 int flor__state_snapshot(size_t *total);
@@ -39,13 +63,6 @@ void flor__state_forget_previous(flor__state *s);
 const char *flor__dtype_name(flor_dtype t);
 size_t flor__dtype_size(flor_dtype t);
 
-/* restore.c: in a replay, the flat objects of the last restore that were
- * not registered then are restored when S is registered (0 when S is not
- * one of them); _release forgets them. */
-int flor__restore_pending(flor__state *s);
-void flor__restore_pending_release(void);
-/* FLOR_ENOTFOUND (message set) when such an object is still pending. */
-int flor__restore_pending_left(void);
 
 /* ---- policy.c: when to checkpoint ---------------------------------------- */
 
@@ -83,9 +100,10 @@ double flor__policy_overhead(const flor__policy *p, double now);
 
 typedef struct flor__ckpt flor__ckpt;
 int flor__ckpt_start(const char *datadir, int64_t run_id);
-/* At the end of an iteration of the checkpointed loop: ask the policy,
+/* At the end of an iteration of the checkpointed loop: ask policy P,
  * snapshot, hand to the writer.  LAST: the loop's final iteration. */
-int flor__ckpt_take(const char *loop, long iteration, const char *coords, int last);
+int flor__ckpt_take(flor__policy *p, const char *loop, long iteration, const char *coords,
+                    int last);
 void flor__ckpt_wait_idle(void);
 /* Waits for the writer, stops it; counts of checkpoints written/failed. */
 int flor__ckpt_stop(int *written, int *failed);

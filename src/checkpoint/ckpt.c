@@ -15,9 +15,9 @@
  * measures the process's other CPU use and then stores chunks raw
  * (hashed and deduplicated, not compressed).
  */
-#include "internal.h"
+#include "checkpoint/checkpoint.h"
 
-#include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +54,7 @@ static double cpu_clock(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9; /* exact: below 2^53 */
 }
 
 /* True when the threads other than this one used nearly every core since
@@ -119,55 +119,22 @@ static int persist(flor__ckpt *c)
     if (!rc && (rc = flor__store_sync(c->store)) != 0)
         flor__err_wrap(rc, "cannot write checkpoint at %s", c->coords);
     double write_s = flor__mono() - t0;
-    sqlite3_stmt *ck = NULL, *ob = NULL;
-    if (!rc)
-        rc = flor__db_begin(c->db);
     if (!rc) {
-        int src = sqlite3_prepare_v2(c->db,
-                                     "INSERT OR REPLACE INTO checkpoints(run_id, loop, iteration,"
-                                     " coords, created, logical_bytes, stored_bytes, stall_s,"
-                                     " write_s, codec) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                     -1, &ck, NULL);
-        if (src == SQLITE_OK)
-            src = sqlite3_prepare_v2(c->db,
-                                     "INSERT INTO checkpoint_objects(ckpt_id, name, dtype, version,"
-                                     " nbytes, callback, manifest) VALUES (?,?,?,?,?,?,?)",
-                                     -1, &ob, NULL);
-        if (src == SQLITE_OK) {
-            sqlite3_bind_int64(ck, 1, c->run_id);
-            sqlite3_bind_text(ck, 2, c->loop, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ck, 3, c->iteration);
-            sqlite3_bind_text(ck, 4, c->coords, -1, SQLITE_STATIC);
-            sqlite3_bind_double(ck, 5, flor__now());
-            sqlite3_bind_int64(ck, 6, (int64_t)logical);
-            sqlite3_bind_int64(ck, 7, (int64_t)stored);
-            sqlite3_bind_double(ck, 8, c->stall);
-            sqlite3_bind_double(ck, 9, write_s);
-            sqlite3_bind_text(ck, 10, c->cheap ? "raw" : "zstd", -1, SQLITE_STATIC);
-            src = sqlite3_step(ck) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
-        }
-        int64_t id = sqlite3_last_insert_rowid(c->db);
-        for (int i = 0; i < n && src == SQLITE_OK; i++) {
+        flor__ckpt_row row = {c->run_id, c->loop, c->iteration, c->coords, (int64_t)logical,
+                              (int64_t)stored, c->stall, write_s, c->cheap ? "raw" : "zstd"};
+        flor__ckpt_object_row *rows = calloc((size_t)n ? (size_t)n : 1, sizeof *rows);
+        if (!rows)
+            rc = flor__err(FLOR_ENOMEM, "out of memory");
+        for (int i = 0; rows && i < n; i++) {
             flor__state *s = &flor__S.v[i];
-            sqlite3_bind_int64(ob, 1, id);
-            sqlite3_bind_text(ob, 2, s->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ob, 3, flor__dtype_name(s->type), -1, SQLITE_STATIC);
-            sqlite3_bind_int64(ob, 4, s->version);
-            sqlite3_bind_int64(ob, 5, (int64_t)s->stage_len);
-            sqlite3_bind_int(ob, 6, s->ops.save != NULL);
-            sqlite3_bind_blob(ob, 7, blobs[i].p, (int)blobs[i].len, SQLITE_STATIC);
-            src = sqlite3_step(ob) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(c->db);
-            sqlite3_reset(ob);
+            rows[i] = (flor__ckpt_object_row){s->name, flor__dtype_name(s->type), s->version,
+                                              (int64_t)s->stage_len, s->ops.save != NULL,
+                                              blobs[i].p, blobs[i].len};
         }
-        if (src == SQLITE_OK)
-            rc = flor__db_commit(c->db);
-        else
-            rc = flor__err_sqlite(c->db, src, "cannot record the checkpoint");
-        if (rc)
-            flor__db_rollback(c->db);
+        if (rows)
+            rc = flor__checkpoints_insert(c->db, &row, rows, n);
+        free(rows);
     }
-    sqlite3_finalize(ck);
-    sqlite3_finalize(ob);
     for (int i = 0; i < n; i++) {
         flor__state *s = &flor__S.v[i];
         if (!rc) { /* the next checkpoint deltas against this one */
@@ -220,37 +187,6 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-int flor_checkpoint_loop(const char *loop)
-{
-    if (!loop || !*loop)
-        return flor__err(FLOR_EINVAL, "flor_checkpoint_loop: the loop name must be non-empty");
-    char *copy = flor__strdup(loop);
-    if (!copy)
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    free(flor__R.ckpt_loop);
-    flor__R.ckpt_loop = copy;
-    return 0;
-}
-
-int flor_checkpoint_every(const char *loop, long iterations, double seconds)
-{
-    if (iterations < 0 || !(seconds >= 0) || !isfinite(seconds))
-        return flor__err(FLOR_EINVAL,
-                         "flor_checkpoint_every: expected iterations >= 0 and seconds >= 0, got "
-                         "%ld and %g",
-                         iterations, seconds);
-    if (loop && *loop) {
-        int rc = flor_checkpoint_loop(loop);
-        if (rc)
-            return rc;
-    }
-    flor__R.every_n = iterations;
-    flor__R.every_s = seconds;
-    if (flor__R.ckpt_started) /* the loop runs already: from its next iteration on */
-        flor__policy_set_every(&flor__R.policy, iterations, seconds);
-    return 0;
-}
-
 int flor__ckpt_start(const char *datadir, int64_t run_id)
 {
     flor__ckpt *c = &C_;
@@ -300,7 +236,8 @@ static int is_busy(void)
     return b;
 }
 
-int flor__ckpt_take(const char *loop, long iteration, const char *coords, int last)
+int flor__ckpt_take(flor__policy *p, const char *loop, long iteration, const char *coords,
+                    int last)
 {
     if (!C || flor__S.n == 0)
         return 0;
@@ -308,7 +245,6 @@ int flor__ckpt_take(const char *loop, long iteration, const char *coords, int la
     size_t bytes = 0;
     for (int i = 0; i < flor__S.n; i++)
         bytes += flor__S.v[i].ops.size ? flor__S.v[i].stage_len : flor__S.v[i].nbytes;
-    flor__policy *p = &flor__R.policy;
     flor__decision d = p->every_n > 0 || p->every_s > 0
                            ? flor__policy_decide_every(p, iteration, now, last)
                            : flor__policy_decide(p, now, bytes, is_busy(), last);
@@ -320,7 +256,7 @@ int flor__ckpt_take(const char *loop, long iteration, const char *coords, int la
     size_t total;
     int rc = flor__state_snapshot(&total);
     double stall = flor__mono() - t0;
-    flor__policy_taken(&flor__R.policy, stall, total);
+    flor__policy_taken(p, stall, total);
     if (rc) {
         flor__warn("checkpoint at %s skipped: %s", coords, flor_errmsg());
         return rc;

@@ -20,7 +20,7 @@
  * iteration, and/or the first iteration to end T seconds after the
  * previous checkpoint.  It waits for a busy writer rather than skip.
  */
-#include "internal.h"
+#include "checkpoint/checkpoint.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /*
- * state.c -- the registry of checkpointed state and its staging area.
+ * state.c -- the registry of checkpointed state and its staging area
+ * (the public flor_checkpoint* calls that fill it are in register.c).
  *
  * Each registered object owns a staging buffer that is reused by every
  * checkpoint, so a snapshot is a warm memcpy (a first touch of fresh
@@ -8,16 +9,27 @@
  * before training needs it; a callback object's staging grows on demand.
  *
  * The checkpoint writer reads the registry and the staging buffers while
- * it works; registration and removal first wait until it is idle, so the
- * two never overlap.
+ * it works; registration and removal (register.c) first wait until it is
+ * idle, so the two never overlap.
  */
-#include "internal.h"
+#include "checkpoint/checkpoint.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 flor__states flor__S;
+
+void flor__state_set_recording(int staging, void (*on_error)(const char *msg))
+{
+    flor__S.staging = staging;
+    flor__S.on_error = on_error;
+}
+
+void flor__state_set_on_register(int (*on_register)(flor__state *s))
+{
+    flor__S.on_register = on_register;
+}
 
 static void stage_free(flor__state *s)
 {
@@ -46,7 +58,7 @@ int flor__state_stage_reserve(flor__state *s, size_t n)
     return 0;
 }
 
-static flor__state *find(const char *name)
+flor__state *flor__state_find(const char *name)
 {
     for (int i = 0; i < flor__S.n; i++)
         if (strcmp(flor__S.v[i].name, name) == 0)
@@ -54,115 +66,40 @@ static flor__state *find(const char *name)
     return NULL;
 }
 
-flor__state *flor__state_find(const char *name) { return find(name); }
-
 void flor__state_forget_previous(flor__state *s)
 {
     flor__obj_release(&s->prev);
     s->has_prev = 0;
 }
 
-/* A registration that fails leaves state out of every checkpoint, so a
- * replay would silently diverge: besides the code, one line on stderr
- * (even under FLOR_QUIET) and the run is marked to end as failed. */
-static int registration_error(int code)
+flor__state *flor__state_new(const char *name)
 {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", flor_errmsg());
-    flor__loss("%s", msg);
-    flor__run_taint(msg);
-    flor__err(code, "%s", msg);
-    return code;
-}
-
-static int add(const char *name, void *data, size_t nbytes, flor_dtype type, uint32_t version,
-               const flor_state_ops *ops, void *self)
-{
-    if (!name || !*name)
-        return registration_error(
-            flor__err(FLOR_EINVAL, "flor_checkpoint: the name must be a non-empty string"));
-    if (!ops && (!data || !nbytes))
-        return registration_error(
-            flor__err(FLOR_EINVAL,
-                      "flor_checkpoint('%s'): %s: this state would be missing from every "
-                      "checkpoint (register it once it is allocated)",
-                      name, !data ? "NULL data" : "zero bytes"));
-    if (ops && (!ops->size || !ops->save || !ops->load))
-        return flor__err(FLOR_EINVAL, "flor_checkpoint_ops('%s'): size, save and load are required",
-                         name);
-    if ((unsigned)type > FLOR_F64)
-        return flor__err(FLOR_EINVAL, "flor_checkpoint('%s'): unknown element type %d", name,
-                         (int)type);
-    flor__ckpt_wait_idle();
-    flor__state *s = find(name);
-    if (!s) {
-        if (flor__S.n == flor__S.cap) {
-            int cap = flor__S.cap ? flor__S.cap * 2 : 8;
-            flor__state *v = realloc(flor__S.v, (size_t)cap * sizeof *v);
-            if (!v)
-                return flor__err(FLOR_ENOMEM, "out of memory");
-            flor__S.v = v;
-            flor__S.cap = cap;
+    if (flor__S.n == flor__S.cap) {
+        int cap = flor__S.cap ? flor__S.cap * 2 : 8;
+        flor__state *v = realloc(flor__S.v, (size_t)cap * sizeof *v);
+        if (!v) {
+            flor__err(FLOR_ENOMEM, "out of memory");
+            return NULL;
         }
-        s = &flor__S.v[flor__S.n];
-        memset(s, 0, sizeof *s);
-        if (!(s->name = flor__strdup(name)))
-            return flor__err(FLOR_ENOMEM, "out of memory");
-        flor__S.n++;
-    } else if (s->version != version || s->type != type || s->nbytes != nbytes) {
-        flor__state_forget_previous(s); /* a new layout: no delta against the old one */
+        flor__S.v = v;
+        flor__S.cap = cap;
     }
-    s->data = data;
-    s->nbytes = nbytes;
-    s->type = type;
-    s->version = version;
-    if (ops)
-        s->ops = *ops;
-    else
-        memset(&s->ops, 0, sizeof s->ops);
-    s->self = self;
-    if (!ops && flor__P.on) { /* a replay takes no snapshots; it may restore this now */
-        int rc = flor__restore_pending(s);
-        if (rc)
-            flor__replay_fail();
-        return rc;
+    flor__state *s = &flor__S.v[flor__S.n];
+    memset(s, 0, sizeof *s);
+    if (!(s->name = flor__strdup(name))) {
+        flor__err(FLOR_ENOMEM, "out of memory");
+        return NULL;
     }
-    if (!ops && flor__recording() && nbytes)
-        return flor__state_stage_reserve(s, nbytes);
-    return 0;
+    flor__S.n++;
+    return s;
 }
 
-int flor_checkpoint_typed(const char *name, void *data, size_t nbytes, flor_dtype type,
-                          uint32_t version)
+void flor__state_remove(flor__state *s)
 {
-    return add(name, data, nbytes, type, version, NULL, NULL);
-}
-
-int flor_checkpoint(const char *name, void *data, size_t nbytes)
-{
-    return add(name, data, nbytes, FLOR_BYTES, 0, NULL, NULL);
-}
-
-int flor_checkpoint_ops(const char *name, const flor_state_ops *ops, void *self, uint32_t version)
-{
-    if (!ops)
-        return flor__err(FLOR_EINVAL, "flor_checkpoint_ops('%s'): ops is NULL", name ? name : "");
-    return add(name, NULL, 0, FLOR_BYTES, version, ops, self);
-}
-
-int flor_checkpoint_remove(const char *name)
-{
-    if (!name)
-        return flor__err(FLOR_EINVAL, "flor_checkpoint_remove: NULL name");
-    flor__ckpt_wait_idle();
-    flor__state *s = find(name);
-    if (!s)
-        return flor__err(FLOR_ENOTFOUND, "flor_checkpoint_remove: no state named '%s'", name);
     stage_free(s);
     flor__state_forget_previous(s);
     free(s->name);
     *s = flor__S.v[--flor__S.n];
-    return 0;
 }
 
 /* Copies every object into its staging; returns the bytes copied. */

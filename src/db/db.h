@@ -158,4 +158,196 @@ int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
  * The advice every damaged-database message ends with. */
 #define FLOR__FSCK_HINT "run 'flor fsck' to check and repair it"
 
+/* ---- runs.c: the runs table ------------------------------------------------ */
+
+/* (core) The record path's run rows. */
+/* Inserts the run's row ('running'); a tstamp is the time the run started,
+ * never a later one: when another run of the project took the same
+ * microsecond, this one waits for the clock to move on.  Sets *RUN_ID and
+ * TSTAMP. */
+int flor__runs_insert(sqlite3 *db, const char *projid, const char *filename, const char *vid,
+                      const char *argv, int64_t *run_id, char tstamp[32]);
+int flor__runs_set_vid(sqlite3 *db, int64_t run_id, const char *vid);
+/* The run's final STATUS, OVERHEAD (< 0: none) and REASON (NULL: none); an
+ * I/O error may be transient, so a failed update is tried a few times. */
+int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
+                          const char *reason);
+/* Appends REASON to the run's reason now, in its own statement. */
+void flor__runs_note_reason(sqlite3 *db, int64_t run_id, const char *reason);
+/* status 'killed' (from the writer thread after a signal). */
+void flor__runs_mark_killed(sqlite3 *db, int64_t run_id);
+/* (core) The run a replay replays: SPEC (an id or a tstamp), or the latest
+ * run of FILENAME when SPEC is NULL; *ID 0 when there is none. */
+int flor__runs_find(sqlite3 *db, const char *spec, const char *filename, int64_t *id);
+/* Calls FN for each word of the run's recorded argv, in order; stops at
+ * FN's first nonzero code and returns it.  *READABLE: the whole argv was
+ * read (else WHY holds SQLite's message). */
+int flor__runs_argv_each(sqlite3 *db, int64_t run_id, int (*fn)(void *ctx, const char *word),
+                         void *ctx, int *readable, char *why, size_t nwhy);
+/* The run's status, malloc'd (NULL when it has none). */
+int flor__runs_status(sqlite3 *db, int64_t run_id, char **status);
+/* One integer from SQL with RUN as ?1 and TEXT (unless NULL) as ?2; -1
+ * when there is none. */
+int flor__runs_query_long(sqlite3 *db, const char *sql, int64_t run, const char *text, long *out);
+
+/* ---- checkpoints.c: the checkpoints and checkpoint_objects tables --------- */
+
+/* (core) A checkpoint's row and its objects' rows, written by the
+ * checkpoint writer in one transaction. */
+typedef struct flor__ckpt_row {
+    int64_t run_id;
+    const char *loop;
+    long iteration;
+    const char *coords;
+    int64_t logical_bytes, stored_bytes;
+    double stall_s, write_s;
+    const char *codec;
+} flor__ckpt_row;
+
+typedef struct flor__ckpt_object_row {
+    const char *name, *dtype;
+    int64_t version, nbytes;
+    int callback;               /* saved by a flor_state_ops callback */
+    const void *manifest;       /* the encoded manifest */
+    size_t manifest_len;
+} flor__ckpt_object_row;
+
+/* Inserts checkpoint C and its N objects in one transaction (rolled back
+ * on error, message set). */
+int flor__checkpoints_insert(sqlite3 *db, const flor__ckpt_row *c,
+                             const flor__ckpt_object_row *objs, int n);
+/* Run RUN's checkpoint at ITERATION: *FOUND of them; the last one's id
+ * and coords (a message only when the query fails). */
+int flor__checkpoints_find(sqlite3 *db, int64_t run, long iteration, int64_t *id, char *coords,
+                           size_t ncoords, int *found);
+/* One object of a checkpoint, as read back (valid during the callback). */
+typedef struct flor__ckpt_object {
+    const char *name;
+    uint32_t version;
+    size_t nbytes;
+    int callback;
+    const void *manifest;
+    size_t manifest_len;
+} flor__ckpt_object;
+/* Calls FN for each object of checkpoint CKPT_ID, callback objects first,
+ * then by name; stops at FN's first nonzero code and returns it. */
+int flor__checkpoint_objects_each(sqlite3 *db, int64_t ckpt_id,
+                                  int (*fn)(void *ctx, const flor__ckpt_object *o), void *ctx);
+/* The run's last checkpointed iteration (-1: none). */
+int flor__checkpoints_last_iteration(sqlite3 *db, int64_t run, long *out);
+/* flor_project_checkpoints' table (RUN 0: every run). */
+int flor__checkpoints_table(sqlite3 *db, int64_t run, flor_table **out);
+/* Calls FN for each checkpoint of run RUN by iteration (its loop, its
+ * iteration); stops at FN's first nonzero code and returns it. */
+int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
+                                 int (*fn)(void *ctx, const char *loop, long iteration),
+                                 void *ctx);
+
+/* ---- records.c: the args, logs and loops tables ---------------------------- */
+
+/* (core) */
+/* A tagged value: what flor_log_* and flor_arg_* pass to their one core,
+ * and what the rows of args and logs hold. */
+typedef struct flor__value {
+    flor_type type;           /* FLOR_INTEGER, FLOR_REAL, FLOR_TEXT or FLOR_NULL */
+    union {
+        int64_t i;
+        double r;
+        const char *s;        /* FLOR_TEXT: NUL-terminated, not owned */
+    } v;
+} flor__value;
+
+/* Binds V to column COL (a NaN as the text 'NaN', flor__bind_real). */
+int flor__bind_value(sqlite3_stmt *st, int col, const flor__value *v);
+/* Inserts (or replaces) run RUN_ID's arg NAME = V at ord POSITION.
+ * Returns an SQLite result code (SQLITE_OK), no message set: the caller
+ * falls back to the log writer. */
+int flor__args_insert(sqlite3 *db, int64_t run_id, const char *name, const flor__value *v,
+                      int from_kwargs, int64_t position);
+/* Calls FN for each args row of run RUN_ID in ord order (a text or blob
+ * value as FLOR_TEXT, valid during the call); stops at FN's first
+ * nonzero code and returns it. */
+int flor__args_each(sqlite3 *db, int64_t run_id,
+                    int (*fn)(void *ctx, const char *name, const flor__value *v), void *ctx);
+
+/* (core) The log writer's inserts, prepared once per run with ?1 bound to
+ * the run id.  Columns after ?1: a logs row binds ctx_id, name, value (3;
+ * source is 'record'); a loops row ctx_id, parent_ctx_id, name,
+ * iteration (4); the _s forms hold BATCH rows, ?2.. in row order; an args
+ * row binds ?2 name, ?3 value, ?4 from_kwargs, ?5 ord. */
+typedef struct flor__record_stmts {
+    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
+    sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
+} flor__record_stmts;
+int flor__record_stmts_prepare(flor__record_stmts *s, sqlite3 *db, int64_t run_id, int batch);
+void flor__record_stmts_finalize(flor__record_stmts *s);
+
+/* (core) An in-process replay's writes, from its writer thread: the
+ * statements are prepared once (replays.c prepares them all) and these
+ * return SQLite result codes, as the writer's transaction wants. */
+typedef struct flor__replay_rows {
+    sqlite3_stmt *find_ctx, *new_ctx, *put_log; /* records.c */
+    sqlite3_stmt *div;                          /* replays.c */
+} flor__replay_rows;
+int flor__replay_records_prepare(flor__replay_rows *s, sqlite3 *db);
+/* The run's loops row (PARENT, NAME, ITERATION) into *CTX (left as it is
+ * when nonzero): the first one there, else a new one. */
+int flor__loops_find_or_add(flor__replay_rows *s, int64_t run, int64_t parent, const char *name,
+                            long iteration, int64_t *ctx);
+/* A value the replay logged under a name the run did not: source 'replay'
+ * (CTX 0: outside loops), replacing an earlier replay's. */
+int flor__logs_put_replay(flor__replay_rows *s, int64_t run, int64_t ctx, const char *name,
+                          const flor__value *v);
+
+/* (core) What a replay reads of the run it replays. */
+/* The last iteration the run reached of LOOP (NULL: its first outermost
+ * loop); -1 when none. */
+int flor__loops_last_iteration(sqlite3 *db, int64_t run, const char *loop, long *out);
+/* The run's last context of iteration ITERATION of LOOP (NULL: its first
+ * outermost loop); 0 when none. */
+int flor__loops_ctx_at(sqlite3 *db, int64_t run, const char *loop, long iteration, int64_t *ctx);
+/* The context of the last value the run logged in CTX or below (0: none). */
+int flor__logs_last_ctx_under(sqlite3 *db, int64_t run, int64_t ctx, int64_t *last);
+/* Walks up the loops rows from *FROM towards TO, at most MAX steps,
+ * calling FN with each row's loop name and iteration; *FROM ends where
+ * the walk stopped (0: a row was missing). */
+int flor__loops_path_up(sqlite3 *db, int64_t run, int64_t *from, int64_t to, int max,
+                        int (*fn)(void *ctx, const char *name, long iteration), void *ctx);
+/* The run's largest loops ctx_id (0: none). */
+int flor__loops_max_ctx(sqlite3 *db, int64_t run, int64_t *max);
+typedef struct flor__records_visitor {
+    void *ctx;
+    /* each loops row of the run */
+    void (*loop)(void *ctx, int64_t ctx_id, int64_t parent, const char *name, long iteration);
+    /* after the last loops row */
+    void (*loops_done)(void *ctx);
+    /* each value the run logged ('record'), in order; nonzero stops */
+    int (*log)(void *ctx, int64_t ctx_id, const char *name, const flor__value *v);
+} flor__records_visitor;
+/* Walks the run's loops rows, then its recorded logs rows; returns the
+ * first error (a message set) or V->log's nonzero code. */
+int flor__records_read(sqlite3 *db, int64_t run, const flor__records_visitor *v);
+
+/* ---- replays.c: the replays and divergences tables ----------------------- */
+
+/* (core) An in-process replay's rows. */
+/* status 'killed' (from the writer thread after a signal). */
+void flor__replays_mark_killed(sqlite3 *db, int64_t replay_id);
+/* Inserts the replay's row ('running', this host and process); PROBED:
+ * the --probe loops, comma-separated, or NULL.  Sets *REPLAY_ID. */
+int flor__replays_insert(sqlite3 *db, int64_t run_id, long segment, long nsegments,
+                         const char *probed, int64_t *replay_id);
+typedef struct flor__replay_counts {
+    long new_values, compared, divergences, restores;
+} flor__replay_counts;
+/* The replay's final STATUS, counts, first divergence and error (NULLs:
+ * none). */
+int flor__replays_finish(sqlite3 *db, int64_t replay_id, const char *status,
+                         const flor__replay_counts *n, const char *first_divergence,
+                         const char *error);
+int flor__replay_rows_prepare(flor__replay_rows *s, sqlite3 *db);
+void flor__replay_rows_finalize(flor__replay_rows *s);
+int flor__divergences_insert(flor__replay_rows *s, int64_t replay_id, const char *coords,
+                             const char *name, const char *recorded, const char *replayed);
+
 #endif

@@ -6,6 +6,8 @@
  * layer's reader, builds its own SELECTs in src/query.)
  */
 #include "db/db.h"
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- for the project (src/project): two runs' args side by side -------- */
 
@@ -27,4 +29,332 @@ int flor__records_compare_args(sqlite3 *db, int64_t run1, int64_t run2, flor__ro
     sqlite3_bind_int64(st, 1, run1);
     sqlite3_bind_int64(st, 2, run2);
     return flor__db_scan(db, st, fn, ctx, "cannot read the args");
+}
+
+/* ---- the record path's args rows and the log writer's statements (core) ----- */
+
+int flor__bind_value(sqlite3_stmt *st, int col, const flor__value *v)
+{
+    switch (v->type) {
+    case FLOR_INTEGER:
+        return sqlite3_bind_int64(st, col, v->v.i);
+    case FLOR_REAL:
+        return flor__bind_real(st, col, v->v.r);
+    case FLOR_TEXT:
+        return sqlite3_bind_text(st, col, v->v.s, -1, SQLITE_STATIC);
+    default:
+        return sqlite3_bind_null(st, col);
+    }
+}
+
+/* Column COL of ST's current row as a tagged value (a text or blob as
+ * FLOR_TEXT, valid until the next step). */
+static flor__value column_value(sqlite3_stmt *st, int col)
+{
+    flor__value v = {.type = FLOR_NULL};
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_INTEGER:
+        v.type = FLOR_INTEGER;
+        v.v.i = sqlite3_column_int64(st, col);
+        break;
+    case SQLITE_FLOAT:
+        v.type = FLOR_REAL;
+        v.v.r = sqlite3_column_double(st, col);
+        break;
+    case SQLITE_NULL:
+        break;
+    default:
+        v.type = FLOR_TEXT;
+        v.v.s = (const char *)sqlite3_column_text(st, col);
+    }
+    return v;
+}
+
+int flor__args_insert(sqlite3 *db, int64_t run_id, const char *name, const flor__value *v,
+                      int from_kwargs, int64_t position)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) "
+                                "VALUES (?,?,?,?,?)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    flor__bind_value(st, 3, v);
+    sqlite3_bind_int(st, 4, from_kwargs);
+    sqlite3_bind_int64(st, 5, position);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int flor__args_each(sqlite3 *db, int64_t run_id,
+                    int (*fn)(void *ctx, const char *name, const flor__value *v), void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT name, value FROM args WHERE run_id=? ORDER BY ord", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's args");
+    sqlite3_bind_int64(st, 1, run_id);
+    int err = 0;
+    while (!err && sqlite3_step(st) == SQLITE_ROW) {
+        flor__value v = column_value(st, 1);
+        err = fn(ctx, (const char *)sqlite3_column_text(st, 0), &v);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* "INSERT INTO TABLE(COLS) VALUES (?1,?2,...,?K),(?1,?K+1,...),..." for
+ * ROWS rows of NCOLS placeholders after the run id, then TAIL per row. */
+static char *multi_insert(const char *head, int rows, int ncols, const char *tail)
+{
+    size_t cap = strlen(head) + (size_t)rows * (16 + (size_t)ncols * 8 + strlen(tail)) + 1;
+    char *sql = malloc(cap);
+    if (!sql)
+        return NULL;
+    size_t n = (size_t)snprintf(sql, cap, "%s", head);
+    for (int i = 0, p = 2; i < rows; i++) {
+        n += (size_t)snprintf(sql + n, cap - n, "%s(?1", i ? "," : "");
+        for (int c = 0; c < ncols; c++)
+            n += (size_t)snprintf(sql + n, cap - n, ",?%d", p++);
+        n += (size_t)snprintf(sql + n, cap - n, "%s)", tail);
+    }
+    return sql;
+}
+
+int flor__record_stmts_prepare(flor__record_stmts *s, sqlite3 *db, int64_t run_id, int batch)
+{
+    static const char *head[2] = {
+        "INSERT INTO logs(run_id, ctx_id, name, value, source) VALUES ",
+        "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) VALUES ",
+    };
+    static const char *tail[2] = {",'record'", ""};
+    static const int ncols[2] = {3, 4};
+    sqlite3_stmt **one[2] = {&s->ins_log, &s->ins_ctx}, **many[2] = {&s->ins_logs, &s->ins_ctxs};
+    for (int i = 0; i < 2; i++) {
+        for (int rows = 1; rows <= batch; rows += batch - 1) {
+            char *sql = multi_insert(head[i], rows, ncols[i], tail[i]);
+            if (!sql)
+                return flor__err(FLOR_ENOMEM, "out of memory");
+            sqlite3_stmt **st = rows == 1 ? one[i] : many[i];
+            int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+            free(sql);
+            if (rc != SQLITE_OK)
+                return flor__err_sqlite(db, rc, "cannot prepare the log writer");
+            sqlite3_bind_int64(*st, 1, run_id);
+        }
+    }
+    int rc = sqlite3_prepare_v3(db,
+                                "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) "
+                                "VALUES (?,?,?,?,?)",
+                                -1, SQLITE_PREPARE_PERSISTENT, &s->ins_arg, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot prepare the log writer");
+    sqlite3_bind_int64(s->ins_arg, 1, run_id);
+    return 0;
+}
+
+void flor__record_stmts_finalize(flor__record_stmts *s)
+{
+    sqlite3_finalize(s->ins_log);
+    sqlite3_finalize(s->ins_ctx);
+    sqlite3_finalize(s->ins_arg);
+    sqlite3_finalize(s->ins_logs);
+    sqlite3_finalize(s->ins_ctxs);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- an in-process replay's writes into logs and loops (core) ------------------ */
+
+int flor__replay_records_prepare(flor__replay_rows *s, sqlite3 *db)
+{
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT ctx_id FROM loops WHERE run_id=?1 AND "
+                                "parent_ctx_id IS ?2 AND name=?3 AND iteration=?4 "
+                                "ORDER BY ctx_id LIMIT 1",
+                                -1, &s->find_ctx, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) "
+                                "SELECT ?1, coalesce(max(ctx_id), 0) + 1, ?2, ?3, ?4 FROM loops "
+                                "WHERE run_id=?1 RETURNING ctx_id",
+                                -1, &s->new_ctx, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT OR REPLACE INTO logs(run_id, ctx_id, name, value, source) "
+                                "VALUES (?,?,?,?,'replay')",
+                                -1, &s->put_log, NULL);
+    return rc;
+}
+
+/* An id column: 0 binds NULL (no loop context, no parent). */
+static void bind_id(sqlite3_stmt *st, int col, int64_t id)
+{
+    if (id)
+        sqlite3_bind_int64(st, col, id);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+int flor__loops_find_or_add(flor__replay_rows *s, int64_t run, int64_t parent, const char *name,
+                            long iteration, int64_t *ctx)
+{
+    sqlite3_stmt *sts[2] = {s->find_ctx, s->new_ctx};
+    for (int step = 0; step < 2 && !*ctx; step++) {
+        sqlite3_stmt *st = sts[step];
+        sqlite3_bind_int64(st, 1, run);
+        bind_id(st, 2, parent);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, iteration);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *ctx = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+int flor__logs_put_replay(flor__replay_rows *s, int64_t run, int64_t ctx, const char *name,
+                          const flor__value *v)
+{
+    sqlite3_stmt *st = s->put_log;
+    sqlite3_bind_int64(st, 1, run);
+    bind_id(st, 2, ctx);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    flor__bind_value(st, 4, v);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* ---- what a replay reads of the run it replays (core) ------------------------- */
+
+int flor__loops_max_ctx(sqlite3 *db, int64_t run, int64_t *max)
+{
+    sqlite3_stmt *st;
+    *max = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(ctx_id), 0) FROM loops WHERE run_id=?",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's loops");
+    sqlite3_bind_int64(st, 1, run);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *max = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int flor__records_read(sqlite3 *db, int64_t run, const flor__records_visitor *v)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT ctx_id, parent_ctx_id, name, iteration FROM loops "
+                                "WHERE run_id=?",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            v->loop(v->ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                    (const char *)sqlite3_column_text(st, 2), (long)sqlite3_column_int64(st, 3));
+        sqlite3_finalize(st);
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT ctx_id, name, value FROM logs WHERE run_id=? AND "
+                                "source='record' ORDER BY rowid",
+                                -1, &st, NULL);
+    }
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's logs");
+    sqlite3_bind_int64(st, 1, run);
+    v->loops_done(v->ctx);
+    int err = 0;
+    while (!err && sqlite3_step(st) == SQLITE_ROW) {
+        flor__value val = column_value(st, 2);
+        err = v->log(v->ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                     &val);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+int flor__loops_last_iteration(sqlite3 *db, int64_t run, const char *loop, long *out)
+{
+    return flor__runs_query_long(
+        db,
+        loop ? "SELECT max(iteration) FROM loops WHERE run_id = ?1 AND name = ?2"
+             : "SELECT max(iteration) FROM loops WHERE run_id = ?1 AND "
+               "parent_ctx_id IS NULL AND name = (SELECT name FROM loops WHERE "
+               "run_id = ?1 AND parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
+        run, loop, out);
+}
+
+int flor__loops_ctx_at(sqlite3 *db, int64_t run, const char *loop, long iteration, int64_t *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        db,
+        loop ? "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND name = ?3"
+             : "SELECT max(ctx_id) FROM loops WHERE run_id = ?1 AND iteration = ?2 AND "
+               "parent_ctx_id IS NULL AND name = (SELECT name FROM loops WHERE run_id = ?1 AND "
+               "parent_ctx_id IS NULL ORDER BY ctx_id LIMIT 1)",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's loops");
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int64(st, 2, iteration);
+    if (loop)
+        sqlite3_bind_text(st, 3, loop, -1, SQLITE_STATIC);
+    *ctx = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int flor__logs_last_ctx_under(sqlite3 *db, int64_t run, int64_t ctx, int64_t *last)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "WITH RECURSIVE sub(c) AS (SELECT ?2 UNION ALL SELECT l.ctx_id FROM "
+                                "loops l JOIN sub ON l.parent_ctx_id = sub.c WHERE l.run_id = ?1) "
+                                "SELECT ctx_id FROM logs WHERE run_id = ?1 AND source = 'record' AND "
+                                "ctx_id IN sub ORDER BY rowid DESC LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's logs");
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int64(st, 2, ctx);
+    *last = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int flor__loops_path_up(sqlite3 *db, int64_t run, int64_t *from, int64_t to, int max,
+                        int (*fn)(void *ctx, const char *name, long iteration), void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT parent_ctx_id, name, iteration FROM loops WHERE run_id = ?1 "
+                                "AND ctx_id = ?2",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's loops");
+    int err = 0;
+    for (int n = 0; !err && *from && *from != to && n < max;) {
+        sqlite3_bind_int64(st, 1, run);
+        sqlite3_bind_int64(st, 2, *from);
+        *from = 0;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *from = sqlite3_column_int64(st, 0);
+            err = fn(ctx, (const char *)sqlite3_column_text(st, 1),
+                     (long)sqlite3_column_int64(st, 2));
+            n++;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return err;
 }

@@ -6,6 +6,9 @@
 #include "db/db.h"
 
 #include <string.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 /* ---- for the project (src/project): runs listed, a run's code version,
  * ---- the runs still marked running ------------------------------------ */
@@ -62,6 +65,220 @@ int flor__runs_scan_running(sqlite3 *db, flor__running_fn fn, void *ctx)
     while (!err && sqlite3_step(st) == SQLITE_ROW)
         err = fn(ctx, sqlite3_column_int64(st, 0), (long)sqlite3_column_int64(st, 1),
                  (const char *)sqlite3_column_text(st, 2));
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* ---- the record path's run rows (core) ------------------------------------ */
+
+/* The local time now, ISO 8601 to the microsecond, as Python's
+ * datetime.now().isoformat() writes it: "2026-12-06T12:50:24.123456". */
+static void format_tstamp(char *out, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    size_t len = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + len, n - len, ".%06ld", ts.tv_nsec / 1000);
+}
+
+int flor__runs_insert(sqlite3 *db, const char *projid, const char *filename, const char *vid,
+                      const char *argv, int64_t *run_id, char tstamp[32])
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO runs(projid, tstamp, filename, vid, argv, host, pid,"
+                                " proc_start, status, start_time) "
+                                "VALUES (?,?,?,?,?,?,?,?,'running',?)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot record the run");
+    char *ident = flor__proc_identity((long)getpid());
+    double now = flor__now();
+    int err = flor__db_begin(db);
+    for (int tries = 0; !err; tries++) {
+        char ts[32];
+        if (tries) {
+            struct timespec pause = {0, 2000};
+            nanosleep(&pause, NULL);
+        }
+        format_tstamp(ts, sizeof ts);
+        sqlite3_bind_text(st, 1, projid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, filename, -1, SQLITE_STATIC);
+        if (vid)
+            sqlite3_bind_text(st, 4, vid, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 4);
+        sqlite3_bind_text(st, 5, argv, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, flor__hostname(), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (int64_t)getpid());
+        if (ident)
+            sqlite3_bind_text(st, 8, ident, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 8);
+        sqlite3_bind_double(st, 9, now);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) {
+            *run_id = sqlite3_last_insert_rowid(db);
+            memcpy(tstamp, ts, sizeof ts);
+            err = flor__db_commit(db);
+            break;
+        }
+        if (rc != SQLITE_CONSTRAINT_UNIQUE || tries > 1000)
+            err = flor__err_sqlite(db, rc, "cannot record the run");
+    }
+    if (err)
+        flor__db_rollback(db);
+    sqlite3_finalize(st);
+    free(ident);
+    return err;
+}
+
+int flor__runs_set_vid(sqlite3 *db, int64_t run_id, const char *vid)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "UPDATE runs SET vid=? WHERE run_id=?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot record the code version");
+    sqlite3_bind_text(st, 1, vid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, run_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot record the code version");
+}
+
+int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
+                          const char *reason)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "UPDATE runs SET status=?, end_time=?, ckpt_overhead=?, "
+                                "reason=coalesce(?, reason) WHERE run_id=?",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot set the run's status");
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, flor__now());
+    if (overhead >= 0)
+        sqlite3_bind_double(st, 3, overhead);
+    if (reason)
+        sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, run_id);
+    for (int tries = 0; tries < 5; tries++) {
+        if (tries) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot set the run's status");
+}
+
+void flor__runs_note_reason(sqlite3 *db, int64_t run_id, const char *reason)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE runs SET reason=coalesce(reason || '; ' || ?, ?) "
+                               "WHERE run_id=?", -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, run_id);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+void flor__runs_mark_killed(sqlite3 *db, int64_t run_id)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE runs SET status='killed', end_time=? WHERE run_id=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_double(st, 1, flor__now());
+    sqlite3_bind_int64(st, 2, run_id);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+int flor__runs_find(sqlite3 *db, const char *spec, const char *filename, int64_t *id)
+{
+    sqlite3_stmt *st;
+    int by_id = spec && *spec && strspn(spec, "0123456789") == strlen(spec);
+    const char *sql = by_id  ? "SELECT run_id FROM runs WHERE run_id = ?"
+                      : spec ? "SELECT run_id FROM runs WHERE tstamp = ?"
+                             : "SELECT run_id FROM runs WHERE filename = ? "
+                               "ORDER BY run_id DESC LIMIT 1";
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot look up the run to replay");
+    if (by_id)
+        sqlite3_bind_int64(st, 1, atoll(spec));
+    else
+        sqlite3_bind_text(st, 1, spec ? spec : filename, -1, SQLITE_STATIC);
+    *id = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int flor__runs_status(sqlite3 *db, int64_t run_id, char **status)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE run_id = ?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run's status");
+    sqlite3_bind_int64(st, 1, run_id);
+    *status = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        *status = flor__strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* One integer from SQL with RUN as ?1 and TEXT (if not NULL) as ?2, or -1
+ * when NULL. */
+int flor__runs_query_long(sqlite3 *db, const char *sql, int64_t run, const char *text, long *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the run to replay");
+    sqlite3_bind_int64(st, 1, run);
+    if (text)
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    *out = -1;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *out = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : flor__err_sqlite(db, rc, "cannot read the run to replay");
+}
+
+int flor__runs_argv_each(sqlite3 *db, int64_t run_id, int (*fn)(void *ctx, const char *word),
+                         void *ctx, int *readable, char *why, size_t nwhy)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT j.value FROM runs r, json_each(r.argv) j WHERE r.run_id = ? "
+                                "ORDER BY j.key",
+                                -1, &st, NULL);
+    int step = rc == SQLITE_OK ? SQLITE_ROW : rc;
+    int err = 0;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, run_id);
+        while (!err && (step = sqlite3_step(st)) == SQLITE_ROW)
+            err = fn(ctx, (const char *)sqlite3_column_text(st, 0));
+    }
+    *readable = step == SQLITE_DONE;
+    if (!err && !*readable)
+        snprintf(why, nwhy, "%s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
     return err;
 }

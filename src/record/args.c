@@ -5,7 +5,7 @@
  * (so timing with and without flor runs the same training), only nothing
  * is recorded.
  */
-#include "internal.h"
+#include "record/record.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -122,56 +122,35 @@ static argval *find_seen(const char *name)
     return NULL;
 }
 
-/* Writes one args row now, on the training thread's connection, so that
- * an arg is durable when flor_arg() returns: a run killed right after
- * reading its args keeps them.  VALUE_TYPE/ I / R / S: the value. */
-static int write_arg(const char *name, flor_type type, int64_t i, double r, const char *s,
-                     int from_kwargs, int64_t position)
-{
-    sqlite3 *db = flor__R.db;
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) "
-                                "VALUES (?,?,?,?,?)",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
-    sqlite3_bind_int64(st, 1, flor__R.run_id);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    if (type == FLOR_INTEGER)
-        sqlite3_bind_int64(st, 3, i);
-    else if (type == FLOR_REAL)
-        flor__bind_real(st, 3, r);
-    else if (type == FLOR_TEXT)
-        sqlite3_bind_text(st, 3, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 3);
-    sqlite3_bind_int(st, 4, from_kwargs);
-    sqlite3_bind_int64(st, 5, position);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
 void flor__kwargs_record_given(void)
 {
-    if (!flor__recording() || flor__P.on)
+    if (!flor__recording() || flor__R.replay)
         return;
     /* the overrides as given, as text, until flor_arg() reads them and
      * replaces each with its typed value; ord keeps them after every arg
      * read (1 << 30 + their position on the command line) */
-    for (int i = 0; i < nkwargs; i++)
-        write_arg(kwargs[i].name, FLOR_TEXT, 0, 0, kwargs[i].value, 1, (1LL << 30) + i);
+    for (int i = 0; i < nkwargs; i++) {
+        flor__value v = {.type = FLOR_TEXT, .v.s = kwargs[i].value};
+        flor__args_insert(flor__R.db, flor__R.run_id, kwargs[i].name, &v, 1, (1LL << 30) + i);
+    }
 }
 
 static void record(const argval *a, int from_kwargs)
 {
     if (!flor__recording() || !pthread_equal(pthread_self(), flor__R.owner))
         return;
-    if (!flor__P.on && flor__R.db &&
-        write_arg(a->name, a->type, a->type == FLOR_INTEGER ? a->v.i : 0,
-                  a->type == FLOR_REAL ? a->v.r : 0, a->type == FLOR_TEXT ? a->v.s : NULL,
-                  from_kwargs, ord) == SQLITE_OK) {
+    /* written now, on the training thread's connection, so that an arg is
+     * durable when flor_arg() returns: a run killed right after reading
+     * its args keeps them */
+    flor__value v = {.type = a->type};
+    if (a->type == FLOR_INTEGER)
+        v.v.i = a->v.i;
+    else if (a->type == FLOR_REAL)
+        v.v.r = a->v.r;
+    else if (a->type == FLOR_TEXT)
+        v.v.s = a->v.s;
+    if (!flor__R.replay && flor__R.db &&
+        flor__args_insert(flor__R.db, flor__R.run_id, a->name, &v, from_kwargs, ord) == SQLITE_OK) {
         ord++;
         return; /* durable already */
     }
@@ -254,113 +233,138 @@ static int bad_name(const char *name)
     return 0;
 }
 
-int flor_arg_long(const char *name, long dflt, long *out)
+enum arg_kind { ARG_LONG, ARG_DOUBLE, ARG_TEXT, ARG_BOOL };
+
+/* An arg read before, as KIND (the conversions flor_arg_* always made). */
+static void convert_seen(const argval *a, enum arg_kind kind, flor__value *v)
 {
-    *out = dflt;
+    switch (kind) {
+    case ARG_LONG:
+        v->v.i = a->type == FLOR_INTEGER ? (long)a->v.i
+                 : a->type == FLOR_REAL  ? (long)a->v.r
+                                         : strtol(a->v.s, NULL, 0);
+        break;
+    case ARG_DOUBLE:
+        v->v.r = a->type == FLOR_REAL      ? a->v.r
+                 : a->type == FLOR_INTEGER ? (double)a->v.i
+                                           : strtod(a->v.s, NULL);
+        break;
+    case ARG_TEXT:
+        if (a->type == FLOR_TEXT)
+            v->v.s = a->v.s;
+        break;
+    case ARG_BOOL:
+        v->v.i = a->type == FLOR_TEXT ? (strcmp(a->v.s, "true") == 0 || strcmp(a->v.s, "1") == 0)
+                                      : a->v.i != 0;
+        break;
+    }
+}
+
+/* The override K parsed as KIND into V (unchanged on error). */
+static int parse_kwarg(const kwarg *k, enum arg_kind kind, flor__value *v)
+{
+    int rc = 0;
+    switch (kind) {
+    case ARG_LONG: {
+        long x = 0;
+        if (!(rc = parse_long(k, &x)))
+            v->v.i = x;
+        break;
+    }
+    case ARG_DOUBLE:
+        rc = parse_double(k, &v->v.r);
+        break;
+    case ARG_TEXT:
+        v->v.s = k->value;
+        break;
+    case ARG_BOOL: {
+        bool x = false;
+        if (!(rc = parse_bool(k, &x)))
+            v->v.i = x;
+        break;
+    }
+    }
+    return rc;
+}
+
+/* The one path of every flor_arg_* variant: the value of arg NAME read as
+ * KIND.  V holds the default on entry and the value on return (the
+ * default on error).  The first read records the value; a later one
+ * returns the same value. */
+static int arg_value(const char *name, enum arg_kind kind, flor__value *v)
+{
     int rc = bad_name(name);
     if (rc)
         return rc;
     argval *a = find_seen(name);
     if (a) {
-        *out = a->type == FLOR_INTEGER ? (long)a->v.i
-               : a->type == FLOR_REAL  ? (long)a->v.r
-                                       : strtol(a->v.s, NULL, 0);
+        convert_seen(a, kind, v);
         return 0;
     }
     kwarg *k = find_kwarg(name);
-    long v = dflt;
     if (k)
         k->used = 1; /* read, even if malformed: not an unknown name */
-    if (k && (rc = parse_long(k, &v)) != 0)
+    if (k && (rc = parse_kwarg(k, kind, v)) != 0)
         return rc;
-    if (!(a = remember(name, FLOR_INTEGER)))
+    if (kind == ARG_TEXT && !v->v.s)
+        return 0; /* a NULL default with no override: nothing to record */
+    flor_type type = kind == ARG_DOUBLE ? FLOR_REAL : kind == ARG_TEXT ? FLOR_TEXT : FLOR_INTEGER;
+    if (!(a = remember(name, type)))
         return flor__err(FLOR_ENOMEM, "out of memory");
-    a->v.i = v;
+    if (kind == ARG_TEXT) {
+        if (!(a->v.s = flor__strdup(v->v.s))) {
+            a->type = FLOR_NULL;
+            return flor__err(FLOR_ENOMEM, "out of memory");
+        }
+        v->v.s = a->v.s;
+    } else if (kind == ARG_DOUBLE) {
+        a->v.r = v->v.r;
+    } else {
+        a->v.i = v->v.i;
+    }
     record(a, k != NULL);
-    *out = v;
     return 0;
+}
+
+int flor_arg_int64(const char *name, int64_t dflt, int64_t *out)
+{
+    flor__value v = {.type = FLOR_INTEGER, .v.i = dflt};
+    int rc = arg_value(name, ARG_LONG, &v);
+    *out = v.v.i;
+    return rc;
+}
+
+/* The values arg_value parses as ARG_LONG are longs (strtol): exact. */
+int flor_arg_long(const char *name, long dflt, long *out)
+{
+    int64_t v;
+    int rc = flor_arg_int64(name, dflt, &v);
+    *out = (long)v;
+    return rc;
 }
 
 int flor_arg_double(const char *name, double dflt, double *out)
 {
-    *out = dflt;
-    int rc = bad_name(name);
-    if (rc)
-        return rc;
-    argval *a = find_seen(name);
-    if (a) {
-        *out = a->type == FLOR_REAL      ? a->v.r
-               : a->type == FLOR_INTEGER ? (double)a->v.i
-                                         : strtod(a->v.s, NULL);
-        return 0;
-    }
-    kwarg *k = find_kwarg(name);
-    double v = dflt;
-    if (k)
-        k->used = 1; /* read, even if malformed: not an unknown name */
-    if (k && (rc = parse_double(k, &v)) != 0)
-        return rc;
-    if (!(a = remember(name, FLOR_REAL)))
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    a->v.r = v;
-    record(a, k != NULL);
-    *out = v;
-    return 0;
+    flor__value v = {.type = FLOR_REAL, .v.r = dflt};
+    int rc = arg_value(name, ARG_DOUBLE, &v);
+    *out = v.v.r;
+    return rc;
 }
 
 int flor_arg_text(const char *name, const char *dflt, const char **out)
 {
-    *out = dflt;
-    int rc = bad_name(name);
-    if (rc)
-        return rc;
-    argval *a = find_seen(name);
-    if (a) {
-        *out = a->type == FLOR_TEXT ? a->v.s : dflt;
-        return 0;
-    }
-    kwarg *k = find_kwarg(name);
-    const char *v = k ? k->value : dflt;
-    if (k)
-        k->used = 1;
-    if (!v) {
-        *out = NULL;
-        return 0; /* a NULL default with no override: nothing to record */
-    }
-    if (!(a = remember(name, FLOR_TEXT)) || !(a->v.s = flor__strdup(v))) {
-        if (a)
-            a->type = FLOR_NULL;
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    }
-    record(a, k != NULL);
-    *out = a->v.s;
-    return 0;
+    flor__value v = {.type = FLOR_TEXT, .v.s = dflt};
+    int rc = arg_value(name, ARG_TEXT, &v);
+    *out = v.v.s;
+    return rc;
 }
 
 int flor_arg_bool(const char *name, bool dflt, bool *out)
 {
-    *out = dflt;
-    int rc = bad_name(name);
-    if (rc)
-        return rc;
-    argval *a = find_seen(name);
-    if (a) {
-        *out = a->type == FLOR_TEXT ? (strcmp(a->v.s, "true") == 0 || strcmp(a->v.s, "1") == 0)
-                                    : a->v.i != 0;
-        return 0;
-    }
-    kwarg *k = find_kwarg(name);
-    bool v = dflt;
-    if (k)
-        k->used = 1; /* read, even if malformed: not an unknown name */
-    if (k && (rc = parse_bool(k, &v)) != 0)
-        return rc;
-    if (!(a = remember(name, FLOR_INTEGER)))
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    a->v.i = v;
-    record(a, k != NULL);
-    *out = v;
-    return 0;
+    flor__value v = {.type = FLOR_INTEGER, .v.i = dflt};
+    int rc = arg_value(name, ARG_BOOL, &v);
+    *out = v.v.i != 0;
+    return rc;
 }
 
 const char *flor_arg_error(void) { return first_error; }
@@ -447,34 +451,21 @@ void flor__kwargs_check_unused(void)
     }
 }
 
-/* Replay: flor_arg() returns what the recorded run used. */
-int flor__args_load(sqlite3 *db, int64_t run)
+/* One args row of the recorded run, as flor__args_each gives it. */
+static int load_one(void *ctx, const char *name, const flor__value *v)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, "SELECT name, value FROM args WHERE run_id=? ORDER BY ord", -1,
-                                &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the run's args");
-    sqlite3_bind_int64(st, 1, run);
-    int err = 0;
-    while (!err && sqlite3_step(st) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 0);
-        int t = sqlite3_column_type(st, 1);
-        argval *a = remember(name, t == SQLITE_INTEGER ? FLOR_INTEGER
-                                   : t == SQLITE_FLOAT ? FLOR_REAL
-                                                       : FLOR_TEXT);
-        if (!a) {
-            err = flor__err(FLOR_ENOMEM, "out of memory");
-            break;
-        }
-        if (a->type == FLOR_INTEGER)
-            a->v.i = sqlite3_column_int64(st, 1);
-        else if (a->type == FLOR_REAL)
-            a->v.r = sqlite3_column_double(st, 1);
-        else if (!(a->v.s = flor__strdup(t == SQLITE_NULL ? ""
-                                                           : (const char *)sqlite3_column_text(st, 1))))
-            err = flor__err(FLOR_ENOMEM, "out of memory");
-    }
-    sqlite3_finalize(st);
-    return err;
+    (void)ctx;
+    argval *a = remember(name, v->type == FLOR_NULL ? FLOR_TEXT : v->type);
+    if (!a)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    if (a->type == FLOR_INTEGER)
+        a->v.i = v->v.i;
+    else if (a->type == FLOR_REAL)
+        a->v.r = v->v.r;
+    else if (!(a->v.s = flor__strdup(v->type == FLOR_NULL ? "" : v->v.s)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    return 0;
 }
+
+/* Replay: flor_arg() returns what the recorded run used. */
+int flor__args_load(sqlite3 *db, int64_t run) { return flor__args_each(db, run, load_one, NULL); }

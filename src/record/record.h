@@ -1,6 +1,14 @@
 /*
- * record/record.h -- the record path: the run, loops, logs, args and the writer thread.
- * Internal to libflor: names start with flor__ (docs/architecture.md).
+ * record/record.h -- the record path: the session (the run), loops, logs,
+ * args and the writer thread.  Internal to libflor: names start with
+ * flor__ (docs/architecture.md).
+ *
+ * Layering: record calls checkpoint, project, git, db and base below it,
+ * never replay above it.  A replay plugs in through flor__replay_ops,
+ * which it registers with the session (flor__R.replay); src/flor.c, the
+ * top, composes the two in flor_init() and flor_finish().  Within the
+ * folder, a file calls only those before it: names, session < writer <
+ * log < args < loop, run.
  */
 #ifndef FLOR_RECORD_RECORD_H
 #define FLOR_RECORD_RECORD_H
@@ -8,12 +16,13 @@
 #include "flor.h"
 #include "base/base.h"
 #include "db/db.h"
+#include "git/git.h"
 #include "project/project.h"
 #include "checkpoint/checkpoint.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
-/* ---- log.c: the in-memory record buffer --------------------------------- */
+/* ---- the in-memory record buffer (log.c fills it, writer.c drains it) ---- */
 
 /* Every training-thread event is one fixed-size record in a block; text
  * bytes go to the block's text area.  The training thread is the only
@@ -54,14 +63,41 @@ typedef struct flor__block {
     flor__rec recs[FLOR__BLOCK_RECS];
 } flor__block;
 
+/* ---- names.c: name interning ------------------------------------------- */
+
 /* Name interning: ids are stable for the process; strings never move. */
 int flor__name_intern(const char *name, uint32_t *id);
 const char *flor__name_str(uint32_t id);
 
+/* ---- the replay hooks ------------------------------------------------------
+ * The record path never calls replay.  A replay (replay/replay.c) registers
+ * these with the session when --replay_flor is given; they are NULL when
+ * recording, so the recording path pays one predictable branch. */
+typedef struct flor__replay_ops {
+    /* writer thread, inside its transaction: one record (an SQLite code) */
+    int (*record)(sqlite3 *db, const flor__block *b, const flor__rec *r);
+    /* writer thread, after SIGINT/SIGTERM: mark the replay killed */
+    void (*killed)(sqlite3 *db);
+    /* training thread: loop L begins (FIRST: where the program starts it) */
+    void (*loop_begin)(flor_loop *l, long first);
+    /* the end of iteration l->i of the checkpointed loop (ABORTING: by
+     * flor_loop_abort, it did not complete) */
+    void (*iteration_end)(const flor_loop *l, int aborting);
+    /* before the next iteration of the checkpointed loop: 1 ends the loop */
+    int (*next)(flor_loop *l);
+    /* iteration l->i of the checkpointed loop begins */
+    void (*iteration_begin)(const flor_loop *l);
+    /* loop L ends (before the session closes it) */
+    void (*loop_end)(const flor_loop *l);
+} flor__replay_ops;
+
 /* ---- writer.c: the background thread that commits records -------------- */
 
 typedef struct flor__writer flor__writer;
-int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id);
+/* Starts the writer on DB (which it owns from now on).  OPS: a replay's
+ * hooks, whose record sink then takes every record; NULL when recording. */
+int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id,
+                       const flor__replay_ops *ops);
 /* Training thread: the block to append to (never NULL after start). */
 flor__block *flor__writer_current(flor__writer *w);
 /* Training thread: seal the current block and get a fresh one (NULL on ENOMEM). */
@@ -72,9 +108,16 @@ int flor__writer_flush(flor__writer *w);
 int flor__writer_stop(flor__writer *w);
 /* Counts for tests and benches. */
 uint64_t flor__writer_committed(const flor__writer *w);
+/* From a signal handler: asks the writer for a final commit and waits a
+ * little for it (async-signal-safe). */
+void flor__writer_signal_flush(flor__writer *w, int signo);
 
-/* ---- run.c: the process's run ------------------------------------------- */
+/* ---- session.c: the process's one session ------------------------------- */
 
+/* The public API has no handle, so one session per process: the run being
+ * recorded (or replayed), its loop stack, its checkpoint choices, and the
+ * replay hooks.  Only the record layer and the layers above it use it;
+ * the checkpoint layer gets what it needs as arguments. */
 typedef struct flor__run {
     int on;                 /* recording */
     int finished;
@@ -104,10 +147,14 @@ typedef struct flor__run {
      * record cannot be trusted by a replay, so the run ends as failed */
     int tainted;
     char taint_msg[256];    /* the first such error */
+    /* a replay's hooks (NULL: recording) and the phase it stamps on each
+     * log record (enum flor__phase in replay/replay.h; 0 when recording) */
+    const flor__replay_ops *replay;
+    int phase;
 } flor__run;
 
 /* Marks the run as untrustworthy with REASON (kept in runs.reason at once);
- * it will end as failed.  A no-op when not recording. */
+ * it will end as failed.  A no-op when not recording, and in a replay. */
 void flor__run_taint(const char *reason);
 
 extern flor__run flor__R;
@@ -115,14 +162,25 @@ extern flor__run flor__R;
 static inline int flor__recording(void) { return flor__R.on; }
 int flor__check_thread(void);
 
+/* ---- log.c: flor_log and the append of a record --------------------------- */
+
 /* Appends a record (text copied when TEXT != NULL).  Training thread only. */
 int flor__emit(const flor__rec *r, const char *text, size_t textlen);
-
-/* ---- loop.c ------------------------------------------------------------- */
-
 /* The context id for a log made now, emitting the REC_CTX records of the
  * enclosing iterations that have none yet. */
 int64_t flor__loop_context(void);
+
+/* ---- run.c: starting and ending a recorded run ---------------------------- */
+
+/* Starts recording the run of ARGV (the program's own, flags included):
+ * its row, code version, writer and checkpoint writer.  On failure the
+ * session is left closed. */
+int flor__record_start(int argc, char **argv);
+/* The program's file name, as runs.filename keeps it: ARGV[0]'s last part. */
+const char *flor__run_filename(int argc, char **argv);
+/* Ends the recorded run with STATUS ("finished", "failed", "killed");
+ * returns the first error. */
+int flor__record_end(const char *status);
 
 /* ---- args.c: --kwargs and flor_arg -------------------------------------- */
 

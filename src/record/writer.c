@@ -23,7 +23,7 @@
  * whose writer keeps failing drops records (counted, announced by one
  * line when the first is dropped, and reported) rather than stall.
  */
-#include "internal.h"
+#include "record/record.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +46,7 @@ typedef struct {
 struct flor__writer {
     sqlite3 *db;
     int64_t run_id;
+    const flor__replay_ops *ops; /* a replay's record sink; NULL when recording */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
@@ -60,8 +61,7 @@ struct flor__writer {
     int error;               /* code of the last failed commit, 0 when healthy */
     uint64_t failures;       /* failed commits, over the whole run */
     char errmsg[512];
-    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
-    sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
+    flor__record_stmts st;   /* the inserts, prepared by the db layer */
     batch logs, ctxs;
     _Atomic int signo;       /* a signal handler asks for a final flush */
     _Atomic int signal_done;
@@ -197,7 +197,7 @@ static int flush_batch(flor__writer *w, batch *q, int logs)
 {
     int rc = SQLITE_OK, ncols = logs ? 3 : 4;
     if (q->n == BATCH) {
-        sqlite3_stmt *st = logs ? w->ins_logs : w->ins_ctxs;
+        sqlite3_stmt *st = logs ? w->st.ins_logs : w->st.ins_ctxs;
         for (int i = 0; i < BATCH; i++) {
             if (logs)
                 bind_log(st, 2 + i * ncols, q->b[i], q->r[i]);
@@ -206,7 +206,7 @@ static int flush_batch(flor__writer *w, batch *q, int logs)
         }
         rc = step(st);
     } else {
-        sqlite3_stmt *st = logs ? w->ins_log : w->ins_ctx;
+        sqlite3_stmt *st = logs ? w->st.ins_log : w->st.ins_ctx;
         for (int i = 0; i < q->n && rc == SQLITE_OK; i++) {
             if (logs)
                 bind_log(st, 2, q->b[i], q->r[i]);
@@ -221,8 +221,8 @@ static int flush_batch(flor__writer *w, batch *q, int logs)
 
 static int insert(flor__writer *w, const flor__block *b, const flor__rec *r)
 {
-    if (flor__P.on)
-        return flor__replay_record(w->db, b, r);
+    if (w->ops)
+        return w->ops->record(w->db, b, r);
     batch *q;
     switch (r->kind) {
     case FLOR__REC_LOG:
@@ -232,7 +232,7 @@ static int insert(flor__writer *w, const flor__block *b, const flor__rec *r)
         q = &w->ctxs;
         break;
     case FLOR__REC_ARG: {
-        sqlite3_stmt *st = w->ins_arg;
+        sqlite3_stmt *st = w->st.ins_arg;
         sqlite3_bind_text(st, 2, flor__name_str(r->name), -1, SQLITE_STATIC);
         bind_value(st, 3, b, r);
         sqlite3_bind_int(st, 4, r->aux);
@@ -325,15 +325,10 @@ static long drain(flor__writer *w)
 
 static void mark_killed(flor__writer *w)
 {
-    sqlite3_stmt *st;
-    const char *sql = flor__P.on ? "UPDATE replays SET status='killed', ended=? WHERE replay_id=?"
-                                 : "UPDATE runs SET status='killed', end_time=? WHERE run_id=?";
-    if (sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_double(st, 1, flor__now());
-    sqlite3_bind_int64(st, 2, flor__P.on ? flor__P.replay_id : w->run_id);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+    if (w->ops)
+        w->ops->killed(w->db);
+    else
+        flor__runs_mark_killed(w->db, w->run_id);
 }
 
 static void *writer_main(void *arg)
@@ -375,63 +370,9 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* "INSERT INTO TABLE(COLS) VALUES (?1,?2,...,?K),(?1,?K+1,...),..." for
- * ROWS rows of NCOLS placeholders after the run id, then TAIL per row. */
-static char *multi_insert(const char *head, int rows, int ncols, const char *tail)
-{
-    size_t cap = strlen(head) + (size_t)rows * (16 + (size_t)ncols * 8 + strlen(tail)) + 1;
-    char *sql = malloc(cap);
-    if (!sql)
-        return NULL;
-    size_t n = (size_t)snprintf(sql, cap, "%s", head);
-    for (int i = 0, p = 2; i < rows; i++) {
-        n += (size_t)snprintf(sql + n, cap - n, "%s(?1", i ? "," : "");
-        for (int c = 0; c < ncols; c++)
-            n += (size_t)snprintf(sql + n, cap - n, ",?%d", p++);
-        n += (size_t)snprintf(sql + n, cap - n, "%s)", tail);
-    }
-    return sql;
-}
-
-static int prepare(flor__writer *w)
-{
-    static const char *head[2] = {
-        "INSERT INTO logs(run_id, ctx_id, name, value, source) VALUES ",
-        "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) VALUES ",
-    };
-    static const char *tail[2] = {",'record'", ""};
-    static const int ncols[2] = {3, 4};
-    sqlite3_stmt **one[2] = {&w->ins_log, &w->ins_ctx}, **many[2] = {&w->ins_logs, &w->ins_ctxs};
-    for (int i = 0; i < 2; i++) {
-        for (int rows = 1; rows <= BATCH; rows += BATCH - 1) {
-            char *sql = multi_insert(head[i], rows, ncols[i], tail[i]);
-            if (!sql)
-                return flor__err(FLOR_ENOMEM, "out of memory");
-            sqlite3_stmt **st = rows == 1 ? one[i] : many[i];
-            int rc = sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
-            free(sql);
-            if (rc != SQLITE_OK)
-                return flor__err_sqlite(w->db, rc, "cannot prepare the log writer");
-            sqlite3_bind_int64(*st, 1, w->run_id);
-        }
-    }
-    int rc = sqlite3_prepare_v3(w->db,
-                                "INSERT OR REPLACE INTO args(run_id, name, value, from_kwargs, ord) "
-                                "VALUES (?,?,?,?,?)",
-                                -1, SQLITE_PREPARE_PERSISTENT, &w->ins_arg, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(w->db, rc, "cannot prepare the log writer");
-    sqlite3_bind_int64(w->ins_arg, 1, w->run_id);
-    return 0;
-}
-
 static void writer_free(flor__writer *w)
 {
-    sqlite3_finalize(w->ins_log);
-    sqlite3_finalize(w->ins_ctx);
-    sqlite3_finalize(w->ins_arg);
-    sqlite3_finalize(w->ins_logs);
-    sqlite3_finalize(w->ins_ctxs);
+    flor__record_stmts_finalize(&w->st);
     sqlite3_close_v2(w->db); /* replay statements may outlive the writer briefly */
     for (flor__block *b = w->head, *n; b; b = n) {
         n = b->next;
@@ -447,7 +388,8 @@ static void writer_free(flor__writer *w)
     free(w);
 }
 
-int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
+int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id,
+                       const flor__replay_ops *ops)
 {
     *out = NULL;
     flor__writer *w = calloc(1, sizeof *w);
@@ -455,6 +397,7 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
         return flor__err(FLOR_ENOMEM, "out of memory");
     w->db = db;
     w->run_id = run_id;
+    w->ops = ops;
     w->max_pending = MAX_PENDING;
     const char *cap = getenv("FLOR_BACKLOG_BLOCKS");
     if (cap && atoi(cap) >= 2 && atoi(cap) <= MAX_PENDING)
@@ -475,7 +418,7 @@ int flor__writer_start(flor__writer **out, sqlite3 *db, int64_t run_id)
         rc = flor__db_exec(db, "PRAGMA foreign_keys=OFF");
     }
     if (!rc)
-        rc = prepare(w);
+        rc = flor__record_stmts_prepare(&w->st, db, run_id, BATCH);
     if (!rc && pthread_create(&w->thread, NULL, writer_main, w) != 0)
         rc = flor__err(FLOR_EIO, "cannot start the log writer thread: %s", strerror(errno));
     if (rc) {
@@ -540,7 +483,6 @@ int flor__writer_stop(flor__writer *w)
 
 uint64_t flor__writer_committed(const flor__writer *w) { return w->committed; }
 
-/* Called from a signal handler: async-signal-safe (atomics, nanosleep). */
 void flor__writer_signal_flush(flor__writer *w, int signo)
 {
     atomic_store(&w->signo, signo);

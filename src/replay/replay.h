@@ -1,6 +1,11 @@
 /*
  * replay/replay.h -- hindsight logging inside a replayed program.
  * Internal to libflor: names start with flor__ (docs/architecture.md).
+ *
+ * Layering: replay calls record, checkpoint, project, db and base below
+ * it; record never calls replay (replay.c registers flor__replay_ops with
+ * the session).  Within the in-process replay: flags < restore, report,
+ * sink < plan < segment < replay.c.
  */
 #ifndef FLOR_REPLAY_REPLAY_H
 #define FLOR_REPLAY_REPLAY_H
@@ -9,8 +14,7 @@
 #include "record/record.h"
 #include "replay/source.h"
 
-/* ---- replay.c: hindsight logging ------------------------------------------ */
-
+/* The phase a replay stamps on each log record (flor__R.phase). */
 enum flor__phase {
     FLOR__PHASE_NORMAL = 0,  /* values are compared or stored */
     FLOR__PHASE_CATCHUP = 1, /* re-executed to rebuild state: compared, never stored */
@@ -18,6 +22,8 @@ enum flor__phase {
     FLOR__PHASE_FAILED = 3,  /* a restore failed: nothing is kept */
 };
 
+/* The replay's state: only the replay files use it (and the fuzz test of
+ * the flags). */
 typedef struct flor__replay {
     int on;
     char *run_spec;          /* --replay_run: an id or a tstamp */
@@ -32,7 +38,6 @@ typedef struct flor__replay {
     long seg_start, seg_end; /* the segment: iterations [start, end) */
     long restored_for;       /* iteration whose checkpoint is in the state now */
     long restored_mid;       /* iteration restored inside its body (-1: none) */
-    int phase;               /* enum flor__phase, stamped on each log record */
     flor_project *proj;      /* for restores */
     int64_t replay_id;
     long new_values, compared, divergences, restores;
@@ -45,22 +50,37 @@ typedef struct flor__replay {
     int limited;             /* the run did not finish: stop where it stopped */
     int truncated;           /* the replay stopped there, short of the loop's end */
     int argv_kwargs;         /* args missing from the run came from its argv */
+    char stop_loop[128];     /* the checkpointed loop, when the replay stops short */
+    char frontier_text[256]; /* "/step=41": where in it the record stopped */
 } flor__replay;
 
 extern flor__replay flor__P;
+
+/* ---- replay.c: starting and ending a replay --------------------------------- */
+
+/* Opens the run to replay (ARGV: the program's own), its replays row and
+ * the writer, and registers the replay's hooks with the session. */
+int flor__replay_start(int argc, char **argv);
+/* Ends the replay: its row and its one-line report; the first error. */
+int flor__replay_end(const char *status);
+/* Frees the replay's state (after a failed start too). */
+void flor__replay_release(void);
+
+/* ---- flags.c: the replay flags ------------------------------------------------ */
+
 int flor__replay_parse(int *argc, char ***argv);
-int flor__replay_open(sqlite3 *db, const char *projid, const char *filename);
+/* Whether the flags (or FLOR_REPLAY) ask for a replay. */
+int flor__replay_requested(void);
 int flor__replay_probed(const char *loop);
+
+/* ---- plan.c: the run replayed and the segment's plan ------------------------ */
+
+/* Picks the run and loads its args, checkpoints, reach and argv --kwargs. */
+int flor__replay_load_run(sqlite3 *db, const char *projid, const char *filename);
 int flor__replay_has_checkpoint(long iteration);
 /* Plans the segment; returns the checkpoint to resume from (-1: none)
  * and the first iteration to execute in *FIRST. */
 long flor__replay_plan(const char *loop, long n, long *first);
-/* A run that did not finish, in the last iteration it reached of the
- * checkpointed loop: loop L (nested in it) runs no further than the
- * record got; once the record's last iteration there is over, nothing
- * more is stored or compared (loop.c calls these for every nested loop). */
-void flor__replay_frontier_begin(flor_loop *l);
-void flor__replay_frontier_end(const flor_loop *l);
 /* --replay_every: the checkpointed loop has just ended iteration *I (or
  * not begun: *I is one before its first); when a checkpoint lies
  * between there and the next iteration the new statements need, it is
@@ -70,12 +90,40 @@ int flor__replay_skip(long *i);
  * (_again: a checkpoint restored before, not counted). */
 int flor__replay_restore(long iteration);
 int flor__replay_restore_again(long iteration);
+/* Keeps the current error as the replay's; nothing more is kept. */
 void flor__replay_fail(void);
+
+/* ---- segment.c: the loop hooks ------------------------------------------------ */
+
+/* A run that did not finish, in the last iteration it reached of the
+ * checkpointed loop: where nested loops stopped (its "frontier"). */
+int flor__replay_frontier_load(sqlite3 *db);
+/* Fills the loop hooks of OPS. */
+void flor__replay_segment_hooks(flor__replay_ops *ops);
+void flor__replay_segment_release(void);
+
+/* ---- sink.c: the record sink ------------------------------------------------- */
+
+/* Loads what the run logged, to compare against. */
+int flor__replay_sink_load(sqlite3 *db);
 /* The writer thread's handling of one record (an SQLite result code). */
 int flor__replay_record(sqlite3 *db, const flor__block *b, const flor__rec *r);
+void flor__replay_sink_release(void);
+
+/* ---- report.c: the replays row and the report ------------------------------- */
+
 int flor__replay_begin_row(sqlite3 *db);
 int flor__replay_end_row(sqlite3 *db, const char *status);
 void flor__replay_report(void);
-void flor__replay_release(void);
+
+/* ---- restore.c: restoring checkpoints into registered state ------------------ */
+
+/* In a replay, the flat objects of the last restore that were not
+ * registered then are restored when S is registered (0 when S is not one
+ * of them); _release forgets them. */
+int flor__restore_pending(flor__state *s);
+void flor__restore_pending_release(void);
+/* FLOR_ENOTFOUND (message set) when such an object is still pending. */
+int flor__restore_pending_left(void);
 
 #endif

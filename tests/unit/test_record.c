@@ -725,6 +725,43 @@ static void test_a_version_1_database_is_migrated_in_place(void)
     remove_project();
 }
 
+/* The consistent names (flor_run_mode, flor_arg_int64, flor_log_int64)
+ * and the former ones they replace, kept as aliases, agree. */
+static int body_names(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0)
+        return 30;
+    if (flor_run_mode() != FLOR_MODE_RECORD || flor_get_mode() != flor_run_mode())
+        return 31;
+    int64_t big;
+    long small;
+    if (flor_arg_int64("big", 1, &big) != 0 || big != 5000000000LL)
+        return 32;
+    if (flor_arg_long("big", 2, &small) != 0 || small != 5000000000L)
+        return 33; /* the alias reads the same recorded value */
+    if (flor_arg_int64("dflt", -7, &big) != 0 || big != -7)
+        return 34;
+    if (flor_log_int64("a", INT64_MIN) != 0 || flor_log_long("b", 42LL) != 0)
+        return 35;
+    return flor_finish();
+}
+
+static void test_consistent_names_and_their_aliases_agree(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", "--kwargs", "big=5000000000", NULL};
+    int st = in_child(body_names, 3, argv);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT group_concat(name || '=' || value, ' ') FROM (SELECT * FROM args "
+                   "ORDER BY ord)"),
+                 "big=5000000000 dflt=-7");
+    CHECK_EQ_STR(q("SELECT group_concat(name || '=' || value || ':' || typeof(value), ' ') FROM "
+                   "(SELECT * FROM logs ORDER BY rowid)"),
+                 "a=-9223372036854775808:integer b=42:integer");
+    remove_project();
+}
+
 int main(void)
 {
     setenv("FLOR_QUIET", "1", 1);
@@ -751,5 +788,6 @@ int main(void)
     RUN(test_sigint_flushes_and_marks_killed);
     RUN(test_logging_from_another_thread_is_refused);
     RUN(test_two_concurrent_runs_both_land_completely);
+    RUN(test_consistent_names_and_their_aliases_agree);
     return check_summary();
 }

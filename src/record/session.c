@@ -1,0 +1,29 @@
+/*
+ * session.c -- the process's one session (flor__R): the run being
+ * recorded or replayed, and the two checks every training call shares.
+ * The lowest file of the record path that knows the run; it calls only
+ * the db layer below it.
+ */
+#include "record/record.h"
+
+#include <stdio.h>
+
+flor__run flor__R;
+
+/* A problem that makes the record untrustworthy though nothing was lost
+ * (a registration error): kept, and the run ends as failed. */
+void flor__run_taint(const char *reason)
+{
+    if (!flor__R.on || flor__R.replay || !flor__R.db)
+        return;
+    if (!flor__R.tainted++)
+        snprintf(flor__R.taint_msg, sizeof flor__R.taint_msg, "%s", reason);
+    flor__runs_note_reason(flor__R.db, flor__R.run_id, reason);
+}
+
+int flor__check_thread(void)
+{
+    if (!pthread_equal(pthread_self(), flor__R.owner))
+        return flor__err(FLOR_EUSAGE, "called from a thread other than flor_init's");
+    return 0;
+}
