@@ -82,3 +82,14 @@ void flor__loss(const char *fmt, ...)
     say("error", fmt, ap);
     va_end(ap);
 }
+
+/* flor.h's flor_warn: the warning line, for the bindings (python/flor). */
+void flor_warn(const char *fmt, ...)
+{
+    if (flor__quiet())
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    say("warning", fmt, ap);
+    va_end(ap);
+}

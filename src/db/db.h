@@ -77,4 +77,38 @@ int flor__table_set_column(flor_table *t, sqlite3_stmt *st, size_t row, size_t c
 /* Runs a prepared statement and collects all its rows into a new table. */
 int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
 
+/* ---- runs.c: the runs table ----------------------------------------------- */
+
+/* The replay launcher's reads (src/replay/launch.h).  A run that is not
+ * there reads as 0. */
+/* The run SPEC names: its run_id (digits), else its tstamp. */
+int flor__runs_find(sqlite3 *db, const char *spec, int64_t *run);
+/* The latest run of the program FILENAME. */
+int flor__runs_latest_of(sqlite3 *db, const char *filename, int64_t *run);
+/* The filename of the newest run, malloc'd; NULL when there is none. */
+int flor__runs_newest_filename(sqlite3 *db, char **out);
+/* Column "program": the recorded argv[0] (else the filename) of the
+ * latest run of each filename, oldest first. */
+int flor__runs_programs(sqlite3 *db, flor_table **out);
+/* The SQL, malloc'd in *SQL, that selects the runs of PROG to replay for
+ * NAMES: run_id, vid, argv[0], and whether the run has a value of every
+ * NAME already; not running, WHERE holding (a condition over the runs'
+ * columns and one column per arg), by run_id.  It is for
+ * flor_project_query, which runs it read-only. */
+int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const *names,
+                                size_t n, const char *where, char **sql);
+
+/* ---- replays.c: the replays and divergences tables ------------------------ */
+
+/* The replay launcher's reads (src/replay/launch.h). */
+/* The last replay_id (0: none). */
+int flor__replays_last_id(sqlite3 *db, int64_t *id);
+/* The rows after replay_id AFTER, in the columns of enum flor__replays_col. */
+enum flor__replays_col {
+    FLOR__RP_ID, FLOR__RP_PID, FLOR__RP_SEGMENT, FLOR__RP_NSEGMENTS, FLOR__RP_HOST,
+    FLOR__RP_RUN, FLOR__RP_STATUS, FLOR__RP_NEW, FLOR__RP_COMPARED, FLOR__RP_DIVERGENCES,
+    FLOR__RP_RESTORES, FLOR__RP_FIRST, FLOR__RP_ERROR,
+};
+int flor__replays_since(sqlite3 *db, int64_t after, flor_table **out);
+
 #endif
