@@ -61,21 +61,26 @@ int flor__runs_newest_filename(sqlite3 *db, char **out)
     return rc == SQLITE_OK ? 0 : flor__err_sqlite(db, rc, "cannot read the runs");
 }
 
-int flor__runs_programs(sqlite3 *db, flor_table **out)
+/* All the rows of SQL, read about WHAT ("the runs"). */
+static int runs_table(sqlite3 *db, const char *sql, const char *what, flor_table **out)
 {
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    int rc = sqlite3_prepare_v2(
-        db,
-        "SELECT coalesce(json_extract(argv, '$[0]'), filename) AS program FROM runs r "
-        "WHERE run_id = (SELECT max(run_id) FROM runs s WHERE s.filename = r.filename) "
-        "ORDER BY run_id",
-        -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the runs");
+        return flor__err_sqlite(db, rc, what);
     rc = flor__table_from_stmt(st, out);
     sqlite3_finalize(st);
     return rc;
+}
+
+int flor__runs_programs(sqlite3 *db, flor_table **out)
+{
+    return runs_table(db,
+                      "SELECT coalesce(json_extract(argv, '$[0]'), filename) AS program FROM runs"
+                      " r WHERE run_id = (SELECT max(run_id) FROM runs s WHERE s.filename ="
+                      " r.filename) ORDER BY run_id",
+                      "cannot read the runs", out);
 }
 
 /* Appends S to B as an SQL string literal (quotes doubled). */
@@ -91,16 +96,11 @@ static int runs_quote(flor__buf *b, const char *s)
  * a column of runs already (that one wins). */
 static int runs_arg_names(sqlite3 *db, flor_table **out)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT DISTINCT name FROM args WHERE name NOT IN ('run_id',"
-                                    " 'run', 'projid', 'tstamp', 'filename', 'vid', 'argv', 'host',"
-                                    " 'pid', 'status', 'start_time', 'end_time') ORDER BY name",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(db, rc, "cannot read the args");
-    rc = flor__table_from_stmt(st, out);
-    sqlite3_finalize(st);
-    return rc;
+    return runs_table(db,
+                      "SELECT DISTINCT name FROM args WHERE name NOT IN ('run_id', 'run',"
+                      " 'projid', 'tstamp', 'filename', 'vid', 'argv', 'host', 'pid', 'status',"
+                      " 'start_time', 'end_time') ORDER BY name",
+                      "cannot read the args", out);
 }
 
 int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const *names,
