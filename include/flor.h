@@ -1190,9 +1190,9 @@ typedef struct flor_replay_options {
  * flor_replay_free).  O's strings and arrays must outlive *OUT; COMMAND
  * is copied.  Nothing runs yet.
  *
- * @return 0; FLOR_EUSAGE when the options do not go together (run or a
- *         plan with names; where, build or force without; no COMMAND and
- *         no names; --replay_flor or --replay_run in COMMAND's args);
+ * @return 0; FLOR_EUSAGE when the options do not go together (run with
+ *         names; where, build or force without; no COMMAND and no names;
+ *         --replay_flor or --replay_run in COMMAND's args);
  *         FLOR_EINVAL for a WHERE that is not one SQL condition, or jobs,
  *         segments out of range; FLOR_ENOMEM.
  */
