@@ -12,7 +12,7 @@
  *               as a Slurm job array, printed instead of run
  *   versions.c  NAME...: hindsight statements carried into each run's code
  *               version, built, replayed; one summary row per run
- *   pool.c      the process pool: jobs forked a few at a time, their
+ *   jobs.c      the process pool: jobs forked a few at a time, their
  *               output in log files, signals passed on, progress
  *   workarea.c  the temporary directory of a launch and its janitor
  *               process, which cleans up should the launcher die
@@ -105,7 +105,7 @@ int flor__versions_run(flor_replay *r);
 void flor__versions_report(flor_replay *r);
 void flor__versions_release(flor_replay *r);
 
-/* ---- pool.c: the process pool ------------------------------------------------- */
+/* ---- jobs.c: the process pool ------------------------------------------------- */
 
 typedef enum flor__job_state {
     FLOR__JOB_WAITING,   /* not started yet */

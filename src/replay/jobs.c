@@ -1,6 +1,6 @@
 /*
- * pool.c -- the launcher's process pool: the segments (and builds) of a
- * replay as child processes, a few at a time.
+ * jobs.c -- the launcher's jobs, run as a process pool: the segments
+ * (and builds) of a replay as child processes, a few at a time.
  *
  * Each segment is forked and exec'd in a process group of its own, with
  * its output going to two log files, so that the terminal's Ctrl-C
