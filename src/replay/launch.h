@@ -5,6 +5,8 @@
  *
  *   launcher.c  flor_replay_new/run/summary/report/free: checks the
  *               options and hands the work to one of the two modes
+ *   programs.c  flor_project_find_run, flor_project_programs: the runs
+ *               and programs a replay starts from
  *   segments.c  one run in S segments: their command lines, the run they
  *               all replay, the jobs, and the summary read back from the
  *               replays table
@@ -28,6 +30,7 @@
 #include "base/base.h"
 #include "project/project.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -78,7 +81,19 @@ struct flor_replay {
 };
 
 /* "flor: MESSAGE" on R's progress stream. */
-void flor__launch_say(const flor_replay *r, const char *fmt, ...) FLOR__PRINTF(2, 3);
+static inline void flor__launch_say(const flor_replay *r, const char *fmt, ...)
+    FLOR__PRINTF(2, 3);
+static inline void flor__launch_say(const flor_replay *r, const char *fmt, ...)
+{
+    if (!r->progress)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("flor: ", r->progress);
+    vfprintf(r->progress, fmt, ap);
+    fputc('\n', r->progress);
+    va_end(ap);
+}
 
 /* ---- segments.c: one run in S segments --------------------------------------- */
 

@@ -1,29 +1,15 @@
 /*
  * launcher.c -- flor.h's replay orchestration: flor_replay_check/new/run/
- * summary/report/signal/free, and the two lookups the callers need
- * (flor_project_find_run, flor_project_programs).  The work is done by
+ * summary/report/signal/free.  The work is done by
  * segments.c (one run) and versions.c (NAME... across code versions);
  * see launch.h for the files.
  */
 #include "replay/launch.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-void flor__launch_say(const flor_replay *r, const char *fmt, ...)
-{
-    if (!r->progress)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("flor: ", r->progress);
-    vfprintf(r->progress, fmt, ap);
-    fputc('\n', r->progress);
-    va_end(ap);
-}
 
 /* The options of one form of the command are not for the other; the
  * replay flags are flor's to add. */
@@ -140,21 +126,4 @@ void flor_replay_free(flor_replay *r)
         free(*c);
     free(r->cmd_copy);
     free(r);
-}
-
-int flor_project_find_run(flor_project *p, const char *spec, int64_t *run)
-{
-    flor__err_clear();
-    int rc = flor__runs_find(p->db, spec, run);
-    if (rc == 0 && *run == 0)
-        rc = flor__err(FLOR_ENOTFOUND, "no run '%s' in project '%s' (give a run id or a tstamp, "
-                                       "as 'flor runs' shows them)",
-                       spec, flor_project_id(p));
-    return rc;
-}
-
-int flor_project_programs(flor_project *p, flor_table **out)
-{
-    flor__err_clear();
-    return flor__runs_programs(p->db, out);
 }
