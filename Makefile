@@ -36,7 +36,9 @@ LDLIBS  := $(PKG_LIBS) -lpthread -lm
 LIB_SRC := $(wildcard src/*.c src/*/*.c)
 LIB_HDR := $(wildcard src/*.h src/*/*.h)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
-CLI_SRC := $(wildcard cli/*.c)
+# cli/flor.c holds the binary's main(); the rest is flor_cli_main, which
+# the Python module links too (python/python.mk).
+CLI_SRC := $(filter-out cli/flor.c,$(wildcard cli/*.c))
 CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -69,8 +71,8 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,libflor.so.0 -o $@ $^ $(LDLIBS)
 
 # The CLI and the examples link the static library: they use only flor.h.
-$(FLOR): $(CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+$(FLOR): $(BUILD)/cli/flor.o $(CLI_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/cli/flor.o $(CLI_OBJ) $(STATIC) $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)

@@ -49,6 +49,10 @@ extern const cli_command cli_cmd_checkout, cli_cmd_diff;
 extern const cli_command cli_cmd_checkpoints, cli_cmd_du, cli_cmd_gc, cli_cmd_replay;
 extern const cli_command cli_cmd_fsck;
 
+/* The flor command: ARGV as main() gets it; returns the exit status.  The
+ * `flor` binary's main() (flor.c) and `python -m flor` call it. */
+int flor_cli_main(int argc, char **argv);
+
 /* commands.c */
 
 /* The command of OPTS->commands named NAME, or NULL. */
@@ -115,16 +119,8 @@ const char *cli_format_real(double v, char *buf);
 
 /* lookup.c */
 
-/* S as an SQL string literal, its quotes doubled; NULL when out of
- * memory.  The caller frees it. */
-char *cli_sql_quote(const char *s);
-
 /* printf into a new string; NULL when out of memory.  The caller frees it. */
 char *cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* The first cell of the first row of SQL as an integer, 0 when it is NULL
- * or there is no row; returns 0, or CLI_ERROR with the error reported. */
-int cli_query_int(flor_project *p, const char *sql, int64_t *out);
 
 /* The run id in TEXT, a positive decimal integer: CLI_CONTINUE, or a usage
  * error of command CMD (reported). */

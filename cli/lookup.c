@@ -1,7 +1,7 @@
 /*
- * lookup.c -- small reads of the project that several commands need:
- * one integer out of a query, and the run a command line names (by its
- * id or by its tstamp, as --replay_run takes it).
+ * lookup.c -- small helpers that several commands need: a run id on the
+ * command line, a formatted string, and the run a command line names (by
+ * its id or by its tstamp, as --replay_run takes it).
  */
 #include "cli.h"
 
@@ -32,59 +32,8 @@ char *cli_printf(const char *fmt, ...)
     return n < 0 ? NULL : s;
 }
 
-char *cli_sql_quote(const char *s)
-{
-    size_t n = 3;
-    for (const char *c = s; *c; c++)
-        n += *c == '\'' ? 2 : 1;
-    char *q = malloc(n), *o = q;
-    if (!q)
-        return NULL;
-    *o++ = '\'';
-    for (const char *c = s; *c; c++) {
-        if (*c == '\'')
-            *o++ = '\'';
-        *o++ = *c;
-    }
-    *o++ = '\'';
-    *o = '\0';
-    return q;
-}
-
-int cli_query_int(flor_project *p, const char *sql, int64_t *out)
-{
-    flor_table *t = NULL;
-    *out = 0;
-    if (flor_project_query(p, sql, &t) != 0)
-        return cli_error("%s", flor_errmsg());
-    if (flor_table_nrows(t) > 0 && flor_table_ncols(t) > 0)
-        *out = flor_table_int(t, 0, 0);
-    flor_table_free(t);
-    return 0;
-}
-
 int cli_find_run(flor_project *p, const char *spec, int64_t *run)
 {
     *run = 0;
-    int by_id = *spec && strspn(spec, "0123456789") == strlen(spec) && strlen(spec) < 19;
-    char *q = by_id ? NULL : cli_sql_quote(spec);
-    if (!by_id && !q)
-        return cli_error("out of memory");
-    char *sql = malloc(strlen(spec) * 2 + 64);
-    if (!sql) {
-        free(q);
-        return cli_error("out of memory");
-    }
-    if (by_id)
-        sprintf(sql, "SELECT run_id FROM runs WHERE run_id = %s", spec);
-    else
-        sprintf(sql, "SELECT run_id FROM runs WHERE tstamp = %s", q);
-    int rc = cli_query_int(p, sql, run);
-    free(sql);
-    free(q);
-    if (rc == 0 && *run == 0)
-        return cli_error("no run '%s' in project '%s' (give a run id or a tstamp, as "
-                         "'flor runs' shows them)",
-                         spec, flor_project_id(p));
-    return rc;
+    return flor_project_find_run(p, spec, run) != 0 ? cli_error("%s", flor_errmsg()) : CLI_OK;
 }

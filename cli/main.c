@@ -65,7 +65,7 @@ static int take_global_options(int *argc, char **argv, cli_opts *opts)
     return rc;
 }
 
-int main(int argc, char **argv)
+int flor_cli_main(int argc, char **argv)
 {
     cli_opts opts = {CLI_AUTO, commands};
     int rc = take_global_options(&argc, argv, &opts);

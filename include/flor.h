@@ -79,6 +79,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -1117,6 +1118,169 @@ FLOR_API int flor_project_statements(flor_project *p, const char *const *names, 
  */
 FLOR_API int flor_project_carry(flor_project *p, int64_t run, const char *dir,
                                 const char *const *names, size_t n, flor_table **out);
+
+/* ------------------------------------------------------------------------
+ * Replay orchestration: what `flor replay` and flor.replay() run
+ * ------------------------------------------------------------------------
+ *
+ * A replay re-runs a recorded program with --replay_flor i/S in S
+ * segments of its checkpointed loop, a few processes at a time (the
+ * in-process side is flor_init's; see "Hindsight logging" above).  These
+ * calls are the launcher that starts those processes:
+ *
+ *     flor_replay_options o = {.cmd = cmd, .ncmd = 2, .progress = stderr};
+ *     flor_replay *r = NULL;
+ *     if (flor_replay_new(p, &o, &r) == 0 && flor_replay_run(r) == 0) {
+ *         print(flor_replay_summary(r));      // one row per segment / run
+ *         status = flor_replay_report(r) ? 1 : 0;
+ *     }
+ *     flor_replay_free(r);
+ *
+ * Two modes, by the options:
+ *
+ *   - no names: one run (run, else the latest run of COMMAND's file name,
+ *     looked up once for every segment) replayed by COMMAND ARGS
+ *     --replay_flor i/S [--replay_run RUN] [--probe LOOP]... in the
+ *     working directory.  Summary columns: segment, status (finished,
+ *     failed, killed, cancelled), seconds, new_values, compared,
+ *     divergences, restores.
+ *   - names: hindsight logging across code versions: the statements
+ *     logging NAMES (flor_project_statements) are carried into the code of
+ *     each selected run's version (flor_project_carry) in a temporary
+ *     directory, built with BUILD, and each run replayed there with
+ *     FLOR_DIR set to the project's data directory.  COMMAND may be empty
+ *     (each run is then started as it started itself, a .py script
+ *     through $FLOR_PYTHON or python3); a path in COMMAND into the project
+ *     means that file of the version.  Summary columns: run, vid, status
+ *     (finished, failed, killed, cancelled, conflict, build failed,
+ *     missing version, no code version, skipped), seconds, new_values,
+ *     divergences, conflicts.  docs/cli.md, `flor replay`, tells the rest.
+ *
+ * Every segment's stdout and stderr go to log files in a temporary work
+ * area ($TMPDIR/flor-replay.XXXXXX); the logs of what failed are kept and
+ * named, the rest goes, also when the launching process is killed (a
+ * janitor process takes the segments down and removes the area).  While
+ * flor_replay_run runs, SIGINT, SIGTERM and SIGHUP are passed on to the
+ * segments, which are waited for (a second signal kills them); the
+ * signal is then in flor_replay_signal, for the caller to end as it would
+ * have ended.  Everything the launcher has to say (progress, the
+ * statements carried, failures with the end of their stderr, totals) is
+ * written as lines "flor: ..." to PROGRESS; nothing when it is NULL.
+ * Not thread-safe: one launch at a time per process.
+ */
+
+typedef struct flor_replay flor_replay;
+
+typedef struct flor_replay_options {
+    char *const *cmd;          /* COMMAND ARGS..., NCMD words (argv[0] found in PATH) */
+    size_t ncmd;
+    const char *const *names;  /* the names whose statements to replay; 0: one run */
+    size_t nnames;
+    const char *run;           /* without names: the run, by id or tstamp (NULL: the
+                                * latest of COMMAND) */
+    const char *const *probes; /* nested loops to run rather than skip */
+    size_t nprobes;
+    long jobs;                 /* at most this many processes at a time; 0: the number
+                                * of online CPUs */
+    long segments;             /* segments per run; 0: JOBS without names, else enough
+                                * to keep JOBS processes busy */
+    const char *where;         /* with names: an SQL condition over the runs' columns
+                                * and one column per arg */
+    const char *build;         /* with names: a shell command that builds a version,
+                                * run in its directory */
+    bool force;                /* with names: also the runs that have every name */
+    FILE *progress;            /* where the launcher talks (stderr), or NULL */
+} flor_replay_options;
+
+/**
+ * Checks O and makes a launch of the project P's runs in *OUT (freed by
+ * flor_replay_free).  O's strings and arrays must outlive *OUT; COMMAND
+ * is copied.  Nothing runs yet.
+ *
+ * @return 0; FLOR_EUSAGE when the options do not go together (run with
+ *         names; where, build or force without; no COMMAND and no names;
+ *         --replay_flor or --replay_run in COMMAND's args);
+ *         FLOR_EINVAL for a WHERE that is not one SQL condition, or jobs,
+ *         segments out of range; FLOR_ENOMEM.
+ */
+FLOR_API int flor_replay_new(flor_project *p, const flor_replay_options *o, flor_replay **out);
+
+/**
+ * What flor_replay_new checks of O first, without a project: for a
+ * command line to report its usage errors before it opens the project.
+ *
+ * @return 0, FLOR_EUSAGE or FLOR_EINVAL, as flor_replay_new.
+ */
+FLOR_API int flor_replay_check(const flor_replay_options *o);
+
+typedef enum flor_replay_plan_format {
+    FLOR_PLAN_BOTH = 1,     /* both, with a note on each */
+    FLOR_PLAN_PARALLEL = 2, /* GNU parallel commands */
+    FLOR_PLAN_SLURM = 3,    /* a Slurm job array script */
+} flor_replay_plan_format;
+
+/**
+ * Writes to OUT the segments of a launch without names instead of running
+ * them: as GNU parallel commands, as a Slurm job array script, or both.
+ *
+ * @return 0; FLOR_EUSAGE with names; FLOR_ENOTFOUND for a run that is
+ *         not there; FLOR_ENOMEM.
+ */
+FLOR_API int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FILE *out);
+
+/**
+ * Runs the launch: pins the run, or selects the runs and writes, builds
+ * their versions; runs the segments; reads back what they recorded.
+ * Segments that fail do not make it fail (see flor_replay_report).
+ *
+ * @return 0; FLOR_ENOTFOUND when there is nothing to replay (no such run,
+ *         no run of the program, no statement logging a name, COMMAND not
+ *         runnable); FLOR_EINVAL for a WHERE the database rejects; FLOR_EIO
+ *         when the work area cannot be made; FLOR_ENOMEM.
+ */
+FLOR_API int flor_replay_run(flor_replay *r);
+
+/** The summary table (see the modes above), owned by R; NULL before
+ *  flor_replay_run or when it was interrupted with names. */
+FLOR_API const flor_table *flor_replay_summary(const flor_replay *r);
+
+/**
+ * Writes to PROGRESS what comes after the summary: the totals, the first
+ * divergence as a warning, each failure with the end of its stderr.
+ *
+ * @return the number of segments (without names) or runs (with names)
+ *         that did not finish; 0 when all did.
+ */
+FLOR_API long flor_replay_report(flor_replay *r);
+
+/** The signal (SIGINT, ...) that interrupted flor_replay_run, or 0. */
+FLOR_API int flor_replay_signal(const flor_replay *r);
+
+/** Removes the work area (keeping the logs of what failed, unless
+ *  interrupted) and frees R.  NULL is ignored. */
+FLOR_API void flor_replay_free(flor_replay *r);
+
+/**
+ * The run SPEC names in *RUN: its run_id (a decimal number), else its
+ * tstamp, as `flor runs` shows them.
+ *
+ * @return 0; FLOR_ENOTFOUND when there is no such run.
+ */
+FLOR_API int flor_project_find_run(flor_project *p, const char *spec, int64_t *run);
+
+/**
+ * The programs the project recorded, one row per file name, oldest first:
+ * column program, the argv[0] of its latest run (its file name when the
+ * argv is not known).  What flor.replay() replays.
+ */
+FLOR_API int flor_project_programs(flor_project *p, flor_table **out);
+
+/**
+ * "flor: warning: MESSAGE" on stderr, unless FLOR_QUIET is set: the
+ * library's own warning line, for bindings (the Python module) that
+ * warn as flor does.
+ */
+FLOR_API void flor_warn(const char *fmt, ...);
 
 
 #ifdef __cplusplus

@@ -9,9 +9,9 @@
 #                        $(PREFIX)/lib/python3/dist-packages/flor
 #
 # The extension is C (python/flor/*.c) over the public API only: it links
-# the static libflor and the flor command's objects (cli/*.c, with main()
-# renamed flor_cli_main), so that `python -m flor` is the same program as
-# `flor`.  Symbols of the static libraries are kept private to the
+# the static libflor and the flor command's objects (cli/*.c but cli/flor.c,
+# the binary's main()), calling flor_cli_main, so that `python -m flor` is
+# the same program as `flor`.  Symbols of the static libraries are kept private to the
 # extension (--exclude-libs).
 #
 # Under SANITIZE=1 the Python targets are skipped: an ASan-instrumented
@@ -57,7 +57,7 @@ $(BUILD)/python/obj/%.o: python/flor/%.c python/flor/_flor.h include/flor.h
 
 $(BUILD)/python/obj/cli_%.o: cli/%.c $(wildcard cli/*.h) include/flor.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PY_CFLAGS) -Dmain=flor_cli_main -c $< -o $@
+	$(CC) $(PY_CFLAGS) -c $< -o $@
 
 $(PY_EXT): $(PY_OBJ) $(PY_CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)

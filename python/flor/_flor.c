@@ -24,6 +24,7 @@
 #include "_flor.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ static PyObject *json_dumps;
 static PyObject *str_ndim, *str_item;
 static PyObject *NotFoundError;
 
-/* The flor command's main(), compiled in from cli/ (see python.mk). */
+/* The flor command (cli/main.c), compiled in from cli/ (see python.mk). */
 int flor_cli_main(int argc, char **argv);
 static PyObject *py_cli(PyObject *self, PyObject *list);
 
@@ -72,19 +73,6 @@ PyObject *pyflor_raise(int rc, const char *what)
     else
         PyErr_SetString(type, msg);
     return NULL;
-}
-
-void pyflor_warn(const char *fmt, ...)
-{
-    const char *q = getenv("FLOR_QUIET");
-    if (q && *q && strcmp(q, "0") != 0)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "flor: warning: %s\n", line);
 }
 
 PyObject *pyflor_loaded_module(const char *name)
@@ -202,7 +190,7 @@ static int start_run(int rewrite)
         pyflor_raise(rc, NULL); /* a malformed flag: the script must not run on defaults */
         status = -1;
     } else if (status == 0 && rc != 0) {
-        pyflor_warn("this run is not recorded: %s", flor_errmsg());
+        flor_warn("this run is not recorded: %s", flor_errmsg());
     }
     return status;
 }
@@ -292,7 +280,7 @@ static PyObject *py_atexit(PyObject *self, PyObject *noargs)
     rc = flor_finish_status(status);
     Py_END_ALLOW_THREADS
     if (rc)
-        pyflor_warn("%s", flor_errmsg());
+        flor_warn("%s", flor_errmsg());
     if (rc && rc != FLOR_EINVAL) {
         /* records were lost (libflor said so on stderr): the exit status
          * must not be 0, whatever the script's was.  An atexit handler
@@ -746,16 +734,17 @@ static PyObject *py_query(PyObject *self, PyObject *arg)
     return project_table(get_query, sql, NULL);
 }
 
+static int get_programs(flor_project *p, const void *arg, flor_table **out)
+{
+    return flor_project_programs(p, out);
+}
+
 /* The programs to replay: the recorded argv[0] of the latest run of each
  * script (file name) in the project, as a list of str. */
 static PyObject *replay_scripts(void)
 {
-    static const char sql[] =
-        "SELECT coalesce(json_extract(argv, '$[0]'), filename) FROM runs r "
-        "WHERE run_id = (SELECT max(run_id) FROM runs s WHERE s.filename = r.filename) "
-        "ORDER BY run_id";
     flor_table *t = NULL;
-    if (fetch_table(get_query, sql, "flor.replay", &t) < 0)
+    if (fetch_table(get_programs, NULL, "flor.replay", &t) < 0)
         return NULL;
     PyObject *list = PyList_New(0);
     for (size_t r = 0; list && r < flor_table_nrows(t); r++) {
@@ -774,11 +763,78 @@ static PyObject *replay_scripts(void)
     return list;
 }
 
+/* What one launch (flor.h, "Replay orchestration") came to. */
+struct launch {
+    int status;      /* the exit status `flor replay` would have: 0, 1, 2 (usage) */
+    int signal;      /* the signal that interrupted it, or 0 */
+    char error[512]; /* flor_errmsg() of a launch that could not run */
+};
+
+/* Runs the launch of options O in the project around the working
+ * directory, without the GIL; its progress and report go to stderr. */
+static void launch_replay(const flor_replay_options *o, struct launch *out)
+{
+    flor_project *p = NULL;
+    flor_replay *r = NULL;
+    int rc = flor_project_open(&p, NULL);
+    if (!rc && (rc = flor_replay_new(p, o, &r)) != 0)
+        out->status = 2;
+    if (!rc && (rc = flor_replay_run(r)) == 0)
+        out->status = !flor_replay_summary(r) || flor_replay_report(r) ? 1 : 0;
+    if (rc) {
+        out->status = out->status ? out->status : 1;
+        snprintf(out->error, sizeof out->error, "%s", flor_errmsg());
+    }
+    out->signal = flor_replay_signal(r);
+    flor_replay_free(r);
+    flor_project_free(p);
+}
+
+/* Replays the runs of SCRIPT with the interpreter EXE, as `flor replay
+ * NAMES [--where WHERE] -- EXE SCRIPT` does: 0, or -1 with an exception. */
+static int replay_script(const char *const *names, size_t n, const char *where, PyObject *exe,
+                         PyObject *script)
+{
+    char *cmd[2] = {c_arg(exe), c_arg(script)};
+    struct launch l = {0};
+    if (cmd[0] && cmd[1]) {
+        flor_replay_options o = {.cmd = cmd, .ncmd = 2, .names = names, .nnames = n,
+                                 .where = where, .progress = stderr};
+        PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        Py_BEGIN_ALLOW_THREADS
+        launch_replay(&o, &l);
+        Py_END_ALLOW_THREADS
+    }
+    free(cmd[0]);
+    free(cmd[1]);
+    if (!cmd[0] || !cmd[1])
+        return -1;
+    if (l.signal > 0) { /* as the signal would have ended the command: Ctrl-C raises */
+        raise(l.signal);
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+    }
+    if (l.status == 0)
+        return 0;
+    if (*l.error)
+        PyErr_Format(PyExc_RuntimeError, "flor.replay: `flor replay ... -- %U %U` exited with "
+                                         "status %d: %s",
+                     exe, script, l.status, l.error);
+    else
+        PyErr_Format(PyExc_RuntimeError, "flor.replay: `flor replay ... -- %U %U` exited with "
+                                         "status %d (its message is on stderr)",
+                     exe, script, l.status);
+    return -1;
+}
+
 /* flor.replay(vars, where=None): FlorDB's hindsight logging from a
- * notebook.  For each script the project recorded, runs the flor command
+ * notebook.  For each script the project recorded, replays its runs (WHERE
+ * selects them) in their own code versions with the statements logging
+ * VARS carried in, through the library's launcher, as the command
  *   flor replay VAR... [--where WHERE] -- PYTHON SCRIPT
- * which replays the runs (WHERE selects them) in their own code versions
- * with the statements logging VARS carried in. */
+ * does (its progress and report on stderr; no summary table). */
 static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"vars", "where", NULL};
@@ -811,35 +867,27 @@ static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!PyErr_Occurred() && where != Py_None && !PyUnicode_Check(where))
         PyErr_Format(PyExc_TypeError, "flor.replay: where must be an SQL condition (str) or "
                                       "None, not %.100s", Py_TYPE(where)->tp_name);
-    PyObject *scripts = PyErr_Occurred() ? NULL : replay_scripts();
+    char **cnames = PyErr_Occurred() ? NULL : calloc((size_t)n + 1, sizeof *cnames);
+    char *cwhere = cnames && where != Py_None ? c_arg(where) : NULL;
+    bool ok = cnames && (where == Py_None || cwhere);
+    for (Py_ssize_t i = 0; ok && i < n; i++)
+        ok = (cnames[i] = c_arg(PyList_GET_ITEM(names, i))) != NULL;
+    if (!PyErr_Occurred() && !ok)
+        PyErr_NoMemory();
+    PyObject *scripts = ok ? replay_scripts() : NULL;
     PyObject *exe = scripts ? PySys_GetObject("executable") : NULL; /* borrowed */
     if (scripts && (!exe || !PyUnicode_Check(exe) || PyUnicode_GET_LENGTH(exe) == 0)) {
         PyErr_SetString(PyExc_RuntimeError, "flor.replay: sys.executable is not known");
         Py_CLEAR(scripts);
     }
-    for (Py_ssize_t k = 0; scripts && k < PyList_GET_SIZE(scripts); k++) {
-        PyObject *argv = Py_BuildValue("[ss]", "flor", "replay");
-        int ok = argv && PyList_SetSlice(argv, 2, 2, names) == 0;
-        if (ok && where != Py_None) {
-            PyObject *opt = PyUnicode_FromString("--where");
-            ok = opt && PyList_Append(argv, opt) == 0 && PyList_Append(argv, where) == 0;
-            Py_XDECREF(opt);
-        }
-        PyObject *tail = ok ? Py_BuildValue("[sOO]", "--", exe, PyList_GET_ITEM(scripts, k))
-                            : NULL;
-        ok = tail && PyList_SetSlice(argv, PyList_GET_SIZE(argv), PyList_GET_SIZE(argv), tail) == 0;
-        Py_XDECREF(tail);
-        PyObject *status = ok ? py_cli(self, argv) : NULL;
-        Py_XDECREF(argv);
-        long code = status ? PyLong_AsLong(status) : -1;
-        Py_XDECREF(status);
-        if (code != 0 && !PyErr_Occurred())
-            PyErr_Format(PyExc_RuntimeError, "flor.replay: `flor replay ... -- %U %U` exited "
-                                             "with status %ld (its message is on stderr)",
-                         exe, PyList_GET_ITEM(scripts, k), code);
-        if (PyErr_Occurred())
+    for (Py_ssize_t k = 0; scripts && k < PyList_GET_SIZE(scripts); k++)
+        if (replay_script((const char *const *)cnames, (size_t)n, cwhere, exe,
+                          PyList_GET_ITEM(scripts, k)) < 0)
             Py_CLEAR(scripts);
-    }
+    for (Py_ssize_t i = 0; cnames && i < n; i++)
+        free(cnames[i]);
+    free(cnames);
+    free(cwhere);
     Py_DECREF(names);
     if (!scripts)
         return NULL;
@@ -911,9 +959,9 @@ static PyMethodDef methods[] = {
      "replay(vars, where=None)\n--\n\n"
      "Hindsight logging from a notebook: replays the project's runs (those WHERE\n"
      "selects, an SQL condition) in their own code versions, with the statements\n"
-     "that log VARS (names added to the script since) carried in, through the\n"
-     "command `flor replay VARS... [--where WHERE] -- python SCRIPT`.  Then\n"
-     "flor.dataframe(*VARS) has their values for those runs."},
+     "that log VARS (names added to the script since) carried in, as the command\n"
+     "`flor replay VARS... [--where WHERE] -- python SCRIPT` does (progress on\n"
+     "stderr).  Then flor.dataframe(*VARS) has their values for those runs."},
     {"cli", py_cli, METH_O, "cli(argv)\n--\n\nRuns the flor command; returns its exit status."},
     {"_start", py_start, METH_NOARGS, NULL},
     {"_excepthook", (PyCFunction)(void (*)(void))py_excepthook, METH_FASTCALL, NULL},

@@ -39,9 +39,6 @@ int pyflor_recording(void);
  * (whose threads a forked child does not have). */
 int pyflor_libflor_usable(void);
 
-/* One "flor: warning: ..." line on stderr, unless FLOR_QUIET is set. */
-void pyflor_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 /* Logs VALUE under NAME outside any Python checks (the typed dispatch of
  * flor.log); 0 or -1 with an exception set. */
 int pyflor_log_value(const char *name, PyObject *value);

@@ -281,7 +281,7 @@ static void apply_threads(PyObject *torch)
     const char *text;
     long have_torch = torch_threads(torch), have_blas = blas_threads(&text);
     if ((want_torch > 0 && have_torch != want_torch) || (want_blas > 0 && have_blas != want_blas))
-        pyflor_warn("this replay cannot apply the thread settings of run %lld (torch %ld, BLAS "
+        flor_warn("this replay cannot apply the thread settings of run %lld (torch %ld, BLAS "
                     "%ld threads; here %ld and %ld): its values may differ from the record's "
                     "in the last bits",
                     (long long)flor_run_id(), want_torch, want_blas, have_torch, have_blas);

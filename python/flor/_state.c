@@ -122,7 +122,7 @@ static void warn_exception(const char *what, const char *name)
     PyErr_Fetch(&type, &value, &tb);
     PyObject *s = value ? PyObject_Str(value) : NULL;
     const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-    pyflor_warn("%s '%s': %s%s%s", what, name, type ? ((PyTypeObject *)type)->tp_name : "error",
+    flor_warn("%s '%s': %s%s%s", what, name, type ? ((PyTypeObject *)type)->tp_name : "error",
                 msg && *msg ? ": " : "", msg ? msg : "");
     Py_XDECREF(s);
     Py_XDECREF(type);
@@ -301,7 +301,7 @@ static int register_tensor(entry *e, PyObject *t, const char *name)
     }
     int rc = flor_checkpoint_typed(name, ptr, nbytes, type, 1);
     if (rc) {
-        pyflor_warn("cannot register '%s' for checkpoints: %s", name, flor_errmsg());
+        flor_warn("cannot register '%s' for checkpoints: %s", name, flor_errmsg());
         return -1; /* a previous registration, if any, is swept */
     }
     if (!r && !(r = add_reg(e, name))) {
@@ -884,7 +884,7 @@ static int register_buffer(entry *e)
     int rc = flor_checkpoint_typed(e->name, e->view.buf, (size_t)e->view.len, buffer_dtype(&e->view),
                                    1);
     if (rc) {
-        pyflor_warn("cannot register '%s' for checkpoints: %s", e->name, flor_errmsg());
+        flor_warn("cannot register '%s' for checkpoints: %s", e->name, flor_errmsg());
         PyBuffer_Release(&e->view);
         e->has_view = 0;
         return -1;
@@ -896,7 +896,7 @@ static int register_ops(entry *e)
 {
     int rc = flor_checkpoint_ops(e->name, &pickle_ops, e, 1);
     if (rc) {
-        pyflor_warn("cannot register '%s' for checkpoints: %s", e->name, flor_errmsg());
+        flor_warn("cannot register '%s' for checkpoints: %s", e->name, flor_errmsg());
         return -1;
     }
     e->has_ops = 1;

@@ -49,13 +49,18 @@ static void say(const char *kind, const char *fmt, va_list ap)
     fprintf(stderr, "flor: %s: %s\n", kind, line);
 }
 
+/* A warning line, unless FLOR_QUIET. */
+static void warn(const char *fmt, va_list ap)
+{
+    if (!flor__quiet())
+        say("warning", fmt, ap);
+}
+
 void flor__warn(const char *fmt, ...)
 {
-    if (flor__quiet())
-        return;
     va_list ap;
     va_start(ap, fmt);
-    say("warning", fmt, ap);
+    warn(fmt, ap);
     va_end(ap);
 }
 
@@ -64,5 +69,14 @@ void flor__loss(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     say("error", fmt, ap);
+    va_end(ap);
+}
+
+/* flor.h's flor_warn: the warning line, for the bindings (python/flor). */
+void flor_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    warn(fmt, ap);
     va_end(ap);
 }

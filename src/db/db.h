@@ -176,9 +176,6 @@ int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, doubl
 void flor__runs_note_reason(sqlite3 *db, int64_t run_id, const char *reason);
 /* status 'killed' (from the writer thread after a signal). */
 void flor__runs_mark_killed(sqlite3 *db, int64_t run_id);
-/* (core) The run a replay replays: SPEC (an id or a tstamp), or the latest
- * run of FILENAME when SPEC is NULL; *ID 0 when there is none. */
-int flor__runs_find(sqlite3 *db, const char *spec, const char *filename, int64_t *id);
 /* Calls FN for each word of the run's recorded argv, in order; stops at
  * FN's first nonzero code and returns it.  *READABLE: the whole argv was
  * read (else WHY holds SQLite's message). */
@@ -349,5 +346,39 @@ int flor__replay_rows_prepare(flor__replay_rows *s, sqlite3 *db);
 void flor__replay_rows_finalize(flor__replay_rows *s);
 int flor__divergences_insert(flor__replay_rows *s, int64_t replay_id, const char *coords,
                              const char *name, const char *recorded, const char *replayed);
+
+/* ---- runs.c: the runs table ----------------------------------------------- */
+
+/* The replay launcher's reads (src/replay/launch.h).  A run that is not
+ * there reads as 0. */
+/* The run SPEC names: its run_id (digits), else its tstamp. */
+int flor__runs_find(sqlite3 *db, const char *spec, int64_t *run);
+/* The latest run of the program FILENAME. */
+int flor__runs_latest_of(sqlite3 *db, const char *filename, int64_t *run);
+/* The filename of the newest run, malloc'd; NULL when there is none. */
+int flor__runs_newest_filename(sqlite3 *db, char **out);
+/* Column "program": the recorded argv[0] (else the filename) of the
+ * latest run of each filename, oldest first. */
+int flor__runs_programs(sqlite3 *db, flor_table **out);
+/* The SQL, malloc'd in *SQL, that selects the runs of PROG to replay for
+ * NAMES: run_id, vid, argv[0], and whether the run has a value of every
+ * NAME already; not running, WHERE holding (a condition over the runs'
+ * columns and one column per arg), by run_id.  It is for
+ * flor_project_query, which runs it read-only. */
+int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const *names,
+                                size_t n, const char *where, char **sql);
+
+/* ---- replays.c: the replays and divergences tables ------------------------ */
+
+/* The replay launcher's reads (src/replay/launch.h). */
+/* The last replay_id (0: none). */
+int flor__replays_last_id(sqlite3 *db, int64_t *id);
+/* The rows after replay_id AFTER, in the columns of enum flor__replays_col. */
+enum flor__replays_col {
+    FLOR__RP_ID, FLOR__RP_PID, FLOR__RP_SEGMENT, FLOR__RP_NSEGMENTS, FLOR__RP_HOST,
+    FLOR__RP_RUN, FLOR__RP_STATUS, FLOR__RP_NEW, FLOR__RP_COMPARED, FLOR__RP_DIVERGENCES,
+    FLOR__RP_RESTORES, FLOR__RP_FIRST, FLOR__RP_ERROR,
+};
+int flor__replays_since(sqlite3 *db, int64_t after, flor_table **out);
 
 #endif

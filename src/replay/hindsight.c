@@ -34,7 +34,9 @@
  * the first line at which the merged text differs from the text before
  * the merge.
  */
-#include "internal.h"
+#include "git/git.h"
+#include "project/project.h"
+#include "replay/source.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@ static int select_run(sqlite3 *db, const char *projid, const char *filename)
 {
     const char *spec = flor__P.run_spec;
     int64_t id = 0;
-    int rc = flor__runs_find(db, spec, filename, &id);
+    int rc = spec ? flor__runs_find(db, spec, &id) : flor__runs_latest_of(db, filename, &id);
     if (rc)
         return rc;
     if (!id && spec)

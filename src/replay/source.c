@@ -18,7 +18,7 @@
  * A loop whose name is not a string literal cannot be matched with the
  * recorded loops, and is not reported.
  */
-#include "internal.h"
+#include "replay/source.h"
 
 #include <ctype.h>
 #include <stdlib.h>
