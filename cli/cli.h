@@ -107,6 +107,14 @@ typedef int (*cli_getter)(flor_project *p, void *arg, flor_table **out);
  * and prints t.  Returns the exit status; errors are reported. */
 int cli_show(cli_getter get, void *arg, const cli_opts *opts);
 
+/* A whole table of the project, such as flor_project_runs gives. */
+typedef int (*cli_lister)(flor_project *p, flor_table **out);
+
+/* The run() of a command CMD that takes no operands and prints the table
+ * LIST gives; returns the exit status. */
+int cli_run_listing(const cli_command *cmd, cli_lister list, int argc, char **argv,
+                    const cli_opts *opts);
+
 /* output.c */
 
 /* Prints T to stdout in the chosen format; returns the exit status. */

@@ -15,23 +15,9 @@ static const char help[] =
     "logical_bytes) and overhead (the share of the checkpointed loop's time\n"
     "that training spent taking snapshots).\n";
 
-static int get(flor_project *p, void *arg, flor_table **out)
-{
-    (void)arg;
-    return flor_project_du(p, out);
-}
-
-static int act(char **ops, int n, void *arg, const cli_opts *opts)
-{
-    (void)arg;
-    (void)ops, (void)n;
-    return cli_show(get, NULL, opts);
-}
-
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    static const cli_arity arity = {0, 0, NULL, NULL};
-    return cli_run_operands(&cli_cmd_du, &arity, act, NULL, argc, argv, opts);
+    return cli_run_listing(&cli_cmd_du, flor_project_du, argc, argv, opts);
 }
 
 const cli_command cli_cmd_du = {

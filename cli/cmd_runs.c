@@ -16,23 +16,9 @@ static const char help[] =
     "(why a failed run failed: records the disk refused, a registration\n"
     "error; empty otherwise).\n";
 
-static int get(flor_project *p, void *arg, flor_table **out)
-{
-    (void)arg;
-    return flor_project_runs(p, out);
-}
-
-static int act(char **ops, int n, void *arg, const cli_opts *opts)
-{
-    (void)arg;
-    (void)ops, (void)n;
-    return cli_show(get, NULL, opts);
-}
-
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    static const cli_arity arity = {0, 0, NULL, NULL};
-    return cli_run_operands(&cli_cmd_runs, &arity, act, NULL, argc, argv, opts);
+    return cli_run_listing(&cli_cmd_runs, flor_project_runs, argc, argv, opts);
 }
 
 const cli_command cli_cmd_runs = {

@@ -23,3 +23,27 @@ int cli_show(cli_getter get, void *arg, const cli_opts *opts)
     flor_project_free(p);
     return rc;
 }
+
+/* cli_run_listing's operands-free action: shows what LISTING->list gives. */
+struct listing {
+    cli_lister list;
+};
+
+static int listing_get(flor_project *p, void *arg, flor_table **out)
+{
+    return ((const struct listing *)arg)->list(p, out);
+}
+
+static int listing_act(char **ops, int n, void *arg, const cli_opts *opts)
+{
+    (void)ops, (void)n;
+    return cli_show(listing_get, arg, opts);
+}
+
+int cli_run_listing(const cli_command *cmd, cli_lister list, int argc, char **argv,
+                    const cli_opts *opts)
+{
+    static const cli_arity none = {0, 0, NULL, NULL};
+    struct listing l = {list};
+    return cli_run_operands(cmd, &none, listing_act, &l, argc, argv, opts);
+}

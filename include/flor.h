@@ -279,6 +279,15 @@ FLOR_API int flor_flush(void);
 /** The id of the current run (in a replay: the run replayed), or 0. */
 FLOR_API int64_t flor_run_id(void);
 
+/**
+ * Marks the run being recorded as untrustworthy: it goes on recording,
+ * REASON is kept in its `reason` at once, and it ends as `failed`.  For
+ * bad input a program (or a language binding) finds itself, as flor does
+ * for a --kwargs value that does not parse.  Does nothing in a replay,
+ * outside a run, or when REASON is NULL.
+ */
+FLOR_API void flor_run_fail(const char *reason);
+
 /** What flor_init() was asked to do, whether or not it succeeded. */
 typedef enum flor_mode { FLOR_MODE_OFF = 0, FLOR_MODE_RECORD = 1, FLOR_MODE_REPLAY = 2 } flor_mode;
 FLOR_API flor_mode flor_run_mode(void);

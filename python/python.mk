@@ -51,9 +51,9 @@ PY_COPIES  := $(PY_FILES:python/flor/%=$(PY_OUT)/%)
 
 python: $(PY_EXT) $(PY_COPIES)
 
-$(BUILD)/python/obj/%.o: python/flor/%.c python/flor/_flor.h include/flor.h
+$(BUILD)/python/obj/%.o: python/flor/%.c python/flor/_flor.h include/flor.h cli/cli.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PY_CFLAGS) -c $< -o $@
+	$(CC) $(PY_CFLAGS) -Icli -c $< -o $@
 
 $(BUILD)/python/obj/cli_%.o: cli/%.c $(wildcard cli/*.h) include/flor.h
 	@mkdir -p $(dir $@)

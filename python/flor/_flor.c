@@ -22,6 +22,7 @@
  * pyflor_raise().
  */
 #include "_flor.h"
+#include "cli.h" /* the flor command, linked in for python -m flor */
 
 #include <pthread.h>
 #include <signal.h>
@@ -300,9 +301,6 @@ static PyObject *py_atexit(PyObject *self, PyObject *noargs)
 
 /* ---- flor.arg ------------------------------------------------------------ */
 
-/* libflor's (linked in statically): marks the run to end as failed. */
-void flor__run_taint(const char *reason);
-
 /* A --kwargs value that does not parse ends the script as argparse does:
  * "flor: --kwargs NAME=VALUE: expected ..." on stderr and SystemExit(2),
  * before training on a default the user did not ask for; the run ends as
@@ -313,7 +311,7 @@ static PyObject *arg_error(int rc)
     if (rc != FLOR_EINVAL || strncmp(msg, "--kwargs ", 9) != 0)
         return pyflor_raise(rc, NULL);
     PySys_FormatStderr("flor: %s\n", msg);
-    flor__run_taint(msg);
+    flor_run_fail(msg);
     PyObject *code = PyLong_FromLong(2);
     if (code) {
         PyErr_SetObject(PyExc_SystemExit, code);
@@ -779,8 +777,15 @@ static void launch_replay(const flor_replay_options *o, struct launch *out)
     int rc = flor_project_open(&p, NULL);
     if (!rc && (rc = flor_replay_new(p, o, &r)) != 0)
         out->status = 2;
-    if (!rc && (rc = flor_replay_run(r)) == 0)
-        out->status = !flor_replay_summary(r) || flor_replay_report(r) ? 1 : 0;
+    if (!rc && (rc = flor_replay_run(r)) == 0) {
+        /* the summary on stdout, as `flor replay` prints it (python -m
+         * flor's own printer), then the report on stderr */
+        const flor_table *sum = flor_replay_summary(r);
+        cli_opts opts = {CLI_AUTO, NULL};
+        int printed = sum ? cli_print_table(sum, &opts) : CLI_ERROR;
+        fflush(stdout);
+        out->status = printed != CLI_OK || flor_replay_report(r) ? 1 : 0;
+    }
     if (rc) {
         out->status = out->status ? out->status : 1;
         snprintf(out->error, sizeof out->error, "%s", flor_errmsg());
@@ -834,7 +839,7 @@ static int replay_script(const char *const *names, size_t n, const char *where, 
  * selects them) in their own code versions with the statements logging
  * VARS carried in, through the library's launcher, as the command
  *   flor replay VAR... [--where WHERE] -- PYTHON SCRIPT
- * does (its progress and report on stderr; no summary table). */
+ * does (its summary on stdout, its progress and report on stderr). */
 static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"vars", "where", NULL};

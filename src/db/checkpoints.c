@@ -1,7 +1,7 @@
 /*
  * checkpoints.c -- the SQL of the checkpoints and checkpoint_objects
- * tables, one place for it (docs/schema.md).  Each engineer's callers have
- * their own section below; functions are named flor__checkpoints_<verb>,
+ * tables, one place for it (docs/schema.md).  Each layer that calls it has
+ * its own section below; functions are named flor__checkpoints_<verb>,
  * declared in db/db.h under "checkpoints.c".
  */
 #include "db/db.h"
@@ -159,7 +159,7 @@ int flor__checkpoints_delete(sqlite3 *db, const int64_t *ids, size_t n)
     return rc;
 }
 
-/* ---- the checkpoint writer's and replay's rows (core) ---------------------- */
+/* ---- the checkpoint writer's and replay's rows ---------------------- */
 
 int flor__checkpoints_insert(sqlite3 *db, const flor__ckpt_row *c,
                              const flor__ckpt_object_row *objs, int n)

@@ -65,6 +65,15 @@ int flor__db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char
  * reported as WHAT. */
 int flor__db_scan(sqlite3 *db, sqlite3_stmt *st, flor__row_fn fn, void *ctx, const char *what);
 
+/* ---- sqlite_error.c: SQLite errors as flor errors ------------------------ */
+
+/* Maps an SQLite result code to a flor code, with the database's message
+ * ("WHAT: message"); a damaged database goes through flor__db_damaged. */
+int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
+/* (flor__db_damaged, declared above, is defined in sqlite_error.c too.)
+ * The advice every damaged-database message ends with. */
+#define FLOR__FSCK_HINT "run 'flor fsck' to check and repair it"
+
 /* ---- table.c: the flor_table result object ------------------------------ */
 
 typedef struct flor__cell {
@@ -114,53 +123,7 @@ int flor__runs_find_vid(sqlite3 *db, int64_t run, int *found, char **vid);
 typedef int (*flor__running_fn)(void *ctx, int64_t run, long pid, const char *identity);
 int flor__runs_scan_running(sqlite3 *db, flor__running_fn fn, void *ctx);
 
-/* ---- records.c: the args, logs and loops tables --------------------------- */
-
-/* -- for the project (src/project) -- */
-
-/* Calls FN for each arg name of run RUN1 or RUN2, in the order the runs
- * recorded them (RUN1's first); ROW's columns: 0 the name, 1 whether RUN1
- * has it, 2 its value there, 3 whether RUN2 has it, 4 its value there. */
-int flor__records_compare_args(sqlite3 *db, int64_t run1, int64_t run2, flor__row_fn fn,
-                               void *ctx);
-
-/* ---- checkpoints.c: the checkpoints and checkpoint_objects tables ---------- */
-
-/* -- for the project (src/project): du, gc, fsck -- */
-
-/* flor_project_du's table: per run, its checkpoints' count and bytes. */
-int flor__checkpoints_du(sqlite3 *db, flor_table **out);
-/* gc's retention rule (keep the last KEEP_RUNS runs' checkpoints, every
- * EVERY-th iteration and each run's last; never a running run's): how
- * many checkpoints it lets go, *DOOMED, of the *TOTAL there are. */
-int flor__checkpoints_count_doomed(sqlite3 *db, int keep_runs, int every, int64_t *doomed,
-                                   int64_t *total);
-/* Calls FN for every object of every checkpoint the rule keeps; ROW's
- * column 0: the object's manifest (a blob).  Returns 0, or the first error
- * of reading or of FN. */
-int flor__checkpoints_scan_kept(sqlite3 *db, int keep_runs, int every, flor__row_fn fn,
-                                void *ctx);
-/* Deletes, in one transaction, the checkpoints the rule lets go. */
-int flor__checkpoints_delete_doomed(sqlite3 *db, int keep_runs, int every);
-/* Calls FN for every object of every checkpoint, in order of checkpoint
- * and name; ROW's columns: 0 ckpt_id, 1 run_id, 2 iteration, 3 the
- * object's name, 4 its manifest (a blob). */
-int flor__checkpoints_scan_objects(sqlite3 *db, flor__row_fn fn, void *ctx);
-/* Deletes, in one transaction, the checkpoints IDS[N] and their objects. */
-int flor__checkpoints_delete(sqlite3 *db, const int64_t *ids, size_t n);
-
-/* ---- sqlite_error.c: SQLite errors as flor errors (moved from base/error.c) --- */
-
-/* Maps an SQLite result code to a flor code, with the database's message
- * ("WHAT: message"); a damaged database goes through flor__db_damaged. */
-int flor__err_sqlite(sqlite3 *db, int rc, const char *what);
-/* (flor__db_damaged, declared above, is defined in sqlite_error.c too.)
- * The advice every damaged-database message ends with. */
-#define FLOR__FSCK_HINT "run 'flor fsck' to check and repair it"
-
-/* ---- runs.c: the runs table ------------------------------------------------ */
-
-/* (core) The record path's run rows. */
+/* -- for the record path (src/record) -- The record path's run rows. */
 /* Inserts the run's row ('running'); a tstamp is the time the run started,
  * never a later one: when another run of the project took the same
  * microsecond, this one waits for the clock to move on.  Sets *RUN_ID and
@@ -187,9 +150,144 @@ int flor__runs_status(sqlite3 *db, int64_t run_id, char **status);
  * when there is none. */
 int flor__runs_query_long(sqlite3 *db, const char *sql, int64_t run, const char *text, long *out);
 
-/* ---- checkpoints.c: the checkpoints and checkpoint_objects tables --------- */
+/* -- for the replay launcher (src/replay/launch.h) -- A run that is not
+ * there reads as 0. */
+/* The run SPEC names: its run_id (digits), else its tstamp. */
+int flor__runs_find(sqlite3 *db, const char *spec, int64_t *run);
+/* The latest run of the program FILENAME. */
+int flor__runs_latest_of(sqlite3 *db, const char *filename, int64_t *run);
+/* The filename of the newest run, malloc'd; NULL when there is none. */
+int flor__runs_newest_filename(sqlite3 *db, char **out);
+/* Column "program": the recorded argv[0] (else the filename) of the
+ * latest run of each filename, oldest first. */
+int flor__runs_programs(sqlite3 *db, flor_table **out);
+/* The SQL, malloc'd in *SQL, that selects the runs of PROG to replay for
+ * NAMES: run_id, vid, argv[0], and whether the run has a value of every
+ * NAME already; not running, WHERE holding (a condition over the runs'
+ * columns and one column per arg), by run_id.  It is for
+ * flor_project_query, which runs it read-only. */
+int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const *names,
+                                size_t n, const char *where, char **sql);
 
-/* (core) A checkpoint's row and its objects' rows, written by the
+/* ---- records.c: the args, logs and loops tables --------------------------- */
+
+/* -- for the project (src/project) -- */
+
+/* Calls FN for each arg name of run RUN1 or RUN2, in the order the runs
+ * recorded them (RUN1's first); ROW's columns: 0 the name, 1 whether RUN1
+ * has it, 2 its value there, 3 whether RUN2 has it, 4 its value there. */
+int flor__records_compare_args(sqlite3 *db, int64_t run1, int64_t run2, flor__row_fn fn,
+                               void *ctx);
+
+/* -- for the record path (src/record) -- */
+/* A tagged value: what flor_log_* and flor_arg_* pass to their one core,
+ * and what the rows of args and logs hold. */
+typedef struct flor__value {
+    flor_type type;           /* FLOR_INTEGER, FLOR_REAL, FLOR_TEXT or FLOR_NULL */
+    union {
+        int64_t i;
+        double r;
+        const char *s;        /* FLOR_TEXT: NUL-terminated, not owned */
+    } v;
+} flor__value;
+
+/* Binds V to column COL (a NaN as the text 'NaN', flor__bind_real). */
+int flor__bind_value(sqlite3_stmt *st, int col, const flor__value *v);
+/* Inserts (or replaces) run RUN_ID's arg NAME = V at ord POSITION.
+ * Returns an SQLite result code (SQLITE_OK), no message set: the caller
+ * falls back to the log writer. */
+int flor__args_insert(sqlite3 *db, int64_t run_id, const char *name, const flor__value *v,
+                      int from_kwargs, int64_t position);
+/* Calls FN for each args row of run RUN_ID in ord order (a text or blob
+ * value as FLOR_TEXT, valid during the call); stops at FN's first
+ * nonzero code and returns it. */
+int flor__args_each(sqlite3 *db, int64_t run_id,
+                    int (*fn)(void *ctx, const char *name, const flor__value *v), void *ctx);
+
+/* The log writer's inserts, prepared once per run with ?1 bound to
+ * the run id.  Columns after ?1: a logs row binds ctx_id, name, value (3;
+ * source is 'record'); a loops row ctx_id, parent_ctx_id, name,
+ * iteration (4); the _s forms hold BATCH rows, ?2.. in row order; an args
+ * row binds ?2 name, ?3 value, ?4 from_kwargs, ?5 ord. */
+typedef struct flor__record_stmts {
+    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
+    sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
+} flor__record_stmts;
+int flor__record_stmts_prepare(flor__record_stmts *s, sqlite3 *db, int64_t run_id, int batch);
+void flor__record_stmts_finalize(flor__record_stmts *s);
+
+/* An in-process replay's writes, from its writer thread: the
+ * statements are prepared once (replays.c prepares them all) and these
+ * return SQLite result codes, as the writer's transaction wants. */
+typedef struct flor__replay_rows {
+    sqlite3_stmt *find_ctx, *new_ctx, *put_log; /* records.c */
+    sqlite3_stmt *div;                          /* replays.c */
+} flor__replay_rows;
+int flor__replay_records_prepare(flor__replay_rows *s, sqlite3 *db);
+/* The run's loops row (PARENT, NAME, ITERATION) into *CTX (left as it is
+ * when nonzero): the first one there, else a new one. */
+int flor__loops_find_or_add(flor__replay_rows *s, int64_t run, int64_t parent, const char *name,
+                            long iteration, int64_t *ctx);
+/* A value the replay logged under a name the run did not: source 'replay'
+ * (CTX 0: outside loops), replacing an earlier replay's. */
+int flor__logs_put_replay(flor__replay_rows *s, int64_t run, int64_t ctx, const char *name,
+                          const flor__value *v);
+
+/* What a replay reads of the run it replays. */
+/* The last iteration the run reached of LOOP (NULL: its first outermost
+ * loop); -1 when none. */
+int flor__loops_last_iteration(sqlite3 *db, int64_t run, const char *loop, long *out);
+/* The run's last context of iteration ITERATION of LOOP (NULL: its first
+ * outermost loop); 0 when none. */
+int flor__loops_ctx_at(sqlite3 *db, int64_t run, const char *loop, long iteration, int64_t *ctx);
+/* The context of the last value the run logged in CTX or below (0: none). */
+int flor__logs_last_ctx_under(sqlite3 *db, int64_t run, int64_t ctx, int64_t *last);
+/* Walks up the loops rows from *FROM towards TO, at most MAX steps,
+ * calling FN with each row's loop name and iteration; *FROM ends where
+ * the walk stopped (0: a row was missing). */
+int flor__loops_path_up(sqlite3 *db, int64_t run, int64_t *from, int64_t to, int max,
+                        int (*fn)(void *ctx, const char *name, long iteration), void *ctx);
+/* The run's largest loops ctx_id (0: none). */
+int flor__loops_max_ctx(sqlite3 *db, int64_t run, int64_t *max);
+typedef struct flor__records_visitor {
+    void *ctx;
+    /* each loops row of the run */
+    void (*loop)(void *ctx, int64_t ctx_id, int64_t parent, const char *name, long iteration);
+    /* after the last loops row */
+    void (*loops_done)(void *ctx);
+    /* each value the run logged ('record'), in order; nonzero stops */
+    int (*log)(void *ctx, int64_t ctx_id, const char *name, const flor__value *v);
+} flor__records_visitor;
+/* Walks the run's loops rows, then its recorded logs rows; returns the
+ * first error (a message set) or V->log's nonzero code. */
+int flor__records_read(sqlite3 *db, int64_t run, const flor__records_visitor *v);
+
+/* ---- checkpoints.c: the checkpoints and checkpoint_objects tables ---------- */
+
+/* -- for the project (src/project): du, gc, fsck -- */
+
+/* flor_project_du's table: per run, its checkpoints' count and bytes. */
+int flor__checkpoints_du(sqlite3 *db, flor_table **out);
+/* gc's retention rule (keep the last KEEP_RUNS runs' checkpoints, every
+ * EVERY-th iteration and each run's last; never a running run's): how
+ * many checkpoints it lets go, *DOOMED, of the *TOTAL there are. */
+int flor__checkpoints_count_doomed(sqlite3 *db, int keep_runs, int every, int64_t *doomed,
+                                   int64_t *total);
+/* Calls FN for every object of every checkpoint the rule keeps; ROW's
+ * column 0: the object's manifest (a blob).  Returns 0, or the first error
+ * of reading or of FN. */
+int flor__checkpoints_scan_kept(sqlite3 *db, int keep_runs, int every, flor__row_fn fn,
+                                void *ctx);
+/* Deletes, in one transaction, the checkpoints the rule lets go. */
+int flor__checkpoints_delete_doomed(sqlite3 *db, int keep_runs, int every);
+/* Calls FN for every object of every checkpoint, in order of checkpoint
+ * and name; ROW's columns: 0 ckpt_id, 1 run_id, 2 iteration, 3 the
+ * object's name, 4 its manifest (a blob). */
+int flor__checkpoints_scan_objects(sqlite3 *db, flor__row_fn fn, void *ctx);
+/* Deletes, in one transaction, the checkpoints IDS[N] and their objects. */
+int flor__checkpoints_delete(sqlite3 *db, const int64_t *ids, size_t n);
+
+/* A checkpoint's row and its objects' rows, written by the
  * checkpoint writer in one transaction. */
 typedef struct flor__ckpt_row {
     int64_t run_id;
@@ -240,94 +338,9 @@ int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
                                  int (*fn)(void *ctx, const char *loop, long iteration),
                                  void *ctx);
 
-/* ---- records.c: the args, logs and loops tables ---------------------------- */
-
-/* (core) */
-/* A tagged value: what flor_log_* and flor_arg_* pass to their one core,
- * and what the rows of args and logs hold. */
-typedef struct flor__value {
-    flor_type type;           /* FLOR_INTEGER, FLOR_REAL, FLOR_TEXT or FLOR_NULL */
-    union {
-        int64_t i;
-        double r;
-        const char *s;        /* FLOR_TEXT: NUL-terminated, not owned */
-    } v;
-} flor__value;
-
-/* Binds V to column COL (a NaN as the text 'NaN', flor__bind_real). */
-int flor__bind_value(sqlite3_stmt *st, int col, const flor__value *v);
-/* Inserts (or replaces) run RUN_ID's arg NAME = V at ord POSITION.
- * Returns an SQLite result code (SQLITE_OK), no message set: the caller
- * falls back to the log writer. */
-int flor__args_insert(sqlite3 *db, int64_t run_id, const char *name, const flor__value *v,
-                      int from_kwargs, int64_t position);
-/* Calls FN for each args row of run RUN_ID in ord order (a text or blob
- * value as FLOR_TEXT, valid during the call); stops at FN's first
- * nonzero code and returns it. */
-int flor__args_each(sqlite3 *db, int64_t run_id,
-                    int (*fn)(void *ctx, const char *name, const flor__value *v), void *ctx);
-
-/* (core) The log writer's inserts, prepared once per run with ?1 bound to
- * the run id.  Columns after ?1: a logs row binds ctx_id, name, value (3;
- * source is 'record'); a loops row ctx_id, parent_ctx_id, name,
- * iteration (4); the _s forms hold BATCH rows, ?2.. in row order; an args
- * row binds ?2 name, ?3 value, ?4 from_kwargs, ?5 ord. */
-typedef struct flor__record_stmts {
-    sqlite3_stmt *ins_log, *ins_ctx, *ins_arg; /* one row */
-    sqlite3_stmt *ins_logs, *ins_ctxs;         /* BATCH rows */
-} flor__record_stmts;
-int flor__record_stmts_prepare(flor__record_stmts *s, sqlite3 *db, int64_t run_id, int batch);
-void flor__record_stmts_finalize(flor__record_stmts *s);
-
-/* (core) An in-process replay's writes, from its writer thread: the
- * statements are prepared once (replays.c prepares them all) and these
- * return SQLite result codes, as the writer's transaction wants. */
-typedef struct flor__replay_rows {
-    sqlite3_stmt *find_ctx, *new_ctx, *put_log; /* records.c */
-    sqlite3_stmt *div;                          /* replays.c */
-} flor__replay_rows;
-int flor__replay_records_prepare(flor__replay_rows *s, sqlite3 *db);
-/* The run's loops row (PARENT, NAME, ITERATION) into *CTX (left as it is
- * when nonzero): the first one there, else a new one. */
-int flor__loops_find_or_add(flor__replay_rows *s, int64_t run, int64_t parent, const char *name,
-                            long iteration, int64_t *ctx);
-/* A value the replay logged under a name the run did not: source 'replay'
- * (CTX 0: outside loops), replacing an earlier replay's. */
-int flor__logs_put_replay(flor__replay_rows *s, int64_t run, int64_t ctx, const char *name,
-                          const flor__value *v);
-
-/* (core) What a replay reads of the run it replays. */
-/* The last iteration the run reached of LOOP (NULL: its first outermost
- * loop); -1 when none. */
-int flor__loops_last_iteration(sqlite3 *db, int64_t run, const char *loop, long *out);
-/* The run's last context of iteration ITERATION of LOOP (NULL: its first
- * outermost loop); 0 when none. */
-int flor__loops_ctx_at(sqlite3 *db, int64_t run, const char *loop, long iteration, int64_t *ctx);
-/* The context of the last value the run logged in CTX or below (0: none). */
-int flor__logs_last_ctx_under(sqlite3 *db, int64_t run, int64_t ctx, int64_t *last);
-/* Walks up the loops rows from *FROM towards TO, at most MAX steps,
- * calling FN with each row's loop name and iteration; *FROM ends where
- * the walk stopped (0: a row was missing). */
-int flor__loops_path_up(sqlite3 *db, int64_t run, int64_t *from, int64_t to, int max,
-                        int (*fn)(void *ctx, const char *name, long iteration), void *ctx);
-/* The run's largest loops ctx_id (0: none). */
-int flor__loops_max_ctx(sqlite3 *db, int64_t run, int64_t *max);
-typedef struct flor__records_visitor {
-    void *ctx;
-    /* each loops row of the run */
-    void (*loop)(void *ctx, int64_t ctx_id, int64_t parent, const char *name, long iteration);
-    /* after the last loops row */
-    void (*loops_done)(void *ctx);
-    /* each value the run logged ('record'), in order; nonzero stops */
-    int (*log)(void *ctx, int64_t ctx_id, const char *name, const flor__value *v);
-} flor__records_visitor;
-/* Walks the run's loops rows, then its recorded logs rows; returns the
- * first error (a message set) or V->log's nonzero code. */
-int flor__records_read(sqlite3 *db, int64_t run, const flor__records_visitor *v);
-
 /* ---- replays.c: the replays and divergences tables ----------------------- */
 
-/* (core) An in-process replay's rows. */
+/* An in-process replay's rows. */
 /* status 'killed' (from the writer thread after a signal). */
 void flor__replays_mark_killed(sqlite3 *db, int64_t replay_id);
 /* Inserts the replay's row ('running', this host and process); PROBED:
@@ -347,30 +360,7 @@ void flor__replay_rows_finalize(flor__replay_rows *s);
 int flor__divergences_insert(flor__replay_rows *s, int64_t replay_id, const char *coords,
                              const char *name, const char *recorded, const char *replayed);
 
-/* ---- runs.c: the runs table ----------------------------------------------- */
-
-/* The replay launcher's reads (src/replay/launch.h).  A run that is not
- * there reads as 0. */
-/* The run SPEC names: its run_id (digits), else its tstamp. */
-int flor__runs_find(sqlite3 *db, const char *spec, int64_t *run);
-/* The latest run of the program FILENAME. */
-int flor__runs_latest_of(sqlite3 *db, const char *filename, int64_t *run);
-/* The filename of the newest run, malloc'd; NULL when there is none. */
-int flor__runs_newest_filename(sqlite3 *db, char **out);
-/* Column "program": the recorded argv[0] (else the filename) of the
- * latest run of each filename, oldest first. */
-int flor__runs_programs(sqlite3 *db, flor_table **out);
-/* The SQL, malloc'd in *SQL, that selects the runs of PROG to replay for
- * NAMES: run_id, vid, argv[0], and whether the run has a value of every
- * NAME already; not running, WHERE holding (a condition over the runs'
- * columns and one column per arg), by run_id.  It is for
- * flor_project_query, which runs it read-only. */
-int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const *names,
-                                size_t n, const char *where, char **sql);
-
-/* ---- replays.c: the replays and divergences tables ------------------------ */
-
-/* The replay launcher's reads (src/replay/launch.h). */
+/* -- for the replay launcher (src/replay/launch.h) -- */
 /* The last replay_id (0: none). */
 int flor__replays_last_id(sqlite3 *db, int64_t *id);
 /* The rows after replay_id AFTER, in the columns of enum flor__replays_col. */

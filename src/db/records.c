@@ -1,7 +1,7 @@
 /*
  * records.c -- the SQL of the tables a run records into: args, logs and
- * loops, one place for it (docs/schema.md).  Each engineer's callers have
- * their own section below; functions are named flor__records_<verb>,
+ * loops, one place for it (docs/schema.md).  Each layer that calls it has
+ * its own section below; functions are named flor__records_<verb>,
  * declared in db/db.h under "records.c".  (The dataframe, the query
  * layer's reader, builds its own SELECTs in src/query.)
  */
@@ -31,7 +31,7 @@ int flor__records_compare_args(sqlite3 *db, int64_t run1, int64_t run2, flor__ro
     return flor__db_scan(db, st, fn, ctx, "cannot read the args");
 }
 
-/* ---- the record path's args rows and the log writer's statements (core) ----- */
+/* ---- the record path's args rows and the log writer's statements ----- */
 
 int flor__bind_value(sqlite3_stmt *st, int col, const flor__value *v)
 {
@@ -168,7 +168,7 @@ void flor__record_stmts_finalize(flor__record_stmts *s)
     memset(s, 0, sizeof *s);
 }
 
-/* ---- an in-process replay's writes into logs and loops (core) ------------------ */
+/* ---- an in-process replay's writes into logs and loops ------------------ */
 
 int flor__replay_records_prepare(flor__replay_rows *s, sqlite3 *db)
 {
@@ -233,7 +233,7 @@ int flor__logs_put_replay(flor__replay_rows *s, int64_t run, int64_t ctx, const 
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* ---- what a replay reads of the run it replays (core) ------------------------- */
+/* ---- what a replay reads of the run it replays ------------------------- */
 
 int flor__loops_max_ctx(sqlite3 *db, int64_t run, int64_t *max)
 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* ---- an in-process replay's rows (core) ------------------------------------ */
+/* ---- an in-process replay's rows ------------------------------------ */
 
 void flor__replays_mark_killed(sqlite3 *db, int64_t replay_id)
 {

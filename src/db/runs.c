@@ -1,6 +1,6 @@
 /*
  * runs.c -- the SQL of the runs table, one place for it (docs/schema.md).
- * Each engineer's callers have their own section below; functions are
+ * Each layer that calls it has its own section below; functions are
  * named flor__runs_<verb>, declared in db/db.h under "runs.c".
  */
 #include "db/db.h"
@@ -69,7 +69,7 @@ int flor__runs_scan_running(sqlite3 *db, flor__running_fn fn, void *ctx)
     return err;
 }
 
-/* ---- the record path's run rows (core) ------------------------------------ */
+/* ---- the record path's run rows ------------------------------------ */
 
 /* The local time now, ISO 8601 to the microsecond, as Python's
  * datetime.now().isoformat() writes it: "2026-12-06T12:50:24.123456". */

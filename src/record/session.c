@@ -21,6 +21,12 @@ void flor__run_taint(const char *reason)
     flor__runs_note_reason(flor__R.db, flor__R.run_id, reason);
 }
 
+void flor_run_fail(const char *reason)
+{
+    if (reason)
+        flor__run_taint(reason);
+}
+
 int flor__check_thread(void)
 {
     if (!pthread_equal(pthread_self(), flor__R.owner))
