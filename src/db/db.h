@@ -169,6 +169,15 @@ int flor__runs_programs(sqlite3 *db, flor_table **out);
 int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const *names,
                                 size_t n, const char *where, char **sql);
 
+/* -- for hindsight statements (src/replay/hindsight.c) -- The newest run
+ * with a code version, 0 when none. */
+int flor__runs_newest_versioned(sqlite3 *db, int64_t *run);
+/* Back-fill: *SRC, the newest run with a code version that recorded one of
+ * NAMES[0..N); *BASE, the newest run before it, of another version, that
+ * recorded none of them.  Both 0 when there is no such pair. */
+int flor__runs_backfill_pair(sqlite3 *db, const char *const *names, size_t n, int64_t *src,
+                             int64_t *base);
+
 /* ---- records.c: the args, logs and loops tables --------------------------- */
 
 /* -- for the project (src/project) -- */

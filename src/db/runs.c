@@ -395,3 +395,63 @@ int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const
     *sql = b.p;
     return 0;
 }
+
+/* ---- for hindsight statements (src/replay/hindsight.c) --------------------- */
+
+int flor__runs_newest_versioned(sqlite3 *db, int64_t *run)
+{
+    sqlite3_stmt *st;
+    *run = 0;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT run_id FROM runs WHERE vid IS NOT NULL"
+                                " ORDER BY run_id DESC LIMIT 1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot read the runs");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *run = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return flor__err_sqlite(db, rc, "cannot read the runs");
+    return 0;
+}
+
+int flor__runs_backfill_pair(sqlite3 *db, const char *const *names, size_t n, int64_t *src,
+                             int64_t *base)
+{
+    flor__buf in = {0};
+    int rc = 0;
+    *src = *base = 0;
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = flor__buf_puts(&in, i ? ", ?" : "?");
+    char *sql = rc ? NULL
+                   : flor__printf(
+                         "WITH has(run_id) AS (SELECT DISTINCT run_id FROM logs WHERE source ="
+                         " 'record' AND name IN (%s)),"
+                         " src AS (SELECT run_id, vid FROM runs WHERE vid IS NOT NULL AND run_id"
+                         " IN has ORDER BY run_id DESC LIMIT 1)"
+                         " SELECT src.run_id, (SELECT r.run_id FROM runs r WHERE r.vid"
+                         " IS NOT NULL AND r.vid != src.vid AND r.run_id < src.run_id AND"
+                         " r.run_id NOT IN has ORDER BY r.run_id DESC LIMIT 1) FROM src",
+                         in.p);
+    flor__buf_release(&in);
+    if (!sql)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    sqlite3_stmt *st;
+    int e = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    free(sql);
+    if (e != SQLITE_OK)
+        return flor__err_sqlite(db, e, "cannot read the logs");
+    for (size_t i = 0; i < n; i++)
+        sqlite3_bind_text(st, (int)i + 1, names[i], -1, SQLITE_STATIC);
+    e = sqlite3_step(st);
+    if (e == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        *src = sqlite3_column_int64(st, 0);
+        *base = sqlite3_column_int64(st, 1);
+    } else if (e != SQLITE_ROW && e != SQLITE_DONE) {
+        rc = flor__err_sqlite(db, e, "cannot read the logs");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -196,18 +196,9 @@ static int on_line(void *ctx, const char *path, int line, int anchor, int replac
 /* The base: the vid of the newest run that has one. */
 static int find_base(flor_project *p, stmts *a)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(p->db,
-                                "SELECT run_id FROM runs WHERE vid IS NOT NULL"
-                                " ORDER BY run_id DESC LIMIT 1",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flor__err_sqlite(p->db, rc, "cannot read the runs");
-    rc = sqlite3_step(st);
-    a->base_run = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return flor__err_sqlite(p->db, rc, "cannot read the runs");
+    int rc = flor__runs_newest_versioned(p->db, &a->base_run);
+    if (rc)
+        return rc;
     if (!a->base_run)
         return flor__err(FLOR_ENOTFOUND,
                          "no run of project '%s' has a code version to compare the working "
@@ -221,42 +212,8 @@ static int find_base(flor_project *p, stmts *a)
  * version, that recorded none of them. */
 static int find_source(flor_project *p, stmts *a)
 {
-    flor__buf in = {0};
-    int rc = 0;
-    for (size_t i = 0; !rc && i < a->nnames; i++)
-        rc = flor__buf_puts(&in, i ? ", ?" : "?");
-    char *sql = rc ? NULL
-                   : flor__printf(
-                         "WITH has(run_id) AS (SELECT DISTINCT run_id FROM logs WHERE source ="
-                         " 'record' AND name IN (%s)),"
-                         " src AS (SELECT run_id, vid FROM runs WHERE vid IS NOT NULL AND run_id"
-                         " IN has ORDER BY run_id DESC LIMIT 1)"
-                         " SELECT src.run_id, src.vid, (SELECT r.run_id FROM runs r WHERE r.vid"
-                         " IS NOT NULL AND r.vid != src.vid AND r.run_id < src.run_id AND"
-                         " r.run_id NOT IN has ORDER BY r.run_id DESC LIMIT 1) FROM src",
-                         in.p);
-    flor__buf_release(&in);
-    if (!sql)
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    sqlite3_stmt *st;
-    int e = sqlite3_prepare_v2(p->db, sql, -1, &st, NULL);
-    free(sql);
-    if (e != SQLITE_OK)
-        return flor__err_sqlite(p->db, e, "cannot read the logs");
-    for (size_t i = 0; i < a->nnames; i++)
-        sqlite3_bind_text(st, (int)i + 1, a->names[i], -1, SQLITE_STATIC);
-    e = sqlite3_step(st);
     int64_t base = 0;
-    if (e == SQLITE_ROW && sqlite3_column_type(st, 2) != SQLITE_NULL) {
-        a->src_run = sqlite3_column_int64(st, 0);
-        a->src_vid = flor__strdup((const char *)sqlite3_column_text(st, 1));
-        base = sqlite3_column_int64(st, 2);
-        if (!a->src_vid)
-            rc = flor__err(FLOR_ENOMEM, "out of memory");
-    } else if (e != SQLITE_ROW && e != SQLITE_DONE) {
-        rc = flor__err_sqlite(p->db, e, "cannot read the logs");
-    }
-    sqlite3_finalize(st);
+    int rc = flor__runs_backfill_pair(p->db, a->names, a->nnames, &a->src_run, &base);
     if (rc || !base)
         return rc;
     char *vid = NULL;
