@@ -7,7 +7,7 @@
  * character literals and brackets, which is enough for the statements and
  * loops flor's own API writes:
  *
- *   C       flor_log("name", ...)  (and flor_log_long/_double/_text)
+ *   C       flor_log("name", ...)  (and flor_log_int64/_long/_double/_text)
  *           FLOR_LOOP(var, "name", n) { ... } or a single statement
  *           flor_loop_begin("name", n) ... flor_loop_end(&l), or the end
  *           of the enclosing block
@@ -97,8 +97,8 @@ long flor__source_log_at(flor__lang lang, const char *line, size_t len)
         }
         if (lang == FLOR__LANG_C && word_at(line, len, i, "flor_log")) {
             size_t k = i + 8;
-            static const char *const typed[] = {"_long", "_double", "_text"};
-            for (size_t t = 0; t < 3; t++)
+            static const char *const typed[] = {"_int64", "_long", "_double", "_text"};
+            for (size_t t = 0; t < 4; t++)
                 if (k + strlen(typed[t]) <= len &&
                     memcmp(line + k, typed[t], strlen(typed[t])) == 0)
                     k += strlen(typed[t]);

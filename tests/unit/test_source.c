@@ -41,6 +41,15 @@ static void test_c_logging_calls(void)
     CHECK_EQ_INT(log_at(FLOR__LANG_C, "flor.log(\"x\", 1)"), -1);
 }
 
+/* every typed spelling flor.h offers, the int64 names included */
+static void test_c_typed_logging_calls(void)
+{
+    CHECK_EQ_INT(log_at(FLOR__LANG_C, "flor_log_int64(\"step\", step);"), 0);
+    CHECK_EQ_INT(log_at(FLOR__LANG_C, "  flor_log_long(\"step\", step);"), 2);
+    CHECK_EQ_INT(log_at(FLOR__LANG_C, "flor_log_text(\"opt\", name);"), 0);
+    CHECK_EQ_INT(log_at(FLOR__LANG_C, "flor_log_int(\"x\", 1);"), -1);
+}
+
 static void test_python_logging_calls(void)
 {
     CHECK_EQ_INT(log_at(FLOR__LANG_PYTHON, "        flor.log('acc', acc)"), 8);
@@ -200,6 +209,7 @@ int main(void)
 {
     RUN(test_languages_by_extension);
     RUN(test_c_logging_calls);
+    RUN(test_c_typed_logging_calls);
     RUN(test_python_logging_calls);
     RUN(test_names_and_ends);
     RUN(test_c_loops);
