@@ -373,15 +373,18 @@ int flor_project_statements(flor_project *p, const char *const *names, size_t n,
     if (!rc && !t)
         rc = flor__err(FLOR_ENOMEM, "out of memory");
     flor__buf file = {0};
+    const char *file_path = NULL; /* the file in `file` (helpers are skipped, not read) */
     for (size_t i = 0; !rc && i < a.n; i++) {
         stmt *s = &a.v[i];
         if (s->helper)
             continue;
         char *loops = NULL, *text = one_line(&s->text);
         unsigned mode;
-        if (i == 0 || strcmp(s->path, a.v[i - 1].path) != 0)
+        if (!file_path || strcmp(s->path, file_path) != 0) {
             rc = a.src_vid ? flor__git_file(p->place.root, a.src_vid, s->path, &file, &mode)
                            : read_file(p->place.root, s->path, &file);
+            file_path = s->path;
+        }
         if (!rc)
             rc = flor__source_loops(s->lang, file.p, file.len, s->line, &loops);
         size_t r = rc ? 0 : flor__table_add_row(t);
