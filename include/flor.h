@@ -1050,11 +1050,10 @@ FLOR_API int flor_project_diff(flor_project *p, int64_t run1, int64_t run2, char
  * flor.log() in a Python file.  It starts on an added line, outside
  * comments and string literals, and goes on over the added lines that
  * follow until its brackets balance.  Its name is its first argument when
- * that is a string literal.  A guard belongs to the statement only on the
- * same line, `if (step % 100 == 0) flor_log("norm", norm(w));`: an added
- * `if` on a line of its own, or an added block around the call, is not
- * part of it and is not carried, so the carried call would log at every
- * iteration.  To replay old runs with it, their code is
+ * that is a string literal.  Its guard goes with it: an `if` added alone
+ * on the line before it (`if (step % 100 == 0)`, or `if (...) {` with the
+ * block up to its closing brace; in Python `if ...:`) is part of the
+ * statement, as is one on the statement's own line.  To replay old runs with it, their code is
  * written out with the statement carried in (flor_project_carry); `flor
  * replay NAME...` does that for every selected run, builds, and replays.
  *

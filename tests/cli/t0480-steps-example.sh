@@ -23,8 +23,7 @@ edit() {
     cp "$2" "$2.before" && sed -i "$1" "$2" && ! cmp -s "$2" "$2.before" && rm "$2.before"
 }
 # What a user adds afterwards: a helper above main and, in the step loop,
-# the statement that calls it every 50 steps (on one line: a guard on a
-# line of its own is not carried with the statement).
+# the statement that calls it every 50 steps.
 add_helper() {
     edit 's|^int main(int argc, char \*\*argv)$|static double param_norm(const float *p, size_t count)\n{\n    double s = 0.0;\n    for (size_t i = 0; i < count; i++)\n        s += (double)p[i] * p[i];\n    return sqrt(s);\n}\n\n&|' "$1"
 }
@@ -130,6 +129,21 @@ test_expect_success 'the helper is carried with the statement into two older ver
     values param_norm 2 >../actual && test_cmp ../truth-v2.out ../actual &&
     grep -q "which the statements need, carried to line" ../err &&
     grep -q "^flor: statement steps.c:[0-9]* logs .param_norm. in loop step: if (step" ../err
+'
+
+test_expect_success 'a guard added on the line before the statement goes with it, braces or not' '
+    cd versions &&
+    edit "s|^        flor_log(\"loss\", loss);\$|&\n        if (step % 50 == 0)\n            flor_log(\"norm_if\", param_norm(params, n.nparams));\n        if (step % 50 == 0) {\n            flor_log(\"norm_block\", param_norm(params, n.nparams));\n        }|" steps.c &&
+    FLOR_REPLAY_EVERY=50 flor replay norm_if norm_block -j 2 --build "$BUILD" >../sum 2>../err &&
+    cut -d, -f1,3,5,6 ../sum >../actual &&
+    printf "%s\n" run,status,new_values,divergences 1,finished,12,0 2,finished,12,0 >../expect &&
+    test_cmp ../expect ../actual &&
+    for name in norm_if norm_block; do
+        values $name 1 >../actual && test_cmp ../truth-v1.out ../actual &&
+        values $name 2 >../actual && test_cmp ../truth-v2.out ../actual || exit 1
+    done &&
+    grep -q "logs .norm_if. in loop step: if (step % 50 == 0) flor_log(" ../err &&
+    grep -q "logs .norm_block. in loop step: if (step % 50 == 0) { flor_log(.*); }$" ../err
 '
 
 test_done
