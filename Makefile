@@ -42,7 +42,7 @@ CLI_SRC := $(filter-out cli/flor.c,$(wildcard cli/*.c))
 CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/cli/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-EXAMPLES := $(BUILD)/examples/linear
+EXAMPLES := $(BUILD)/examples/linear $(BUILD)/examples/steps
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 PROG_SRC := $(wildcard tests/progs/*.c)

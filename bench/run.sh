@@ -103,3 +103,7 @@ t2=$(now)
 echo "3 versions x 3 epochs, full data, 2 at a time: retraining $(printf %.2f $(secs $t0 $t1)) s," \
      "flor replay (with 3 builds) $(printf %.2f $(secs $t1 $t2)) s, speedup $(ratio $(secs $t0 $t1) $(secs $t1 $t2))x"
 flor dataframe weight_norm --format csv | tail -n +2 | wc -l | sed 's/^/weight_norm values filled in: /'
+
+echo
+echo "== the flat-loop example (examples/steps.c): on vs off, replay at a period"
+sh "$REPO/bench/bench_steps.sh"

@@ -1050,7 +1050,10 @@ FLOR_API int flor_project_diff(flor_project *p, int64_t run1, int64_t run2, char
  * flor.log() in a Python file.  It starts on an added line, outside
  * comments and string literals, and goes on over the added lines that
  * follow until its brackets balance.  Its name is its first argument when
- * that is a string literal.  To replay old runs with it, their code is
+ * that is a string literal.  Its guard goes with it: an `if` added alone
+ * on the line before it (`if (step % 100 == 0)`, or `if (...) {` with the
+ * block up to its closing brace; in Python `if ...:`) is part of the
+ * statement, as is one on the statement's own line.  To replay old runs with it, their code is
  * written out with the statement carried in (flor_project_carry); `flor
  * replay NAME...` does that for every selected run, builds, and replays.
  *

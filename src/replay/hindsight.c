@@ -8,7 +8,9 @@
  * libgit2 compares the base's tree with the working files (no context
  * lines); every added line of a C-family or Python file that starts a
  * logging call opens a statement, and the added lines right after it
- * belong to it until its brackets balance.  Each statement remembers the
+ * belong to it until its brackets balance; an added `if` alone on the
+ * line before it is its guard and belongs to it too (with the block it
+ * opens, up to the line that closes it).  Each statement remembers the
  * base line it comes after (its anchor).  The other added lines of C and
  * Python files form blocks (consecutive lines of one hunk); a block that
  * only adds, in a file holding a wanted statement, goes with the
@@ -183,6 +185,16 @@ static int on_line(void *ctx, const char *path, int line, int anchor, int replac
         h->helper = 1;
         h->replaces = replaces;
         return add_line(h, text, len);
+    }
+    if (last && last->helper && next && last->anchor == anchor && last->nlines == 1 &&
+        flor__source_is_guard(lang, last->text.p, last->text.len)) {
+        /* an `if` added on the line before, alone: the statement's guard */
+        last->helper = 0;
+        last->replaces |= replaces;
+        last->nlines++;
+        last->call = last->text.len + (size_t)at;
+        int rc = add_line(last, text, len);
+        return rc ? rc : last->open <= 0 ? complete(a) : 0;
     }
     stmt *s = new_entry(a, path, lang, line, anchor);
     if (!s)
@@ -373,15 +385,18 @@ int flor_project_statements(flor_project *p, const char *const *names, size_t n,
     if (!rc && !t)
         rc = flor__err(FLOR_ENOMEM, "out of memory");
     flor__buf file = {0};
+    const char *file_path = NULL; /* the file in `file` (helpers are skipped, not read) */
     for (size_t i = 0; !rc && i < a.n; i++) {
         stmt *s = &a.v[i];
         if (s->helper)
             continue;
         char *loops = NULL, *text = one_line(&s->text);
         unsigned mode;
-        if (i == 0 || strcmp(s->path, a.v[i - 1].path) != 0)
+        if (!file_path || strcmp(s->path, file_path) != 0) {
             rc = a.src_vid ? flor__git_file(p->place.root, a.src_vid, s->path, &file, &mode)
                            : read_file(p->place.root, s->path, &file);
+            file_path = s->path;
+        }
         if (!rc)
             rc = flor__source_loops(s->lang, file.p, file.len, s->line, &loops);
         size_t r = rc ? 0 : flor__table_add_row(t);

@@ -137,6 +137,21 @@ int flor__source_parens(flor__lang lang, const char *text, size_t len)
     return depth;
 }
 
+int flor__source_is_guard(flor__lang lang, const char *text, size_t len)
+{
+    size_t i = 0, e = len;
+    while (i < len && (text[i] == ' ' || text[i] == '\t'))
+        i++;
+    while (e > i && isspace((unsigned char)text[e - 1]))
+        e--;
+    if (!word_at(text, e, i, "if") || (i + 2 < e && ident_char((unsigned char)text[i + 2])))
+        return 0;
+    if (lang == FLOR__LANG_PYTHON)
+        return text[e - 1] == ':';
+    int depth = flor__source_parens(lang, text, e);
+    return text[e - 1] == ')' ? depth == 0 : text[e - 1] == '{' && depth == 1;
+}
+
 /* The string literal at S[I] (after blanks), malloc'd without quotes and
  * with simple escapes undone; NULL when there is none. */
 static char *literal_at(const char *s, size_t len, size_t i)

@@ -19,6 +19,10 @@ long flor__source_log_at(flor__lang lang, const char *line, size_t len);
 /* Brackets opened minus brackets closed in TEXT, outside comments and
  * literals: a statement ends on the line that brings this back to 0. */
 int flor__source_parens(flor__lang lang, const char *text, size_t len);
+/* Whether TEXT (LEN bytes, one line) is a guard that the statement on the
+ * next line belongs to: in C `if (...)` whose parentheses close on the
+ * line, alone or opening a block (`if (...) {`); in Python `if ...:`. */
+int flor__source_is_guard(flor__lang lang, const char *text, size_t len);
 /* The name a logging call at CALL logs: its first argument when that is a
  * string literal, malloc'd; else NULL. */
 char *flor__source_log_name(const char *call);

@@ -205,6 +205,28 @@ static void test_blocks_that_define_what_the_statement_uses(void)
     CHECK_EQ_INT(needed(FLOR__LANG_PYTHON, "grad_norm == 1\n", py), 0);
 }
 
+static int guard(flor__lang lang, const char *line)
+{
+    return flor__source_is_guard(lang, line, strlen(line));
+}
+
+/* An `if` alone on the line before a statement is its guard: it and the
+ * block it opens go with the statement. */
+static void test_guards(void)
+{
+    CHECK(guard(FLOR__LANG_C, "        if (step % 100 == 0)\n"));
+    CHECK(guard(FLOR__LANG_C, "        if (step % 100 == 0) {\n"));
+    CHECK(guard(FLOR__LANG_C, "if ((a && b) || f(c))"));
+    CHECK(!guard(FLOR__LANG_C, "        if (step % 100 == 0) x = 1;\n"));
+    CHECK(!guard(FLOR__LANG_C, "        if (step % 100 == 0 &&\n"));
+    CHECK(!guard(FLOR__LANG_C, "        iffy(x)\n"));
+    CHECK(!guard(FLOR__LANG_C, "        while (x)\n"));
+    CHECK(!guard(FLOR__LANG_C, "        double s = 0;\n"));
+    CHECK(!guard(FLOR__LANG_C, ""));
+    CHECK(guard(FLOR__LANG_PYTHON, "        if step % 100 == 0:\n"));
+    CHECK(!guard(FLOR__LANG_PYTHON, "        if step % 100 == 0: flor.log('x', 1)\n"));
+}
+
 int main(void)
 {
     RUN(test_languages_by_extension);
@@ -216,5 +238,6 @@ int main(void)
     RUN(test_python_loops);
     RUN(test_include_and_import_blocks);
     RUN(test_blocks_that_define_what_the_statement_uses);
+    RUN(test_guards);
     return check_summary();
 }
