@@ -64,7 +64,7 @@ static int add(const char *name, void *data, size_t nbytes, flor_dtype type, uin
         return flor__S.on_register(s);
     if (!ops && flor__S.staging && nbytes) {
         int rc = flor__state_stage_reserve(s, nbytes);
-        if (!rc)
+        if (!rc && s->stage_cold)
             flor__ckpt_warm_staging(); /* in the background, on the writer's core */
         return rc;
     }
