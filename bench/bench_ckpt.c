@@ -8,7 +8,10 @@
  *    set against a warm memcpy of the same size timed in this process.
  * 2. The policy under pressure: 512 MB of state, 40 iterations of 50 ms
  *    of work; with the default 1% budget, how many checkpoints it takes,
- *    the overhead it measured, and the wall time against FLOR_MODE=off.
+ *    the overhead it measured, and the wall time against FLOR_MODE=off;
+ *    with the child processes' page faults and CPU time, and the one
+ *    checkpoint's stall, write time and stored bytes.  `--policy` runs
+ *    this case alone.
  *
  * Each case runs in a child process (one run per process).
  */
@@ -16,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +80,10 @@ static int child_record(size_t bytes, long iters, double work_ms)
     return rc ? 1 : 0;
 }
 
+/* What the last child cost: minor page faults and CPU seconds (user + system). */
+static long child_faults;
+static double child_cpu;
+
 static double run_child(size_t bytes, long iters, double work_ms, const char *overhead, int off)
 {
     double t0 = flor__mono();
@@ -88,7 +96,11 @@ static double run_child(size_t bytes, long iters, double work_ms, const char *ov
         _exit(child_record(bytes, iters, work_ms));
     }
     int st;
-    waitpid(pid, &st, 0);
+    struct rusage ru;
+    wait4(pid, &st, 0, &ru);
+    child_faults = ru.ru_minflt + ru.ru_majflt;
+    child_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "bench child failed\n");
         exit(1);
@@ -136,9 +148,10 @@ static double memcpy_secs(size_t bytes)
 int main(int argc, char **argv)
 {
     int big = argc > 1 && strcmp(argv[1], "--big") == 0;
+    int policy_only = argc > 1 && strcmp(argv[1], "--policy") == 0;
     setenv("FLOR_QUIET", "1", 1);
     size_t sizes[] = {16u << 20, 256u << 20, 1024u << 20};
-    int nsizes = big ? 3 : 2;
+    int nsizes = policy_only ? 0 : big ? 3 : 2;
     printf("checkpoint stall on the training thread vs memcpy of the same bytes\n");
     printf("%10s %12s %12s %8s %10s %10s\n", "state", "stall ms", "memcpy ms", "ratio",
            "stored MB", "write ms");
@@ -159,12 +172,22 @@ int main(int argc, char **argv)
     printf("\nthe policy: 512 MB of state, 40 iterations of 50 ms, FLOR_OVERHEAD=0.01\n");
     scratch();
     double on = run_child(512u << 20, 40, 50, NULL, 0);
+    long on_faults = child_faults;
+    double on_cpu = child_cpu;
     double taken = query_real("SELECT count(*) FROM checkpoints");
     double overhead = query_real("SELECT ckpt_overhead FROM runs");
+    double pstall = query_real("SELECT max(stall_s) FROM checkpoints");
+    double pwrite = query_real("SELECT max(write_s) FROM checkpoints");
+    double pstored = query_real("SELECT sum(stored_bytes) FROM checkpoints");
+    double praw = query_real("SELECT count(*) FROM checkpoints WHERE codec = 'raw'");
     double off = run_child(512u << 20, 40, 50, NULL, 1);
     cleanup();
     printf("checkpoints taken %.0f of 40; overhead measured by flor %.2f%%; "
            "wall time on/off %.3f (%.2f s / %.2f s)\n",
            taken, overhead * 100, on / off, on, off);
+    printf("the checkpoint: stall %.0f ms, write %.0f ms, stored %.0f MB%s\n", pstall * 1e3,
+           pwrite * 1e3, pstored / 1e6, praw > 0 ? " (raw: every core was busy)" : "");
+    printf("page faults on/off %ld / %ld; CPU s on/off %.2f / %.2f\n", on_faults, child_faults,
+           on_cpu, child_cpu);
     return 0;
 }

@@ -497,6 +497,13 @@ FLOR_API void flor_loop_abort(flor_loop *loop);
  * the training thread sees -- and a background thread hashes, compresses,
  * deduplicates and writes them to `.flor/objects/`.  A checkpoint becomes
  * visible only once all its bytes are durable, so it is whole or absent.
+ * A flat buffer's staging is reserved when it is registered (with
+ * transparent huge pages asked for, from 2 MB up) and its pages are
+ * touched by the background thread, so neither registration nor the first
+ * snapshot pays the page faults of fresh memory on the training thread;
+ * the policy skips a checkpoint due meanwhile (a fixed cadence waits).  The
+ * loop's last checkpoint, which the program's exit waits for, is
+ * compressed on every core (up to 4).
  *
  * Which iterations get a checkpoint is decided by an adaptive policy that
  * keeps the training thread's pauses within FLOR_OVERHEAD (a fraction of

@@ -28,6 +28,7 @@ typedef struct flor__state {
     void *self;
     void *stage;            /* staging copy, reused by every checkpoint */
     size_t stage_cap, stage_len;
+    int stage_cold;         /* mapped, not yet touched (state.c) */
     struct flor__obj prev;  /* manifest of the last checkpoint (delta base) */
     int has_prev;
 } flor__state;
@@ -56,7 +57,11 @@ flor__state *flor__state_find(const char *name);
 flor__state *flor__state_new(const char *name);
 /* Drops S from the registry (its staging and delta base too). */
 void flor__state_remove(flor__state *s);
+/* Makes S's staging hold N bytes or more: mapped, still cold when new. */
 int flor__state_stage_reserve(flor__state *s, size_t n);
+/* Writes to every page of S's staging if it is cold, so that a snapshot
+ * into it is a warm copy (no page faults). */
+void flor__state_stage_warm(flor__state *s);
 /* Copies every registered object into its staging; *TOTAL = bytes. */
 int flor__state_snapshot(size_t *total);
 void flor__state_forget_previous(flor__state *s);
@@ -105,6 +110,9 @@ int flor__ckpt_start(const char *datadir, int64_t run_id);
 int flor__ckpt_take(flor__policy *p, const char *loop, long iteration, const char *coords,
                     int last);
 void flor__ckpt_wait_idle(void);
+/* Warms every cold staging buffer: on the writer thread when it runs
+ * (the writer is busy meanwhile; a snapshot waits for it), else here. */
+void flor__ckpt_warm_staging(void);
 /* Waits for the writer, stops it; counts of checkpoints written/failed. */
 int flor__ckpt_stop(int *written, int *failed);
 

@@ -10,7 +10,8 @@
  * that make the checkpoint visible: a crash at any point leaves the
  * checkpoint whole or absent.
  *
- * Compression runs on the writer's core.  When the training threads keep
+ * Compression runs on the writer's core (on every core for the loop's
+ * last checkpoint, which the program's exit waits for).  When the training threads keep
  * every core busy, compressing would slow training down, so the writer
  * measures the process's other CPU use and then stores chunks raw
  * (hashed and deduplicated, not compressed).
@@ -32,9 +33,11 @@ struct flor__ckpt {
     pthread_mutex_t mu;
     pthread_cond_t wake, idle;
     int busy, stop, started;
+    int warming; /* the job is warming staging (flor__ckpt_warm_staging), not persisting */
     /* the job in flight */
     char loop[128], coords[512];
     long iteration;
+    int last; /* the loop's final iteration: training is past its loop */
     double stall;
     size_t bytes;
     /* results */
@@ -101,6 +104,13 @@ static int persist(flor__ckpt *c)
         return flor__err(FLOR_ENOMEM, "out of memory");
     }
     c->cheap = cores_busy(c);
+    /* After the loop's last iteration the program is on its way out and
+     * will wait for this write: compress on every core (up to the
+     * store's default) rather than on one. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int wide = c->last && !c->cheap && ncpu > 1;
+    if (wide)
+        flor__store_set_threads(c->store, ncpu > 4 ? 4 : (int)ncpu);
     uint64_t stored = 0, logical = 0;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
@@ -116,6 +126,8 @@ static int persist(flor__ckpt *c)
         stored += st.stored;
         logical += s->stage_len;
     }
+    if (wide)
+        flor__store_set_threads(c->store, 1);
     if (!rc && (rc = flor__store_sync(c->store)) != 0)
         flor__err_wrap(rc, "cannot write checkpoint at %s", c->coords);
     double write_s = flor__mono() - t0;
@@ -171,9 +183,16 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&c->wake, &c->mu);
         if (!c->busy && c->stop)
             break;
+        int warming = c->warming;
         pthread_mutex_unlock(&c->mu);
-        int rc = persist(c);
+        int rc = 0;
+        if (warming)
+            for (int i = 0; i < flor__S.n; i++)
+                flor__state_stage_warm(&flor__S.v[i]);
+        else
+            rc = persist(c);
         pthread_mutex_lock(&c->mu);
+        c->warming = 0;
         if (rc) {
             if (!c->failed)
                 flor__warn("%s (training goes on without this checkpoint)", flor_errmsg());
@@ -228,6 +247,21 @@ void flor__ckpt_wait_idle(void)
     pthread_mutex_unlock(&C->mu);
 }
 
+void flor__ckpt_warm_staging(void)
+{
+    if (!C) {
+        for (int i = 0; i < flor__S.n; i++)
+            flor__state_stage_warm(&flor__S.v[i]);
+        return;
+    }
+    flor__ckpt_wait_idle();
+    pthread_mutex_lock(&C->mu);
+    C->warming = 1;
+    C->busy = 1;
+    pthread_cond_signal(&C->wake);
+    pthread_mutex_unlock(&C->mu);
+}
+
 static int is_busy(void)
 {
     pthread_mutex_lock(&C->mu);
@@ -265,6 +299,7 @@ int flor__ckpt_take(flor__policy *p, const char *loop, long iteration, const cha
     snprintf(C->loop, sizeof C->loop, "%s", loop);
     snprintf(C->coords, sizeof C->coords, "%s", coords);
     C->iteration = iteration;
+    C->last = last;
     C->stall = stall;
     C->bytes = total;
     C->busy = 1;

@@ -62,8 +62,12 @@ static int add(const char *name, void *data, size_t nbytes, flor_dtype type, uin
     s->self = self;
     if (!ops && flor__S.on_register) /* a replay takes no snapshots; it may restore this now */
         return flor__S.on_register(s);
-    if (!ops && flor__S.staging && nbytes)
-        return flor__state_stage_reserve(s, nbytes);
+    if (!ops && flor__S.staging && nbytes) {
+        int rc = flor__state_stage_reserve(s, nbytes);
+        if (!rc && s->stage_cold)
+            flor__ckpt_warm_staging(); /* in the background, on the writer's core */
+        return rc;
+    }
     return 0;
 }
 

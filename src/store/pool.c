@@ -67,7 +67,7 @@ static void *worker_main(void *arg)
 {
     struct worker *wk = arg;
     flor__store *s = wk->s;
-    unsigned long seen = 0;
+    unsigned long seen = wk->seen;
     lock(&s->pm);
     for (;;) {
         while (!s->stop && s->gen == seen)
@@ -120,7 +120,9 @@ static void pool_start(flor__store *s)
     pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the program's threads */
     for (int i = 0; i < want; i++) {
         s->wctx[i + 1] = wctx_new();
-        s->workers[i] = (struct worker){.s = s, .k = i + 1};
+        /* jobs posted before this pool (a pool stopped by
+         * flor__store_set_threads) are not this worker's to run */
+        s->workers[i] = (struct worker){.s = s, .k = i + 1, .seen = s->gen};
         if (!s->wctx[i + 1] ||
             pthread_create(&s->workers[i].th, NULL, worker_main, &s->workers[i]) != 0) {
             flor__wctx_free(s->wctx[i + 1]);

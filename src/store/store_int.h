@@ -154,6 +154,7 @@ struct job {
 struct worker {
     flor__store *s;
     int k;
+    unsigned long seen; /* the last job generation it ran (or saw posted before it started) */
     pthread_t th;
 };
 

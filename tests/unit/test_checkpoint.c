@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -537,6 +539,106 @@ static void test_policy_fixed_cadence(void)
 
 /* FLOR_OVERHEAD=0 is documented as "checkpoints off": not even the last
  * iteration is taken, by the policy nor by a whole run. */
+/* ---- staging ------------------------------------------------------------- */
+
+static long thread_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_minflt + ru.ru_majflt;
+}
+
+/* Whether the mapping at P is advised for transparent huge pages ("hg"
+ * among its VmFlags in /proc/self/smaps); -1 when it cannot be told. */
+static int advised_huge(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int in = 0, found = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (in && strncmp(line, "VmFlags:", 8) == 0)
+            found = strstr(line, " hg") != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+#define BIG (64u << 20)
+
+/* In the child: registers 64 MB and checks where the page faults of its
+ * staging go.  Exit status: 0, or which expectation failed. */
+static int staging_child(void)
+{
+    char *argv[] = {"trainer", NULL};
+    char **av = argv;
+    int argc = 1;
+    if (flor_init(&argc, &av) != 0)
+        return 10;
+    float *w = malloc(BIG);
+    for (size_t i = 0; i < BIG / sizeof *w; i++)
+        w[i] = (float)(i % 977);
+    long f0 = thread_faults();
+    if (flor_checkpoint_typed("big", w, BIG, FLOR_F32, 1) != 0)
+        return 11;
+    /* registering 64 MB costs the training thread no page faults: the
+     * staging is warmed on the checkpoint writer's thread (16384 4 KB
+     * pages, once populated on this one) */
+    if (thread_faults() - f0 > 256)
+        return 12;
+    flor__ckpt_wait_idle();
+    flor__state *s = flor__state_find("big");
+    if (!s || !s->stage || s->stage_cap < BIG || s->stage_cold)
+        return 13;
+    /* warm: every page of it is resident */
+    size_t npages = s->stage_cap / 4096;
+    unsigned char *vec = malloc(npages);
+    if (mincore(s->stage, s->stage_cap, vec) != 0)
+        return 14;
+    for (size_t i = 0; i < npages; i++)
+        if (!(vec[i] & 1))
+            return 15;
+    free(vec);
+    /* huge pages asked for, where the kernel has them */
+    if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0 &&
+        (advised_huge(s->stage) != 1 || (uintptr_t)s->stage % (2u << 20) != 0))
+        return 16;
+    /* and the snapshots into it fault no more than registration did */
+    long f1 = thread_faults();
+    FLOR_LOOP(e, "epoch", 2) {
+        w[e] += 1;
+    }
+    if (thread_faults() - f1 > 256)
+        return 17;
+    if (flor_finish() != 0)
+        return 18;
+    free(w);
+    return 0;
+}
+
+static void test_staging_is_warmed_off_the_training_thread(void)
+{
+    new_project();
+    setenv("FLOR_OVERHEAD", "1", 1); /* both iterations checkpointed */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(project) != 0)
+            _exit(99);
+        exit(staging_child());
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    unsetenv("FLOR_OVERHEAD");
+    CHECK_EQ_INT(WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st), 0);
+    CHECK_EQ_STR(q("SELECT count(*) FROM checkpoints"), "2");
+    remove_project();
+}
+
 static void test_overhead_0_takes_no_checkpoint_not_even_the_last(void)
 {
     flor__policy p;
@@ -565,5 +667,6 @@ int main(void)
     RUN(test_a_flipped_byte_is_a_clear_restore_error);
     RUN(test_kill_9_during_checkpoints_leaves_only_whole_ones);
     RUN(test_a_full_disk_skips_checkpoints_without_harm);
+    RUN(test_staging_is_warmed_off_the_training_thread);
     return check_summary();
 }
