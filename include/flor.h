@@ -183,8 +183,10 @@ FLOR_API const char *flor_errmsg(void);
  *       program so): by default the latest run of this program, which
  *       must not have finished.  See "Resume" below.
  *
- * Resume.  The run continues from its last complete checkpoint, as the
- * same run: flor_arg() returns the run's recorded args (--kwargs is
+ * Resume.  The run continues from its last complete checkpoint -- the
+ * last one of the checkpointed loop followed by a saved log of a later
+ * iteration, so that every value logged up to it was saved (a checkpoint
+ * and the logs are written by different threads) -- as the same run: flor_arg() returns the run's recorded args (--kwargs is
  * refused), the checkpointed loop -- a loop at the top level, an epoch
  * loop or a flat step loop -- restores the registered state from the
  * checkpoint when it begins and goes on at the iteration after it (an

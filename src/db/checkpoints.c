@@ -313,7 +313,10 @@ int flor__checkpoints_last(sqlite3 *db, int64_t run, char **loop, long *iteratio
     *iteration = -1;
     sqlite3_stmt *st;
     int rc = flor__db_prepare(db,
-                              "SELECT loop, iteration, coords FROM checkpoints WHERE run_id=?"
+                              "SELECT loop, iteration, coords FROM checkpoints c"
+                              " WHERE run_id=?1 AND EXISTS (SELECT 1 FROM loops l"
+                              " WHERE l.run_id=?1 AND l.parent_ctx_id IS NULL"
+                              " AND l.name=c.loop AND l.iteration>c.iteration)"
                               " ORDER BY iteration DESC, ckpt_id DESC LIMIT 1",
                               &st, "cannot read the checkpoints");
     if (rc)

@@ -357,8 +357,12 @@ int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
                                  int (*fn)(void *ctx, const char *loop, long iteration),
                                  void *ctx);
 
-/* The run's last checkpoint: its loop, iteration and coords ("step=41"),
- * malloc'd; *ITERATION -1 and NULLs when it has none. */
+/* The run's last checkpoint of a top-level loop whose iteration's logs
+ * are all committed -- a record of a later iteration of that loop is (the
+ * writer commits in order; the checkpoint thread commits apart, so a
+ * process killed at once may have its checkpoint and not its last logs):
+ * its loop, iteration and coords ("step=41"), malloc'd; *ITERATION -1
+ * and NULLs when there is none. */
 int flor__checkpoints_last(sqlite3 *db, int64_t run, char **loop, long *iteration,
                            char **coords);
 

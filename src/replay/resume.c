@@ -179,8 +179,8 @@ int flor__resume_start(int argc, char **argv)
         rc = flor__checkpoints_last(R->db, run, &Z.loop, &Z.iteration, &coords);
     if (!rc && !Z.loop)
         rc = flor__err(FLOR_ENOTFOUND,
-                       "run %lld (%s) has no checkpoint: there is nothing to resume from (run it "
-                       "again instead)",
+                       "run %lld (%s) has no checkpoint to resume from (one counts once the "
+                       "logs of a later iteration were saved): run it again instead",
                        (long long)run, status);
     if (!rc && strchr(coords, ','))
         rc = flor__err(FLOR_EINVAL,
