@@ -47,6 +47,7 @@ struct cli_command {
 extern const cli_command cli_cmd_dataframe, cli_cmd_query, cli_cmd_runs, cli_cmd_help;
 extern const cli_command cli_cmd_checkout, cli_cmd_diff;
 extern const cli_command cli_cmd_checkpoints, cli_cmd_du, cli_cmd_gc, cli_cmd_replay;
+extern const cli_command cli_cmd_resume;
 extern const cli_command cli_cmd_fsck;
 
 /* The flor command: ARGV as main() gets it; returns the exit status.  The

@@ -21,6 +21,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_gc,
     &cli_cmd_fsck,
     &cli_cmd_replay,
+    &cli_cmd_resume,
     &cli_cmd_help,
     NULL,
 };

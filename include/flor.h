@@ -177,6 +177,36 @@ FLOR_API const char *flor_errmsg(void);
  *       statement `if (step % 25 == 0) flor_log(...)` wants
  *       --replay_every 25 (FLOR_REPLAY_EVERY=25).  See "Replay".  N >= 1
  *       and R < N, or flor_init() returns FLOR_EINVAL.
+ *   --resume_flor[=RUN]
+ *       Continues a killed or failed run instead of recording a new one
+ *       (FLOR_RESUME=1, or FLOR_RESUME=RUN; `flor resume RUN` starts the
+ *       program so): by default the latest run of this program, which
+ *       must not have finished.  See "Resume" below.
+ *
+ * Resume.  The run continues from its last complete checkpoint -- the
+ * last one of the checkpointed loop followed by a saved log of a later
+ * iteration, so that every value logged up to it was saved (a checkpoint
+ * and the logs are written by different threads) -- as the same run: flor_arg() returns the run's recorded args (--kwargs is
+ * refused), the checkpointed loop -- a loop at the top level, an epoch
+ * loop or a flat step loop -- restores the registered state from the
+ * checkpoint when it begins and goes on at the iteration after it (an
+ * object registered later, optimizer state allocated on first use, is
+ * restored when it is registered), and the run's row is this process's:
+ * status 'running', then finished, failed or killed as usual.  What the
+ * earlier process logged outside the loop's iterations up to the
+ * checkpoint (after the checkpoint, and outside the loop, which the
+ * continuation logs again) is moved to the table superseded_logs (its
+ * contexts to superseded_loops), so the run's logs hold each value once;
+ * the continuation is a row of the table resumes (flor_project_resumes,
+ * `flor resume`).  For a deterministic program whose state is all
+ * registered, the values equal an uninterrupted run's, bit for bit.
+ * flor_init() refuses, changing nothing: a finished run (FLOR_EINVAL), a
+ * run being recorded now (FLOR_EBUSY), a run with no checkpoint
+ * (FLOR_ENOTFOUND), a run whose checkpoints are taken in a nested loop
+ * (FLOR_EINVAL), and a run whose code version differs from the working
+ * tree, untracked files included (FLOR_EINVAL: a resume runs the current
+ * code; FLOR_RESUME_FORCE=1 resumes it anyway, and the resumes row keeps
+ * the code it ran).
  *
  * A NAME=VALUE whose NAME no flor_arg() reads before the first loop
  * starts draws one warning ("--kwargs hiden=75: no flor_arg named
@@ -861,6 +891,25 @@ FLOR_API int flor_project_restore(flor_project *p, int64_t run, long iteration);
  * write_ms.
  */
 FLOR_API int flor_project_checkpoints(flor_project *p, int64_t run, flor_table **out);
+
+/**
+ * The resumes of run RUN (all runs when RUN is 0), one row per
+ * continuation, oldest first (see flor_init, "Resume"): resume, run, loop,
+ * from_iteration (the checkpoint it restored; the loop went on at the next
+ * iteration), prev_status and prev_pid (the run's status and process
+ * before it), host, pid, status (running, finished, failed, killed),
+ * started, ended, superseded (how many logs of the earlier process it
+ * moved to superseded_logs), restore_ms (the restore of the checkpoint),
+ * first_step_ms (from flor_init to the first resumed iteration) and vid
+ * (the code it ran).
+ *
+ * @return 0; FLOR_ENOTFOUND for a database older than schema version 3
+ *         opened read-only.
+ */
+FLOR_API int flor_project_resumes(flor_project *p, int64_t run, flor_table **out);
+
+/** Run RUN's recorded argv, one row per word (column word), in order. */
+FLOR_API int flor_project_run_argv(flor_project *p, int64_t run, flor_table **out);
 
 /**
  * What the checkpoint store holds, one row per run: run, tstamp,

@@ -28,7 +28,12 @@ static int end_run(const char *status)
 {
     if (!flor__R.on)
         return 0;
-    return flor__R.replay ? flor__replay_end(status) : flor__record_end(status);
+    if (flor__R.replay)
+        return flor__replay_end(status);
+    int rc = flor__record_end(status);
+    if (flor__R.resume_id)
+        flor__resume_release();
+    return rc;
 }
 
 /* A program that returns from main() without flor_finish(): the run ends
@@ -93,17 +98,25 @@ int flor_init(int *argc, char ***argv)
     int rc = flor__kwargs_parse(argc, argv);
     if (!rc)
         rc = flor__replay_parse(argc, argv);
-    int replay = flor__replay_requested();
+    if (!rc)
+        rc = flor__resume_parse(argc, argv);
+    int replay = flor__replay_requested(), resume = flor__resume_requested();
     if (!rc && replay && flor__kwargs_given())
         rc = flor__err(FLOR_EINVAL, "--kwargs cannot be combined with --replay_flor: a replay "
                                     "uses the args the run recorded");
+    if (!rc && resume && flor__kwargs_given())
+        rc = flor__err(FLOR_EINVAL, "--kwargs cannot be combined with --resume_flor: a resume "
+                                    "continues with the args the run recorded");
+    if (!rc && resume && replay)
+        rc = flor__err(FLOR_EINVAL, "--resume_flor cannot be combined with --replay_flor");
     const char *mode = getenv("FLOR_MODE");
     int off = mode && strcmp(mode, "off") == 0;
     requested_mode = off ? FLOR_MODE_OFF : replay ? FLOR_MODE_REPLAY : FLOR_MODE_RECORD;
     if (!rc && !off) {
         flor__R.owner = pthread_self();
-        rc = replay ? flor__replay_start(original_argc, original)
-                    : flor__record_start(original_argc, original);
+        rc = replay   ? flor__replay_start(original_argc, original)
+             : resume ? flor__resume_start(original_argc, original)
+                      : flor__record_start(original_argc, original);
         if (rc) {
             char saved[512];
             snprintf(saved, sizeof saved, "%s", flor_errmsg());
@@ -112,6 +125,8 @@ int flor_init(int *argc, char ***argv)
             flor__place_release(&flor__R.place);
             if (replay)
                 flor__replay_release();
+            else if (resume)
+                flor__resume_release(); /* the run is untouched: nothing is lost */
             else if (rc != FLOR_EINVAL) {
                 /* nothing of this run will be recorded: say so now, even
                  * under FLOR_QUIET, and have flor_finish() fail */

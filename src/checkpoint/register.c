@@ -60,8 +60,11 @@ static int add(const char *name, void *data, size_t nbytes, flor_dtype type, uin
     else
         memset(&s->ops, 0, sizeof s->ops);
     s->self = self;
-    if (!ops && flor__S.on_register) /* a replay takes no snapshots; it may restore this now */
-        return flor__S.on_register(s);
+    if (!ops && flor__S.on_register) { /* a replay or a resume may restore this now */
+        int rc = flor__S.on_register(s);
+        if (rc || !flor__S.staging) /* a replay takes no snapshots */
+            return rc;
+    }
     if (!ops && flor__S.staging && nbytes) {
         int rc = flor__state_stage_reserve(s, nbytes);
         if (!rc && s->stage_cold)

@@ -305,3 +305,33 @@ int flor__checkpoints_last_iteration(sqlite3 *db, int64_t run, long *out)
     return flor__runs_query_long(db, "SELECT max(iteration) FROM checkpoints WHERE run_id = ?1", run,
                                NULL, out);
 }
+
+int flor__checkpoints_last(sqlite3 *db, int64_t run, char **loop, long *iteration,
+                                  char **coords)
+{
+    *loop = *coords = NULL;
+    *iteration = -1;
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db,
+                              "SELECT loop, iteration, coords FROM checkpoints c"
+                              " WHERE run_id=?1 AND EXISTS (SELECT 1 FROM loops l"
+                              " WHERE l.run_id=?1 AND l.parent_ctx_id IS NULL"
+                              " AND l.name=c.loop AND l.iteration>c.iteration)"
+                              " ORDER BY iteration DESC, ckpt_id DESC LIMIT 1",
+                              &st, "cannot read the checkpoints");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    rc = sqlite3_step(st);
+    int err = 0;
+    if (rc == SQLITE_ROW) {
+        *iteration = (long)sqlite3_column_int64(st, 1);
+        if (!(*loop = flor__strdup((const char *)sqlite3_column_text(st, 0))) ||
+            !(*coords = flor__strdup((const char *)sqlite3_column_text(st, 2))))
+            err = flor__err(FLOR_ENOMEM, "out of memory");
+    } else if (rc != SQLITE_DONE) {
+        err = flor__err_sqlite(db, rc, "cannot read the checkpoints");
+    }
+    sqlite3_finalize(st);
+    return err;
+}

@@ -13,6 +13,46 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Schema version 3: a resumed run's continuations, and the rows its
+ * killed process logged after the checkpoint it was resumed from. */
+#define RESUME_TABLES                                                                   \
+    "CREATE TABLE IF NOT EXISTS resumes(\n"                                           \
+    "  resume_id  INTEGER PRIMARY KEY,\n"                                             \
+    "  run_id     INTEGER NOT NULL REFERENCES runs(run_id),\n"                        \
+    "  loop       TEXT NOT NULL,\n"                                                   \
+    "  iteration  INTEGER NOT NULL,\n"                                                \
+    "  prev_status TEXT NOT NULL,\n"                                                  \
+    "  prev_pid   INTEGER,\n"                                                         \
+    "  vid        TEXT,\n"                                                            \
+    "  host       TEXT NOT NULL,\n"                                                   \
+    "  pid        INTEGER NOT NULL,\n"                                                \
+    "  proc_start TEXT,\n"                                                            \
+    "  status     TEXT NOT NULL DEFAULT 'running'\n"                                  \
+    "             CHECK (status IN ('running','finished','failed','killed')),\n"      \
+    "  started    REAL NOT NULL,\n"                                                   \
+    "  ended      REAL,\n"                                                            \
+    "  superseded INTEGER NOT NULL DEFAULT 0,\n"                                      \
+    "  restore_s  REAL,\n"                                                            \
+    "  first_step_s REAL\n"                                                           \
+    ");\n"                                                                            \
+    "CREATE TABLE IF NOT EXISTS superseded_logs(\n"                                   \
+    "  resume_id INTEGER NOT NULL REFERENCES resumes(resume_id),\n"                   \
+    "  run_id    INTEGER NOT NULL REFERENCES runs(run_id),\n"                         \
+    "  ctx_id    INTEGER,\n"                                                          \
+    "  name      TEXT NOT NULL,\n"                                                    \
+    "  value,\n"                                                                      \
+    "  source    TEXT NOT NULL\n"                                                     \
+    ");\n"                                                                            \
+    "CREATE TABLE IF NOT EXISTS superseded_loops(\n"                                  \
+    "  resume_id     INTEGER NOT NULL REFERENCES resumes(resume_id),\n"               \
+    "  run_id        INTEGER NOT NULL REFERENCES runs(run_id),\n"                     \
+    "  ctx_id        INTEGER NOT NULL,\n"                                             \
+    "  parent_ctx_id INTEGER,\n"                                                      \
+    "  name          TEXT NOT NULL,\n"                                                \
+    "  iteration     INTEGER NOT NULL\n"                                              \
+    ");\n"                                                                            \
+    "CREATE INDEX IF NOT EXISTS resumes_by_run ON resumes(run_id);\n"
+
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(\n"
     "  key   TEXT PRIMARY KEY,\n"
@@ -110,6 +150,7 @@ static const char SCHEMA[] =
     "  recorded  TEXT,\n"
     "  replayed  TEXT\n"
     ");\n"
+    RESUME_TABLES
     "CREATE UNIQUE INDEX IF NOT EXISTS logs_replayed_once\n"
     "  ON logs(run_id, ifnull(ctx_id, 0), name) WHERE source = 'replay';\n"
     "CREATE INDEX IF NOT EXISTS logs_by_name ON logs(name, run_id);\n"
@@ -321,21 +362,49 @@ static int has_column(sqlite3 *db, const char *table, const char *column)
     return found;
 }
 
+/* Has DB a table named TABLE? */
+static int has_table(sqlite3 *db, const char *table)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+int flor__db_has_resumes(sqlite3 *db) { return has_table(db, "resumes"); }
+
+static int up_to_date(sqlite3 *db)
+{
+    return has_column(db, "runs", "reason") && has_table(db, "resumes");
+}
+
 /* Brings an older database up to FLOR__SCHEMA_VERSION in place, in one
  * transaction (another process may be doing the same: the check is
  * repeated under the write lock).
- *   1 -> 2: runs.reason, why a run failed. */
+ *   1 -> 2: runs.reason, why a run failed.
+ *   2 -> 3: the tables resumes, superseded_logs and superseded_loops. */
 static int migrate(sqlite3 *db, const char *path)
 {
-    if (has_column(db, "runs", "reason"))
+    if (up_to_date(db))
         return 0;
     int err = flor__db_begin(db);
-    if (!err && !has_column(db, "runs", "reason"))
+    /* each step stamps the version it brings the file to */
+    if (!err && !has_column(db, "runs", "reason")) {
         err = flor__db_exec(db, "ALTER TABLE runs ADD COLUMN reason TEXT");
-    if (!err)
-        err = flor__db_exec(db, "UPDATE meta SET value=" FLOR__STR(FLOR__SCHEMA_VERSION)
-                                " WHERE key='schema_version' AND value<" FLOR__STR(
-                                    FLOR__SCHEMA_VERSION));
+        if (!err)
+            err = flor__db_exec(db, "UPDATE meta SET value=2 WHERE key='schema_version' AND "
+                                    "value<2");
+    }
+    if (!err && !has_table(db, "resumes")) {
+        err = flor__db_exec(db, RESUME_TABLES);
+        if (!err)
+            err = flor__db_exec(db, "UPDATE meta SET value=3 WHERE key='schema_version' AND "
+                                    "value<3");
+    }
     if (!err)
         err = flor__db_commit(db);
     if (err) {
@@ -545,6 +614,8 @@ static int reap_table(sqlite3 *db, const char *table, const char *key);
 int flor__db_reap(sqlite3 *db)
 {
     int rc = reap_table(db, "runs", "run_id");
+    if (!rc && has_table(db, "resumes"))
+        rc = reap_table(db, "resumes", "resume_id");
     return rc ? rc : reap_table(db, "replays", "replay_id");
 }
 

@@ -11,9 +11,10 @@
 
 /* ---- db.c: the SQLite database, its schema and its upkeep --------------- */
 
-/* 2: runs.reason (why a run failed); version 1 databases are migrated in
- * place by the first read-write open. */
-#define FLOR__SCHEMA_VERSION 2
+/* 2: runs.reason (why a run failed); 3: resumes, superseded_logs and
+ * superseded_loops (resumed runs).  Older databases are migrated in place
+ * by the first read-write open. */
+#define FLOR__SCHEMA_VERSION 3
 #define FLOR__STR_(x) #x
 #define FLOR__STR(x) FLOR__STR_(x)
 
@@ -23,7 +24,11 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out);
 /* FLOR_ECORRUPT, with a message that names DB's file, says it is damaged
  * (SQLite's RC and message) and how to recover; WHAT, if not NULL, first. */
 int flor__db_damaged(sqlite3 *db, int rc, const char *what);
-/* Marks runs whose process is gone as killed (same host only). */
+/* Whether DB has schema version 3's resumes table (a read-only open of
+ * an older file has not). */
+int flor__db_has_resumes(sqlite3 *db);
+/* Marks runs (and resumes, replays) whose process is gone as killed
+ * (same host only). */
 int flor__db_reap(sqlite3 *db);
 /* exec without results; wraps errors. */
 int flor__db_exec(sqlite3 *db, const char *sql);
@@ -101,6 +106,9 @@ int flor__table_set_value(flor_table *t, size_t row, size_t col, sqlite3_value *
 int flor__table_set_column(flor_table *t, sqlite3_stmt *st, size_t row, size_t col, int stcol);
 /* Runs a prepared statement and collects all its rows into a new table. */
 int flor__table_from_stmt(sqlite3_stmt *st, flor_table **out);
+/* The table of SQL with ?1 bound to RUN; WHAT names it in errors. */
+int flor__table_of_run(sqlite3 *db, const char *sql, int64_t run, flor_table **out,
+                       const char *what);
 /* A blob as text, SQLite's literal X'0A1B' (flor_project_query and the
  * dataframe show blobs so): the size of the text of N bytes, its NUL
  * included (0: too large to hold), and the text written into S, which
@@ -114,6 +122,8 @@ void flor__blob_literal(char *s, const unsigned char *p, size_t n);
 
 /* The SELECT of flor_project_runs: one row per run, oldest first. */
 extern const char flor__runs_list_sql[];
+/* Run RUN's recorded argv, one row (word) per word. */
+int flor__runs_argv_table(sqlite3 *db, int64_t run, flor_table **out);
 /* The vid of run RUN into *VID (malloc'd; NULL when the run has none);
  * *FOUND 0 when there is no run RUN.  Returns 0 or an error. */
 int flor__runs_find_vid(sqlite3 *db, int64_t run, int *found, char **vid);
@@ -346,6 +356,34 @@ int flor__checkpoints_table(sqlite3 *db, int64_t run, flor_table **out);
 int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
                                  int (*fn)(void *ctx, const char *loop, long iteration),
                                  void *ctx);
+
+/* The run's last checkpoint of a top-level loop whose iteration's logs
+ * are all committed -- a record of a later iteration of that loop is (the
+ * writer commits in order; the checkpoint thread commits apart, so a
+ * process killed at once may have its checkpoint and not its last logs):
+ * its loop, iteration and coords ("step=41"), malloc'd; *ITERATION -1
+ * and NULLs when there is none. */
+int flor__checkpoints_last(sqlite3 *db, int64_t run, char **loop, long *iteration,
+                           char **coords);
+
+/* ---- resumes.c: the resumes, superseded_logs and superseded_loops tables -- */
+
+/* In one transaction: the resume's row (this process, VID: the code it
+ * runs), the rows run RUN logged outside the iterations <= ITERATION of
+ * its top-level checkpointed LOOP moved to the superseded tables (*MOVED:
+ * how many logs), and the run's row pointed at this process, status
+ * 'running'.  *MAX_CTX: the largest context id the run ever used. */
+int flor__resumes_begin(sqlite3 *db, int64_t run, const char *loop, long iteration,
+                        const char *prev_status, const char *vid, int64_t *resume_id, long *moved,
+                        int64_t *max_ctx);
+/* How long its restore took and the time from flor_init to the first
+ * resumed iteration (best effort: a failure is not an error). */
+void flor__resumes_set_times(sqlite3 *db, int64_t resume_id, double restore_s,
+                             double first_step_s);
+/* The resumes of run RUN (every run's when RUN is 0): flor_project_resumes. */
+int flor__resumes_table(sqlite3 *db, int64_t run, flor_table **out);
+/* The continuation ended with STATUS. */
+int flor__resumes_end(sqlite3 *db, int64_t resume_id, const char *status);
 
 /* ---- replays.c: the replays and divergences tables ----------------------- */
 

@@ -455,3 +455,11 @@ int flor__runs_backfill_pair(sqlite3 *db, const char *const *names, size_t n, in
     sqlite3_finalize(st);
     return rc;
 }
+
+int flor__runs_argv_table(sqlite3 *db, int64_t run, flor_table **out)
+{
+    return flor__table_of_run(db,
+                              "SELECT j.value AS word FROM runs r, json_each(r.argv) j"
+                              " WHERE r.run_id = ?1 ORDER BY j.key",
+                              run, out, "cannot read the run's argv");
+}

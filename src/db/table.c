@@ -264,3 +264,17 @@ void flor_table_free(flor_table *t)
     table_free_names(t->colnames, t->ncols);
     free(t);
 }
+
+int flor__table_of_run(sqlite3 *db, const char *sql, int64_t run, flor_table **out,
+                       const char *what)
+{
+    *out = NULL;
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db, sql, &st, what);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    rc = flor__table_from_stmt(st, out);
+    sqlite3_finalize(st);
+    return rc;
+}

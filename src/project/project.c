@@ -398,3 +398,15 @@ int flor_project_runs(flor_project *p, flor_table **out)
 {
     return flor_project_query(p, flor__runs_list_sql, out);
 }
+
+int flor_project_resumes(flor_project *p, int64_t run, flor_table **out)
+{
+    flor__err_clear();
+    return flor__resumes_table(p->db, run, out);
+}
+
+int flor_project_run_argv(flor_project *p, int64_t run, flor_table **out)
+{
+    flor__err_clear();
+    return flor__runs_argv_table(p->db, run, out);
+}

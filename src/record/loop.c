@@ -72,6 +72,11 @@ static flor_loop begin(const char *name, long n, long first, int counted)
     l.depth = d;
     if (flor__R.replay)
         flor__R.replay->loop_begin(&l, first);
+    else if (flor__R.resume && d == flor__R.ckpt_depth) {
+        void (*resume)(flor_loop *) = flor__R.resume;
+        flor__R.resume = NULL; /* once: the loop the checkpoint was taken in */
+        resume(&l);
+    }
     return l;
 }
 

@@ -151,6 +151,11 @@ typedef struct flor__run {
      * log record (enum flor__phase in replay/replay.h; 0 when recording) */
     const flor__replay_ops *replay;
     int phase;
+    /* a resume (replay/resume.c): its resumes row, and its hook, called
+     * once when the checkpointed loop begins (it restores the checkpoint
+     * and moves l->i to it); 0 and NULL otherwise */
+    int64_t resume_id;
+    void (*resume)(flor_loop *l);
 } flor__run;
 
 /* Marks the run as untrustworthy with REASON (kept in runs.reason at once);
@@ -176,6 +181,10 @@ int64_t flor__loop_context(void);
  * its row, code version, writer and checkpoint writer.  On failure the
  * session is left closed. */
 int flor__record_start(int argc, char **argv);
+/* Starts the writer and the checkpoint writer of flor__R.run_id, whose
+ * row exists and whose flor__R.db and place are open: the second half of
+ * flor__record_start, and how a resume continues a run. */
+int flor__record_attach(void);
 /* The program's file name, as runs.filename keeps it: ARGV[0]'s last part. */
 const char *flor__run_filename(int argc, char **argv);
 /* Ends the recorded run with STATUS ("finished", "failed", "killed");

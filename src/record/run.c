@@ -127,6 +127,13 @@ int flor__record_start(int argc, char **argv)
     free(args);
     if (rc)
         return rc;
+    return flor__record_attach();
+}
+
+int flor__record_attach(void)
+{
+    flor__run *R = &flor__R;
+    int rc;
     sqlite3 *wdb;
     if ((rc = flor__db_open(R->place.datadir, 0, 0, &wdb)) != 0)
         return rc;
@@ -168,6 +175,9 @@ int flor__record_end(const char *status)
     if (rc2)
         flor__loss("cannot mark run %lld as %s: %s (it will show as killed)",
                    (long long)R->run_id, final, flor_errmsg());
+    if (!rc2 && R->resume_id && (rc2 = flor__resumes_end(R->db, R->resume_id, final)) != 0)
+        flor__loss("cannot mark the resume of run %lld as %s: %s", (long long)R->run_id, final,
+                   flor_errmsg());
     sqlite3_close(R->db);
     R->db = NULL;
     R->finished = 1;

@@ -9,6 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- opening the project ---------------------------------------------------- */
+
+int flor__replay_open_project(const char *flag, const char *verb)
+{
+    flor__run *R = &flor__R;
+    int rc = flor__place_find(&R->place, NULL);
+    if (rc)
+        return rc;
+    rc = flor__db_open(R->place.datadir, 0, 0, &R->db);
+    if (rc == FLOR_ENOTFOUND)
+        return flor__err(rc, "%s: no runs recorded in project '%s' (%s): nothing to %s", flag,
+                         R->place.projid, R->place.datadir, verb);
+    if (rc)
+        return rc;
+    flor__db_reap(R->db);
+    flor__err_clear();
+    return 0;
+}
+
 /* ---- choosing the run and loading what it recorded ----------------------- */
 
 static int select_run(sqlite3 *db, const char *projid, const char *filename)

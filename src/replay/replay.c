@@ -51,18 +51,9 @@ static int replay_open(sqlite3 *db, const char *projid, const char *filename)
 int flor__replay_start(int argc, char **argv)
 {
     flor__run *R = &flor__R;
-    int rc = flor__place_find(&R->place, NULL);
+    int rc = flor__replay_open_project("--replay_flor", "replay");
     if (rc)
         return rc;
-    rc = flor__db_open(R->place.datadir, 0, 0, &R->db);
-    if (rc == FLOR_ENOTFOUND)
-        return flor__err(rc, "--replay_flor: no runs recorded in project '%s' (%s): nothing to "
-                             "replay",
-                         R->place.projid, R->place.datadir);
-    if (rc)
-        return rc;
-    flor__db_reap(R->db);
-    flor__err_clear();
     const char *filename = flor__run_filename(argc, argv);
     if ((rc = replay_open(R->db, R->place.projid, filename)) != 0 ||
         (rc = flor__replay_begin_row(R->db)) != 0)

@@ -66,6 +66,16 @@ int flor__replay_end(const char *status);
 /* Frees the replay's state (after a failed start too). */
 void flor__replay_release(void);
 
+/* ---- resume.c: continuing a killed or failed run ------------------------------ */
+
+/* --resume_flor[=RUN], FLOR_RESUME=1|RUN, FLOR_RESUME_FORCE=1. */
+int flor__resume_parse(int *argc, char ***argv);
+int flor__resume_requested(void);
+/* Continues the run (ARGV: the program's own): refusals, its args, the
+ * resumes row and superseded rows, and the record path attached to it. */
+int flor__resume_start(int argc, char **argv);
+void flor__resume_release(void);
+
 /* ---- flags.c: the replay flags ------------------------------------------------ */
 
 int flor__replay_parse(int *argc, char ***argv);
@@ -75,6 +85,9 @@ int flor__replay_probed(const char *loop);
 
 /* ---- plan.c: the run replayed and the segment's plan ------------------------ */
 
+/* Finds the project, opens its database (flor__R.db) and reaps dead
+ * runs; FLAG and VERB word the error of a project with no runs. */
+int flor__replay_open_project(const char *flag, const char *verb);
 /* Picks the run and loads its args, checkpoints, reach and argv --kwargs. */
 int flor__replay_load_run(sqlite3 *db, const char *projid, const char *filename);
 int flor__replay_has_checkpoint(long iteration);

@@ -1,0 +1,236 @@
+/*
+ * resume.c -- continuing a killed or failed run from its last complete
+ * checkpoint (--resume_flor, FLOR_RESUME; `flor resume RUN`).
+ *
+ * A resume restores like a replay and records like a run: flor_init()
+ * (src/flor.c) calls flor__resume_start() instead of flor__record_start().
+ * It picks the run, refuses what cannot be continued (a finished run, one
+ * being recorded now, one without a checkpoint, one whose code differs
+ * from the working tree unless forced), gives flor_arg() the run's
+ * recorded args, and begins the continuation in one transaction
+ * (db/resumes.c): a resumes row, the logs the killed process made after
+ * the checkpoint moved to superseded_logs, the run's row pointed at this
+ * process.  It then attaches the record path to the run
+ * (flor__record_attach) with a one-shot hook: when the checkpointed loop
+ * begins, the checkpoint is restored and the loop goes on at the
+ * iteration after it.  Objects registered later (optimizer state
+ * allocated on first use) are restored when they are registered.
+ */
+#include "replay/replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct {
+    int on, force;
+    char *spec;         /* FLOR_RESUME=RUN or --resume_flor=RUN; NULL: the latest */
+    char *loop;         /* the checkpoint's loop and iteration */
+    long iteration;
+    flor_project *proj; /* for the restore */
+    double started;     /* flor__mono() when flor_init began the resume */
+} Z;
+
+static int set_spec(const char *what, const char *spec)
+{
+    if (!*spec)
+        return flor__err(FLOR_EINVAL, "%s: expected a run id or tstamp after '='", what);
+    free(Z.spec);
+    if (!(Z.spec = flor__strdup(spec)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    return 0;
+}
+
+int flor__resume_parse(int *argc, char ***argvp)
+{
+    char **argv = *argvp;
+    Z.started = flor__mono();
+    const char *env = getenv("FLOR_RESUME");
+    if (env && *env && strcmp(env, "0") != 0) {
+        Z.on = 1;
+        if (strcmp(env, "1") != 0 && set_spec("FLOR_RESUME", env) != 0)
+            return FLOR_ENOMEM;
+    }
+    const char *force = getenv("FLOR_RESUME_FORCE");
+    Z.force = force && *force && strcmp(force, "0") != 0;
+    for (int i = 1; i < *argc;) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--resume_flor") == 0) {
+            Z.on = 1;
+            flor__argv_remove(argc, argv, i, 1);
+        } else if (strncmp(argv[i], "--resume_flor=", 14) == 0) {
+            Z.on = 1;
+            int rc = set_spec("--resume_flor", argv[i] + 14);
+            if (rc)
+                return rc;
+            flor__argv_remove(argc, argv, i, 1);
+        } else {
+            i++;
+        }
+    }
+    return 0;
+}
+
+int flor__resume_requested(void) { return Z.on; }
+
+/* A flat object of the checkpoint registered after the restore. */
+static int on_register(flor__state *s)
+{
+    int rc = flor__restore_pending(s);
+    if (rc)
+        flor__run_taint(flor_errmsg());
+    return rc;
+}
+
+/* The checkpointed loop begins: the state is restored from the
+ * checkpoint, and the loop goes on at the iteration after it. */
+static void resume_loop(flor_loop *l)
+{
+    flor__run *R = &flor__R;
+    double t0 = flor__mono();
+    int rc = Z.proj ? 0 : flor_project_open(&Z.proj, R->place.root);
+    if (!rc) {
+        flor__P.on = 1; /* objects not registered yet wait for their registration */
+        rc = flor_project_restore(Z.proj, R->run_id, Z.iteration);
+        flor__P.on = 0;
+    }
+    double restored = flor__mono();
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "resume of run %lld: %s", (long long)R->run_id, flor_errmsg());
+        flor__loss("%s: the loop does not run", msg);
+        flor__run_taint(msg);
+        l->n = 0;
+        return;
+    }
+    if (l->n >= 0 && Z.iteration + 1 > l->n) {
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "resume of run %lld: loop '%s' has %ld iterations, the checkpoint is at "
+                 "iteration %ld",
+                 (long long)R->run_id, l->name, l->n, Z.iteration);
+        flor__loss("%s", msg);
+        flor__run_taint(msg);
+        l->n = 0;
+        return;
+    }
+    l->i = Z.iteration;
+    flor__resumes_set_times(R->db, R->resume_id, restored - t0, restored - Z.started);
+    flor__err_clear();
+}
+
+/* The run to continue: --resume_flor=RUN, or the latest of this program. */
+static int select_run(sqlite3 *db, const char *projid, const char *filename, int64_t *run)
+{
+    int rc = Z.spec ? flor__runs_find(db, Z.spec, run) : flor__runs_latest_of(db, filename, run);
+    if (rc)
+        return rc;
+    if (!*run && Z.spec)
+        return flor__err(FLOR_ENOTFOUND, "--resume_flor=%s: no such run in project '%s'", Z.spec,
+                         projid);
+    if (!*run)
+        return flor__err(FLOR_ENOTFOUND, "--resume_flor: no recorded run of '%s' in project '%s'",
+                         filename, projid);
+    return 0;
+}
+
+/* Whether the working tree is the code of commit VID; *NOW: its snapshot. */
+static int code_differs(flor__run *R, int64_t run, const char *vid, char **now, int *differs)
+{
+    *differs = 0;
+    char *msg = flor__printf("flor resume of run %lld", (long long)run);
+    char *cache = flor__printf("%s/snapshot.index", R->place.datadir);
+    int rc = msg && cache ? flor__git_snapshot(R->place.root, cache, msg, now)
+                          : flor__err(FLOR_ENOMEM, "out of memory");
+    free(msg);
+    free(cache);
+    if (rc || !vid)
+        return rc;
+    flor__buf diff = {0};
+    rc = flor__git_diff(R->place.root, vid, *now, &diff);
+    *differs = !rc && diff.len > 0;
+    flor__buf_release(&diff);
+    return rc;
+}
+
+int flor__resume_start(int argc, char **argv)
+{
+    flor__run *R = &flor__R;
+    int rc = flor__replay_open_project("--resume_flor", "resume");
+    if (rc)
+        return rc;
+    int64_t run = 0;
+    if ((rc = select_run(R->db, R->place.projid, flor__run_filename(argc, argv), &run)) != 0)
+        return rc;
+    char *status = NULL, *coords = NULL, *vid = NULL, *now_vid = NULL;
+    int found = 0, differs = 0;
+    rc = flor__runs_status(R->db, run, &status);
+    if (!rc && !status)
+        rc = flor__err(FLOR_ENOTFOUND, "run %lld has no status", (long long)run);
+    if (!rc && strcmp(status, "finished") == 0)
+        rc = flor__err(FLOR_EINVAL, "run %lld finished: there is nothing to resume",
+                       (long long)run);
+    if (!rc && strcmp(status, "running") == 0)
+        rc = flor__err(FLOR_EBUSY,
+                       "run %lld is being recorded right now by another process: it can be "
+                       "resumed once it is killed or fails",
+                       (long long)run);
+    if (!rc)
+        rc = flor__checkpoints_last(R->db, run, &Z.loop, &Z.iteration, &coords);
+    if (!rc && !Z.loop)
+        rc = flor__err(FLOR_ENOTFOUND,
+                       "run %lld (%s) has no checkpoint to resume from (one counts once the "
+                       "logs of a later iteration were saved): run it again instead",
+                       (long long)run, status);
+    if (!rc && strchr(coords, ','))
+        rc = flor__err(FLOR_EINVAL,
+                       "run %lld: its checkpoints are taken in loop '%s', nested in another "
+                       "loop (%s): resume continues only a checkpointed loop at the top level",
+                       (long long)run, Z.loop, coords);
+    if (!rc)
+        rc = flor__runs_find_vid(R->db, run, &found, &vid);
+    if (!rc && R->place.gitdir)
+        rc = code_differs(R, run, vid, &now_vid, &differs);
+    if (!rc && differs && !Z.force)
+        rc = flor__err(FLOR_EINVAL,
+                       "run %lld was recorded with code version %.12s and the working tree "
+                       "differs: a resume runs the current code (set FLOR_RESUME_FORCE=1, or "
+                       "`flor resume --force`, to resume with it anyway)",
+                       (long long)run, vid);
+    if (!rc)
+        rc = flor__args_load(R->db, run);
+    long moved = 0;
+    int64_t max_ctx = 0;
+    if (!rc)
+        rc = flor__resumes_begin(R->db, run, Z.loop, Z.iteration, status, now_vid, &R->resume_id,
+                                 &moved, &max_ctx);
+    free(status);
+    free(coords);
+    free(vid);
+    free(now_vid);
+    if (rc)
+        return rc;
+    R->run_id = run;
+    R->next_ctx = max_ctx;
+    R->ckpt_depth = -1;
+    if (!R->ckpt_loop && !(R->ckpt_loop = flor__strdup(Z.loop)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    R->resume = resume_loop;
+    flor__state_set_on_register(on_register);
+    if ((rc = flor__record_attach()) != 0) {
+        flor__resumes_end(R->db, R->resume_id, "failed");
+        flor__runs_set_status(R->db, run, "failed", -1, flor_errmsg());
+    }
+    return rc;
+}
+
+void flor__resume_release(void)
+{
+    flor_project_free(Z.proj);
+    free(Z.spec);
+    free(Z.loop);
+    memset(&Z, 0, sizeof Z);
+    flor__restore_pending_release();
+    flor__state_set_on_register(NULL);
+    flor__R.resume = NULL;
+}
