@@ -593,11 +593,29 @@ char *flor__proc_identity(long pid)
     return flor__printf("%s:%llu", boot, start);
 }
 
+/* Whether process PID has exited and is only waiting for its parent to
+ * collect its status (a zombie): /proc/PID/stat's state is Z or X. */
+static int process_exited(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 int flor__process_alive(long pid, const char *identity)
 {
     if (pid <= 0)
         return 0;
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    if (process_exited(pid)) /* killed, its parent has not waited for it yet */
         return 0;
     if (!identity)
         return 1;
