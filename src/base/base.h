@@ -40,6 +40,12 @@ double flor__now(void);                                  /* unix seconds */
 void flor__argv_remove(int *argc, char **argv, int i, int n);
 uint64_t flor__hash_str(const char *s);                  /* FNV-1a */
 double flor__mono(void);                                 /* monotonic seconds */
+/* The fields of /proc/PID/stat after the command name (field 3, the state,
+ * on), read into BUF (N bytes); NULL when PID has no entry. */
+const char *flor__proc_stat(long pid, char *buf, size_t n);
+/* Field FIELD (>= 3, as proc(5) numbers them) of FIELDS, as a number; 0
+ * when there is none. */
+unsigned long long flor__proc_stat_field(const char *fields, int field);
 /* Appends S to the JSON string literal being built in BUF (with quotes). */
 typedef struct flor__buf {
     char *p;

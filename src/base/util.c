@@ -124,3 +124,26 @@ void flor__buf_release(flor__buf *b)
     b->p = NULL;
     b->len = b->cap = 0;
 }
+
+const char *flor__proc_stat(long pid, char *buf, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t len = fread(buf, 1, n - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+unsigned long long flor__proc_stat_field(const char *fields, int field)
+{
+    const char *p = fields;
+    for (int f = 3; p && f < field; f++)
+        if ((p = strchr(p, ' ')) != NULL)
+            p++;
+    return p ? strtoull(p, NULL, 10) : 0;
+}

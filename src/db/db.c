@@ -560,30 +560,12 @@ const char *flor__hostname(void)
  * boot, so together with the boot id it names one process for good. */
 char *flor__proc_identity(long pid)
 {
-    char path[64], buf[1024], boot[64] = "";
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char buf[1024], boot[64] = "";
+    const char *fields = flor__proc_stat(pid, buf, sizeof buf);
+    if (!fields)
         return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (!p)
-        return NULL;
-    /* after ") " come fields 3.. ; starttime is field 22 */
-    int field = 2;
-    unsigned long long start = 0;
-    for (char *tok = p + 1; *tok; tok++) {
-        if (*tok == ' ') {
-            field++;
-            if (field == 22) {
-                start = strtoull(tok + 1, NULL, 10);
-                break;
-            }
-        }
-    }
-    f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    unsigned long long start = flor__proc_stat_field(fields, 22);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
     if (f) {
         if (!fgets(boot, sizeof boot, f))
             boot[0] = 0;
@@ -594,19 +576,12 @@ char *flor__proc_identity(long pid)
 }
 
 /* Whether process PID has exited and is only waiting for its parent to
- * collect its status (a zombie): /proc/PID/stat's state is Z or X. */
+ * collect its status (a zombie): its state is Z or X. */
 static int process_exited(long pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+    char buf[512];
+    const char *f = flor__proc_stat(pid, buf, sizeof buf);
+    return f && (f[0] == 'Z' || f[0] == 'X');
 }
 
 int flor__process_alive(long pid, const char *identity)

@@ -46,21 +46,9 @@ void flor__remove_tree(const char *dir)
 /* The start time of process PID (field 22 of /proc/PID/stat), or 0. */
 static unsigned long long proc_start(long pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long start = 0;
-    for (int field = 2; p && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    if (p)
-        start = strtoull(p + 1, NULL, 10);
-    return start;
+    char buf[1024];
+    const char *fields = flor__proc_stat(pid, buf, sizeof buf);
+    return fields ? flor__proc_stat_field(fields, 22) : 0;
 }
 
 /* Removes the areas under TMP whose owner is gone. */
