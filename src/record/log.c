@@ -125,10 +125,7 @@ int flor_log_int64(const char *name, int64_t value)
 /* long long is int64_t's width on every platform flor builds on. */
 int flor_log_long(const char *name, long long value)
 {
-    if (!flor__recording())
-        return 0;
-    flor__value v = {.type = FLOR_INTEGER, .v.i = (int64_t)value};
-    return log_value(name, &v);
+    return flor_log_int64(name, (int64_t)value);
 }
 
 int flor_log_double(const char *name, double value)
