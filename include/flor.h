@@ -175,7 +175,9 @@ FLOR_API const char *flor_errmsg(void);
  *       In a replay, the new statements need only the iterations i of
  *       the checkpointed loop with i % N == R (R defaults to 0): the
  *       statement `if (step % 25 == 0) flor_log(...)` wants
- *       --replay_every 25 (FLOR_REPLAY_EVERY=25).  See "Replay".  N >= 1
+ *       --replay_every 25 (FLOR_REPLAY_EVERY=25; `flor replay
+ *       --replay_every 25 ...` and flor.replay(..., replay_every=25)
+ *       hand it to every replayed process).  See "Replay".  N >= 1
  *       and R < N, or flor_init() returns FLOR_EINVAL.
  *   --resume_flor[=RUN]
  *       Continues a killed or failed run instead of recording a new one
@@ -536,10 +538,18 @@ FLOR_API void flor_loop_abort(flor_loop *loop);
  * compressed on every core (up to 4).
  *
  * Which iterations get a checkpoint is decided by an adaptive policy that
- * keeps the training thread's pauses within FLOR_OVERHEAD (a fraction of
- * the loop's time, default 0.01): every iteration when that fits,
- * otherwise as often as it fits; an iteration whose predecessor is still
- * being written is skipped rather than waited for.  The last iteration of
+ * keeps what checkpoints cost within FLOR_OVERHEAD (a fraction of the
+ * loop's time, default 0.01): the training thread's pauses, plus the
+ * background writer's CPU time (hashing, compressing, writing) weighted
+ * by how much of it came out of training -- in full when the machine had
+ * no idle core while it wrote (other processes' work counts), 1/(1+S)
+ * with S idle cores (at most all cores but one).  Every iteration is
+ * checkpointed when that fits; otherwise every K-th, evenly, with K the
+ * smallest of 1, 2, 4, 5, 10, 20, 25, 50, 100, 200, 250, 500, ... that
+ * fits (the iterations i with (i + 1) % K == 0: on round steps, right
+ * before those a statement at a period such as every 100 steps needs,
+ * see --replay_every); an iteration whose predecessor is still being
+ * written is skipped rather than waited for.  The last iteration of
  * the loop is always checkpointed.  FLOR_OVERHEAD=0 turns checkpoints off
  * (the last iteration's too) while keeping logs; FLOR_OVERHEAD=1 checkpoints every iteration,
  * waiting for the writer if it must.  A fixed cadence (every N iterations, or

@@ -72,10 +72,17 @@ size_t flor__dtype_size(flor_dtype t);
 /* ---- policy.c: when to checkpoint ---------------------------------------- */
 
 typedef struct flor__policy {
-    double budget;        /* allowed pause time / loop time */
+    double budget;        /* allowed (pauses + charged writer CPU) / loop time */
     double t_start;       /* when the checkpointed loop began (monotonic) */
     double stall_total;   /* pauses so far */
     double bytes_per_s;   /* measured snapshot rate; 0 before the first */
+    double writer_charged;  /* the writer's CPU so far, weighted (policy.c) */
+    double writer_per_byte; /* the last checkpoints' writer charge per byte */
+    long ncpu;            /* online cores (sysconf at init) */
+    long iteration;       /* the iteration flor__policy_decide decides next: the
+                           * caller sets it; each decision advances it */
+    long first;           /* the first iteration decided (-1: none yet) */
+    long cadence;         /* the adaptive cadence K last chosen (0: none yet) */
     int taken, skipped_budget, skipped_busy;
     /* a fixed cadence (flor_checkpoint_every, FLOR_CHECKPOINT_EVERY)
      * instead of the budget: every EVERY_N-th iteration and/or once
@@ -89,7 +96,16 @@ typedef enum { FLOR__TAKE, FLOR__SKIP_BUDGET, FLOR__SKIP_BUSY } flor__decision;
 
 void flor__policy_init(flor__policy *p, double budget, double now);
 double flor__policy_budget_from_env(void);
+/* The predicted pause of a checkpoint of BYTES. */
 double flor__policy_predict(const flor__policy *p, size_t bytes);
+/* Its predicted cost to the budget: the pause plus the writer's charge. */
+double flor__policy_cost(const flor__policy *p, size_t bytes);
+/* What share of the writer's CPU is charged on a machine of NCPU cores
+ * of which IDLE_CORES were idle meanwhile (policy.c). */
+double flor__policy_writer_weight(long ncpu, double idle_cores);
+/* The writer spent CPU_S seconds of CPU on checkpoints of BYTES, while
+ * IDLE_CORES cores of the machine were idle on average: charges it. */
+void flor__policy_writer(flor__policy *p, double cpu_s, double idle_cores, size_t bytes);
 flor__decision flor__policy_decide(flor__policy *p, double now, size_t bytes, int writer_busy,
                                    int last);
 void flor__policy_taken(flor__policy *p, double stall, size_t bytes);

@@ -15,6 +15,13 @@
  * every core busy, compressing would slow training down, so the writer
  * measures the process's other CPU use and then stores chunks raw
  * (hashed and deduplicated, not compressed).
+ *
+ * The writer also measures what each checkpoint cost the machine: its
+ * own CPU time (CLOCK_THREAD_CPUTIME_ID around the write) and how many of
+ * the machine's cores were idle meanwhile (/proc/stat over the last half
+ * second or more; other processes' work counts as busy).  The training
+ * thread hands both to the policy at its next decision, which charges
+ * them against the budget (policy.c).
  */
 #include "checkpoint/checkpoint.h"
 
@@ -48,6 +55,12 @@ struct flor__ckpt {
     /* CPU sampling for the cheap-mode decision */
     double last_wall, last_proc, last_self;
     int cheap;
+    /* the machine's idle cores (/proc/stat), sampled by the writer */
+    double idle_wall, idle_jiffies, idle_cores;
+    /* the writer's CPU not yet handed to the policy: seconds, seconds x
+     * idle cores (for their CPU-weighted mean), bytes */
+    double pend_cpu, pend_idle_cpu;
+    size_t pend_bytes;
 };
 
 static flor__ckpt C_;
@@ -76,6 +89,38 @@ static int cores_busy(flor__ckpt *c)
     c->last_proc = proc;
     c->last_self = self;
     return busy;
+}
+
+/* The idle and iowait time of all cores so far, in jiffies, from
+ * /proc/stat; -1 where it cannot be read. */
+static double idle_jiffies(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    unsigned long long user, nice, sys, idle, iowait;
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait);
+    fclose(f);
+    return n == 5 ? (double)(idle + iowait) : -1;
+}
+
+/* How many cores of the machine were idle on average since the last
+ * sample at least half a second ago (the previous value until then; 0,
+ * charging the writer in full, when /proc/stat cannot be read). */
+static double idle_cores(flor__ckpt *c)
+{
+    double wall = flor__mono();
+    if (c->idle_wall > 0 && wall - c->idle_wall < 0.5)
+        return c->idle_cores;
+    double j = idle_jiffies();
+    long hz = sysconf(_SC_CLK_TCK);
+    if (j < 0 || hz <= 0)
+        return c->idle_cores = 0;
+    if (c->idle_wall > 0 && c->idle_jiffies >= 0 && j >= c->idle_jiffies)
+        c->idle_cores = (j - c->idle_jiffies) / (double)hz / (wall - c->idle_wall);
+    c->idle_wall = wall;
+    c->idle_jiffies = j;
+    return c->idle_cores;
 }
 
 static int elem_of(flor_dtype t)
@@ -186,12 +231,21 @@ static void *writer_main(void *arg)
         int warming = c->warming;
         pthread_mutex_unlock(&c->mu);
         int rc = 0;
+        double cpu0 = cpu_clock(CLOCK_THREAD_CPUTIME_ID), idle = 0;
         if (warming)
             for (int i = 0; i < flor__S.n; i++)
                 flor__state_stage_warm(&flor__S.v[i]);
         else
             rc = persist(c);
+        double cpu = cpu_clock(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+        if (!warming)
+            idle = idle_cores(c);
         pthread_mutex_lock(&c->mu);
+        if (!warming) { /* warming is once per buffer: not a checkpoint's cost */
+            c->pend_cpu += cpu;
+            c->pend_idle_cpu += cpu * idle;
+            c->pend_bytes += c->bytes;
+        }
         c->warming = 0;
         if (rc) {
             if (!c->failed)
@@ -262,11 +316,17 @@ void flor__ckpt_warm_staging(void)
     pthread_mutex_unlock(&C->mu);
 }
 
-static int is_busy(void)
+/* Whether the writer is busy; hands P what it spent since the last call. */
+static int is_busy(flor__policy *p)
 {
     pthread_mutex_lock(&C->mu);
     int b = C->busy;
+    double cpu = C->pend_cpu, idle = cpu > 0 ? C->pend_idle_cpu / cpu : 0;
+    size_t bytes = C->pend_bytes;
+    C->pend_cpu = C->pend_idle_cpu = 0;
+    C->pend_bytes = 0;
     pthread_mutex_unlock(&C->mu);
+    flor__policy_writer(p, cpu, idle, bytes);
     return b;
 }
 
@@ -279,9 +339,14 @@ int flor__ckpt_take(flor__policy *p, const char *loop, long iteration, const cha
     size_t bytes = 0;
     for (int i = 0; i < flor__S.n; i++)
         bytes += flor__S.v[i].ops.size ? flor__S.v[i].stage_len : flor__S.v[i].nbytes;
-    flor__decision d = p->every_n > 0 || p->every_s > 0
-                           ? flor__policy_decide_every(p, iteration, now, last)
-                           : flor__policy_decide(p, now, bytes, is_busy(), last);
+    flor__decision d;
+    if (p->every_n > 0 || p->every_s > 0) {
+        d = flor__policy_decide_every(p, iteration, now, last);
+    } else {
+        int busy = is_busy(p);
+        p->iteration = iteration;
+        d = flor__policy_decide(p, now, bytes, busy, last);
+    }
     if (d != FLOR__TAKE)
         return 0;
     p->t_last = now;
