@@ -16,6 +16,7 @@
 
 #include <flor.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Exit statuses, documented in `flor help` and docs/cli.md. */
@@ -138,5 +139,11 @@ int cli_parse_run_id(const char *cmd, const char *text, int64_t *run);
 /* The id of the run SPEC names: its id, or its tstamp.  Returns 0, or
  * CLI_ERROR when there is no such run (reported). */
 int cli_find_run(flor_project *p, const char *spec, int64_t *run);
+
+/* cmd_replay.c */
+
+/* Whether SPEC is a period for --replay_every: "N" or "N:R", whole
+ * numbers with N >= 1 and R < N (the iterations i with i % N == R). */
+bool cli_replay_every_valid(const char *spec);
 
 #endif /* FLOR_CLI_H */

@@ -13,11 +13,12 @@
 
 static const char help[] =
     "usage: flor replay [--format FMT] [-j N] [--segments S] [--run RUN]\n"
-    "                   [--probe LOOP]... [--plan[=parallel|slurm]]\n"
-    "                   -- COMMAND [ARGS...]\n"
+    "                   [--probe LOOP]... [--replay_every N[:R]]\n"
+    "                   [--plan[=parallel|slurm]] -- COMMAND [ARGS...]\n"
     "       flor replay NAME... [--format FMT] [-j N] [--segments S]\n"
     "                   [--where SQL] [--build CMD] [--force]\n"
-    "                   [--probe LOOP]... [-- COMMAND [ARGS...]]\n"
+    "                   [--probe LOOP]... [--replay_every N[:R]]\n"
+    "                   [-- COMMAND [ARGS...]]\n"
     "\n"
     "Replays a recorded run of the program COMMAND in S segments of its\n"
     "checkpointed loop, at most N at a time.  Segment i of S runs, in the\n"
@@ -70,6 +71,12 @@ static const char help[] =
     "                run of COMMAND, looked up once for every segment)\n"
     "  --probe LOOP  run the nested loop LOOP instead of skipping it\n"
     "                (repeatable)\n"
+    "  --replay_every N[:R]\n"
+    "                the statements need only the iterations i of the\n"
+    "                checkpointed loop with i % N == R (default R: 0), as\n"
+    "                for a statement under `if (step % N == 0)`: each segment\n"
+    "                re-executes from the checkpoint before each of them only\n"
+    "                (passed on as FLOR_REPLAY_EVERY; not with --plan)\n"
     "  --plan        print the segments as GNU parallel commands and as a\n"
     "                Slurm job array script instead of running them;\n"
     "                --plan=parallel or --plan=slurm prints only one\n"
@@ -104,7 +111,31 @@ typedef struct replay_cmd {
     const char **probes;
     const char **names;
     int plan;              /* 0, or the flor_replay_plan_format of --plan */
+    const char *every;     /* --replay_every's N[:R], or NULL */
 } replay_cmd;
+
+/* A whole number of at most 18 digits from S to END (or the string's end). */
+static bool whole(const char *s, const char *end, long *v)
+{
+    if (!end)
+        end = s + strlen(s);
+    if (s == end || end - s > 18)
+        return false;
+    *v = 0;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        *v = *v * 10 + (*s - '0');
+    }
+    return true;
+}
+
+bool cli_replay_every_valid(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    long n, r = 0;
+    return whole(spec, colon, &n) && n >= 1 && (!colon || (whole(colon + 1, NULL, &r) && r < n));
+}
 
 static int parse_number(const char *opt, const char *s, long max, long *out)
 {
@@ -190,6 +221,12 @@ static int parse_option(int argc, char **argv, int *i, replay_cmd *a)
         a->o.build = v;
         return rc;
     }
+    if (take_value("--replay_every", argc, argv, i, &v, &rc)) {
+        a->every = v;
+        return v && !cli_replay_every_valid(v)
+                   ? cli_usage_error("replay", "--replay_every '%s': expected N or N:R, whole "
+                                               "numbers with N >= 1 and R < N", v) : rc;
+    }
     if (strcmp(arg, "--force") == 0) {
         a->o.force = true;
         return CLI_CONTINUE;
@@ -214,6 +251,9 @@ static int check_command(const replay_cmd *a)
         return cli_usage_error("replay", "%s", flor_errmsg());
     if (a->o.nnames && a->plan)
         return cli_usage_error("replay", "--plan is not available with NAME");
+    if (a->every && a->plan)
+        return cli_usage_error("replay", "--replay_every is not available with --plan: set "
+                                         "FLOR_REPLAY_EVERY=%s in the jobs' environment", a->every);
     return CLI_CONTINUE;
 }
 
@@ -260,6 +300,9 @@ static int run(int argc, char **argv, const cli_opts *opts)
     a.o.probes = a.probes;
     a.o.names = a.names;
     int rc = parse(argc, argv, &a), sig = 0;
+    /* the replayed programs read it (src/replay/flags.c); their environment is ours */
+    if (rc == CLI_CONTINUE && a.every && setenv("FLOR_REPLAY_EVERY", a.every, 1) != 0)
+        rc = cli_error("cannot set FLOR_REPLAY_EVERY: out of memory");
     if (rc == CLI_CONTINUE) {
         flor_project *p = NULL;
         flor_replay *r = NULL;

@@ -834,17 +834,65 @@ static int replay_script(const char *const *names, size_t n, const char *where, 
     return -1;
 }
 
-/* flor.replay(vars, where=None): FlorDB's hindsight logging from a
- * notebook.  For each script the project recorded, replays its runs (WHERE
- * selects them) in their own code versions with the statements logging
- * VARS carried in, through the library's launcher, as the command
- *   flor replay VAR... [--where WHERE] -- PYTHON SCRIPT
+/* replay_every's value as a new string "N" or "N:R" (an int N, or a
+ * str), or NULL with an exception. */
+static char *every_arg(PyObject *every)
+{
+    PyObject *str;
+    if (PyLong_Check(every) && !PyBool_Check(every))
+        str = PyObject_Str(every);
+    else if (PyUnicode_Check(every))
+        str = Py_NewRef(every);
+    else
+        return PyErr_Format(PyExc_TypeError, "flor.replay: replay_every must be a period N "
+                                             "(int) or 'N:R' (str), not %.100s",
+                            Py_TYPE(every)->tp_name), NULL;
+    if (!str)
+        return NULL;
+    char *spec = c_arg(str);
+    if (spec && !cli_replay_every_valid(spec)) {
+        PyErr_Format(PyExc_ValueError, "flor.replay: replay_every %R: expected N or 'N:R', whole "
+                                       "numbers with N >= 1 and R < N", str);
+        free(spec);
+        spec = NULL;
+    }
+    Py_DECREF(str);
+    return spec;
+}
+
+/* FLOR_REPLAY_EVERY, which the replayed programs read, set to SPEC (NULL:
+ * left as it is) for the time of a replay; *SAVED keeps its value before
+ * (restore_every puts it back). */
+static void set_every(const char *spec, char **saved, bool *had)
+{
+    const char *old = getenv("FLOR_REPLAY_EVERY");
+    *had = old != NULL;
+    *saved = old ? strdup(old) : NULL;
+    if (spec)
+        setenv("FLOR_REPLAY_EVERY", spec, 1);
+}
+
+static void restore_every(const char *spec, char *saved, bool had)
+{
+    if (spec && had && saved)
+        setenv("FLOR_REPLAY_EVERY", saved, 1);
+    else if (spec && !had)
+        unsetenv("FLOR_REPLAY_EVERY");
+    free(saved);
+}
+
+/* flor.replay(vars, where=None, replay_every=None): FlorDB's hindsight
+ * logging from a notebook.  For each script the project recorded, replays
+ * its runs (WHERE selects them) in their own code versions with the
+ * statements logging VARS carried in, through the library's launcher, as
+ * the command
+ *   flor replay VAR... [--where WHERE] [--replay_every N[:R]] -- PYTHON SCRIPT
  * does (its summary on stdout, its progress and report on stderr). */
 static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"vars", "where", NULL};
-    PyObject *vars, *where = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:replay", kwlist, &vars, &where))
+    static char *kwlist[] = {"vars", "where", "replay_every", NULL};
+    PyObject *vars, *where = Py_None, *every = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:replay", kwlist, &vars, &where, &every))
         return NULL;
     PyObject *names = PyUnicode_Check(vars) ? PyList_New(1) : PySequence_List(vars);
     if (!names) {
@@ -872,6 +920,7 @@ static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
     if (!PyErr_Occurred() && where != Py_None && !PyUnicode_Check(where))
         PyErr_Format(PyExc_TypeError, "flor.replay: where must be an SQL condition (str) or "
                                       "None, not %.100s", Py_TYPE(where)->tp_name);
+    char *spec = !PyErr_Occurred() && every != Py_None ? every_arg(every) : NULL;
     char **cnames = PyErr_Occurred() ? NULL : calloc((size_t)n + 1, sizeof *cnames);
     char *cwhere = cnames && where != Py_None ? c_arg(where) : NULL;
     bool ok = cnames && (where == Py_None || cwhere);
@@ -885,10 +934,16 @@ static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_RuntimeError, "flor.replay: sys.executable is not known");
         Py_CLEAR(scripts);
     }
+    char *saved = NULL;
+    bool had = false;
+    if (scripts)
+        set_every(spec, &saved, &had);
     for (Py_ssize_t k = 0; scripts && k < PyList_GET_SIZE(scripts); k++)
         if (replay_script((const char *const *)cnames, (size_t)n, cwhere, exe,
                           PyList_GET_ITEM(scripts, k)) < 0)
             Py_CLEAR(scripts);
+    restore_every(spec, saved, had);
+    free(spec);
     for (Py_ssize_t i = 0; cnames && i < n; i++)
         free(cnames[i]);
     free(cnames);
