@@ -104,7 +104,8 @@ double flor__policy_cost(const flor__policy *p, size_t bytes);
  * of which IDLE_CORES were idle meanwhile (policy.c). */
 double flor__policy_writer_weight(long ncpu, double idle_cores);
 /* The writer spent CPU_S seconds of CPU on checkpoints of BYTES, while
- * IDLE_CORES cores of the machine were idle on average: charges it. */
+ * IDLE_CORES cores of the machine were idle on average: charges it, and
+ * predicts the next checkpoints' charge from it (not when BYTES is 0). */
 void flor__policy_writer(flor__policy *p, double cpu_s, double idle_cores, size_t bytes);
 flor__decision flor__policy_decide(flor__policy *p, double now, size_t bytes, int writer_busy,
                                    int last);

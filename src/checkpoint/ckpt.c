@@ -232,6 +232,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         int rc = 0;
         double cpu0 = cpu_clock(CLOCK_THREAD_CPUTIME_ID), idle = 0;
+        int first = c->written == 0; /* a full write, not a delta: no prediction */
         if (warming)
             for (int i = 0; i < flor__S.n; i++)
                 flor__state_stage_warm(&flor__S.v[i]);
@@ -244,7 +245,7 @@ static void *writer_main(void *arg)
         if (!warming) { /* warming is once per buffer: not a checkpoint's cost */
             c->pend_cpu += cpu;
             c->pend_idle_cpu += cpu * idle;
-            c->pend_bytes += c->bytes;
+            c->pend_bytes += first ? 0 : c->bytes;
         }
         c->warming = 0;
         if (rc) {

@@ -19,7 +19,9 @@
  * At the end of each iteration the policy predicts the next checkpoint's
  * cost: the pause from the last measured one scaled by bytes (or, before
  * any, from a copy rate of 4 GB/s) plus the writer's charge from the last
- * one's per byte.  From that cost and the mean iteration time it takes
+ * one's per byte (not from the first checkpoint's, which has no earlier
+ * one to be a delta of: it is charged, but the later ones cost less).
+ * From that cost and the mean iteration time it takes
  * the affordable cadence K (the smallest K with cost <= BUDGET x K
  * iterations), rounded up to the next of 1, 2, 4, 5, 10, 20, 25, 50, 100,
  * 200, 250, 500, ... and checkpoints the iterations i with (i + 1) % K ==
