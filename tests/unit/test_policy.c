@@ -57,7 +57,7 @@ static long count_checkpoints(void)
 /* ---- the cost of a checkpoint, the writer's CPU included ----------------- */
 
 #define WORDS (512 * 1024) /* 4 MB */
-#define ITERATIONS 150
+#define ITERATIONS 300
 #define ITERATION_S 0.008
 
 static double now_s(void)
