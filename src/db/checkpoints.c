@@ -287,8 +287,14 @@ int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
-                                "SELECT loop, iteration FROM checkpoints WHERE run_id = ? "
-                                "ORDER BY iteration",
+                                /* in a run of several processes, those every
+                                 * rank took: a replay restores them all */
+                                "SELECT c.loop, c.iteration FROM checkpoints c, runs x"
+                                " WHERE c.run_id = ?1 AND x.run_id = ?1 AND (x.world_size = 1"
+                                " OR (SELECT count(DISTINCT r.run_id) FROM runs r, checkpoints d"
+                                " WHERE r.projid = x.projid AND r.tstamp = x.tstamp AND d.run_id"
+                                " = r.run_id AND d.loop = c.loop AND d.iteration = c.iteration)"
+                                " = x.world_size) ORDER BY c.iteration",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(db, rc, "cannot read the run's checkpoints");

@@ -46,8 +46,34 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
+static bool runnable(const char *name);
+
+/* Whether WORD names a launcher of several processes. */
+static bool is_launcher(const char *word)
+{
+    static const char *const names[] = {"mpirun", "mpiexec", "orterun", "prterun", "srun",
+                                        "torchrun"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(base_name(word), names[i]) == 0)
+            return true;
+    return false;
+}
+
 const char *flor__program_name(char *const *cmd, int ncmd)
 {
+    /* "mpirun -np 2 ./train": the first word after the launcher's
+     * options that is a program (or a script) */
+    if (ncmd > 1 && is_launcher(cmd[0])) {
+        for (int i = 1; i < ncmd; i++) {
+            size_t len = strlen(cmd[i]);
+            if (cmd[i][0] == '-')
+                continue;
+            if (len > 3 && strcmp(cmd[i] + len - 3, ".py") == 0)
+                return base_name(cmd[i]);
+            if (runnable(cmd[i]))
+                return flor__program_name(cmd + i, ncmd - i);
+        }
+    }
     const char *prog = base_name(cmd[0]);
     if (strncmp(prog, "python", 6) == 0 && ncmd > 1 && cmd[1][0] != '-')
         return base_name(cmd[1]);
