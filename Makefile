@@ -83,12 +83,17 @@ $(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
-# The MPI trainer of the ranks test (tests/mpi/*.c), built with mpicc where
-# Open MPI or MPICH is installed (scripts/install-deps.sh installs it).
+# The MPI trainer of the ranks test (tests/mpi/*.c) and the data-parallel
+# build of examples/steps.c, made with mpicc where Open MPI or MPICH is
+# installed (scripts/install-deps.sh installs it).
 MPICC ?= mpicc
 ifneq ($(shell command -v $(MPICC) 2>/dev/null),)
 PROGS += $(patsubst tests/mpi/%.c,$(BUILD)/progs/mpi_%,$(wildcard tests/mpi/*.c))
+all: $(BUILD)/examples/steps-mpi
 endif
+$(BUILD)/examples/steps-mpi: examples/steps.c $(STATIC) include/flor.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -O3 -fno-math-errno -DUSE_MPI -o $@ $< $(STATIC) $(LDLIBS) -lz
 $(BUILD)/progs/mpi_%: tests/mpi/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)

@@ -88,6 +88,35 @@ test_expect_success 'replay with two ranks: new values of both, equal to a recor
     test "$(q "SELECT count(*) FROM replays x JOIN runs r USING (run_id) WHERE r.run_id <= 2 AND x.restores > 0" | tail -1)" -ge 1
 '
 
+test_expect_success 'with the adaptive policy (each rank picks its own steps) a replay equals a recorded run' '
+    mkdir adaptive && (cd adaptive && git init -q . &&
+        mpirun -np 2 mpi_avg --kwargs every=0 steps=600 >out 2>err &&
+        flor replay --run 1 -j 2 -- mpirun -np 2 mpi_avg-hindsight >../asum 2>../aerr &&
+        mpirun -np 2 mpi_avg-hindsight --kwargs every=0 steps=600 >out2 2>err2) &&
+    (cd adaptive && flor query "SELECT r.tstamp = (SELECT min(tstamp) FROM runs), r.rank,
+        group_concat(l.value) FROM logs l JOIN runs r USING (run_id) WHERE l.name = '\''grad_norm'\''
+        GROUP BY r.tstamp, r.rank ORDER BY 2, 1") >pairs &&
+    test "$(wc -l <pairs)" = 5 &&
+    test "$(sed -n 2p pairs | cut -d, -f3-)" = "$(sed -n 3p pairs | cut -d, -f3-)" &&
+    test "$(sed -n 4p pairs | cut -d, -f3-)" = "$(sed -n 5p pairs | cut -d, -f3-)" &&
+    grep -q "0 divergences" aerr
+'
+
+test_expect_success 'examples/steps.c data parallel: two ranks train one model on Fashion-MNIST' '
+    mkdir mnist && (cd mnist && git init -q . &&
+        mpirun -np 2 steps-mpi --kwargs steps=100 eval_every=50 ntrain=1000 ntest=200 every=50 \
+            >out 2>err) &&
+    test "$(grep -c "^step [0-9]* loss" mnist/out)" = 100 &&
+    (cd mnist && flor dataframe val_acc) >acc &&
+    test "$(wc -l <acc)" = 5 &&
+    test "$(cut -d, -f4 acc | tail -n +2 | tr "\n" " ")" = "0 0 1 1 " &&
+    test "$(sed -n 2p acc | cut -d, -f13-)" = "$(sed -n 4p acc | cut -d, -f13-)" &&
+    test "$(sed -n 3p acc | cut -d, -f13-)" = "$(sed -n 5p acc | cut -d, -f13-)" &&
+    (cd mnist && test_must_fail mpirun -np 2 steps-mpi --kwargs batch=33 steps=1 ntrain=100 \
+        ntest=10 >out3 2>err3) &&
+    grep -q "batch=33: expected a multiple of the 2 processes" mnist/err3
+'
+
 test_expect_success 'a replay with another number of ranks is refused, naming both' '
     (cd proj && test_must_fail mpirun -np 1 ./avg --replay_flor --replay_run 1 >../out5 2>../err5) &&
     grep -q "run 1 was recorded by 2 processes and this replay is 1" err5
