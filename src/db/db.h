@@ -436,6 +436,7 @@ enum flor__replays_col {
     FLOR__RP_ID, FLOR__RP_PID, FLOR__RP_SEGMENT, FLOR__RP_NSEGMENTS, FLOR__RP_HOST,
     FLOR__RP_RUN, FLOR__RP_STATUS, FLOR__RP_NEW, FLOR__RP_COMPARED, FLOR__RP_DIVERGENCES,
     FLOR__RP_RESTORES, FLOR__RP_FIRST, FLOR__RP_ERROR,
+    FLOR__RP_LEADER, /* rank 0's run_id, of a run of several processes */
 };
 int flor__replays_since(sqlite3 *db, int64_t after, flor_table **out);
 

@@ -230,6 +230,18 @@ static void sum_up(const flor__versions *d, flor__target *t, const flor_table *r
             t->values += flor_table_int(rows, (size_t)row, FLOR__RP_NEW);
             t->divergences += flor_table_int(rows, (size_t)row, FLOR__RP_DIVERGENCES);
         }
+        /* the other ranks of a run of several processes, in the same job */
+        for (size_t k = 0; t->world > 1 && k < flor_table_nrows(rows); k++) {
+            if (flor_table_int(rows, k, FLOR__RP_LEADER) != t->run ||
+                flor_table_int(rows, k, FLOR__RP_RUN) == t->run ||
+                flor_table_int(rows, k, FLOR__RP_SEGMENT) != s)
+                continue;
+            t->values += flor_table_int(rows, k, FLOR__RP_NEW);
+            t->divergences += flor_table_int(rows, k, FLOR__RP_DIVERGENCES);
+            const char *other = flor_table_text(rows, k, FLOR__RP_STATUS);
+            if (st && (!other || strcmp(other, "finished") != 0))
+                st = other ? other : "failed";
+        }
         if (flor__job_ok(j) && st && strcmp(st, "finished") == 0)
             continue;
         bool killed = (!j->spawn_errno && WIFSIGNALED(j->wstatus)) ||
