@@ -34,11 +34,14 @@ int flor__checkpoints_du(sqlite3 *db, flor_table **out)
 
 /* The checkpoints the rule lets go: those of runs older than the last
  * KEEP_RUNS (?1), except every EVERY-th (?2) iteration and each run's last
- * one, and none of a run still running. */
+ * one, and none of a run still running.  A run of several processes is
+ * one run: its ranks' rows (same projid and tstamp) go together. */
 static const char DOOMED[] =
     "SELECT c.ckpt_id FROM checkpoints c"
-    " WHERE c.run_id NOT IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT ?1)"
-    " AND c.run_id NOT IN (SELECT run_id FROM runs WHERE status = 'running')"
+    " WHERE c.run_id NOT IN (SELECT s.run_id FROM runs s JOIN (SELECT projid, tstamp FROM runs"
+    " WHERE rank = 0 ORDER BY run_id DESC LIMIT ?1) k USING (projid, tstamp))"
+    " AND c.run_id NOT IN (SELECT s.run_id FROM runs s JOIN runs w ON w.projid = s.projid AND"
+    " w.tstamp = s.tstamp WHERE w.status = 'running')"
     " AND (?2 <= 0 OR c.iteration % ?2 != 0)"
     " AND c.iteration < (SELECT max(iteration) FROM checkpoints c2 WHERE c2.run_id = c.run_id)";
 
