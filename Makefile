@@ -83,6 +83,22 @@ $(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
+# The MPI trainer of the ranks test (tests/mpi/*.c) and the data-parallel
+# build of examples/steps.c, made with mpicc where Open MPI or MPICH is
+# installed (scripts/install-deps.sh installs it).
+MPICC ?= mpicc
+ifneq ($(shell command -v $(MPICC) 2>/dev/null),)
+PROGS += $(patsubst tests/mpi/%.c,$(BUILD)/progs/mpi_%,$(wildcard tests/mpi/*.c))
+all: $(BUILD)/examples/steps-mpi
+endif
+$(BUILD)/examples/steps-mpi: examples/steps.c $(STATIC) include/flor.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -O3 -fno-math-errno -DUSE_MPI -o $@ $< $(STATIC) $(LDLIBS) -lz
+$(BUILD)/progs/mpi_%: tests/mpi/%.c $(STATIC) include/flor.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+	$(MPICC) $(CFLAGS) -DHINDSIGHT -o $@-hindsight $< $(STATIC) $(LDLIBS)
+
 # The same, in C++: flor.h's overloads and flor::loop (tests/progs/*.cc).
 PROG_CXX_SRC := $(wildcard tests/progs/*.cc)
 PROGS    += $(PROG_CXX_SRC:tests/progs/%.cc=$(BUILD)/progs/%)

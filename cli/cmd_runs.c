@@ -14,7 +14,13 @@ static const char help[] =
     "loop's time spent taking snapshots), replays (how many replay processes\n"
     "ran it: one per segment), divergences (their total), argv, and reason\n"
     "(why a failed run failed: records the disk refused, a registration\n"
-    "error; empty otherwise).\n";
+    "error; empty otherwise), ranks (its number of processes).\n"
+    "\n"
+    "A run of several processes (mpirun -np N, torchrun, srun -n N) is one\n"
+    "row, its rank 0's: status is the whole run's (running while a rank\n"
+    "runs, else killed or failed if a rank was, else finished), logs and\n"
+    "checkpoints count all its ranks.  flor query \"SELECT * FROM runs\"\n"
+    "shows each rank's row.\n";
 
 static int run(int argc, char **argv, const cli_opts *opts)
 {

@@ -48,11 +48,21 @@
  * same values, bit for bit, and restoring the registered state at a step
  * and going on gives what the uninterrupted run gave.
  *
+ * Data parallel: built with -DUSE_MPI (`make` builds build/examples/steps-mpi
+ * where mpicc is installed), `mpirun -np N steps-mpi` trains one model on
+ * N processes: each takes its share (batch / N) of every minibatch, and
+ * the gradients and the loss are averaged with MPI_Allreduce before each
+ * update, so the parameters stay the same on every rank.  flor records
+ * the N processes as one run with N ranks.
+ *
  * Build: `make` builds build/examples/steps, in essence
  * `cc -std=c11 -O3 -fno-math-errno steps.c -lflor -lz -lm`.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <flor.h>
+#ifdef USE_MPI
+#include <mpi.h>
+#endif
 
 #include <errno.h>
 #include <math.h>
@@ -391,6 +401,12 @@ static long in_range(const char *name, long v, long lo, long hi)
 
 int main(int argc, char **argv)
 {
+    int rank = 0, world = 1;
+#ifdef USE_MPI
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+#endif
     int rc = flor_init(&argc, &argv);
     if (rc == FLOR_EINVAL || (rc != 0 && flor_get_mode() == FLOR_MODE_REPLAY))
         fail(rc == FLOR_EINVAL ? 2 : 1, "%s", flor_errmsg());
@@ -423,6 +439,9 @@ int main(int argc, char **argv)
                             "ntest", ntest);
     if (B > train.n)
         fail(2, "--kwargs batch=%d: expected at most the %ld training images", B, train.n);
+    if (B % world != 0)
+        fail(2, "--kwargs batch=%d: expected a multiple of the %d processes", B, world);
+    const int b = B / world; /* this rank's share of each minibatch */
 #if defined(__SSE__)
     _mm_setcsr(_mm_getcsr() | 0x8040); /* subnormals flushed to zero: fast, and deterministic */
 #endif
@@ -446,20 +465,31 @@ int main(int argc, char **argv)
     flor_checkpoint_typed("cursor", &cursor, sizeof cursor, FLOR_I64, 1);
     flor_checkpoint_typed("rng", &rng, sizeof rng, FLOR_BYTES, 1);
 
-    printf("steps: %ld training and %ld test images, 784-%d-10 (%zu parameters), %ld steps of "
-           "%d\n",
-           train.n, test.n, H, n.nparams, steps, B);
+    if (rank == 0)
+        printf("steps: %ld training and %ld test images, 784-%d-10 (%zu parameters), %ld steps "
+               "of %d\n",
+               train.n, test.n, H, n.nparams, steps, B);
     char num[32];
     FLOR_LOOP(step, "step", steps) {
         if (cursor + B > train.n) { /* the order is used up: a new pass */
             shuffle(order, train.n, &rng);
             cursor = 0;
         }
-        load_batch(&n, &train, order + cursor, B);
+        load_batch(&n, &train, order + cursor + (long)rank * b, b);
         cursor += B;
         long correct = 0;
-        double loss = forward(&n, params, B, 1, &correct) / B;
-        backward(&n, params, B);
+        double loss = forward(&n, params, b, 1, &correct) / b;
+        backward(&n, params, b);
+#ifdef USE_MPI
+        if (world > 1) { /* the mean over the ranks' shares: the minibatch's */
+            MPI_Allreduce(MPI_IN_PLACE, n.grad, (int)n.nparams, MPI_FLOAT, MPI_SUM,
+                          MPI_COMM_WORLD);
+            MPI_Allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+            for (size_t i = 0; i < n.nparams; i++)
+                n.grad[i] /= (float)world;
+            loss /= world;
+        }
+#endif
         if (!m) { /* AdamW's moments, on first use */
             m = xcalloc(n.nparams, sizeof *m);
             v = xcalloc(n.nparams, sizeof *v);
@@ -468,26 +498,33 @@ int main(int argc, char **argv)
         }
         adamw(params, n.grad, m, v, n.nparams, step + 1, lr);
         flor_log("loss", loss);
-        printf("step %ld loss %s\n", step, real(num, loss));
+        if (rank == 0)
+            printf("step %ld loss %s\n", step, real(num, loss));
         if (step % eval_every == eval_every - 1) {
             double val_loss, val_acc;
             evaluate(&n, params, &test, &val_loss, &val_acc);
             flor_log("val_loss", val_loss);
             flor_log("val_acc", val_acc);
-            printf("step %ld val_loss %s", step, real(num, val_loss));
-            printf(" val_acc %s\n", real(num, val_acc));
-            fflush(stdout);
+            if (rank == 0) {
+                printf("step %ld val_loss %s", step, real(num, val_loss));
+                printf(" val_acc %s\n", real(num, val_acc));
+                fflush(stdout);
+            }
         }
     }
     double final_loss, final_acc;
     evaluate(&n, params, &test, &final_loss, &final_acc);
     flor_log("final_acc", final_acc);
-    printf("final_acc %s\n", real(num, final_acc));
+    if (rank == 0)
+        printf("final_acc %s\n", real(num, final_acc));
 
     free(params), free(m), free(v), free(order);
     free(train.pixels), free(train.labels), free(test.pixels), free(test.labels);
     net_free(&n);
     if (flor_finish() != 0)
         fail(1, "%s", flor_errmsg());
+#ifdef USE_MPI
+    MPI_Finalize();
+#endif
     return 0;
 }

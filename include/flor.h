@@ -210,6 +210,33 @@ FLOR_API const char *flor_errmsg(void);
  * code; FLOR_RESUME_FORCE=1 resumes it anyway, and the resumes row keeps
  * the code it ran).
  *
+ * Runs of several processes.  A program started by a launcher as N
+ * processes -- `mpirun -np N` (Open MPI's OMPI_COMM_WORLD_RANK/_SIZE, or
+ * PMI_RANK/PMI_SIZE of MPICH), torchrun (RANK/WORLD_SIZE), a task of
+ * `srun -n N` (SLURM_PROCID/SLURM_STEP_NUM_TASKS), or by hand
+ * (FLOR_RANK/FLOR_WORLD_SIZE, and FLOR_JOB to name the job) -- is
+ * recorded as one run with N ranks: rank 0 records the run and its code
+ * version (one snapshot), and every other rank waits for it (at most
+ * FLOR_RANK_WAIT seconds, default 300; then flor_init() returns
+ * FLOR_ENOTFOUND) and joins it.  The ranks share the run's tstamp and
+ * vid; each has its own row in the runs table (rank, world_size), its own
+ * args, logs and checkpoints of its own registered state, and ends with
+ * its own status.  `flor runs` shows the run once, with `ranks` and the
+ * status of the whole; the dataframe gains a `rank` column.  The ranks
+ * find their rank 0 by a key of the job (the launcher's job id, else the
+ * process that started them all), so several jobs may record at once.
+ * The project must be on a file system all the ranks see (one host, or a
+ * shared one).  A replay runs with as many ranks, each replaying its own
+ * (flor_init() refuses another number with FLOR_EINVAL), and restores
+ * only iterations that every rank checkpointed, so that ranks that
+ * communicate stay in step; `flor replay NAME` starts them with the
+ * launcher that recorded them (`mpirun -np N`, `srun -n N`, `torchrun
+ * --nproc_per_node N`) or FLOR_LAUNCHER ("mpirun --host a,b -np {n}").  A
+ * checkpoint cadence fixed with flor_checkpoint_every() gives every rank
+ * the same iterations; the adaptive policy decides per rank.  Resuming a
+ * run of several processes is refused (FLOR_EINVAL).  A malformed
+ * variable (FLOR_RANK=x, a rank not below the world size) is FLOR_EINVAL.
+ *
  * A NAME=VALUE whose NAME no flor_arg() reads before the first loop
  * starts draws one warning ("--kwargs hiden=75: no flor_arg named
  * 'hiden'") and is recorded among the run's args as text, so that a typo

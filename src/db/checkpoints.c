@@ -34,11 +34,14 @@ int flor__checkpoints_du(sqlite3 *db, flor_table **out)
 
 /* The checkpoints the rule lets go: those of runs older than the last
  * KEEP_RUNS (?1), except every EVERY-th (?2) iteration and each run's last
- * one, and none of a run still running. */
+ * one, and none of a run still running.  A run of several processes is
+ * one run: its ranks' rows (same projid and tstamp) go together. */
 static const char DOOMED[] =
     "SELECT c.ckpt_id FROM checkpoints c"
-    " WHERE c.run_id NOT IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT ?1)"
-    " AND c.run_id NOT IN (SELECT run_id FROM runs WHERE status = 'running')"
+    " WHERE c.run_id NOT IN (SELECT s.run_id FROM runs s JOIN (SELECT projid, tstamp FROM runs"
+    " WHERE rank = 0 ORDER BY run_id DESC LIMIT ?1) k USING (projid, tstamp))"
+    " AND c.run_id NOT IN (SELECT s.run_id FROM runs s JOIN runs w ON w.projid = s.projid AND"
+    " w.tstamp = s.tstamp WHERE w.status = 'running')"
     " AND (?2 <= 0 OR c.iteration % ?2 != 0)"
     " AND c.iteration < (SELECT max(iteration) FROM checkpoints c2 WHERE c2.run_id = c.run_id)";
 
@@ -287,8 +290,14 @@ int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
-                                "SELECT loop, iteration FROM checkpoints WHERE run_id = ? "
-                                "ORDER BY iteration",
+                                /* in a run of several processes, those every
+                                 * rank took: a replay restores them all */
+                                "SELECT c.loop, c.iteration FROM checkpoints c, runs x"
+                                " WHERE c.run_id = ?1 AND x.run_id = ?1 AND (x.world_size = 1"
+                                " OR (SELECT count(DISTINCT r.run_id) FROM runs r, checkpoints d"
+                                " WHERE r.projid = x.projid AND r.tstamp = x.tstamp AND d.run_id"
+                                " = r.run_id AND d.loop = c.loop AND d.iteration = c.iteration)"
+                                " = x.world_size) ORDER BY c.iteration",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return flor__err_sqlite(db, rc, "cannot read the run's checkpoints");

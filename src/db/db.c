@@ -53,6 +53,54 @@
     ");\n"                                                                            \
     "CREATE INDEX IF NOT EXISTS resumes_by_run ON resumes(run_id);\n"
 
+/* Added by version 4: a run of several processes (MPI ranks, torchrun
+ * workers, Slurm tasks) is one row per rank sharing projid and tstamp;
+ * rank 0's row is the run's leader.  JOB is the launcher's identity of
+ * the job, by which the ranks find their leader; LAUNCHER the kind of
+ * launcher ('mpi', 'torchrun', 'slurm', 'env'). */
+#define RANK_COLUMNS                                                                  \
+    "  rank       INTEGER NOT NULL DEFAULT 0,\n"                                     \
+    "  world_size INTEGER NOT NULL DEFAULT 1,\n"                                     \
+    "  job        TEXT,\n"                                                           \
+    "  launcher   TEXT,\n"
+
+/* The runs table as version 3 left it, rebuilt with the rank columns:
+ * UNIQUE (projid, tstamp) becomes UNIQUE (projid, tstamp, rank). */
+#define RUNS_V4                                                                       \
+    "CREATE TABLE runs_v4(\n"                                                        \
+    "  run_id     INTEGER PRIMARY KEY,\n"                                            \
+    "  projid     TEXT NOT NULL,\n"                                                  \
+    "  tstamp     TEXT NOT NULL,\n"                                                  \
+    "  filename   TEXT NOT NULL,\n"                                                  \
+    "  vid        TEXT,\n"                                                           \
+    "  argv       TEXT NOT NULL,\n"                                                  \
+    "  host       TEXT NOT NULL,\n"                                                  \
+    "  pid        INTEGER NOT NULL,\n"                                               \
+    "  proc_start TEXT,\n"                                                           \
+    "  status     TEXT NOT NULL DEFAULT 'running'\n"                                 \
+    "             CHECK (status IN ('running','finished','failed','killed')),\n"     \
+    "  start_time REAL NOT NULL,\n"                                                  \
+    "  end_time   REAL,\n"                                                           \
+    "  ckpt_overhead REAL,\n"                                                        \
+    "  reason     TEXT,\n"                                                           \
+    RANK_COLUMNS                                                                      \
+    "  UNIQUE (projid, tstamp, rank)\n"                                              \
+    ");\n"                                                                           \
+    "INSERT INTO runs_v4(run_id, projid, tstamp, filename, vid, argv, host, pid,\n"  \
+    "  proc_start, status, start_time, end_time, ckpt_overhead, reason)\n"           \
+    "  SELECT run_id, projid, tstamp, filename, vid, argv, host, pid, proc_start,\n" \
+    "  status, start_time, end_time, ckpt_overhead, reason FROM runs;\n"             \
+    "DROP TABLE runs;\n"                                                             \
+    "ALTER TABLE runs_v4 RENAME TO runs;\n"                                          \
+    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);\n"
+
+/* A read-only open of a database older than version 4 reads its runs
+ * through this view, which shadows the table (temp comes first) and adds
+ * the rank columns a single-process run has. */
+#define RUNS_V3_VIEW                                                                  \
+    "CREATE TEMP VIEW runs AS SELECT *, 0 AS rank, 1 AS world_size, NULL AS job,"     \
+    " NULL AS launcher FROM main.runs"
+
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(\n"
     "  key   TEXT PRIMARY KEY,\n"
@@ -74,7 +122,8 @@ static const char SCHEMA[] =
     "  end_time   REAL,\n"
     "  ckpt_overhead REAL,\n"
     "  reason     TEXT,\n"
-    "  UNIQUE (projid, tstamp)\n"
+    RANK_COLUMNS
+    "  UNIQUE (projid, tstamp, rank)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS args(\n"
     "  run_id      INTEGER NOT NULL REFERENCES runs(run_id),\n"
@@ -155,7 +204,8 @@ static const char SCHEMA[] =
     "  ON logs(run_id, ifnull(ctx_id, 0), name) WHERE source = 'replay';\n"
     "CREATE INDEX IF NOT EXISTS logs_by_name ON logs(name, run_id);\n"
     "CREATE INDEX IF NOT EXISTS logs_outside_loops ON logs(run_id, name) WHERE ctx_id IS NULL;\n"
-    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);\n";
+    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);\n"
+    "CREATE INDEX IF NOT EXISTS runs_by_job ON runs(job) WHERE job IS NOT NULL;\n";
 
 int flor__db_exec(sqlite3 *db, const char *sql)
 {
@@ -379,19 +429,47 @@ int flor__db_has_resumes(sqlite3 *db) { return has_table(db, "resumes"); }
 
 static int up_to_date(sqlite3 *db)
 {
-    return has_column(db, "runs", "reason") && has_table(db, "resumes");
+    return has_column(db, "runs", "reason") && has_table(db, "resumes") &&
+           has_column(db, "runs", "rank");
 }
+
+int flor__db_has_ranks(sqlite3 *db) { return has_column(db, "runs", "rank"); }
 
 /* Brings an older database up to FLOR__SCHEMA_VERSION in place, in one
  * transaction (another process may be doing the same: the check is
  * repeated under the write lock).
  *   1 -> 2: runs.reason, why a run failed.
- *   2 -> 3: the tables resumes, superseded_logs and superseded_loops. */
+ *   2 -> 3: the tables resumes, superseded_logs and superseded_loops.
+ *   3 -> 4: runs.rank, world_size, job and launcher (runs of several
+ *           processes); runs is rebuilt, its UNIQUE key now with rank. */
+static int foreign_keys_hold(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return flor__err_sqlite(db, rc, "cannot check the foreign keys");
+    rc = sqlite3_step(st);
+    int err = 0;
+    if (rc == SQLITE_ROW)
+        err = flor__err(FLOR_ECORRUPT, "'%s': table %s has a row that refers to no row of %s",
+                        path, (const char *)sqlite3_column_text(st, 0),
+                        (const char *)sqlite3_column_text(st, 2));
+    else if (rc != SQLITE_DONE)
+        err = flor__err_sqlite(db, rc, "cannot check the foreign keys");
+    sqlite3_finalize(st);
+    return err;
+}
+
 static int migrate(sqlite3 *db, const char *path)
 {
     if (up_to_date(db))
         return 0;
-    int err = flor__db_begin(db);
+    /* rebuilding runs drops the old table: foreign keys are checked by
+     * foreign_keys_hold instead, before the commit (SQLite ignores the
+     * pragma inside a transaction) */
+    int err = flor__db_exec(db, "PRAGMA foreign_keys=OFF");
+    if (!err)
+        err = flor__db_begin(db);
     /* each step stamps the version it brings the file to */
     if (!err && !has_column(db, "runs", "reason")) {
         err = flor__db_exec(db, "ALTER TABLE runs ADD COLUMN reason TEXT");
@@ -405,13 +483,24 @@ static int migrate(sqlite3 *db, const char *path)
             err = flor__db_exec(db, "UPDATE meta SET value=3 WHERE key='schema_version' AND "
                                     "value<3");
     }
+    if (!err && !has_column(db, "runs", "rank")) {
+        err = flor__db_exec(db, RUNS_V4);
+        if (!err)
+            err = flor__db_exec(db, "CREATE INDEX IF NOT EXISTS runs_by_job ON runs(job) "
+                                    "WHERE job IS NOT NULL;"
+                                    "UPDATE meta SET value=4 WHERE key='schema_version' AND "
+                                    "value<4");
+        if (!err)
+            err = foreign_keys_hold(db, path);
+    }
     if (!err)
         err = flor__db_commit(db);
-    if (err) {
+    if (err)
         flor__db_rollback(db);
+    sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    if (err)
         flor__err_wrap(err, "cannot bring %s up to schema version %d", path,
                        FLOR__SCHEMA_VERSION);
-    }
     return err;
 }
 
@@ -534,11 +623,13 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        if (!err && create)
-            err = write_schema(db, path); /* tables added since the file was made */
     }
     if (!err && !readonly)
         err = migrate(db, path);
+    if (!err && !readonly && create)
+        err = write_schema(db, path); /* tables added since the file was made */
+    if (!err && readonly && !flor__db_has_ranks(db))
+        err = flor__db_exec(db, RUNS_V3_VIEW);
     free(path);
     if (err) {
         sqlite3_close(db);

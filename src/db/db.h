@@ -12,9 +12,10 @@
 /* ---- db.c: the SQLite database, its schema and its upkeep --------------- */
 
 /* 2: runs.reason (why a run failed); 3: resumes, superseded_logs and
- * superseded_loops (resumed runs).  Older databases are migrated in place
- * by the first read-write open. */
-#define FLOR__SCHEMA_VERSION 3
+ * superseded_loops (resumed runs); 4: runs.rank, world_size, job and
+ * launcher (runs of several processes).  Older databases are migrated in
+ * place by the first read-write open. */
+#define FLOR__SCHEMA_VERSION 4
 #define FLOR__STR_(x) #x
 #define FLOR__STR(x) FLOR__STR_(x)
 
@@ -27,6 +28,8 @@ int flor__db_damaged(sqlite3 *db, int rc, const char *what);
 /* Whether DB has schema version 3's resumes table (a read-only open of
  * an older file has not). */
 int flor__db_has_resumes(sqlite3 *db);
+/* Whether DB's runs have version 4's rank columns. */
+int flor__db_has_ranks(sqlite3 *db);
 /* Marks runs (and resumes, replays) whose process is gone as killed
  * (same host only). */
 int flor__db_reap(sqlite3 *db);
@@ -141,6 +144,22 @@ int flor__runs_scan_running(sqlite3 *db, flor__running_fn fn, void *ctx);
 int flor__runs_insert(sqlite3 *db, const char *projid, const char *filename, const char *vid,
                       const char *argv, int64_t *run_id, char tstamp[32]);
 int flor__runs_set_vid(sqlite3 *db, int64_t run_id, const char *vid);
+/* Makes run RUN_ID, rank 0 of a job of WORLD processes, the leader its
+ * other ranks find by JOB; KIND is the launcher's kind. */
+int flor__runs_publish_job(sqlite3 *db, int64_t run_id, long world, const char *job,
+                           const char *kind);
+/* The leader of job JOB (rank 0, WORLD processes) that began at or after
+ * SINCE (Unix seconds), into *LEADER; 0 when none is there yet. */
+int flor__runs_find_leader(sqlite3 *db, const char *job, long world, double since,
+                           int64_t *leader);
+/* Adds the row of rank RANK of LEADER's run (same projid, tstamp,
+ * filename, vid and job) for this process, with its own ARGV (JSON). */
+int flor__runs_insert_rank(sqlite3 *db, int64_t leader, long rank, const char *argv,
+                           int64_t *run_id);
+/* The row of rank RANK of the run that row RUN belongs to, into *ID (0
+ * when that run has no such rank), and that run's number of ranks into
+ * *WORLD (0 when RUN does not exist). */
+int flor__runs_rank_of(sqlite3 *db, int64_t run, long rank, int64_t *id, long *world);
 /* The run's final STATUS, OVERHEAD (< 0: none) and REASON (NULL: none); an
  * I/O error may be transient, so a failed update is tried a few times. */
 int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
@@ -352,7 +371,9 @@ int flor__checkpoints_last_iteration(sqlite3 *db, int64_t run, long *out);
 /* flor_project_checkpoints' table (RUN 0: every run). */
 int flor__checkpoints_table(sqlite3 *db, int64_t run, flor_table **out);
 /* Calls FN for each checkpoint of run RUN by iteration (its loop, its
- * iteration); stops at FN's first nonzero code and returns it. */
+ * iteration); stops at FN's first nonzero code and returns it.  RUN's
+ * rank of a run of several processes: only the iterations every rank
+ * checkpointed, where all the ranks of a replay can start together. */
 int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
                                  int (*fn)(void *ctx, const char *loop, long iteration),
                                  void *ctx);
@@ -415,6 +436,7 @@ enum flor__replays_col {
     FLOR__RP_ID, FLOR__RP_PID, FLOR__RP_SEGMENT, FLOR__RP_NSEGMENTS, FLOR__RP_HOST,
     FLOR__RP_RUN, FLOR__RP_STATUS, FLOR__RP_NEW, FLOR__RP_COMPARED, FLOR__RP_DIVERGENCES,
     FLOR__RP_RESTORES, FLOR__RP_FIRST, FLOR__RP_ERROR,
+    FLOR__RP_LEADER, /* rank 0's run_id, of a run of several processes */
 };
 int flor__replays_since(sqlite3 *db, int64_t after, flor_table **out);
 

@@ -141,7 +141,10 @@ int flor__replays_since(sqlite3 *db, int64_t after, flor_table **out)
     int rc = sqlite3_prepare_v2(db,
                                 "SELECT replay_id, pid, segment, nsegments, host, run_id, status,"
                                 " new_values, compared, divergences, restores, first_divergence,"
-                                " error FROM replays WHERE replay_id > ?1 ORDER BY replay_id",
+                                " error, (SELECT l.run_id FROM runs x, runs l WHERE x.run_id ="
+                                " replays.run_id AND l.projid = x.projid AND l.tstamp = x.tstamp"
+                                " AND l.rank = 0) FROM replays WHERE replay_id > ?1"
+                                " ORDER BY replay_id",
                                 -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(st, 1, after);

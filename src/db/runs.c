@@ -13,19 +13,32 @@
 /* ---- for the project (src/project): runs listed, a run's code version,
  * ---- the runs still marked running ------------------------------------ */
 
+/* A run of several processes is one row, its rank 0's, with the status
+ * of the whole (running while a rank runs, else killed or failed if a
+ * rank was, else finished), the logs and checkpoints of all its ranks,
+ * and their number in `ranks`. */
+#define RANKS_OF(r) "(SELECT s.run_id FROM runs s WHERE s.projid = " r ".projid AND s.tstamp = " \
+                    r ".tstamp)"
 const char flor__runs_list_sql[] =
-    "SELECT r.run_id AS run, projid, tstamp, filename, vid, status, host, pid,"
+    "SELECT r.run_id AS run, projid, tstamp, filename, vid,"
+    " CASE WHEN world_size = 1 THEN status ELSE (SELECT CASE WHEN sum(s.status = 'running')"
+    " THEN 'running' WHEN sum(s.status = 'killed') THEN 'killed' WHEN sum(s.status = 'failed')"
+    " THEN 'failed' ELSE 'finished' END FROM runs s WHERE s.projid = r.projid AND s.tstamp ="
+    " r.tstamp) END AS status, host, pid,"
     " strftime('%Y-%m-%dT%H:%M:%S', start_time, 'unixepoch', 'localtime') AS started,"
     " strftime('%Y-%m-%dT%H:%M:%S', end_time, 'unixepoch', 'localtime') AS ended,"
     " round(end_time - start_time, 3) AS seconds,"
-    " (SELECT count(*) FROM logs l WHERE l.run_id = r.run_id) AS logs,"
-    " (SELECT count(*) FROM checkpoints c WHERE c.run_id = r.run_id) AS checkpoints,"
+    " CASE WHEN world_size = 1 THEN (SELECT count(*) FROM logs l WHERE l.run_id = r.run_id)"
+    " ELSE (SELECT count(*) FROM logs l WHERE l.run_id IN " RANKS_OF("r") ") END AS logs,"
+    " CASE WHEN world_size = 1 THEN (SELECT count(*) FROM checkpoints c WHERE c.run_id ="
+    " r.run_id) ELSE (SELECT count(*) FROM checkpoints c WHERE c.run_id IN " RANKS_OF("r")
+    ") END AS checkpoints,"
     " round(ckpt_overhead, 5) AS overhead,"
     " (SELECT count(*) FROM replays x WHERE x.run_id = r.run_id) AS replays,"
     " (SELECT coalesce(sum(x.divergences), 0) FROM replays x WHERE x.run_id = r.run_id)"
     " AS divergences,"
-    " argv, reason"
-    " FROM runs r ORDER BY r.run_id";
+    " argv, reason, world_size AS ranks"
+    " FROM runs r WHERE rank = 0 ORDER BY r.run_id";
 
 int flor__runs_find_vid(sqlite3 *db, int64_t run, int *found, char **vid)
 {
@@ -148,6 +161,119 @@ int flor__runs_set_vid(sqlite3 *db, int64_t run_id, const char *vid)
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot record the code version");
+}
+
+/* ---- runs of several processes: one row per rank ------------------- */
+
+int flor__runs_publish_job(sqlite3 *db, int64_t run_id, long world, const char *job,
+                           const char *kind)
+{
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db, "UPDATE runs SET world_size=?, job=?, launcher=? WHERE run_id=?",
+                              &st, "cannot record the run's ranks");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, world);
+    sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, run_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot record the run's ranks");
+}
+
+int flor__runs_find_leader(sqlite3 *db, const char *job, long world, double since,
+                           int64_t *leader)
+{
+    sqlite3_stmt *st;
+    *leader = 0;
+    int rc = flor__db_prepare(db,
+                              "SELECT run_id, world_size FROM runs WHERE job = ? AND rank = 0 AND"
+                              " start_time >= ? ORDER BY run_id DESC LIMIT 1",
+                              &st, "cannot read the runs");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, since);
+    int step = sqlite3_step(st);
+    int err = 0;
+    if (step == SQLITE_ROW) {
+        long w = (long)sqlite3_column_int64(st, 1);
+        if (w != world)
+            err = flor__err(FLOR_EINVAL,
+                            "rank 0 of job %s (run %lld) has %ld processes, this one %ld: the "
+                            "launcher's variables disagree",
+                            job, (long long)sqlite3_column_int64(st, 0), w, world);
+        else
+            *leader = sqlite3_column_int64(st, 0);
+    } else if (step != SQLITE_DONE) {
+        err = flor__err_sqlite(db, step, "cannot read the runs");
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+int flor__runs_insert_rank(sqlite3 *db, int64_t leader, long rank, const char *argv,
+                           int64_t *run_id)
+{
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(
+        db,
+        "INSERT INTO runs(projid, tstamp, filename, vid, argv, host, pid, proc_start, status,"
+        " start_time, rank, world_size, job, launcher)"
+        " SELECT projid, tstamp, filename, vid, ?2, ?3, ?4, ?5, 'running', ?6, ?7, world_size,"
+        " job, launcher FROM runs WHERE run_id = ?1",
+        &st, "cannot record the run's rank");
+    if (rc)
+        return rc;
+    char *ident = flor__proc_identity((long)getpid());
+    sqlite3_bind_int64(st, 1, leader);
+    sqlite3_bind_text(st, 2, argv, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, flor__hostname(), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (int64_t)getpid());
+    if (ident)
+        sqlite3_bind_text(st, 5, ident, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 6, flor__now());
+    sqlite3_bind_int64(st, 7, rank);
+    rc = sqlite3_step(st);
+    int err = 0;
+    if (rc == SQLITE_DONE && sqlite3_changes(db) == 1)
+        *run_id = sqlite3_last_insert_rowid(db);
+    else if (rc == SQLITE_DONE)
+        err = flor__err(FLOR_ENOTFOUND, "run %lld, the job's rank 0, is gone", (long long)leader);
+    else if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        err = flor__err(FLOR_EINVAL, "rank %ld of run %lld is recorded already: two processes "
+                                     "of the job have the same rank",
+                        rank, (long long)leader);
+    else
+        err = flor__err_sqlite(db, rc, "cannot record the run's rank");
+    sqlite3_finalize(st);
+    free(ident);
+    return err;
+}
+
+int flor__runs_rank_of(sqlite3 *db, int64_t run, long rank, int64_t *id, long *world)
+{
+    sqlite3_stmt *st;
+    *id = 0;
+    *world = 0;
+    int rc = flor__db_prepare(db,
+                              "SELECT x.world_size, (SELECT r.run_id FROM runs r WHERE r.projid ="
+                              " x.projid AND r.tstamp = x.tstamp AND r.rank = ?2)"
+                              " FROM runs x WHERE x.run_id = ?1",
+                              &st, "cannot read the runs");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int64(st, 2, rank);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *world = (long)sqlite3_column_int64(st, 0);
+        *id = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0
+                                                     : flor__err_sqlite(db, step, "cannot read the runs");
 }
 
 int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
@@ -287,13 +413,13 @@ int flor__runs_find(sqlite3 *db, const char *spec, int64_t *run)
     size_t len = strlen(spec);
     bool by_id = len > 0 && len < 19 && strspn(spec, "0123456789") == len;
     return runs_one_int(db, by_id ? "SELECT run_id FROM runs WHERE run_id = CAST(?1 AS INTEGER)"
-                                  : "SELECT run_id FROM runs WHERE tstamp = ?1",
+                                  : "SELECT run_id FROM runs WHERE tstamp = ?1 AND rank = 0",
                         spec, run);
 }
 
 int flor__runs_latest_of(sqlite3 *db, const char *filename, int64_t *run)
 {
-    return runs_one_int(db, "SELECT max(run_id) FROM runs WHERE filename = ?1", filename, run);
+    return runs_one_int(db, "SELECT max(run_id) FROM runs WHERE filename = ?1 AND rank = 0", filename, run);
 }
 
 int flor__runs_newest_filename(sqlite3 *db, char **out)
@@ -382,8 +508,9 @@ int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const
                                   " sel.run_id AND l.name IN (");
     for (size_t i = 0; !rc && i < n; i++)
         rc = (i && flor__buf_puts(&b, ", ")) || runs_quote(&b, names[i]);
-    rc = rc || flor__buf_printf(&b, ")) = %zu FROM sel WHERE filename = ", n) ||
-         runs_quote(&b, prog) || flor__buf_puts(&b, " AND status != 'running'");
+    rc = rc || flor__buf_printf(&b, ")) = %zu, world_size, launcher FROM sel WHERE filename = ",
+                                n) ||
+         runs_quote(&b, prog) || flor__buf_puts(&b, " AND status != 'running' AND rank = 0");
     if (!rc && where)
         rc = flor__buf_printf(&b, " AND (%s\n)", where);
     rc = rc || flor__buf_puts(&b, " ORDER BY run_id");

@@ -55,7 +55,7 @@ int flor__df_place_columns(df *d, const strmap *names, const named_cell *list, i
     return 0;
 }
 
-const char *const flor__df_fixed[3] = {"projid", "tstamp", "filename"};
+const char *const flor__df_fixed[4] = {"projid", "tstamp", "filename", "rank"};
 
 /* Copies V (whose text lives in the arena) into a cell of T. */
 int flor__df_put_cell(flor_table *t, size_t row, size_t col, const flor__cell *v)
@@ -85,13 +85,15 @@ int flor__df_put_run_cells(df *d, flor_table *t, size_t row, const run_info *r, 
         rc = flor__table_set_text(t, row, 1, r->tstamp);
     if (!rc)
         rc = flor__table_set_text(t, row, 2, r->filename);
+    if (!rc && d->nfixed > 3)
+        *flor__table_cell(t, row, 3) = (flor__cell){.type = FLOR_INTEGER, .v.i = r->rank};
     return rc ? rc : flor__df_put_named(t, row, d->args, r->args_lo, r->args_hi, argcol);
 }
 
 int flor__df_claim_fixed(df *d)
 {
     int ok, rc = 0;
-    for (size_t i = 0; !rc && i < 3; i++)
+    for (size_t i = 0; !rc && i < d->nfixed; i++)
         rc = flor__df_claim(d, flor__df_fixed[i], &ok);
     return rc;
 }

@@ -29,7 +29,8 @@ static int load_runs(df *d)
 {
     sqlite3_stmt *st;
     int rc = flor__df_prepare(
-        d, "SELECT run_id, projid, tstamp, filename FROM runs ORDER BY run_id", &st);
+        d, "SELECT run_id, projid, tstamp, filename, rank, world_size FROM runs ORDER BY run_id",
+        &st);
     if (rc)
         return rc;
     int step = SQLITE_DONE;
@@ -42,6 +43,9 @@ static int load_runs(df *d)
         r->projid = flor__df_column_str(&d->text, st, 1);
         r->tstamp = flor__df_column_str(&d->text, st, 2);
         r->filename = flor__df_column_str(&d->text, st, 3);
+        r->rank = (long)sqlite3_column_int64(st, 4);
+        if (sqlite3_column_int64(st, 5) > 1)
+            d->nfixed = 4;
         if (!r->projid || !r->tstamp || !r->filename)
             rc = flor__df_oom();
     }
@@ -117,13 +121,13 @@ static int load_toplevel_logs(df *d)
 }
 
 /* Names the columns: fixed ones, then groups given as (strmap, colof). */
-static const char **column_names(size_t ncols, const strmap *const *maps, long *const *colofs,
+static const char **column_names(const df *d, size_t ncols, const strmap *const *maps, long *const *colofs,
                                  size_t nmaps)
 {
     const char **names = calloc(ncols ? ncols : 1, sizeof *names);
     if (!names)
         return NULL;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < d->nfixed; i++)
         names[i] = flor__df_fixed[i];
     for (size_t m = 0; m < nmaps; m++)
         for (size_t id = 0; id < maps[m]->n; id++)
@@ -138,7 +142,7 @@ static int runs_view(df *d, flor_table **out)
 {
     int rc = load_toplevel_logs(d);
     long *argcol = NULL, *logcol = NULL;
-    size_t ncols = 3;
+    size_t ncols = d->nfixed;
     for (size_t r = 0; r < d->nruns; r++)
         d->runs[r].used = 1;
     if (!rc)
@@ -151,7 +155,7 @@ static int runs_view(df *d, flor_table **out)
     if (!rc) {
         const strmap *maps[2] = {&d->argnames, &d->lognames};
         long *colofs[2] = {argcol, logcol};
-        const char **names = column_names(ncols, maps, colofs, 2);
+        const char **names = column_names(d, ncols, maps, colofs, 2);
         t = names ? flor__table_new(ncols, names) : NULL;
         free(names);
         rc = t ? 0 : flor__df_oom();
@@ -197,7 +201,7 @@ int flor_project_dataframe(flor_project *p, const char *const *names, size_t n, 
     flor__err_clear();
     if (!p || !out || (n && !names))
         return flor__err(FLOR_EINVAL, "flor_project_dataframe: NULL argument");
-    df d = {.p = p, .db = p->db};
+    df d = {.p = p, .db = p->db, .nfixed = 3};
     /* One read transaction, so that every query sees the same snapshot
      * while runs go on writing. */
     int own_txn = sqlite3_get_autocommit(d.db) &&

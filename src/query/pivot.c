@@ -390,13 +390,13 @@ static int place_frames(pivot *pv)
 static flor_table *names_columns(pivot *pv, const long *argcol, size_t nargcols)
 {
     df *d = pv->d;
-    size_t first_loop = 3 + nargcols, ncols = first_loop + pv->L + pv->k;
+    size_t first_loop = d->nfixed + nargcols, ncols = first_loop + pv->L + pv->k;
     const char **colnames = calloc(ncols, sizeof *colnames);
     if (!colnames) {
         flor__df_oom();
         return NULL;
     }
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < d->nfixed; i++)
         colnames[i] = flor__df_fixed[i];
     for (size_t id = 0; id < d->argnames.n; id++)
         if (argcol[id] >= 0)
@@ -434,14 +434,14 @@ static int put_merged_row(pivot *pv, const merged *m, size_t r, const long *argc
 /* The table of the merged rows, sorted by run, then loops (NULL first). */
 static int names_table(pivot *pv, const merged *m, flor_table **out)
 {
-    size_t L = pv->L, ncols = 3;
+    size_t L = pv->L, ncols = pv->d->nfixed;
     long *argcol = NULL;
     size_t *all = malloc((L ? L : 1) * sizeof *all);
     keyed *order = malloc((m->n ? m->n : 1) * sizeof *order);
     int rc = all && order ? 0 : flor__df_oom();
     if (!rc)
         rc = flor__df_place_columns(pv->d, &pv->d->argnames, pv->d->args, 0, &argcol, &ncols);
-    flor_table *t = rc ? NULL : names_columns(pv, argcol, ncols - 3);
+    flor_table *t = rc ? NULL : names_columns(pv, argcol, ncols - pv->d->nfixed);
     if (!rc && !t)
         rc = FLOR_ENOMEM;
     for (size_t c = 0; c < L && !rc; c++)

@@ -119,6 +119,7 @@ void flor__strmap_release(strmap *m);
 typedef struct run_info {
     int64_t id;
     const char *projid, *tstamp, *filename;
+    long rank;                 /* its process's rank in a run of several */
     size_t args_lo, args_hi;   /* its range in df.args */
     size_t logs_lo, logs_hi;   /* its range in df.logs (no-names view) */
     int used;                  /* has a row in the result */
@@ -145,10 +146,12 @@ typedef struct df {
     named_cell *logs;
     size_t nlogs, logs_cap;
     strmap taken;              /* names of the columns placed so far */
+    size_t nfixed;             /* 3, or 4 with `rank` when a run has several processes */
 } df;
 
-/* The fixed first columns: projid, tstamp, filename. */
-extern const char *const flor__df_fixed[3];
+/* The fixed first columns: projid, tstamp, filename, and `rank` when a
+ * run of several processes is in the project (d->nfixed says). */
+extern const char *const flor__df_fixed[4];
 
 /* An SQLite error RC of the project's database, with WHAT. */
 int flor__df_sql_error(df *d, int rc, const char *what);

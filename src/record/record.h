@@ -112,6 +112,23 @@ uint64_t flor__writer_committed(const flor__writer *w);
  * little for it (async-signal-safe). */
 void flor__writer_signal_flush(flor__writer *w, int signo);
 
+/* ---- ranks.c: this process's place in a job of several ---------------- */
+
+/* A process of a job of WORLD processes (MPI ranks, torchrun workers,
+ * Slurm tasks): its RANK, the KIND of launcher ("mpi", "torchrun",
+ * "slurm", "env"), and the JOB key all its ranks share.  A single process
+ * has world 1, rank 0, no kind and no job. */
+typedef struct flor__rank {
+    long rank, world;
+    const char *kind;
+    char *job;
+} flor__rank;
+
+/* Reads the launcher's environment into *OUT.  0, or FLOR_EINVAL when a
+ * variable is malformed (the message names it). */
+int flor__rank_detect(flor__rank *out);
+void flor__rank_release(flor__rank *r);
+
 /* ---- session.c: the process's one session ------------------------------- */
 
 /* The public API has no handle, so one session per process: the run being
@@ -125,6 +142,7 @@ typedef struct flor__run {
     flor__place place;
     sqlite3 *db;            /* training thread's connection (status updates) */
     int64_t run_id;
+    flor__rank rank;        /* this process's rank in a job of several */
     flor__writer *writer;
     /* loop stack */
     int depth;

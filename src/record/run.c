@@ -84,13 +84,52 @@ static void record_code_version(flor__run *R, const char *tstamp, const char *fi
     free(msg);
 }
 
+/* Rank RANK > 0 of a job: waits for rank 0's row (it appears once rank 0
+ * has taken the code version, which all ranks share), then adds this
+ * process's row to the same run.  FLOR_RANK_WAIT: how long, in seconds
+ * (default 300). */
+static int join_leader(flor__run *R, const char *args)
+{
+    double wait = 300;
+    const char *w = getenv("FLOR_RANK_WAIT");
+    if (w && *w) {
+        char *end;
+        wait = strtod(w, &end);
+        if (*end || !(wait >= 0) || wait > 1e7)
+            return flor__err(FLOR_EINVAL, "FLOR_RANK_WAIT='%s': expected a number of seconds "
+                                          ">= 0", w);
+    }
+    /* rank 0 started with this one, give or take the launcher's spread:
+     * a leader older than that is an earlier job's that had the same key */
+    double start = flor__now(), since = start - 600;
+    int64_t leader = 0;
+    for (;;) {
+        int rc = flor__runs_find_leader(R->db, R->rank.job, R->rank.world, since, &leader);
+        if (rc)
+            return rc;
+        if (leader)
+            break;
+        if (flor__now() - start > wait)
+            return flor__err(FLOR_ENOTFOUND,
+                             "rank %ld of %ld: rank 0 of the job (%s) did not start its run in "
+                             "project '%s' within %g s (FLOR_RANK_WAIT)",
+                             R->rank.rank, R->rank.world, R->rank.job, R->place.projid, wait);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return flor__runs_insert_rank(R->db, leader, R->rank.rank, args, &R->run_id);
+}
+
 /* A registration error of the checkpoint layer taints the run. */
 static void state_error(const char *msg) { flor__run_taint(msg); }
 
 int flor__record_start(int argc, char **argv)
 {
     flor__run *R = &flor__R;
-    int rc = flor__place_find(&R->place, NULL);
+    int rc = flor__rank_detect(&R->rank);
+    if (rc)
+        return rc;
+    rc = flor__place_find(&R->place, NULL);
     if (rc)
         return rc;
     if (!R->place.gitdir)
@@ -116,6 +155,11 @@ int flor__record_start(int argc, char **argv)
         return flor__err(FLOR_ENOMEM, "out of memory");
     const char *filename = flor__run_filename(argc, argv);
     char tstamp[32];
+    if (R->rank.rank > 0) {
+        rc = join_leader(R, args);
+        free(args);
+        return rc ? rc : flor__record_attach();
+    }
     rc = flor__runs_insert(R->db, R->place.projid, filename, NULL, args, &R->run_id, tstamp);
     for (int tries = 1; rc == FLOR_EIO && tries < 5; tries++) {
         struct timespec ts = {0, 100 * 1000 * 1000};
@@ -125,6 +169,11 @@ int flor__record_start(int argc, char **argv)
     if (!rc && R->place.gitdir)
         record_code_version(R, tstamp, filename, argc, argv, args);
     free(args);
+    /* the other ranks wait for this: the code version is in the row now */
+    if (!rc && R->rank.world > 1 &&
+        (rc = flor__runs_publish_job(R->db, R->run_id, R->rank.world, R->rank.job,
+                                     R->rank.kind)) != 0)
+        flor__runs_set_status(R->db, R->run_id, "failed", -1, flor_errmsg());
     if (rc)
         return rc;
     return flor__record_attach();

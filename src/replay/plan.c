@@ -30,6 +30,30 @@ int flor__replay_open_project(const char *flag, const char *verb)
 
 /* ---- choosing the run and loading what it recorded ----------------------- */
 
+/* A run of several processes replays with as many, each its own rank's
+ * row of the run (ranks.c tells this process's rank). */
+static int select_rank(sqlite3 *db, int64_t id)
+{
+    flor__rank me;
+    int rc = flor__rank_detect(&me);
+    int64_t row = 0;
+    long world = 0;
+    if (!rc)
+        rc = flor__runs_rank_of(db, id, me.rank, &row, &world);
+    if (!rc && world != me.world)
+        rc = flor__err(FLOR_EINVAL,
+                       "run %lld was recorded by %ld process%s and this replay is %ld: replay it "
+                       "with as many (mpirun -np %ld, torchrun --nproc_per_node %ld, srun -n %ld)",
+                       (long long)id, world, world == 1 ? "" : "es", me.world, world, world, world);
+    else if (!rc && !row)
+        rc = flor__err(FLOR_ENOTFOUND, "run %lld has no rank %ld recorded", (long long)id,
+                       me.rank);
+    flor__rank_release(&me);
+    if (!rc)
+        flor__P.run_id = row;
+    return rc;
+}
+
 static int select_run(sqlite3 *db, const char *projid, const char *filename)
 {
     const char *spec = flor__P.run_spec;
@@ -44,8 +68,7 @@ static int select_run(sqlite3 *db, const char *projid, const char *filename)
         return flor__err(FLOR_ENOTFOUND,
                          "no recorded run of '%s' in project '%s' to replay (record one first)",
                          filename, projid);
-    flor__P.run_id = id;
-    return 0;
+    return select_rank(db, id);
 }
 
 static int add_checkpoint(void *ctx, const char *loop, long iteration)

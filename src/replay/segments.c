@@ -46,8 +46,34 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
+static bool runnable(const char *name);
+
+/* Whether WORD names a launcher of several processes. */
+static bool is_launcher(const char *word)
+{
+    static const char *const names[] = {"mpirun", "mpiexec", "orterun", "prterun", "srun",
+                                        "torchrun"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(base_name(word), names[i]) == 0)
+            return true;
+    return false;
+}
+
 const char *flor__program_name(char *const *cmd, int ncmd)
 {
+    /* "mpirun -np 2 ./train": the first word after the launcher's
+     * options that is a program (or a script) */
+    if (ncmd > 1 && is_launcher(cmd[0])) {
+        for (int i = 1; i < ncmd; i++) {
+            size_t len = strlen(cmd[i]);
+            if (cmd[i][0] == '-')
+                continue;
+            if (len > 3 && strcmp(cmd[i] + len - 3, ".py") == 0)
+                return base_name(cmd[i]);
+            if (runnable(cmd[i]))
+                return flor__program_name(cmd + i, ncmd - i);
+        }
+    }
     const char *prog = base_name(cmd[0]);
     if (strncmp(prog, "python", 6) == 0 && ncmd > 1 && cmd[1][0] != '-')
         return base_name(cmd[1]);
@@ -208,8 +234,30 @@ static int copy_cell(flor_table *t, size_t r, size_t c, const flor_table *s, siz
     }
 }
 
+/* A run of several processes: segment I's counts are those of all its
+ * ranks, whose rows share the matched row's leader and segment. */
+static void add_other_ranks(const flor_replay *r, long i, flor_table *t, size_t row,
+                            const int *from)
+{
+    const flor_table *s = r->rows;
+    size_t m = (size_t)r->out[i].row;
+    int64_t leader = flor_table_int(s, m, FLOR__RP_LEADER);
+    for (size_t q = 0; q < flor_table_nrows(s); q++) {
+        if (q == m || flor_table_int(s, q, FLOR__RP_LEADER) != leader ||
+            flor_table_int(s, q, FLOR__RP_RUN) == flor_table_int(s, m, FLOR__RP_RUN) ||
+            flor_table_int(s, q, FLOR__RP_SEGMENT) != i ||
+            flor_table_int(s, q, FLOR__RP_NSEGMENTS) != r->njobs)
+            continue;
+        for (size_t k = 0; k < 4; k++) {
+            flor__cell *c = flor__table_cell(t, row, 3 + k);
+            if (c->type == FLOR_INTEGER)
+                c->v.i += flor_table_int(s, q, (size_t)from[k]);
+        }
+    }
+}
+
 /* One row per segment: how the launcher saw it, with the counts its
- * replays row has. */
+ * replays row has (its ranks' rows, for a run of several processes). */
 static int summary_table(flor_replay *r)
 {
     static const char *const cols[] = {"segment", "status", "seconds", "new_values",
@@ -238,6 +286,8 @@ static int summary_table(flor_replay *r)
         }
         for (size_t k = 0; !rc && r->out[i].row >= 0 && k < 4; k++)
             rc = copy_cell(t, row, 3 + k, r->rows, (size_t)r->out[i].row, (size_t)from[k]);
+        if (!rc && r->out[i].row >= 0)
+            add_other_ranks(r, i, t, row, from);
     }
     if (rc) {
         flor_table_free(t);
@@ -319,8 +369,9 @@ static void report_total(const flor_replay *r)
         if (r->out[i].row < 0)
             continue;
         size_t row = (size_t)r->out[i].row;
-        values += flor_table_int(t, row, FLOR__RP_NEW);
-        divergences += flor_table_int(t, row, FLOR__RP_DIVERGENCES);
+        /* the summary's counts: those of all the ranks of the segment */
+        values += flor_table_int(r->summary, (size_t)i, 3);
+        divergences += flor_table_int(r->summary, (size_t)i, 5);
         if (first < 0 && flor_table_int(t, row, FLOR__RP_DIVERGENCES) > 0)
             first = i;
         if (!run)

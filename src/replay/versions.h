@@ -40,6 +40,8 @@ typedef struct flor__target {
     int v;             /* its version; -1 when it is skipped */
     char vid[16];      /* a skipped run's vid, shortened */
     char *argv0;       /* as it recorded it */
+    long world;        /* its number of processes */
+    char *launcher;    /* the launcher that started them ("mpi", ...), or NULL */
     char **cmd;        /* what runs it: COMMAND, or ARGV0 */
     long first, njobs; /* its segments in the job list */
     /* once summed up (targets.c) */

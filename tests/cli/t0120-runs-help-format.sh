@@ -23,7 +23,7 @@ test_expect_success 'setup: two runs of toy' '
 test_expect_success 'runs: one finished row per run with its code version' '
     (cd proj && flor runs) >out &&
     head -n 1 out >header &&
-    echo "run,projid,tstamp,filename,vid,status,host,pid,started,ended,seconds,logs,checkpoints,overhead,replays,divergences,argv,reason" >expect &&
+    echo "run,projid,tstamp,filename,vid,status,host,pid,started,ended,seconds,logs,checkpoints,overhead,replays,divergences,argv,reason,ranks" >expect &&
     test_cmp expect header &&
     sed -n "2,\$p" out | cut -d, -f1,2,4,6,12,13,15,16 >actual &&
     printf "%s\n" "1,proj,toy,finished,9,0,0,0" "2,proj,toy,finished,3,0,0,0" >expect &&

@@ -725,6 +725,67 @@ static void test_a_version_1_database_is_migrated_in_place(void)
     remove_project();
 }
 
+/* A database of schema version 3 (runs without rank columns, UNIQUE
+ * (projid, tstamp)) is read through a view as it is, and brought to
+ * version 4 by the next run: its table rebuilt, its runs rank 0 of one
+ * process, their args and logs still theirs. */
+static void test_a_version_3_database_is_migrated_in_place(void)
+{
+    new_project(0);
+    char *argv[] = {"prog", "--kwargs", "epochs=4", NULL};
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 3, argv)), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/.flor/flor.db", project);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(db,
+                              "PRAGMA foreign_keys=OFF; BEGIN;"
+                              "CREATE TABLE runs_v3 AS SELECT run_id, projid, tstamp, filename,"
+                              " vid, argv, host, pid, proc_start, status, start_time, end_time,"
+                              " ckpt_overhead, reason FROM runs;"
+                              "DROP TABLE runs;"
+                              "CREATE TABLE runs(run_id INTEGER PRIMARY KEY, projid TEXT NOT NULL,"
+                              " tstamp TEXT NOT NULL, filename TEXT NOT NULL, vid TEXT, argv TEXT"
+                              " NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, proc_start"
+                              " TEXT, status TEXT NOT NULL DEFAULT 'running', start_time REAL NOT"
+                              " NULL, end_time REAL, ckpt_overhead REAL, reason TEXT,"
+                              " UNIQUE (projid, tstamp));"
+                              "INSERT INTO runs SELECT * FROM runs_v3; DROP TABLE runs_v3;"
+                              "UPDATE meta SET value=3 WHERE key='schema_version'; COMMIT",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_EQ_STR(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name='rank'"), "0");
+    /* a read-only reader sees the columns a single process has */
+    sqlite3 *ro = NULL;
+    char datadir[512];
+    snprintf(datadir, sizeof datadir, "%s/.flor", project);
+    CHECK_EQ_INT(flor__db_open(datadir, 0, 1, &ro), 0);
+    sqlite3_stmt *st = NULL;
+    CHECK(ro && sqlite3_prepare_v2(ro, "SELECT group_concat(rank || '/' || world_size) FROM runs",
+                                   -1, &st, NULL) == SQLITE_OK);
+    CHECK(st && sqlite3_step(st) == SQLITE_ROW);
+    CHECK_EQ_STR(st ? (const char *)sqlite3_column_text(st, 0) : "", "0/1");
+    sqlite3_finalize(st);
+    sqlite3_close(ro);
+    CHECK_EQ_STR(q("SELECT value FROM meta WHERE key='schema_version'"), "3");
+    /* the next run migrates */
+    char *argv2[] = {"prog", NULL};
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 1, argv2)), 0);
+    CHECK_EQ_STR(q("SELECT value FROM meta WHERE key='schema_version'"), "4");
+    CHECK_EQ_STR(q("SELECT group_concat(run_id || ':' || status || ':' || rank || ':' ||"
+                   " world_size || ':' || ifnull(job, '-'))"
+                   " FROM runs"),
+                 "1:finished:0:1:-,2:finished:0:1:-");
+    CHECK_EQ_STR(q("SELECT name || '=' || value FROM args WHERE run_id=1"), "epochs=4");
+    CHECK_EQ_STR(q("SELECT count(*) FROM pragma_foreign_key_check"), "0");
+    CHECK_EQ_STR(q("SELECT count(*) FROM pragma_index_list('runs') WHERE \"unique\""), "1");
+    CHECK_EQ_STR(q("SELECT group_concat(name) FROM pragma_index_info((SELECT name FROM"
+                   " pragma_index_list('runs') WHERE \"unique\"))"),
+                 "projid,tstamp,rank");
+    remove_project();
+}
+
 /* The consistent names (flor_run_mode, flor_arg_int64, flor_log_int64)
  * and the former ones they replace, kept as aliases, agree. */
 static int body_names(int argc, char **argv)
@@ -771,6 +832,7 @@ int main(void)
     RUN(test_a_malformed_kwarg_in_the_generic_form_exits_2);
     RUN(test_quick_runs_have_distinct_tstamps_never_ahead_of_the_clock);
     RUN(test_a_version_1_database_is_migrated_in_place);
+    RUN(test_a_version_3_database_is_migrated_in_place);
     RUN(test_kwargs_without_pairs_is_an_error);
     RUN(test_unknown_kwargs_are_recorded_as_text);
     RUN(test_logs_carry_their_loop_context_and_type);
