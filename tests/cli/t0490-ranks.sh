@@ -59,9 +59,11 @@ test_expect_success 'each rank logs and checkpoints its own state' '
 '
 
 test_expect_success 'ranks of two jobs running at once do not mix, nor collide on locks' '
-    (cd proj && mpirun -np 2 ./avg --kwargs steps=150 >../out2 2>../err2) &
-    (cd proj && mpirun -np 2 ./avg --kwargs steps=120 >../out3 2>../err3) &&
-    wait $! && sleep 0 && wait &&
+    (cd proj && mpirun -np 2 ./avg --kwargs steps=150 >../out2 2>../err2 ||
+        { echo "exit $?"; cat ../err2; false; }) &
+    (cd proj && mpirun -np 2 ./avg --kwargs steps=120 >../out3 2>../err3 ||
+        { echo "exit $?"; cat ../err3; false; }) &&
+    wait $! &&
     q "SELECT a.value, count(*), count(DISTINCT r.rank), min(r.world_size) FROM runs r JOIN args a
        USING (run_id) WHERE a.name = '\''steps'\'' GROUP BY r.tstamp ORDER BY a.value" >jobs &&
     printf "value,count(*),count(DISTINCT r.rank),min(r.world_size)\n120,2,2,2\n150,2,2,2\n200,2,2,2\n" >expect &&
@@ -86,7 +88,8 @@ test_expect_success 'gc counts a run of several processes once: --keep-runs 1 ke
 
 test_expect_success 'replay with two ranks: new values of both, equal to a recorded run of the statement' '
     cp with-statement.c proj/avg.c &&
-    (cd proj && flor replay grad_norm --where "run_id = 1" --build "$BUILD" >../sum 2>../rerr) &&
+    (cd proj && flor replay grad_norm --where "run_id = 1" --build "$BUILD" >../sum 2>../rerr ||
+        { echo "exit $?"; cat ../sum ../rerr; false; }) &&
     grep -q "^1,[0-9a-f]*,finished,[0-9.]*,16,0,$" sum &&
     (cd proj && git checkout -q avg.c && cp ../with-statement.c avg.c && eval "$BUILD" &&
      mpirun -np 2 ./avg >../out4 2>../err4) &&
