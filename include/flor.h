@@ -233,7 +233,9 @@ FLOR_API const char *flor_errmsg(void);
  * launcher that recorded them (`mpirun -np N`, `srun -n N`, `torchrun
  * --nproc_per_node N`) or FLOR_LAUNCHER ("mpirun --host a,b -np {n}").  A
  * checkpoint cadence fixed with flor_checkpoint_every() gives every rank
- * the same iterations; the adaptive policy decides per rank.  Resuming a
+ * the same iterations; the adaptive policy decides per rank, on round
+ * cadences (every 10th, 20th, 25th, 50th ... iteration), so ranks that
+ * afford different ones still share most of them.  Resuming a
  * run of several processes is refused (FLOR_EINVAL).  A malformed
  * variable (FLOR_RANK=x, a rank not below the world size) is FLOR_EINVAL.
  *
