@@ -191,8 +191,11 @@ static int select_run(sqlite3 *db, const char *projid, const char *filename, int
     return 0;
 }
 
-/* Whether the working tree is the code of commit VID; *NOW: its snapshot. */
-static int code_differs(flor__run *R, int64_t run, const char *vid, char **now, int *differs)
+/* The code of the working tree against commit VID's: *NOW its snapshot,
+ * *DIFFERS how many files of code differ (flor__git_code_changes: data
+ * the program wrote is not code), *FIRST the first of them. */
+static int code_differs(flor__run *R, int64_t run, const char *vid, char **now, int *differs,
+                        char **first)
 {
     *differs = 0;
     char *msg = flor__printf("flor resume of run %lld", (long long)run);
@@ -203,11 +206,7 @@ static int code_differs(flor__run *R, int64_t run, const char *vid, char **now, 
     free(cache);
     if (rc || !vid)
         return rc;
-    flor__buf diff = {0};
-    rc = flor__git_diff(R->place.root, vid, *now, &diff);
-    *differs = !rc && diff.len > 0;
-    flor__buf_release(&diff);
-    return rc;
+    return flor__git_code_changes(R->place.root, vid, *now, differs, first);
 }
 
 int flor__resume_start(int argc, char **argv)
@@ -246,14 +245,18 @@ int flor__resume_start(int argc, char **argv)
                        (long long)run, Z.loop, coords);
     if (!rc)
         rc = flor__runs_find_vid(R->db, run, &found, &vid);
+    char *changed = NULL;
     if (!rc && R->place.gitdir)
-        rc = code_differs(R, run, vid, &now_vid, &differs);
+        rc = code_differs(R, run, vid, &now_vid, &differs, &changed);
     if (!rc && differs && !Z.force)
         rc = flor__err(FLOR_EINVAL,
                        "run %lld was recorded with code version %.12s and the working tree "
-                       "differs: a resume runs the current code (set FLOR_RESUME_FORCE=1, or "
-                       "`flor resume --force`, to resume with it anyway)",
-                       (long long)run, vid);
+                       "differs in %s%s: a resume runs the current code (set "
+                       "FLOR_RESUME_FORCE=1, or `flor resume --force`, to resume with it "
+                       "anyway)",
+                       (long long)run, vid, changed,
+                       differs > 1 ? " and other files of code" : "");
+    free(changed);
     if (!rc)
         rc = flor__args_load(R->db, run);
     long moved = 0;

@@ -19,6 +19,8 @@
  */
 #include <flor.h>
 
+#include "xorshift.h"
+
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,17 +31,6 @@
 #define NDATA 200
 
 static double xs[NDATA][DIM], ys[NDATA];
-
-static uint64_t next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-static double uniform(uint64_t *s) { return (double)(next(s) >> 11) / 9007199254740992.0 - 0.5; }
 
 static void pause_us(long us)
 {
