@@ -207,8 +207,9 @@ FLOR_API const char *flor_errmsg(void);
  * registered, the values equal an uninterrupted run's, bit for bit.
  * flor_init() refuses, changing nothing: a finished run (FLOR_EINVAL), a
  * run being recorded now (FLOR_EBUSY), a run with no checkpoint
- * (FLOR_ENOTFOUND), a run checkpointed in a loop nested in one whose
- * name has ',' or '=' in it (FLOR_EINVAL: its coords cannot be read), and
+ * (FLOR_ENOTFOUND), a run checkpointed in a loop whose name, or an
+ * enclosing loop's, has ',' or '=' in it (FLOR_EINVAL: its coords cannot
+ * be read), and
  * a run whose code differs from the working tree's (FLOR_EINVAL: a resume
  * runs the current code; FLOR_RESUME_FORCE=1 resumes it anyway, and the
  * resumes row keeps the code it ran).  Code is every file git tracks, and

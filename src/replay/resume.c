@@ -11,10 +11,17 @@
  * (db/resumes.c): a resumes row, the logs the killed process made after
  * the checkpoint moved to superseded_logs, the run's row pointed at this
  * process.  It then attaches the record path to the run
- * (flor__record_attach) with a one-shot hook: when the checkpointed loop
- * begins, the checkpoint is restored and the loop goes on at the
- * iteration after it.  Objects registered later (optimizer state
- * allocated on first use) are restored when they are registered.
+ * (flor__record_attach) with two hooks, until the checkpoint is restored.
+ * The checkpointed loop may be nested: the checkpoint's coords
+ * ("epoch=2,step=30") are its path, and each enclosing loop of the path
+ * goes on at the path's iteration when it begins (resume_loop), which
+ * keeps the context id the killed process gave it (resume_ctx); when
+ * the checkpointed loop begins on the path, the checkpoint is restored
+ * and the loop goes on at the iteration after it.  Objects registered
+ * later (optimizer state allocated on first use) are restored when they
+ * are registered.  The code check counts only code: files git tracks and
+ * untracked files named like source (flor__git_code_changes); what the
+ * program wrote into the project is data.
  */
 #include "replay/replay.h"
 

@@ -86,4 +86,28 @@ test_expect_success 'refused, naming the loop: an enclosing loop whose name has 
     test "$(q "SELECT count(*) FROM resumes")" -eq 0
 '
 
+# resume_fails DIR VAR=VALUE MESSAGE: nested, killed at step 17 of epoch 2
+# in a new project DIR, is resumed with VAR=VALUE (code that differs from
+# the run's in a way the resume cannot follow): the run ends as failed,
+# MESSAGE on stderr, and what it logged up to the checkpoint is there
+resume_fails() {
+    new_project "$1" && (
+        cd "$1" &&
+        { NESTED_KILL=2.17 nested >/dev/null 2>&1 && return 1 || true; } &&
+        test_must_fail env "$2" nested --resume_flor >/dev/null 2>err &&
+        grep -q "$3" err &&
+        test "$(q "SELECT status FROM runs")" = failed &&
+        q "SELECT reason FROM runs" | grep -q "$3" &&
+        test "$(q "SELECT count(*) FROM logs WHERE name = ${SQ}loss$SQ")" -eq 75
+    )
+}
+
+test_expect_success 'an epoch loop now shorter than the checkpoint'"'"'s: the run fails, saying so' '
+    resume_fails short NESTED_EPOCHS=2 "resume of run 1: loop .epoch. has 2 iterations, the checkpoint (epoch=2,step=14) is at iteration 2"
+'
+
+test_expect_success 'no step loop in the checkpoint'"'"'s epoch any more: the run fails, saying so' '
+    resume_fails nosteps NESTED_NO_STEPS=1 "resume of run 1: loop .step. did not begin in epoch=2: the checkpoint (epoch=2,step=14) was not restored"
+'
+
 test_done

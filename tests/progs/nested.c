@@ -15,7 +15,9 @@
  * --kwargs: epochs (4), steps (30), every (5), sleep_us (0).
  * NESTED_KILL=E.S: the process kills itself with SIGKILL at step S of
  * epoch E, once its logs and checkpoints had time to be committed (a
- * deterministic crash).
+ * deterministic crash).  Code that differs from the recorded run's, for a
+ * forced resume: NESTED_EPOCHS=N runs N epochs whatever `epochs` is, and
+ * NESTED_NO_STEPS=1 leaves the step loop out.
  */
 #include <flor.h>
 
@@ -49,6 +51,9 @@ int main(int argc, char **argv)
     long every = flor_arg("every", 5L);
     long sleep_us = flor_arg("sleep_us", 0L);
     const char *outer = getenv("NESTED_OUTER");
+    const char *nepochs = getenv("NESTED_EPOCHS"), *no_steps = getenv("NESTED_NO_STEPS");
+    if (nepochs && *nepochs)
+        epochs = atol(nepochs);
     long kill_e = -1, kill_s = -1;
     const char *kill_at = getenv("NESTED_KILL");
     if (kill_at && sscanf(kill_at, "%ld.%ld", &kill_e, &kill_s) != 2)
@@ -78,7 +83,7 @@ int main(int argc, char **argv)
         for (long e = 0; e < epoch; e++)
             lr *= 0.5;
         flor_log("lr", lr);
-        FLOR_LOOP(step, "step", steps) {
+        if (!no_steps || !*no_steps) FLOR_LOOP(step, "step", steps) {
             printf("step %ld.%ld\n", epoch, step);
             fflush(stdout);
             if (epoch == kill_e && step == kill_s) {
