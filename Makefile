@@ -79,7 +79,7 @@ $(BUILD)/examples/%: examples/%.c $(STATIC) include/flor.h
 	$(CC) $(CFLAGS) -O3 -fno-math-errno -o $@ $< $(STATIC) $(LDLIBS) -lz
 
 # Small programs the shell tests record (tests/progs/*.c); public API only.
-$(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h
+$(BUILD)/progs/%: tests/progs/%.c $(STATIC) include/flor.h $(wildcard tests/progs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 

@@ -31,8 +31,10 @@ static const char help[] =
     "environment, as `PROGRAM --resume_flor=RUN` would, and exits with its\n"
     "exit status.  The program refuses a finished run, a run being recorded\n"
     "now, a run without a checkpoint, and -- unless --force -- a run whose\n"
-    "code version differs from the working tree (a resume runs the current\n"
-    "code).\n"
+    "code differs from the working tree's (a resume runs the current code):\n"
+    "a file git tracks, or an untracked file named like source code (*.c,\n"
+    "*.h, *.py, Makefile, ...), that changed, appeared or is gone.  Untracked\n"
+    "data the program wrote (checkpoints, *.bin, logs, plots) is not code.\n"
     "\n"
     "exit status: the program's (128 + N when signal N ended it); 1 when RUN\n"
     "is not found or the program cannot be started; 2 for a usage error.\n";

@@ -186,29 +186,42 @@ FLOR_API const char *flor_errmsg(void);
  *       must not have finished.  See "Resume" below.
  *
  * Resume.  The run continues from its last complete checkpoint -- the
- * last one of the checkpointed loop followed by a saved log of a later
- * iteration, so that every value logged up to it was saved (a checkpoint
- * and the logs are written by different threads) -- as the same run: flor_arg() returns the run's recorded args (--kwargs is
- * refused), the checkpointed loop -- a loop at the top level, an epoch
- * loop or a flat step loop -- restores the registered state from the
+ * last one followed by a saved log of a later iteration of its loop or of
+ * an enclosing loop, so that every value logged up to it was saved (a
+ * checkpoint and the logs are written by different threads) -- as the
+ * same run: flor_arg() returns the run's recorded args (--kwargs is
+ * refused), the checkpointed loop restores the registered state from the
  * checkpoint when it begins and goes on at the iteration after it (an
  * object registered later, optimizer state allocated on first use, is
  * restored when it is registered), and the run's row is this process's:
- * status 'running', then finished, failed or killed as usual.  What the
- * earlier process logged outside the loop's iterations up to the
- * checkpoint (after the checkpoint, and outside the loop, which the
- * continuation logs again) is moved to the table superseded_logs (its
+ * status 'running', then finished, failed or killed as usual.  The
+ * checkpointed loop may be nested: with its checkpoint at
+ * "epoch=2,step=30", the epoch loop goes on at epoch 2 (epochs 0 and 1 do
+ * not run again), epoch 2's code before its step loop runs again (state
+ * it changes that the steps use must be registered, or be a function of
+ * the epoch), and the step loop restores and goes on at step 31.  What
+ * the earlier process logged that the continuation logs again -- after
+ * the checkpoint, outside the loops, and directly in the enclosing loops'
+ * iterations that go on -- is moved to the table superseded_logs (its
  * contexts to superseded_loops), so the run's logs hold each value once;
  * the continuation is a row of the table resumes (flor_project_resumes,
  * `flor resume`).  For a deterministic program whose state is all
  * registered, the values equal an uninterrupted run's, bit for bit.
  * flor_init() refuses, changing nothing: a finished run (FLOR_EINVAL), a
  * run being recorded now (FLOR_EBUSY), a run with no checkpoint
- * (FLOR_ENOTFOUND), a run whose checkpoints are taken in a nested loop
- * (FLOR_EINVAL), and a run whose code version differs from the working
- * tree, untracked files included (FLOR_EINVAL: a resume runs the current
- * code; FLOR_RESUME_FORCE=1 resumes it anyway, and the resumes row keeps
- * the code it ran).
+ * (FLOR_ENOTFOUND), a run checkpointed in a loop whose name, or an
+ * enclosing loop's, has ',' or '=' in it (FLOR_EINVAL: its coords cannot
+ * be read), and
+ * a run whose code differs from the working tree's (FLOR_EINVAL: a resume
+ * runs the current code; FLOR_RESUME_FORCE=1 resumes it anyway, and the
+ * resumes row keeps the code it ran).  Code is every file git tracks, and
+ * each untracked file named like source code (*.c, *.h, *.cc, *.cu, *.py,
+ * *.sh, Makefile, CMakeLists.txt, ...) that changed, appeared or is gone;
+ * untracked data the program writes into the project (its checkpoints,
+ * *.bin, logs, plots) is not code and does not block a resume.  When an
+ * enclosing loop now has fewer iterations than the checkpoint's, or goes
+ * past the checkpoint's iteration without the checkpointed loop
+ * beginning, the run cannot be trusted: it ends as failed, saying so.
  *
  * Runs of several processes.  A program started by a launcher as N
  * processes -- `mpirun -np N` (Open MPI's OMPI_COMM_WORLD_RANK/_SIZE, or

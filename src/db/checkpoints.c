@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 
 /* ---- for the project (src/project): du, gc's retention rule, fsck -------- */
 
@@ -315,32 +316,137 @@ int flor__checkpoints_last_iteration(sqlite3 *db, int64_t run, long *out)
                                NULL, out);
 }
 
-int flor__checkpoints_last(sqlite3 *db, int64_t run, char **loop, long *iteration,
-                                  char **coords)
+int flor__path_parse(const char *coords, flor__path *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!(p->buf = flor__strdup(coords)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    char *s = p->buf;
+    while (*s) {
+        char *eq = strchr(s, '=');
+        char *end = NULL;
+        long it = eq ? strtol(eq + 1, &end, 10) : -1;
+        if (!eq || eq == s || p->n == FLOR__PATH_MAX || end == eq + 1 || it < 0 ||
+            (*end && *end != ',') || memchr(s, ',', (size_t)(eq - s))) {
+            flor__path_release(p);
+            return flor__err(FLOR_EINVAL,
+                             "checkpoint coords '%s': expected NAME=N[,NAME=N]... (a loop "
+                             "whose name has ',' or '=' in it cannot be told apart)",
+                             coords);
+        }
+        *eq = 0;
+        p->name[p->n] = s;
+        p->iteration[p->n++] = it;
+        s = *end ? end + 1 : end;
+    }
+    if (p->n == 0) {
+        flor__path_release(p);
+        return flor__err(FLOR_EINVAL, "checkpoint coords '%s': expected NAME=N[,NAME=N]...",
+                         coords);
+    }
+    return 0;
+}
+
+void flor__path_release(flor__path *p)
+{
+    free(p->buf);
+    memset(p, 0, sizeof *p);
+}
+
+char *flor__path_cte(const flor__path *p, int first)
+{
+    size_t cap = 64 + (size_t)p->n * 40, len;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    len = (size_t)snprintf(out, cap, "path(d, name, it) AS (VALUES ");
+    for (int k = 0; k < p->n && len < cap; k++)
+        len += (size_t)snprintf(out + len, cap - len, "%s(%d, ?%d, ?%d)", k ? ", " : "", k,
+                                first + 2 * k, first + 2 * k + 1);
+    if (len < cap)
+        snprintf(out + len, cap - len, ")");
+    return out;
+}
+
+void flor__path_bind(sqlite3_stmt *st, const flor__path *p, int first)
+{
+    for (int k = 0; k < p->n; k++) {
+        sqlite3_bind_text(st, first + 2 * k, p->name[k], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, first + 2 * k + 1, p->iteration[k]);
+    }
+}
+
+/* Whether run RUN saved a loops row after PATH: a later iteration of the
+ * path's loop at some depth, inside the path's iterations above it. */
+static int saved_after(sqlite3 *db, int64_t run, const flor__path *path, int *yes)
+{
+    *yes = 0;
+    char *cte = flor__path_cte(path, 2);
+    char *sql = cte ? flor__printf(
+                          "WITH RECURSIVE %s, m(c, d) AS ("
+                          " SELECT l.ctx_id, 0 FROM loops l JOIN path p ON p.d = 0"
+                          " AND p.name = l.name AND p.it = l.iteration"
+                          " WHERE l.run_id = ?1 AND l.parent_ctx_id IS NULL"
+                          " UNION ALL SELECT l.ctx_id, m.d + 1 FROM loops l JOIN m"
+                          " ON l.parent_ctx_id = m.c JOIN path p ON p.d = m.d + 1"
+                          " AND p.name = l.name AND p.it = l.iteration WHERE l.run_id = ?1)"
+                          " SELECT EXISTS (SELECT 1 FROM loops l JOIN path p ON p.d = 0"
+                          " AND p.name = l.name AND l.iteration > p.it"
+                          " WHERE l.run_id = ?1 AND l.parent_ctx_id IS NULL)"
+                          " OR EXISTS (SELECT 1 FROM loops l JOIN m ON l.parent_ctx_id = m.c"
+                          " JOIN path p ON p.d = m.d + 1 AND p.name = l.name"
+                          " AND l.iteration > p.it WHERE l.run_id = ?1)",
+                          cte)
+                    : NULL;
+    free(cte);
+    if (!sql)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db, sql, &st, "cannot read the checkpoints");
+    free(sql);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    flor__path_bind(st, path, 2);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *yes = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : flor__err_sqlite(db, rc, "cannot read the checkpoints");
+}
+
+int flor__checkpoints_last(sqlite3 *db, int64_t run, int64_t *ckpt_id, char **loop,
+                           long *iteration, char **coords)
 {
     *loop = *coords = NULL;
     *iteration = -1;
+    *ckpt_id = 0;
     sqlite3_stmt *st;
     int rc = flor__db_prepare(db,
-                              "SELECT loop, iteration, coords FROM checkpoints c"
-                              " WHERE run_id=?1 AND EXISTS (SELECT 1 FROM loops l"
-                              " WHERE l.run_id=?1 AND l.parent_ctx_id IS NULL"
-                              " AND l.name=c.loop AND l.iteration>c.iteration)"
-                              " ORDER BY iteration DESC, ckpt_id DESC LIMIT 1",
+                              "SELECT ckpt_id, loop, iteration, coords FROM checkpoints"
+                              " WHERE run_id=?1 ORDER BY ckpt_id DESC",
                               &st, "cannot read the checkpoints");
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, run);
-    rc = sqlite3_step(st);
-    int err = 0;
-    if (rc == SQLITE_ROW) {
-        *iteration = (long)sqlite3_column_int64(st, 1);
-        if (!(*loop = flor__strdup((const char *)sqlite3_column_text(st, 0))) ||
-            !(*coords = flor__strdup((const char *)sqlite3_column_text(st, 2))))
+    int err = 0, found = 0;
+    while (!err && !found && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        flor__path path;
+        const char *c = (const char *)sqlite3_column_text(st, 3);
+        if ((err = flor__path_parse(c ? c : "", &path)) != 0)
+            break;
+        err = saved_after(db, run, &path, &found);
+        flor__path_release(&path);
+        if (err || !found)
+            continue;
+        *ckpt_id = sqlite3_column_int64(st, 0);
+        *iteration = (long)sqlite3_column_int64(st, 2);
+        if (!(*loop = flor__strdup((const char *)sqlite3_column_text(st, 1))) ||
+            !(*coords = flor__strdup(c)))
             err = flor__err(FLOR_ENOMEM, "out of memory");
-    } else if (rc != SQLITE_DONE) {
-        err = flor__err_sqlite(db, rc, "cannot read the checkpoints");
     }
+    if (!err && !found && rc != SQLITE_DONE)
+        err = flor__err_sqlite(db, rc, "cannot read the checkpoints");
     sqlite3_finalize(st);
     return err;
 }

@@ -378,25 +378,50 @@ int flor__checkpoints_iterations(sqlite3 *db, int64_t run,
                                  int (*fn)(void *ctx, const char *loop, long iteration),
                                  void *ctx);
 
-/* The run's last checkpoint of a top-level loop whose iteration's logs
- * are all committed -- a record of a later iteration of that loop is (the
- * writer commits in order; the checkpoint thread commits apart, so a
+/* A checkpoint's loop path, its coords parsed: "epoch=2,step=30" is
+ * {epoch, 2}, {step, 30}, outermost first; name[n-1] is the checkpointed
+ * loop.  NAME points into BUF. */
+#define FLOR__PATH_MAX 64
+typedef struct flor__path {
+    int n;
+    char *buf;
+    const char *name[FLOR__PATH_MAX];
+    long iteration[FLOR__PATH_MAX];
+} flor__path;
+/* Parses COORDS; FLOR_EINVAL when it is not NAME=N[,NAME=N]... (a loop
+ * name with ',' or '=' in it cannot be told apart). */
+int flor__path_parse(const char *coords, flor__path *p);
+void flor__path_release(flor__path *p);
+/* "path(d, name, it) AS (VALUES (0, ?F, ?F+1), (1, ?F+2, ?F+3), ...)", a
+ * CTE of P for the SQL of a WITH, malloc'd (NULL: out of memory); and
+ * the binding of its parameters. */
+char *flor__path_cte(const flor__path *p, int first);
+void flor__path_bind(sqlite3_stmt *st, const flor__path *p, int first);
+
+/* The run's last checkpoint whose iteration's logs are all committed -- a
+ * record of a later iteration of its loop, or of an enclosing loop, is
+ * (the writer commits in order; the checkpoint thread commits apart, so a
  * process killed at once may have its checkpoint and not its last logs):
- * its loop, iteration and coords ("step=41"), malloc'd; *ITERATION -1
- * and NULLs when there is none. */
-int flor__checkpoints_last(sqlite3 *db, int64_t run, char **loop, long *iteration,
-                           char **coords);
+ * its id, loop, iteration and coords ("step=41", "epoch=2,step=30"),
+ * malloc'd; *ITERATION -1 and NULLs when there is none. */
+int flor__checkpoints_last(sqlite3 *db, int64_t run, int64_t *ckpt_id, char **loop,
+                           long *iteration, char **coords);
 
 /* ---- resumes.c: the resumes, superseded_logs and superseded_loops tables -- */
 
 /* In one transaction: the resume's row (this process, VID: the code it
- * runs), the rows run RUN logged outside the iterations <= ITERATION of
- * its top-level checkpointed LOOP moved to the superseded tables (*MOVED:
- * how many logs), and the run's row pointed at this process, status
- * 'running'.  *MAX_CTX: the largest context id the run ever used. */
-int flor__resumes_begin(sqlite3 *db, int64_t run, const char *loop, long iteration,
+ * runs), the rows run RUN logged that the continuation logs again moved to
+ * the superseded tables (*MOVED: how many logs), and the run's row pointed
+ * at this process, status 'running'.  PATH is the checkpoint's: kept are
+ * the iterations of each enclosing loop before the path's, and the
+ * checkpointed loop's up to the checkpoint's, with all nested in them;
+ * the path's own iterations of the enclosing loops keep their `loops`
+ * rows, whose ids CTX[d] (0: none saved) the continuation uses again, and
+ * lose their own logs, which it logs again.  *MAX_CTX: the largest context
+ * id the run ever used. */
+int flor__resumes_begin(sqlite3 *db, int64_t run, const flor__path *path,
                         const char *prev_status, const char *vid, int64_t *resume_id, long *moved,
-                        int64_t *max_ctx);
+                        int64_t *max_ctx, int64_t *ctx);
 /* How long its restore took and the time from flor_init to the first
  * resumed iteration (best effort: a failure is not an error). */
 void flor__resumes_set_times(sqlite3 *db, int64_t resume_id, double restore_s,

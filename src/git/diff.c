@@ -43,6 +43,70 @@ int flor__git_diff(const char *root, const char *vid1, const char *vid2, flor__b
     return rc;
 }
 
+/* ---- what a resume asks of git ---------------------------------------------- */
+
+int flor__git_source_like(const char *path)
+{
+    static const char *const names[] = {
+        "Makefile", "makefile", "GNUmakefile", "CMakeLists.txt", "meson.build", "SConstruct",
+        "BUILD", "BUILD.bazel", "WORKSPACE", "Dockerfile", "setup.py", "setup.cfg",
+        "pyproject.toml", "requirements.txt", "Cargo.toml", "go.mod",
+    };
+    static const char *const exts[] = {
+        "c", "h", "cc", "cpp", "cxx", "c++", "hh", "hpp", "hxx", "h++", "inl", "ipp",
+        "tcc", "cu", "cuh", "m", "mm", "s", "S", "asm", "f", "f90", "f95", "for", "py",
+        "pyx", "pxd", "pyi", "rs", "go", "java", "kt", "scala", "jl", "r", "R", "lua",
+        "pl", "rb", "js", "ts", "sh", "bash", "zsh", "mk", "cmake", "mak", "ld", "cl",
+        "metal", "swift", "zig", "nim", "hs", "ml", "sql",
+    };
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(base, names[i]) == 0)
+            return 1;
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base)
+        return 0;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (strcmp(dot + 1, exts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int flor__git_code_changes(const char *root, const char *vid1, const char *vid2, int *count,
+                           char **first)
+{
+    *count = 0;
+    *first = NULL;
+    git_repository *repo;
+    git_tree *t1, *t2;
+    git_diff *diff = NULL;
+    git_index *idx = NULL;
+    int rc = flor__git_open_trees(root, vid1, vid2, &repo, &t1, &t2);
+    if (!rc && git_diff_tree_to_tree(&diff, repo, t1, t2, NULL) < 0)
+        rc = flor__git_fail("cannot compare the code versions");
+    if (!rc && git_repository_index(&idx, repo) < 0)
+        rc = flor__git_fail("cannot read the repository's index");
+    size_t n = rc ? 0 : git_diff_num_deltas(diff);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const git_diff_delta *d = git_diff_get_delta(diff, i);
+        const char *path = d->status == GIT_DELTA_DELETED ? d->old_file.path : d->new_file.path;
+        int tracked = git_index_get_bypath(idx, d->old_file.path, 0) ||
+                      git_index_get_bypath(idx, d->new_file.path, 0);
+        if (!tracked && !flor__git_source_like(path))
+            continue; /* the program's own output, or other data */
+        if (!*first && !(*first = flor__strdup(path)))
+            rc = flor__err(FLOR_ENOMEM, "out of memory");
+        (*count)++;
+    }
+    git_index_free(idx);
+    git_diff_free(diff);
+    git_tree_free(t1);
+    git_tree_free(t2);
+    git_repository_free(repo);
+    return rc;
+}
+
 /* ---- what hindsight logging asks of git -------------------------------------- */
 
 typedef struct added_walk {

@@ -32,6 +32,18 @@ int flor__git_has_commit(const char *root, const char *vid);
 int flor__git_checkout(const char *root, const char *vid, const char *dir);
 /* Appends to OUT the unified diff from commit VID1's tree to VID2's. */
 int flor__git_diff(const char *root, const char *vid1, const char *vid2, flor__buf *out);
+/* Whether PATH (relative to the root) names source code by its name:
+ * C, C++, CUDA, Python and other languages' sources and headers, shell
+ * scripts, and build files (Makefile, CMakeLists.txt, *.mk, *.cmake, ...). */
+int flor__git_source_like(const char *path);
+/* The code that differs between commit VID1's tree and VID2's: *COUNT files
+ * changed, added or gone that count as code -- a file the repository at
+ * ROOT tracks (in its index), or an untracked one whose name is source
+ * code's (flor__git_source_like); untracked data (a program's outputs:
+ * checkpoints, *.bin, logs, plots) is not code.  *FIRST: the first such
+ * path, malloc'd (NULL when none). */
+int flor__git_code_changes(const char *root, const char *vid1, const char *vid2, int *count,
+                           char **first);
 /* Calls FN for each line of the working tree (tracked files as they are on
  * disk, untracked files that are not ignored) that is not in commit VID's
  * tree: PATH relative to the root, LINE its 1-based number in the working

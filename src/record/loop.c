@@ -72,11 +72,8 @@ static flor_loop begin(const char *name, long n, long first, int counted)
     l.depth = d;
     if (flor__R.replay)
         flor__R.replay->loop_begin(&l, first);
-    else if (flor__R.resume && d == flor__R.ckpt_depth) {
-        void (*resume)(flor_loop *) = flor__R.resume;
-        flor__R.resume = NULL; /* once: the loop the checkpoint was taken in */
-        resume(&l);
-    }
+    else if (flor__R.resume)
+        flor__R.resume(&l); /* on the checkpoint's path: it moves the loop on */
     return l;
 }
 
@@ -147,6 +144,13 @@ bool flor_loop_next(flor_loop *l, long *i)
     flor__R.stack[d].ctx = ++flor__R.next_ctx;
     flor__R.stack[d].iteration = l->i;
     flor__R.stack[d].emitted = 0;
+    if (flor__R.resume_ctx) {
+        int64_t again = flor__R.resume_ctx(l);
+        if (again) { /* its loops row is saved already */
+            flor__R.stack[d].ctx = again;
+            flor__R.stack[d].emitted = 1;
+        }
+    }
     if (flor__R.replay && d == flor__R.ckpt_depth)
         flor__R.replay->iteration_begin(l);
     return true;

@@ -169,11 +169,17 @@ typedef struct flor__run {
      * log record (enum flor__phase in replay/replay.h; 0 when recording) */
     const flor__replay_ops *replay;
     int phase;
-    /* a resume (replay/resume.c): its resumes row, and its hook, called
-     * once when the checkpointed loop begins (it restores the checkpoint
-     * and moves l->i to it); 0 and NULL otherwise */
+    /* a resume (replay/resume.c): its resumes row, and its hooks until
+     * the checkpoint is restored: RESUME, called when any loop begins (it
+     * moves l->i of a loop enclosing the checkpointed one to the
+     * checkpoint's iteration of it, and for the checkpointed loop
+     * restores the checkpoint, moves l->i to it and clears both hooks);
+     * RESUME_CTX, called when an iteration begins: the context id the
+     * killed process gave it, to use again (0: a new one); 0 and NULL
+     * otherwise */
     int64_t resume_id;
     void (*resume)(flor_loop *l);
+    int64_t (*resume_ctx)(const flor_loop *l);
 } flor__run;
 
 /* Marks the run as untrustworthy with REASON (kept in runs.reason at once);

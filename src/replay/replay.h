@@ -131,6 +131,10 @@ void flor__replay_report(void);
 
 /* ---- restore.c: restoring checkpoints into registered state ------------------ */
 
+/* Restores checkpoint ID of run RUN (WHERE: its coords, for messages), as
+ * flor_project_restore does one found by its iteration. */
+int flor__restore_checkpoint(flor_project *p, int64_t run, int64_t id, const char *where);
+
 /* In a replay, the flat objects of the last restore that were not
  * registered then are restored when S is registered (0 when S is not one
  * of them); _release forgets them. */

@@ -206,19 +206,24 @@ static int restore_object(void *arg, const flor__ckpt_object *o)
     return 0;
 }
 
-int flor_project_restore(flor_project *p, int64_t run, long iteration)
+int flor__restore_checkpoint(flor_project *p, int64_t run, int64_t id, const char *where)
 {
-    flor__err_clear();
     flor__restore_pending_release(); /* this restore replaces the state */
-    int64_t id = 0;
-    char where[512];
-    int rc = find_checkpoint(p, run, iteration, &id, where, sizeof where);
-    if (!rc)
-        rc = flor__project_store(p);
+    int rc = flor__project_store(p);
     if (rc)
         return rc;
     restore_ctx x = {p, run, where};
     return flor__checkpoint_objects_each(p->db, id, restore_object, &x);
+}
+
+int flor_project_restore(flor_project *p, int64_t run, long iteration)
+{
+    flor__err_clear();
+    flor__restore_pending_release();
+    int64_t id = 0;
+    char where[512];
+    int rc = find_checkpoint(p, run, iteration, &id, where, sizeof where);
+    return rc ? rc : flor__restore_checkpoint(p, run, id, where);
 }
 
 int flor_project_checkpoints(flor_project *p, int64_t run, flor_table **out)

@@ -5,7 +5,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-COMMANDS="dataframe query runs checkpoints du gc replay help"
+COMMANDS="dataframe query runs checkpoints du gc replay resume help"
 
 # The fenced block after the line "<!-- MARKER -->" in docs/cli.md.
 doc_block() {

@@ -20,6 +20,8 @@
  */
 #include <flor.h>
 
+#include "xorshift.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,17 +33,6 @@
 #define BATCH 16
 
 static double xs[NDATA][DIM], ys[NDATA];
-
-static uint64_t next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-static double uniform(uint64_t *s) { return (double)(next(s) >> 11) / 9007199254740992.0 - 0.5; }
 
 static void make_data(long seed)
 {
