@@ -296,9 +296,14 @@ static int enclose(stmts *a)
         for (size_t k = i; !rc && k < j; k++)
             rc = flor__buf_add(&run, a->v[k].text.p, a->v[k].text.len);
         int encloses = 0;
-        for (size_t k = i, at = 0; !rc && k < j && !encloses; at += a->v[k++].text.len)
-            encloses = !a->v[k].helper && !a->v[k].unwanted &&
-                       flor__source_encloses(a->v[k].lang, run.p, run.len, at);
+        for (size_t k = i, at = 0; !rc && k < j && !encloses; at += a->v[k++].text.len) {
+            const stmt *s = &a->v[k];
+            size_t line = s->call; /* the line of the call, after a guard the entry holds */
+            while (line > 0 && s->text.p[line - 1] != '\n')
+                line--;
+            encloses = !s->helper && !s->unwanted &&
+                       flor__source_encloses(s->lang, run.p, run.len, at + line);
+        }
         for (size_t k = i; encloses && k < j; k++)
             a->v[k].keep = a->v[k].helper;
     }

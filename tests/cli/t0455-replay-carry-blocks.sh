@@ -4,7 +4,9 @@
 # each older version, so that each version builds and replays, and its
 # values equal those of the version edited by hand and trained from
 # scratch, bit for bit.  A line added elsewhere in the same function is
-# not carried, nor is a statement logging another name inside the block.
+# not carried, nor is a statement logging another name inside the block;
+# a statement on a bare added line goes alone, as before; a version whose
+# code around the block differs reports the hunk as a conflict.
 . "$(dirname "$0")/lib.sh"
 
 SAN=""
@@ -78,11 +80,20 @@ values() {
        WHERE l.name = '$1' AND l.run_id = ${2:-1} ORDER BY e.iteration, s.iteration"
 }
 
-# truth VERSION: VERSION with the include and the block added by hand,
-# trained in a project of its own.
+# A local, and an if line with a statement under it, after the step loop.
+add_w2() {
+    edit 's|^        flor_log("loss", w\[0\] - target\[0\]);$|        double w2 = w[2] * 2;\
+        if (epoch % 2 == 1)\
+            flor_log("w2", w2);\
+&|' "$1"
+}
+
+# truth VERSION [EDIT]: VERSION with EDIT (default: add_all) applied by
+# hand, trained in a project of its own.
 truth() {
-    dir=truth-$1 && new_project "$dir" && cp "$1.c" "$dir/train.c" &&
-    (cd "$dir" && printf "train\n" >.gitignore && add_all train.c && $BUILD && ./train >/dev/null)
+    dir=truth-$1${2:+-$2} && new_project "$dir" && cp "$1.c" "$dir/train.c" &&
+    (cd "$dir" && printf "train\n" >.gitignore && ${2:-add_all} train.c && $BUILD &&
+     ./train >/dev/null)
 }
 
 record() { cp "../$1.c" train.c && git add train.c && git commit -q -m "$1" && $BUILD && ./train; }
@@ -129,6 +140,29 @@ test_expect_success 'a statement on a bare added line is carried alone, without 
     grep -q "^1,[0-9a-f]*,build failed," ../sum && test "$(values w1 1 | wc -l)" -eq 0 &&
     test "$(grep -c "which the statements need, carried" ../err)" -eq 1 &&
     grep -q "the lines train.c:2, which the statements need, carried to line 2$" ../err
+'
+
+test_expect_success 'a local added before an if line with the statement under it goes with it' '
+    for v in v1 v2; do truth $v add_w2 || exit 1; done &&
+    cd proj && git checkout -q train.c && add_w2 train.c &&
+    flor replay w2 --build "$BUILD" >../sum 2>../err &&
+    cut -d, -f1,3,5 ../sum >actual &&
+    printf "%s\n" run,status,new_values 1,finished,1 2,finished,1 >expect && test_cmp expect actual &&
+    test "$(grep -c "the lines train.c:[0-9]*, which the statements need, carried" ../err)" -eq 2 &&
+    for i in 1 2; do
+        (cd ../truth-v$i-add_w2 && q "SELECT value FROM logs WHERE name = '\''w2'\''") >expect &&
+        q "SELECT value FROM logs WHERE name = '\''w2'\'' AND run_id = $i" >actual &&
+        test_cmp expect actual || exit 1
+    done
+'
+
+test_expect_success 'an if alone before the statement and a line after it: the run goes whole' '
+    cd proj && git checkout -q train.c &&
+    edit "s|^        flor_log(\"loss\", w\[0\] - target\[0\]);\$|        if (epoch % 2 == 0)\n            flor_log(\"w3\", w[3]);\n        /* w3: on even epochs */\n&|" train.c &&
+    flor replay w3 --where "run_id = 1" --build "$BUILD && cp train.c $TRASH/w3.c" >../sum 2>../err &&
+    cut -d, -f1,3,5 ../sum >actual && printf "%s\n" run,status,new_values 1,finished,2 >expect &&
+    test_cmp expect actual &&
+    grep -q "^        /\* w3: on even epochs \*/\$" ../w3.c
 '
 
 test_expect_success 'a version whose code around the block differs: the hunk is a conflict there' '
