@@ -12,11 +12,25 @@
  * line before it is its guard and belongs to it too (with the block it
  * opens, up to the line that closes it).  Each statement remembers the
  * base line it comes after (its anchor).  The other added lines of C and
- * Python files form blocks (consecutive lines of one hunk); a block that
- * only adds, in a file holding a wanted statement, goes with the
- * statements when it is #include / import lines or defines, at the left
- * margin, a name that they (or another block that goes) use
- * (select_helpers); the others are dropped.
+ * Python files form blocks (consecutive lines of one hunk).
+ *
+ * What goes with a statement.  (1) The block it sits in (enclose): the
+ * run of consecutive added lines of a hunk that only adds, holding the
+ * statement, goes whole with it when the run, taken whole, is closed and
+ * encloses the statement (flor__source_encloses): in C its brackets
+ * balance, it never closes one it did not open, and the statement is
+ * inside a bracket the run opens before it (or right after an `if (...)`
+ * line of the run); in Python its brackets balance, no line is indented
+ * less than its first, its last line opens no block, and the statement is
+ * indented deeper than its first line.  So an `if` block added around the
+ * statement with the locals it computes goes with it, as do added lines
+ * before that block in the same run.  A statement on a bare added line
+ * (not enclosed) goes alone, as does one whose hunk also removes lines.
+ * Statements of names not asked for are dropped, also from inside such a
+ * run.  (2) Helpers (select_helpers): another block that only adds, in a
+ * file holding a wanted statement, goes with the statements when it is
+ * #include / import lines or defines, at the left margin, a name that
+ * they (or another block that goes) use.  The others are dropped.
  *
  * Back-fill.  When names are asked for and none was added to the working
  * tree, the source is the version of the newest run that recorded one of
@@ -58,6 +72,7 @@ typedef struct stmt {
     int helper;     /* not a statement: a block of other added lines */
     int replaces;   /* its hunk also removes lines of the base */
     int keep;       /* a helper the statements need */
+    int unwanted;   /* a statement logging a name not asked for */
 } stmt;
 
 typedef struct stmts {
@@ -125,10 +140,7 @@ static int complete(stmts *a)
 {
     stmt *s = &a->v[a->n - 1];
     s->name = flor__source_log_name(s->text.p + s->call);
-    if (!wanted(a, s->name)) {
-        stmt_release(s);
-        a->n--;
-    }
+    s->unwanted = !wanted(a, s->name); /* dropped by enclose, after it saw the runs */
     return 0;
 }
 
@@ -245,7 +257,7 @@ static int statement_count(const stmts *a)
 {
     int n = 0;
     for (size_t i = 0; i < a->n; i++)
-        n += !a->v[i].helper;
+        n += !a->v[i].helper && !a->v[i].unwanted;
     return n;
 }
 
@@ -254,6 +266,57 @@ static void drop_entries(stmts *a)
     for (size_t i = 0; i < a->n; i++)
         stmt_release(&a->v[i]);
     a->n = 0;
+}
+
+/* Whether entry K continues entry K - 1: the next lines of one hunk that
+ * only adds. */
+static int continues(const stmts *a, size_t k)
+{
+    const stmt *p = &a->v[k - 1], *s = &a->v[k];
+    return strcmp(p->path, s->path) == 0 && s->line == p->line + p->nlines &&
+           s->anchor == p->anchor && !p->replaces && !s->replaces;
+}
+
+/* The runs of consecutive added lines around the statements: a run (the
+ * entries of one hunk that only adds, line after line) that, taken whole,
+ * encloses a wanted statement (flor__source_encloses) goes with it, each
+ * of its other blocks kept.  Then the statements logging names not asked
+ * for are dropped, also from inside a run that goes: each is whole, its
+ * brackets balanced, so what is left stays so. */
+static int enclose(stmts *a)
+{
+    flor__buf run = {0};
+    int rc = 0;
+    for (size_t i = 0, j; !rc && i < a->n; i = j) {
+        for (j = i + 1; j < a->n && continues(a, j);)
+            j++;
+        if (j - i < 2)
+            continue;
+        run.len = 0;
+        for (size_t k = i; !rc && k < j; k++)
+            rc = flor__buf_add(&run, a->v[k].text.p, a->v[k].text.len);
+        int encloses = 0;
+        for (size_t k = i, at = 0; !rc && k < j && !encloses; at += a->v[k++].text.len) {
+            const stmt *s = &a->v[k];
+            size_t line = s->call; /* the line of the call, after a guard the entry holds */
+            while (line > 0 && s->text.p[line - 1] != '\n')
+                line--;
+            encloses = !s->helper && !s->unwanted &&
+                       flor__source_encloses(s->lang, run.p, run.len, at + line);
+        }
+        for (size_t k = i; encloses && k < j; k++)
+            a->v[k].keep = a->v[k].helper;
+    }
+    flor__buf_release(&run);
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].unwanted)
+            stmt_release(&a->v[i]);
+        else
+            a->v[n++] = a->v[i];
+    }
+    a->n = n;
+    return rc;
 }
 
 /* Which blocks of other added lines go with the statements: in a file
@@ -267,7 +330,7 @@ static void select_helpers(stmts *a)
         int file = 0;
         for (size_t k = 0; k < a->n && !file; k++)
             file = !a->v[k].helper && strcmp(a->v[k].path, h->path) == 0;
-        if (h->helper && file && !h->replaces)
+        if (h->helper && file && !h->replaces && !h->keep)
             h->keep = flor__source_is_imports(h->lang, h->text.p, h->text.len) ? 1 : -1;
     }
     for (int changed = 1; changed;) { /* -1: a candidate, until something uses it */
@@ -306,6 +369,8 @@ static int collect(flor_project *p, const char *const *names, size_t n, stmts *a
         rc = flor__git_added_lines(p->place.root, a->base_vid, NULL, on_line, a);
     if (!rc && a->n && !a->v[a->n - 1].helper && a->v[a->n - 1].open > 0)
         drop_unfinished(a);
+    if (!rc)
+        rc = enclose(a);
     if (!rc && n > 0 && statement_count(a) == 0) {
         drop_entries(a);
         rc = find_source(p, a);
@@ -313,6 +378,8 @@ static int collect(flor_project *p, const char *const *names, size_t n, stmts *a
             rc = flor__git_added_lines(p->place.root, a->base_vid, a->src_vid, on_line, a);
         if (!rc && a->n && !a->v[a->n - 1].helper && a->v[a->n - 1].open > 0)
             drop_unfinished(a);
+        if (!rc)
+            rc = enclose(a);
     }
     if (!rc)
         select_helpers(a);

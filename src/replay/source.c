@@ -119,10 +119,18 @@ long flor__source_log_at(flor__lang lang, const char *line, size_t len)
     return -1;
 }
 
-int flor__source_parens(flor__lang lang, const char *text, size_t len)
+/* Brackets opened minus closed in TEXT (LEN bytes), outside comments and
+ * literals.  *LOW gets the lowest depth reached; *AT_DEPTH the depth at
+ * offset AT, or -1 when AT is not reached outside a comment or literal. */
+static int bracket_depth(flor__lang lang, const char *text, size_t len, size_t at, int *low,
+                         int *at_depth)
 {
     int depth = 0;
+    *low = 0;
+    *at_depth = -1;
     for (size_t i = 0; i < len;) {
+        if (i == at)
+            *at_depth = depth;
         size_t c = skip_comment(lang, text, len, i);
         if (c != i) {
             i = c;
@@ -131,10 +139,18 @@ int flor__source_parens(flor__lang lang, const char *text, size_t len)
         } else {
             depth += text[i] == '(' || text[i] == '[' || text[i] == '{';
             depth -= text[i] == ')' || text[i] == ']' || text[i] == '}';
+            if (depth < *low)
+                *low = depth;
             i++;
         }
     }
     return depth;
+}
+
+int flor__source_parens(flor__lang lang, const char *text, size_t len)
+{
+    int low, at_depth;
+    return bracket_depth(lang, text, len, len, &low, &at_depth);
 }
 
 int flor__source_is_guard(flor__lang lang, const char *text, size_t len)
@@ -577,4 +593,80 @@ int flor__source_defines_used(flor__lang lang, const char *block, size_t len, co
 {
     defines_scan sc = {lang, user, ulen};
     return lang != FLOR__LANG_NONE && each_line(block, len, define_line, &sc) != 0;
+}
+
+/* ---- a block added around a statement ------------------------------------------- */
+
+/* The indentation of the line at S (N bytes), or -1 when it is blank or
+ * only a comment. */
+static int py_indent(const char *s, size_t n)
+{
+    size_t i = strspn(s, " \t");
+    return i >= n || s[i] == '\r' || s[i] == '#' ? -1 : (int)i;
+}
+
+/* Whether the line at S (N bytes) ends with ':' outside a comment: it opens
+ * a block. */
+static int py_opens_block(const char *s, size_t n)
+{
+    size_t e = n;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\'') {
+            i = skip_literal(s, n, i) - 1;
+        } else if (s[i] == '#') {
+            e = i;
+            break;
+        }
+    }
+    while (e > 0 && isspace((unsigned char)s[e - 1]))
+        e--;
+    return e > 0 && s[e - 1] == ':';
+}
+
+static int c_encloses(const char *run, size_t len, size_t at)
+{
+    int low, depth_at, depth = bracket_depth(FLOR__LANG_C, run, len, at, &low, &depth_at);
+    if (low < 0)
+        return 0; /* closes a bracket the run did not open */
+    if (depth != 0 || depth_at < 0)
+        return 0;
+    if (depth_at > 0)
+        return 1;
+    /* not in a bracket: right after an `if (...)` line of the run */
+    size_t b = at > 0 ? at - 1 : 0;
+    while (b > 0 && run[b - 1] != '\n')
+        b--;
+    return at > 0 && flor__source_is_guard(FLOR__LANG_C, run + b, at - b);
+}
+
+static int py_encloses(const char *run, size_t len, size_t at)
+{
+    if (flor__source_parens(FLOR__LANG_PYTHON, run, len) != 0)
+        return 0;
+    int first = -1, last_opens = 0, stmt = -1;
+    for (const char *s = run, *end = run + len; s < end;) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+        int in = py_indent(s, n);
+        if (in >= 0) {
+            if (first < 0)
+                first = in;
+            if (in < first)
+                return 0; /* a line outside the block the run began in */
+            if ((size_t)(s - run) == at)
+                stmt = in;
+            last_opens = py_opens_block(s, n);
+        }
+        s = nl ? nl + 1 : end;
+    }
+    return !last_opens && stmt > first;
+}
+
+int flor__source_encloses(flor__lang lang, const char *run, size_t len, size_t at)
+{
+    if (at >= len)
+        return 0;
+    return lang == FLOR__LANG_C        ? c_encloses(run, len, at)
+           : lang == FLOR__LANG_PYTHON ? py_encloses(run, len, at)
+                                       : 0;
 }

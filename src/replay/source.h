@@ -42,5 +42,14 @@ int flor__source_is_imports(flor__lang lang, const char *text, size_t len);
  * code). */
 int flor__source_defines_used(flor__lang lang, const char *block, size_t len, const char *user,
                               size_t ulen);
+/* Whether RUN (LEN bytes: consecutive added lines), taken whole, is closed
+ * and encloses the line that starts at offset AT.  C: its brackets
+ * balance and it never closes one it did not open; the line is inside a
+ * bracket the run opened before it, or right after an `if (...)` line of
+ * the run (flor__source_is_guard).  Python: its brackets balance, no line
+ * is indented less than its first line, its last line does not open a
+ * block (ending with ':'), and the line is indented deeper than the
+ * first.  Blank and comment-only lines do not count for indentation. */
+int flor__source_encloses(flor__lang lang, const char *run, size_t len, size_t at);
 
 #endif

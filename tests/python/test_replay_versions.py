@@ -97,13 +97,7 @@ def test_flor_replay_carries_the_helper_def_and_import_with_the_statement(
         code = program(epoch_stmt=stmt)
         return code if n == 1 else code.replace("gamma=0.7", "gamma=0.5")
 
-    env = {"FLOR_OVERHEAD": "1", "OPENBLAS_NUM_THREADS": "1"}
-    s = project.write("train.py", version(1))
-    git(project, "add", "train.py")
-    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
-    project.run(s, env=env)
-    project.write("train.py", version(2))
-    project.run(s, env=env)
+    record_two_versions(project, version)
 
     edited = with_helper(version(2, HNORM))
     assert "def sq_norm" in edited and "import math" in edited
@@ -122,6 +116,18 @@ def test_flor_replay_carries_the_helper_def_and_import_with_the_statement(
         rows = by_run[by_run["run"] == run]
         assert len(rows) == 4
         assert {(("epoch", int(e)),): v for e, v in zip(rows["epoch"], rows["v"])} == want
+
+
+def record_two_versions(project, version):
+    """Records a run of VERSION(1), committed, then one of VERSION(2), left
+    uncommitted (the run's snapshot keeps it)."""
+    env = {"FLOR_OVERHEAD": "1", "OPENBLAS_NUM_THREADS": "1"}
+    s = project.write("train.py", version(1))
+    git(project, "add", "train.py")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
+    project.run(s, env=env)
+    project.write("train.py", version(2))
+    project.run(s, env=env)
 
 
 def retrain_named(directory, code, name):

@@ -227,6 +227,55 @@ static void test_guards(void)
     CHECK(!guard(FLOR__LANG_PYTHON, "        if step % 100 == 0: flor.log('x', 1)\n"));
 }
 
+/* Whether RUN encloses its line that starts with the text STMT. */
+static int encloses(flor__lang lang, const char *run, const char *stmt)
+{
+    const char *at = strstr(run, stmt);
+    return at && flor__source_encloses(lang, run, strlen(run), (size_t)(at - run));
+}
+
+/* A run of added lines goes with a statement when, taken whole, it is
+ * closed and the statement is nested in a block it opens. */
+static void test_runs_that_enclose_a_statement(void)
+{
+    const char *block = "        if (step % 25 == 0) {\n"
+                        "            double g2 = 0;\n"
+                        "            for (int k = 0; k < DIM; k++)\n"
+                        "                g2 += grad[k] * grad[k];\n"
+                        "            flor_log(\"grad_norm\", sqrt(g2));\n"
+                        "        }\n";
+    CHECK(encloses(FLOR__LANG_C, block, "            flor_log"));
+    CHECK(!encloses(FLOR__LANG_C, block, "        if (step")); /* the run's first line */
+    CHECK(encloses(FLOR__LANG_C, "double g2 = f(w);\nif (step % 25 == 0) {\n  flor_log(\"g\", g2);\n}\n",
+                   "  flor_log"));
+    CHECK(encloses(FLOR__LANG_C, "double g2 = f(w);\nif (step % 25 == 0)\n  flor_log(\"g\", g2);\n",
+                   "  flor_log"));
+    /* not enclosed: the statement is at the run's own level */
+    CHECK(!encloses(FLOR__LANG_C, "double g2 = f(w);\nflor_log(\"g\", g2);\n", "flor_log"));
+    CHECK(!encloses(FLOR__LANG_C, "{ x(); }\nflor_log(\"g\", 1);\n", "flor_log"));
+    /* not closed: a bracket left open, or one closed that the run did not open */
+    CHECK(!encloses(FLOR__LANG_C, "if (c) {\n  flor_log(\"g\", 1);\n", "  flor_log"));
+    CHECK(!encloses(FLOR__LANG_C, "  flor_log(\"g\", 1);\n}\nif (c) {\n", "  flor_log"));
+    CHECK(!encloses(FLOR__LANG_C, "} else {\n  flor_log(\"g\", 1);\n}\n", "  flor_log"));
+    /* brackets in comments and literals do not count */
+    CHECK(encloses(FLOR__LANG_C, "if (c) { /* } */\n  puts(\"}\");\n  flor_log(\"g\", 1);\n}\n",
+                   "  flor_log"));
+
+    const char *py = "        if step % 25 == 0:\n"
+                     "            g2 = sum(g * g for g in grad)\n"
+                     "\n"
+                     "            flor.log('grad_norm', g2 ** 0.5)\n";
+    CHECK(encloses(FLOR__LANG_PYTHON, py, "            flor.log"));
+    CHECK(encloses(FLOR__LANG_PYTHON, "with torch.no_grad():\n    n = w.norm()\n    flor.log('n', n)\n",
+                   "    flor.log"));
+    CHECK(!encloses(FLOR__LANG_PYTHON, "n = w.norm()\nflor.log('n', n)\n", "flor.log"));
+    /* a line dedented below the first, or a last line that opens a block */
+    CHECK(!encloses(FLOR__LANG_PYTHON, "    if c:\n        flor.log('n', 1)\nx = 2\n",
+                    "        flor.log"));
+    CHECK(!encloses(FLOR__LANG_PYTHON, "if c:\n    flor.log('n', 1)\nelse:\n", "    flor.log"));
+    CHECK(!encloses(FLOR__LANG_PYTHON, "if c:\n    flor.log('n', (1,\n", "    flor.log"));
+}
+
 int main(void)
 {
     RUN(test_languages_by_extension);
@@ -239,5 +288,6 @@ int main(void)
     RUN(test_include_and_import_blocks);
     RUN(test_blocks_that_define_what_the_statement_uses);
     RUN(test_guards);
+    RUN(test_runs_that_enclose_a_statement);
     return check_summary();
 }
