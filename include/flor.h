@@ -248,8 +248,11 @@ FLOR_API const char *flor_errmsg(void);
  * checkpoint cadence fixed with flor_checkpoint_every() gives every rank
  * the same iterations; the adaptive policy decides per rank, on round
  * cadences (every 10th, 20th, 25th, 50th ... iteration), so ranks that
- * afford different ones still share most of them.  Resuming a
- * run of several processes is refused (FLOR_EINVAL).  A malformed
+ * afford different ones still share most of them.  A resume, too, runs
+ * with as many ranks (`mpirun -np N ./train --resume_flor`; FLOR_EINVAL
+ * otherwise): each rank
+ * continues its own row from the last checkpoint that every rank has
+ * complete, so that they go on in step.  A malformed
  * variable (FLOR_RANK=x, a rank not below the world size) is FLOR_EINVAL.
  *
  * A NAME=VALUE whose NAME no flor_arg() reads before the first loop

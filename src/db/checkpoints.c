@@ -171,8 +171,21 @@ int flor__checkpoints_insert(sqlite3 *db, const flor__ckpt_row *c,
     int rc = flor__db_begin(db);
     if (rc)
         return rc;
-    sqlite3_stmt *ck = NULL, *ob = NULL;
+    sqlite3_stmt *ck = NULL, *ob = NULL, *old = NULL;
+    /* A checkpoint at the same coords replaces the one there: a resume
+     * takes again those its killed process took after the checkpoint it
+     * continues from.  The old one's objects go with its row. */
     int src = sqlite3_prepare_v2(db,
+                                 "DELETE FROM checkpoint_objects WHERE ckpt_id IN (SELECT ckpt_id"
+                                 " FROM checkpoints WHERE run_id = ?1 AND coords = ?2)",
+                                 -1, &old, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(old, 1, c->run_id);
+        sqlite3_bind_text(old, 2, c->coords, -1, SQLITE_STATIC);
+        src = sqlite3_step(old) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(db,
                                  "INSERT OR REPLACE INTO checkpoints(run_id, loop, iteration,"
                                  " coords, created, logical_bytes, stored_bytes, stall_s,"
                                  " write_s, codec) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -214,6 +227,7 @@ int flor__checkpoints_insert(sqlite3 *db, const flor__ckpt_row *c,
         rc = flor__err_sqlite(db, src, "cannot record the checkpoint");
     if (rc)
         flor__db_rollback(db);
+    sqlite3_finalize(old);
     sqlite3_finalize(ck);
     sqlite3_finalize(ob);
     return rc;
@@ -415,6 +429,37 @@ static int saved_after(sqlite3 *db, int64_t run, const flor__path *path, int *ye
     return rc == SQLITE_ROW ? 0 : flor__err_sqlite(db, rc, "cannot read the checkpoints");
 }
 
+/* In a run of several processes, whether every other rank of RUN's run has
+ * a checkpoint at COORDS (PATH) followed by a saved loops row, so that all
+ * the ranks can continue from it together; *YES stays 1 for a single
+ * process. */
+static int every_rank_has(sqlite3 *db, int64_t run, const char *coords, const flor__path *path,
+                          int *yes)
+{
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db,
+                              "SELECT r.run_id, EXISTS (SELECT 1 FROM checkpoints c WHERE"
+                              " c.run_id = r.run_id AND c.coords = ?2) FROM runs x, runs r"
+                              " WHERE x.run_id = ?1 AND r.projid = x.projid AND r.tstamp ="
+                              " x.tstamp AND r.run_id != x.run_id",
+                              &st, "cannot read the checkpoints");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_text(st, 2, coords, -1, SQLITE_STATIC);
+    int err = 0;
+    while (!err && *yes && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!sqlite3_column_int(st, 1))
+            *yes = 0;
+        else
+            err = saved_after(db, sqlite3_column_int64(st, 0), path, yes);
+    }
+    if (!err && *yes && rc != SQLITE_DONE)
+        err = flor__err_sqlite(db, rc, "cannot read the checkpoints");
+    sqlite3_finalize(st);
+    return err;
+}
+
 int flor__checkpoints_last(sqlite3 *db, int64_t run, int64_t *ckpt_id, char **loop,
                            long *iteration, char **coords)
 {
@@ -436,6 +481,8 @@ int flor__checkpoints_last(sqlite3 *db, int64_t run, int64_t *ckpt_id, char **lo
         if ((err = flor__path_parse(c ? c : "", &path)) != 0)
             break;
         err = saved_after(db, run, &path, &found);
+        if (!err && found)
+            err = every_rank_has(db, run, c ? c : "", &path, &found);
         flor__path_release(&path);
         if (err || !found)
             continue;

@@ -403,7 +403,9 @@ void flor__path_bind(sqlite3_stmt *st, const flor__path *p, int first);
  * (the writer commits in order; the checkpoint thread commits apart, so a
  * process killed at once may have its checkpoint and not its last logs):
  * its id, loop, iteration and coords ("step=41", "epoch=2,step=30"),
- * malloc'd; *ITERATION -1 and NULLs when there is none. */
+ * malloc'd; *ITERATION -1 and NULLs when there is none.  RUN's rank of a
+ * run of several processes: the last such checkpoint that every rank has
+ * at the same coords, where all of them can continue together. */
 int flor__checkpoints_last(sqlite3 *db, int64_t run, int64_t *ckpt_id, char **loop,
                            long *iteration, char **coords);
 

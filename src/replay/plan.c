@@ -30,25 +30,33 @@ int flor__replay_open_project(const char *flag, const char *verb)
 
 /* ---- choosing the run and loading what it recorded ----------------------- */
 
-/* A run of several processes replays with as many, each its own rank's
- * row of the run (ranks.c tells this process's rank). */
-static int select_rank(sqlite3 *db, int64_t id)
+int flor__rank_row(sqlite3 *db, int64_t id, const char *verb, int64_t *row)
 {
     flor__rank me;
     int rc = flor__rank_detect(&me);
-    int64_t row = 0;
     long world = 0;
+    *row = 0;
     if (!rc)
-        rc = flor__runs_rank_of(db, id, me.rank, &row, &world);
+        rc = flor__runs_rank_of(db, id, me.rank, row, &world);
     if (!rc && world != me.world)
         rc = flor__err(FLOR_EINVAL,
-                       "run %lld was recorded by %ld process%s and this replay is %ld: replay it "
+                       "run %lld was recorded by %ld process%s and this %s is %ld: %s it "
                        "with as many (mpirun -np %ld, torchrun --nproc_per_node %ld, srun -n %ld)",
-                       (long long)id, world, world == 1 ? "" : "es", me.world, world, world, world);
-    else if (!rc && !row)
+                       (long long)id, world, world == 1 ? "" : "es", verb, me.world, verb, world,
+                       world, world);
+    else if (!rc && !*row)
         rc = flor__err(FLOR_ENOTFOUND, "run %lld has no rank %ld recorded", (long long)id,
                        me.rank);
     flor__rank_release(&me);
+    return rc;
+}
+
+/* A run of several processes replays with as many, each its own rank's
+ * row of the run. */
+static int select_rank(sqlite3 *db, int64_t id)
+{
+    int64_t row;
+    int rc = flor__rank_row(db, id, "replay", &row);
     if (!rc)
         flor__P.run_id = row;
     return rc;

@@ -90,6 +90,11 @@ int flor__replay_probed(const char *loop);
 int flor__replay_open_project(const char *flag, const char *verb);
 /* Picks the run and loads its args, checkpoints, reach and argv --kwargs. */
 int flor__replay_load_run(sqlite3 *db, const char *projid, const char *filename);
+/* This process's row of run ID, into *ROW: ID itself for a single
+ * process, its rank's row (ranks.c) for a run of several, which VERB
+ * ("replay", "resume") must run with as many processes (FLOR_EINVAL
+ * otherwise, naming both numbers). */
+int flor__rank_row(sqlite3 *db, int64_t id, const char *verb, int64_t *row);
 int flor__replay_has_checkpoint(long iteration);
 /* Plans the segment; returns the checkpoint to resume from (-1: none)
  * and the first iteration to execute in *FIRST. */

@@ -195,14 +195,11 @@ static int select_run(sqlite3 *db, const char *projid, const char *filename, int
     if (!*run)
         return flor__err(FLOR_ENOTFOUND, "--resume_flor: no recorded run of '%s' in project '%s'",
                          filename, projid);
-    int64_t rank0;
-    long world;
-    if ((rc = flor__runs_rank_of(db, *run, 0, &rank0, &world)) != 0)
-        return rc;
-    if (world > 1)
-        return flor__err(FLOR_EINVAL, "--resume_flor: run %lld was recorded by %ld processes; "
-                                      "resuming a run of several processes is not supported",
-                         (long long)*run, world);
+    /* a run of several processes: each rank continues its own row */
+    int64_t row;
+    if ((rc = flor__rank_row(db, *run, "resume", &row)) != 0)
+        return flor__err_wrap(rc, "--resume_flor");
+    *run = row;
     return 0;
 }
 

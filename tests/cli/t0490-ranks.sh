@@ -153,9 +153,40 @@ test_expect_success 'a rank whose rank 0 never comes gives up after FLOR_RANK_WA
     grep -q "rank 1 of 2: rank 0 of the job (job:lonely) did not start its run" err8
 '
 
-test_expect_success 'resuming a run of several processes is refused, not half done' '
-    (cd proj && test_must_fail ./avg --resume_flor=1 2>../err9) &&
-    grep -q "run 1 was recorded by 2 processes; resuming a run of several processes is not supported" err9
+values() { (cd "$1" && flor query "SELECT r.rank, l.name, lp.iteration, l.value FROM logs l
+    JOIN runs r USING (run_id) LEFT JOIN loops lp ON lp.run_id = l.run_id AND lp.ctx_id = l.ctx_id
+    ORDER BY 1, 2, 3"); }
+
+test_expect_success 'kill -9 of a rank, then mpirun --resume_flor: both ranks go on, bit for bit' '
+    mkdir truth crash && (cd truth && git init -q . && mpirun -np 2 mpi_avg >out 2>err) &&
+    (cd crash && git init -q . &&
+        { AVG_KILL_AT=137 mpirun -np 2 mpi_avg --kwargs sleep_us=2000 >out 2>err && false || true; } &&
+        flor query "SELECT rank, status FROM runs ORDER BY rank" >../crashed &&
+        mpirun -np 2 mpi_avg --resume_flor >out2 2>err2 || { cat err2; false; }) &&
+    printf "rank,status\n0,killed\n1,killed\n" >expect && test_cmp expect crashed &&
+    test ! -s crash/err2 &&
+    values truth >expect && values crash >actual && test_cmp expect actual &&
+    (cd crash && flor query "SELECT r.rank, x.iteration, x.status FROM resumes x JOIN runs r
+        USING (run_id) ORDER BY 1") >resumed &&
+    test "$(cut -d, -f2 resumed | sort -u | wc -l)" = 2 &&
+    test "$(cut -d, -f3 resumed | tail -n +2 | sort -u)" = finished &&
+    (cd crash && flor runs --format json) >runs.json &&
+    grep -q "\"status\": \"finished\"" runs.json && grep -q "\"ranks\": 2}" runs.json &&
+    (cd crash && flor query "SELECT count(*) FROM checkpoints GROUP BY run_id") >ck &&
+    printf "count(*)\n8\n8\n" >expect && test_cmp expect ck &&
+    (cd crash && flor query "SELECT count(*) FROM checkpoints c JOIN resumes x USING (run_id)
+        WHERE c.iteration > x.iteration AND c.created < x.started") >stale &&
+    printf "count(*)\n0\n" >expect && test_cmp expect stale &&
+    (cd crash && flor fsck >/dev/null)
+'
+
+test_expect_success 'a resume with another number of ranks is refused, changing nothing' '
+    mkdir crash2 && (cd crash2 && git init -q . &&
+        { AVG_KILL_AT=137 mpirun -np 2 mpi_avg --kwargs sleep_us=2000 >out 2>err && false || true; } &&
+        test_must_fail mpi_avg --resume_flor 2>err2 &&
+        flor query "SELECT status FROM runs" >status) &&
+    grep -q "run 1 was recorded by 2 processes and this resume is 1: resume it with as many" crash2/err2 &&
+    printf "status\nkilled\nkilled\n" >expect && test_cmp expect crash2/status
 '
 
 test_done

@@ -13,14 +13,20 @@
  * added after training.
  * Prints "rank R step N" for each step it executes.
  *
- * --kwargs: steps (200), every (25: flor_checkpoint_every; 0: adaptive).
+ * --kwargs: steps (200), every (25: flor_checkpoint_every; 0: adaptive),
+ * sleep_us (0: microseconds each step sleeps, as if it trained longer).
+ * AVG_KILL_AT=N: rank 0 kills itself (SIGKILL) as step N begins, and
+ * mpirun then stops the other ranks: a crash to resume from.
  */
 #include <flor.h>
 #include <mpi.h>
 
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #define DIM 8
 #define NDATA 256
@@ -78,6 +84,7 @@ int main(int argc, char **argv)
     }
     long steps = flor_arg("steps", 200L);
     long every = flor_arg("every", 25L);
+    long sleep_us = flor_arg("sleep_us", 0L);
     if (every > 0 && flor_checkpoint_every(NULL, every, 0) != 0)
         fprintf(stderr, "avg: %s\n", flor_errmsg());
     make_shard(rank);
@@ -86,8 +93,17 @@ int main(int argc, char **argv)
     flor_checkpoint_typed("w", w, sizeof w, FLOR_F64, 1);
     flor_checkpoint_typed("momentum", mom, sizeof mom, FLOR_F64, 1);
     flor_checkpoint_typed("rng", &rng, sizeof rng, FLOR_I64, 1);
+    const char *kill_at = getenv("AVG_KILL_AT");
     FLOR_LOOP(step, "step", steps) {
+        if (kill_at && rank == 0 && step == atol(kill_at)) {
+            fflush(stdout);
+            raise(SIGKILL);
+        }
         printf("rank %d step %ld\n", rank, step);
+        if (sleep_us > 0) {
+            struct timespec ts = {sleep_us / 1000000, sleep_us % 1000000 * 1000};
+            nanosleep(&ts, NULL);
+        }
         double grad[DIM] = {0}, loss = 0;
         for (int b = 0; b < BATCH; b++) {
             int i = (int)(next(&rng) % NDATA);
