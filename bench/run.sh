@@ -68,6 +68,10 @@ echo "5 epochs, full data: retraining $(printf %.2f $(secs $t0 $t1)) s," \
      "replay $(printf %.2f $(secs $t1 $t2)) s, speedup $(ratio $(secs $t0 $t1) $(secs $t1 $t2))x"
 t3=$(now); ./linear --replay_flor --probe step >/dev/null; t4=$(now)
 echo "probed replay (step loop runs): $(printf %.2f $(secs $t3 $t4)) s"
+t5=$(now); flor replay -j 1 --probe step -- ./linear >/dev/null 2>&1; t6=$(now)
+flor replay -j 2 --probe step -- ./linear >/dev/null 2>&1; t7=$(now)
+echo "probed replay by the launcher: -j 1 $(printf %.2f $(secs $t5 $t6)) s, -j 2" \
+     "$(printf %.2f $(secs $t6 $t7)) s, speedup $(ratio $(secs $t5 $t6) $(secs $t6 $t7))x"
 
 echo
 echo "== hindsight logging across code versions: flor replay NAME -j 2 vs retraining"
