@@ -7,8 +7,8 @@
  * never replay above it.  A replay plugs in through flor__replay_ops,
  * which it registers with the session (flor__R.replay); src/flor.c, the
  * top, composes the two in flor_init() and flor_finish().  Within the
- * folder, a file calls only those before it: names, session < writer <
- * log < args < loop, run.
+ * folder, a file calls only those before it: names, ranks, session <
+ * writer < log < args < loop, run.
  */
 #ifndef FLOR_RECORD_RECORD_H
 #define FLOR_RECORD_RECORD_H
