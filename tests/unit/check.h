@@ -12,6 +12,7 @@
 #define FLOR_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failed_now, check_passed, check_failed;
@@ -62,6 +63,28 @@ static const char *check_current;
             printf("ok %s\n", #fn);                                              \
         }                                                                        \
     } while (0)
+
+/* A scratch directory /tmp/flor-TAG-XXXXXX for a test's project, made
+ * into DIR (DIR_SIZE bytes), a git repository when GIT; and its removal.
+ * A failure to make one aborts the test program. */
+static inline void check_scratch_dir(char *dir, size_t dir_size, const char *tag, int git)
+{
+    snprintf(dir, dir_size, "/tmp/flor-%s-XXXXXX", tag);
+    if (!mkdtemp(dir))
+        abort();
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "git init -q %s", dir);
+    if (git && system(cmd) != 0)
+        abort();
+}
+
+static inline void check_remove_dir(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        abort();
+}
 
 static inline int check_summary(void)
 {

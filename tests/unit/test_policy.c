@@ -20,24 +20,9 @@
 
 static char project[256];
 
-static void new_project(void)
-{
-    snprintf(project, sizeof project, "/tmp/flor-policy-XXXXXX");
-    if (!mkdtemp(project))
-        abort();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "git init -q %s", project);
-    if (system(cmd) != 0)
-        abort();
-}
+static void new_project(void) { check_scratch_dir(project, sizeof project, "policy", 1); }
 
-static void remove_project(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", project);
-    if (system(cmd) != 0)
-        abort();
-}
+static void remove_project(void) { check_remove_dir(project); }
 
 static long count_checkpoints(void)
 {

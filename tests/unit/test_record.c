@@ -18,26 +18,9 @@
 static char project[256];
 
 /* A fresh directory (a git repository when GIT) to record into. */
-static void new_project(int git)
-{
-    snprintf(project, sizeof project, "/tmp/flor-unit-XXXXXX");
-    if (!mkdtemp(project))
-        abort();
-    if (git) {
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "git init -q %s", project);
-        if (system(cmd) != 0)
-            abort();
-    }
-}
+static void new_project(int git) { check_scratch_dir(project, sizeof project, "unit", git); }
 
-static void remove_project(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", project);
-    if (system(cmd) != 0)
-        abort();
-}
+static void remove_project(void) { check_remove_dir(project); }
 
 /* Runs BODY(argc, argv) in a child whose cwd is the project; returns its
  * wait status. */
