@@ -67,12 +67,13 @@ test_expect_success 'a cadence in seconds: a checkpoint per 50 ms of 1 ms steps'
 # The budget pays for the checkpoint writer's CPU too (about 1 ms for
 # this tiny state: the SQLite transaction and the store's sync), which 1%
 # of a 0.2 s loop cannot pay more than once or twice: 10% affords a
-# checkpoint every 10 steps.
+# checkpoint every 10 steps with a core idle, every 20 or 25 when the
+# machine is busy (the charge then counts in full).
 test_expect_success 'the adaptive policy checkpoints a flat loop within its budget' '
     new_project adaptive && cd adaptive &&
     FLOR_OVERHEAD=0.1 flat --kwargs sleep_us=1000 >/dev/null &&
     set -- $(ckpts) &&
-    test $# -gt 10 &&
+    test $# -ge 5 &&
     cp ../flat_h ./flat &&
     FLOR_QUIET=0 ./flat --replay_flor 1/2 >out 2>err &&
     grep -q "segment 1/2: 4 new values, [0-9]* compared, 0 divergences, 1 checkpoints restored" err
