@@ -81,6 +81,10 @@ static int record_child(int expensive)
     }
     if (flor__R.policy.writer_charged <= 0)
         return 12;
+    /* the writer's CPU on 4 MB of new random bytes outweighs the training
+     * thread's copies, and it is what the policy charged */
+    if (expensive && !(flor__R.policy.writer_charged > flor__R.policy.stall_total))
+        return 14;
     if (flor_finish() != 0)
         return 13;
     free(w);
@@ -106,9 +110,12 @@ static long record(int expensive)
 
 /* With a 5% budget and 8 ms iterations the snapshot's pause (a 4 MB
  * copy, well under 1 ms) alone would fit a checkpoint at nearly every
- * iteration, and the writer keeps up with either state; what the writer
- * spends on hashing, compressing and writing 4 MB of random bytes is
- * what makes those checkpoints rarer. */
+ * iteration; what the writer spends on hashing, compressing and writing
+ * 4 MB of random bytes makes those checkpoints rarer.  Here both the
+ * charge and the skip of an iteration whose previous checkpoint is still
+ * being written hold it back (taking the charge out of the decision
+ * leaves about as few): the test shows the charge is counted, and that
+ * costly state is checkpointed less, not which of the two limits it. */
 static void test_the_writers_cpu_is_charged(void)
 {
     setenv("FLOR_OVERHEAD", "0.05", 1);
@@ -117,7 +124,7 @@ static void test_the_writers_cpu_is_charged(void)
     printf("# checkpoints in %d iterations: %ld of cheap state, %ld of expensive state\n",
            ITERATIONS, cheap, expensive);
     CHECK(cheap > 0 && expensive > 0);
-    CHECK(expensive * 2 <= cheap);
+    CHECK(expensive < cheap);
 }
 
 static void test_the_writers_weight_follows_the_idle_cores(void)
