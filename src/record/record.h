@@ -142,7 +142,6 @@ typedef struct flor__run {
     flor__place place;
     sqlite3 *db;            /* training thread's connection (status updates) */
     int64_t run_id;
-    flor__rank rank;        /* this process's rank in a job of several */
     flor__writer *writer;
     /* loop stack */
     int depth;

@@ -88,7 +88,7 @@ static void record_code_version(flor__run *R, const char *tstamp, const char *fi
  * has taken the code version, which all ranks share), then adds this
  * process's row to the same run.  FLOR_RANK_WAIT: how long, in seconds
  * (default 300). */
-static int join_leader(flor__run *R, const char *args)
+static int join_leader(flor__run *R, const flor__rank *me, const char *args)
 {
     double wait = 300;
     const char *w = getenv("FLOR_RANK_WAIT");
@@ -104,7 +104,7 @@ static int join_leader(flor__run *R, const char *args)
     double start = flor__now(), since = start - 600;
     int64_t leader = 0;
     for (;;) {
-        int rc = flor__runs_find_leader(R->db, R->rank.job, R->rank.world, since, &leader);
+        int rc = flor__runs_find_leader(R->db, me->job, me->world, since, &leader);
         if (rc)
             return rc;
         if (leader)
@@ -113,23 +113,21 @@ static int join_leader(flor__run *R, const char *args)
             return flor__err(FLOR_ENOTFOUND,
                              "rank %ld of %ld: rank 0 of the job (%s) did not start its run in "
                              "project '%s' within %g s (FLOR_RANK_WAIT)",
-                             R->rank.rank, R->rank.world, R->rank.job, R->place.projid, wait);
+                             me->rank, me->world, me->job, R->place.projid, wait);
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    return flor__runs_insert_rank(R->db, leader, R->rank.rank, args, &R->run_id);
+    return flor__runs_insert_rank(R->db, leader, me->rank, args, &R->run_id);
 }
 
 /* A registration error of the checkpoint layer taints the run. */
 static void state_error(const char *msg) { flor__run_taint(msg); }
 
-int flor__record_start(int argc, char **argv)
+/* flor__record_start for process ME of its job (a single process: rank 0
+ * of 1). */
+static int start(flor__run *R, const flor__rank *me, int argc, char **argv)
 {
-    flor__run *R = &flor__R;
-    int rc = flor__rank_detect(&R->rank);
-    if (rc)
-        return rc;
-    rc = flor__place_find(&R->place, NULL);
+    int rc = flor__place_find(&R->place, NULL);
     if (rc)
         return rc;
     if (!R->place.gitdir)
@@ -155,8 +153,8 @@ int flor__record_start(int argc, char **argv)
         return flor__err(FLOR_ENOMEM, "out of memory");
     const char *filename = flor__run_filename(argc, argv);
     char tstamp[32];
-    if (R->rank.rank > 0) {
-        rc = join_leader(R, args);
+    if (me->rank > 0) {
+        rc = join_leader(R, me, args);
         free(args);
         return rc ? rc : flor__record_attach();
     }
@@ -170,13 +168,22 @@ int flor__record_start(int argc, char **argv)
         record_code_version(R, tstamp, filename, argc, argv, args);
     free(args);
     /* the other ranks wait for this: the code version is in the row now */
-    if (!rc && R->rank.world > 1 &&
-        (rc = flor__runs_publish_job(R->db, R->run_id, R->rank.world, R->rank.job,
-                                     R->rank.kind)) != 0)
+    if (!rc && me->world > 1 &&
+        (rc = flor__runs_publish_job(R->db, R->run_id, me->world, me->job, me->kind)) != 0)
         flor__runs_set_status(R->db, R->run_id, "failed", -1, flor_errmsg());
     if (rc)
         return rc;
     return flor__record_attach();
+}
+
+int flor__record_start(int argc, char **argv)
+{
+    flor__rank me;
+    int rc = flor__rank_detect(&me);
+    if (!rc)
+        rc = start(&flor__R, &me, argc, argv);
+    flor__rank_release(&me);
+    return rc;
 }
 
 int flor__record_attach(void)

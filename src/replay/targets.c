@@ -13,19 +13,6 @@
 
 /* ---- 5. the segments ------------------------------------------------------------------ */
 
-typedef struct flor__words {
-    char **v;
-    int n;
-} flor__words;
-
-static void flor__words_release(flor__words *w)
-{
-    for (int i = 0; i < w->n; i++)
-        free(w->v[i]);
-    free(w->v);
-    memset(w, 0, sizeof *w);
-}
-
 /* PATH, or its place in version V's directory when PATH is inside the
  * project's root: the version's copy of a file, not the working tree's. */
 static char *in_version(const flor_replay *r, const flor__version *v, const char *path)
@@ -44,21 +31,60 @@ static void free_command(char **cmd)
     free(cmd);
 }
 
+/* The launcher command that starts run T's processes again, "{n}"
+ * standing for their number, into *FORM: FLOR_LAUNCHER, else the one of
+ * the launcher that started them; NULL for a single process. */
+static int launcher_form(const flor__target *t, const char **form)
+{
+    *form = NULL;
+    if (t->world <= 1)
+        return 0;
+    const char *given = getenv("FLOR_LAUNCHER"), *kind = t->launcher ? t->launcher : "";
+    *form = given && *given                    ? given
+            : strcmp(kind, "mpi") == 0      ? "mpirun -np {n}"
+            : strcmp(kind, "slurm") == 0    ? "srun -n {n}"
+            : strcmp(kind, "torchrun") == 0 ? "torchrun --nproc_per_node {n}"
+                                            : NULL;
+    if (!*form)
+        return flor__err(FLOR_EINVAL,
+                         "run %lld was recorded by %ld processes of a launcher flor does not "
+                         "know (FLOR_RANK): set FLOR_LAUNCHER to its command, e.g. "
+                         "FLOR_LAUNCHER='mpirun -np {n}'",
+                         (long long)t->run, t->world);
+    return 0;
+}
+
+/* The words of FORM (NULL: none) into CMD when not NULL, "{n}" replaced by
+ * WORLD; returns how many, or -1 when out of memory. */
+static int launcher_words(const char *form, long world, char **cmd)
+{
+    int n = 0;
+    for (const char *s = form; s && *(s += strspn(s, " \t"));) {
+        size_t len = strcspn(s, " \t");
+        if (cmd && !(cmd[n] = len == 3 && strncmp(s, "{n}", 3) == 0
+                                  ? flor__printf("%ld", world)
+                                  : strndup(s, len)))
+            return -1;
+        n++;
+        s += len;
+    }
+    return n;
+}
+
 /* What runs target T, NULL-terminated, its strings malloc'd: COMMAND, else
  * its recorded program (a Python script through FLOR_PYTHON, default
- * python3), with paths into the project moved into its version's code. */
-static char **command_of(const flor_replay *r, const flor__target *t, const flor__words *pre)
+ * python3), after FORM's launcher words for a run of several processes,
+ * with paths into the project moved into its version's code. */
+static char **command_of(const flor_replay *r, const flor__target *t, const char *form)
 {
     const flor__launch_args *a = &r->a;
     const flor__version *v = &r->v->v[t->v];
-    int npre = pre->n;
+    int npre = launcher_words(form, t->world, NULL);
     int n = (a->ncmd ? a->ncmd : 2) + npre;
     char **cmd = calloc((size_t)n + 1, sizeof *cmd);
     if (!cmd)
         return NULL;
-    bool ok = true;
-    for (int i = 0; ok && i < npre; i++)
-        ok = (cmd[i] = flor__strdup(pre->v[i])) != NULL;
+    bool ok = launcher_words(form, t->world, cmd) == npre;
     if (a->ncmd) {
         for (int i = 0; ok && i < a->ncmd; i++)
             ok = (cmd[i] = in_version(r, v, a->cmd[i])) != NULL;
@@ -66,7 +92,7 @@ static char **command_of(const flor_replay *r, const flor__target *t, const flor
         size_t len = strlen(t->argv0);
         /* torchrun runs a script itself, without the interpreter */
         bool py = len > 3 && strcmp(t->argv0 + len - 3, ".py") == 0 &&
-                  !(npre && strcmp(pre->v[0], "torchrun") == 0);
+                  !(npre && strcmp(cmd[0], "torchrun") == 0);
         const char *python = getenv("FLOR_PYTHON");
         if (ok && py)
             ok = (cmd[npre] = flor__strdup(python && *python ? python : "python3")) != NULL;
@@ -81,64 +107,17 @@ static char **command_of(const flor_replay *r, const flor__target *t, const flor
     return cmd;
 }
 
-/* The words that start run T's WORLD processes again, into *PRE (none
- * for a single process): FLOR_LAUNCHER, "{n}" standing for the number,
- * else by the launcher that started them. */
-static int launcher_words(const flor__target *t, flor__words *pre)
-{
-    memset(pre, 0, sizeof *pre);
-    if (t->world <= 1)
-        return 0;
-    const char *given = getenv("FLOR_LAUNCHER"), *kind = t->launcher ? t->launcher : "";
-    const char *form = given && *given             ? given
-                       : strcmp(kind, "mpi") == 0      ? "mpirun -np {n}"
-                       : strcmp(kind, "slurm") == 0    ? "srun -n {n}"
-                       : strcmp(kind, "torchrun") == 0 ? "torchrun --nproc_per_node {n}"
-                                                       : NULL;
-    if (!form)
-        return flor__err(FLOR_EINVAL,
-                         "run %lld was recorded by %ld processes of a launcher flor does not "
-                         "know (FLOR_RANK): set FLOR_LAUNCHER to its command, e.g. "
-                         "FLOR_LAUNCHER='mpirun -np {n}'",
-                         (long long)t->run, t->world);
-    char n[24];
-    snprintf(n, sizeof n, "%ld", t->world);
-    for (const char *s = form; *s;) {
-        s += strspn(s, " \t");
-        size_t len = strcspn(s, " \t");
-        if (!len)
-            break;
-        char *word = strndup(s, len);
-        if (word && strcmp(word, "{n}") == 0) {
-            free(word);
-            word = flor__strdup(n);
-        }
-        char **v = word ? realloc(pre->v, (size_t)(pre->n + 1) * sizeof *v) : NULL;
-        if (!v) {
-            free(word);
-            flor__words_release(pre);
-            return flor__err(FLOR_ENOMEM, "out of memory");
-        }
-        pre->v = v;
-        pre->v[pre->n++] = word;
-        s += len;
-    }
-    return 0;
-}
-
 /* The jobs of target T's segments, appended to the job list. */
 static int target_jobs(flor_replay *r, flor__target *t)
 {
     flor__versions *d = r->v;
     const flor__version *v = &d->v[t->v];
     flor__launch_args sa = r->a;
-    flor__words pre;
-    int rc = r->a.ncmd ? (memset(&pre, 0, sizeof pre), 0) : launcher_words(t, &pre);
+    const char *form = NULL;
+    int rc = r->a.ncmd ? 0 : launcher_form(t, &form);
     if (rc)
         return rc;
-    t->cmd = command_of(r, t, &pre);
-    flor__words_release(&pre);
-    if (!t->cmd)
+    if (!(t->cmd = command_of(r, t, form)))
         return flor__err(FLOR_ENOMEM, "out of memory");
     sa.cmd = t->cmd;
     for (sa.ncmd = 0; t->cmd[sa.ncmd];)
@@ -154,7 +133,6 @@ static int target_jobs(flor_replay *r, flor__target *t)
     sa.probes = probes;
     t->first = d->njobs;
     t->njobs = d->nseg;
-    rc = 0;
     for (long s = 0; !rc && s < d->nseg; s++) {
         flor__job *j = &d->jobs[d->njobs++];
         j->argv = flor__segment_argv(&sa, t->run, s, d->nseg);
