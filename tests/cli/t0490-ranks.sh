@@ -59,9 +59,12 @@ test_expect_success 'each rank logs and checkpoints its own state' '
 '
 
 test_expect_success 'ranks of two jobs running at once do not mix, nor collide on locks' '
-    (cd proj && mpirun -np 2 ./avg --kwargs steps=150 >../out2 2>../err2 ||
+    # Open MPI makes its session directory under TMPDIR, and two mpiruns
+    # started at the same instant race to create the same one
+    mkdir tmp2 tmp3 &&
+    (cd proj && TMPDIR=$TRASH/tmp2 mpirun -np 2 ./avg --kwargs steps=150 >../out2 2>../err2 ||
         { echo "exit $?"; cat ../err2; false; }) &
-    (cd proj && mpirun -np 2 ./avg --kwargs steps=120 >../out3 2>../err3 ||
+    (cd proj && TMPDIR=$TRASH/tmp3 mpirun -np 2 ./avg --kwargs steps=120 >../out3 2>../err3 ||
         { echo "exit $?"; cat ../err3; false; }) &&
     wait $! &&
     q "SELECT a.value, count(*), count(DISTINCT r.rank), min(r.world_size) FROM runs r JOIN args a
