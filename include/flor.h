@@ -261,7 +261,15 @@ FLOR_API const char *flor_errmsg(void);
  * is visible at once and never lost.
  *
  * Call it once, first thing in main().  argv must be writable (it is the
- * one main() received).  On failure nothing is recorded, the message
+ * one main() received).  A process may record several runs one after
+ * the other (a notebook's kernel records one per cell): once
+ * flor_finish() or flor_finish_status() has ended a run, or flor_init()
+ * has failed, flor_init() may be called again, with the same or another
+ * argv, and starts a new run with its own row, code version, args and
+ * logs; its --kwargs are those of the argv given then (earlier ones are
+ * forgotten), and the flor_checkpoint_loop() and flor_checkpoint_every()
+ * settings stay.  It returns FLOR_EUSAGE while a run is being recorded
+ * or replayed, and in a process that replayed a run.  On failure nothing is recorded, the message
  * says why, and every later training call does nothing, as with
  * FLOR_MODE=off: the program may go on without flor.  When the database
  * cannot be opened or written (a full disk), "flor: error: this run is
@@ -284,7 +292,7 @@ FLOR_API const char *flor_errmsg(void);
  * @return 0, FLOR_EINVAL for a malformed --kwargs, FLOR_EIO when the
  *         database cannot be opened or written, FLOR_ECORRUPT when it is
  *         damaged, not flor's or from a newer flor, FLOR_EUSAGE when
- *         called twice.
+ *         called while a run is on, or after a replay.
  */
 FLOR_API int flor_init(int *argc, char ***argv);
 

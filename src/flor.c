@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 static int initialized;
+static int exit_hooks; /* at_exit and the signal handlers are installed */
 static pid_t run_pid;
 static int init_failed; /* the code of a record that could not start */
 static flor_mode requested_mode;
@@ -84,9 +85,16 @@ static void install_signal(int signo, struct sigaction *old)
 int flor_init(int *argc, char ***argv)
 {
     flor__err_clear();
+    if (initialized && flor__R.on)
+        return flor__err(FLOR_EUSAGE, "flor_init: run %lld is still being %s: end it with "
+                                      "flor_finish() first", (long long)flor__R.run_id,
+                         flor__R.replay ? "replayed" : "recorded");
+    if (initialized && requested_mode == FLOR_MODE_REPLAY)
+        return flor__err(FLOR_EUSAGE, "flor_init: a process that replayed a run records no "
+                                      "other");
     if (initialized)
-        return flor__err(FLOR_EUSAGE, "flor_init was already called");
-    initialized = 1;
+        flor__session_reset(); /* the previous run ended: a new one in the same process */
+    init_failed = 0;
     int original_argc = *argc;
     char **original = malloc(((size_t)original_argc + 1) * sizeof *original);
     if (!original)
@@ -137,11 +145,15 @@ int flor_init(int *argc, char ***argv)
         } else {
             run_pid = getpid();
             flor__R.on = 1;
-            atexit(at_exit);
-            install_signal(SIGINT, &old_int);
-            install_signal(SIGTERM, &old_term);
+            if (!exit_hooks) {
+                exit_hooks = 1;
+                atexit(at_exit);
+                install_signal(SIGINT, &old_int);
+                install_signal(SIGTERM, &old_term);
+            }
         }
     }
+    initialized = 1;
     free(original);
     return rc;
 }

@@ -14,7 +14,7 @@ database, with the API of FlorDB 3.x.
 Everything here is the C extension flor._flor over libflor; this file only
 imports it and installs the exit hooks (see _flor.c for how a run ends).
 """
-from . import _flor
+from . import _flor, _notebook
 from ._flor import (
     NotFoundError,
     __version__,
@@ -28,8 +28,10 @@ from ._flor import (
     query,
     replay,
 )
+from ._notebook import notebook
 
 __all__ = ["arg", "log", "loop", "checkpointing", "iteration", "commit",
-           "dataframe", "query", "replay", "NotFoundError"]
+           "dataframe", "query", "replay", "NotFoundError", "notebook"]
 
 _flor._start()
+_notebook._setup()  # per-cell runs in IPython and Jupyter

@@ -299,6 +299,50 @@ static PyObject *py_atexit(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+/* _end_run(status, exc=None): ends the run this process is recording, if
+ * any, with STATUS (0 finished, 1 failed, 2 killed), after logging the
+ * exception EXC as flor.exception, so that the next training call starts
+ * another run (a notebook's next cell, see _notebook.py).  Returns True
+ * when a run was recorded and ended. */
+static PyObject *py_end_run(PyObject *self, PyObject *args)
+{
+    int status;
+    PyObject *exc = Py_None;
+    if (!PyArg_ParseTuple(args, "i|O:_end_run", &status, &exc))
+        return NULL;
+    if (!started || in_forked_child || exiting || getpid() != start_pid)
+        Py_RETURN_FALSE;
+    int recording = flor_enabled() && flor_run_mode() == FLOR_MODE_RECORD;
+    if (!recording)
+        Py_RETURN_FALSE; /* a replay, FLOR_MODE=off, or a run that could not start */
+    if (exc != Py_None)
+        log_exception(Py_TYPE(exc), exc);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = flor_finish_status((flor_run_status)status);
+    Py_END_ALLOW_THREADS
+    started = 0;
+    uncaught = UNCAUGHT_NONE;
+    if (rc && rc != FLOR_EINVAL)
+        return pyflor_raise(rc, "flor: the run did not end cleanly");
+    if (rc)
+        flor_warn("%s", flor_errmsg());
+    Py_RETURN_TRUE;
+}
+
+/* _program(argv): the command line the next run records in place of
+ * sys.argv's (a notebook's runs are named after the notebook). */
+static PyObject *py_program(PyObject *self, PyObject *list)
+{
+    if (!PyList_Check(list))
+        return PyErr_Format(PyExc_TypeError, "_program: expected a list of str");
+    PyObject *copy = PyList_GetSlice(list, 0, PyList_GET_SIZE(list));
+    if (!copy)
+        return NULL;
+    Py_XSETREF(argv_at_import, copy);
+    Py_RETURN_NONE;
+}
+
 /* ---- flor.arg ------------------------------------------------------------ */
 
 /* A --kwargs value that does not parse ends the script as argparse does:
@@ -1026,6 +1070,8 @@ static PyMethodDef methods[] = {
     {"_start", py_start, METH_NOARGS, NULL},
     {"_excepthook", (PyCFunction)(void (*)(void))py_excepthook, METH_FASTCALL, NULL},
     {"_atexit", py_atexit, METH_NOARGS, NULL},
+    {"_end_run", py_end_run, METH_VARARGS, NULL},
+    {"_program", py_program, METH_O, NULL},
     {"_restore", (PyCFunction)(void (*)(void))pyflor_restore, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };

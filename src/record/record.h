@@ -189,6 +189,10 @@ extern flor__run flor__R;
 /* True when the calling thread may record (fast path check). */
 static inline int flor__recording(void) { return flor__R.on; }
 int flor__check_thread(void);
+/* Makes the session ready for another flor_init() once its run has ended:
+ * the run's state, the place and the --kwargs given are released; the
+ * program's checkpoint settings (flor_checkpoint_loop, _every) are kept. */
+void flor__session_reset(void);
 
 /* ---- log.c: flor_log and the append of a record --------------------------- */
 

@@ -7,6 +7,7 @@
 #include "record/record.h"
 
 #include <stdio.h>
+#include <string.h>
 
 flor__run flor__R;
 
@@ -25,6 +26,21 @@ void flor_run_fail(const char *reason)
 {
     if (reason)
         flor__run_taint(reason);
+}
+
+void flor__session_reset(void)
+{
+    flor__run *R = &flor__R;
+    flor__place_release(&R->place);
+    flor__kwargs_release();
+    char *ckpt_loop = R->ckpt_loop; /* the program's settings outlive a run */
+    long every_n = R->every_n;
+    double every_s = R->every_s;
+    memset(R, 0, sizeof *R);
+    R->ckpt_loop = ckpt_loop;
+    R->every_n = every_n;
+    R->every_s = every_s;
+    R->ckpt_depth = -1;
 }
 
 int flor__check_thread(void)

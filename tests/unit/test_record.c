@@ -3,8 +3,8 @@
  * flor_init's flags, args, loops, logs, run status on every way a process
  * can end, and two processes recording into one project at once.
  *
- * A process records at most one run, so each case forks a child that
- * records into a fresh project; the parent reads the database back.
+ * Each case forks a child that records into a fresh project (the atexit
+ * and signal paths are the process's); the parent reads the database back.
  */
 #include "check.h"
 #include "internal.h"
@@ -477,6 +477,49 @@ static int body_begin_at_and_abort(int argc, char **argv)
     return flor_finish();
 }
 
+/* A notebook's kernel records one run per cell: flor_init again once the
+ * run has ended starts a new one, with its own args, logs and contexts. */
+static int body_two_runs(int argc, char **argv)
+{
+    if (flor_init(&argc, &argv) != 0)
+        return 90;
+    if (flor_init(&argc, &argv) != FLOR_EUSAGE) /* not while a run is being recorded */
+        return 91;
+    int64_t first = flor_run_id();
+    flor_arg("lr", 0.5);
+    FLOR_LOOP(e, "epoch", 2) flor_log("loss", (double)e);
+    if (flor_finish() != 0)
+        return 92;
+    char *again[] = {"second.ipynb", "--kwargs", "lr=0.25", NULL};
+    int n = 3;
+    char **av = again;
+    if (flor_init(&n, &av) != 0 || n != 1 || !flor_enabled() || flor_run_id() == first)
+        return 93;
+    if (flor_arg("lr", 0.5) != 0.25)
+        return 94;
+    FLOR_LOOP(e, "epoch", 3) flor_log("loss", 10.0 + (double)e);
+    return flor_finish_status(FLOR_RUN_FAILED) == 0 ? 0 : 95;
+}
+
+static void test_a_process_records_a_second_run_after_the_first_ends(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", NULL};
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_two_runs, 1, argv)), 0);
+    CHECK_EQ_STR(q("SELECT group_concat(filename || ':' || status, ' ') FROM "
+                   "(SELECT * FROM runs ORDER BY run_id)"),
+                 "prog:finished second.ipynb:failed");
+    CHECK_EQ_STR(q("SELECT count(DISTINCT vid) FROM runs"), "2");
+    CHECK_EQ_STR(q("SELECT group_concat(a, ' ') FROM (SELECT r.filename || '=' || "
+                   "a.value AS a FROM args a JOIN runs r USING (run_id) WHERE a.name = 'lr' "
+                   "ORDER BY r.run_id)"),
+                 "prog=0.5 second.ipynb=0.25");
+    CHECK_EQ_STR(q("SELECT group_concat(n, ' ') FROM (SELECT count(*) AS n FROM logs "
+                   "GROUP BY run_id ORDER BY run_id)"),
+                 "2 3");
+    remove_project();
+}
+
 static void test_loops_begin_at_an_iteration_and_aborted_ones_are_not_checkpointed(void)
 {
     new_project(1);
@@ -827,6 +870,7 @@ int main(void)
     RUN(test_read_only_data_dir_fails_clearly_and_training_goes_on);
     RUN(test_exit_without_finish_is_failed_with_logs_kept);
     RUN(test_finish_status_says_how_the_run_ended);
+    RUN(test_a_process_records_a_second_run_after_the_first_ends);
     RUN(test_loops_begin_at_an_iteration_and_aborted_ones_are_not_checkpointed);
     RUN(test_sigkill_leaves_flushed_logs_and_is_found_killed);
     RUN(test_sigterm_flushes_and_marks_killed);
