@@ -486,8 +486,14 @@ static int body_two_runs(int argc, char **argv)
     if (flor_init(&argc, &argv) != FLOR_EUSAGE) /* not while a run is being recorded */
         return 91;
     int64_t first = flor_run_id();
+    static double w[8];
+    flor_checkpoint_typed("w", w, sizeof w, FLOR_F64, 1); /* registered once, for both runs */
+    flor_checkpoint_every("epoch", 1, 0);
     flor_arg("lr", 0.5);
-    FLOR_LOOP(e, "epoch", 2) flor_log("loss", (double)e);
+    FLOR_LOOP(e, "epoch", 2) {
+        w[0] = (double)e;
+        flor_log("loss", (double)e);
+    }
     if (flor_finish() != 0)
         return 92;
     char *again[] = {"second.ipynb", "--kwargs", "lr=0.25", NULL};
@@ -497,7 +503,10 @@ static int body_two_runs(int argc, char **argv)
         return 93;
     if (flor_arg("lr", 0.5) != 0.25)
         return 94;
-    FLOR_LOOP(e, "epoch", 3) flor_log("loss", 10.0 + (double)e);
+    FLOR_LOOP(e, "epoch", 3) {
+        w[0] = 10.0 + (double)e;
+        flor_log("loss", 10.0 + (double)e);
+    }
     return flor_finish_status(FLOR_RUN_FAILED) == 0 ? 0 : 95;
 }
 
@@ -517,6 +526,11 @@ static void test_a_process_records_a_second_run_after_the_first_ends(void)
     CHECK_EQ_STR(q("SELECT group_concat(n, ' ') FROM (SELECT count(*) AS n FROM logs "
                    "GROUP BY run_id ORDER BY run_id)"),
                  "2 3");
+    /* the checkpoint writer started again, with the program's settings */
+    CHECK_EQ_STR(q("SELECT group_concat(c, ' ') FROM (SELECT r.filename || ':' || "
+                   "c.iteration AS c FROM checkpoints c JOIN runs r USING (run_id) "
+                   "ORDER BY c.ckpt_id)"),
+                 "prog:0 prog:1 second.ipynb:0 second.ipynb:1 second.ipynb:2");
     remove_project();
 }
 
