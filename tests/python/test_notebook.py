@@ -105,11 +105,15 @@ def test_a_cell_that_raises_is_a_failed_run_and_the_next_cell_records_again(proj
     assert [e["value"] for e in exc] == ["ValueError: bad batch"]
 
 
-def test_flor_notebook_names_the_runs(project):
+def test_flor_notebook_names_the_runs_that_start_after_it(project):
     path = project.path / "named.ipynb"
-    write_notebook(path, ["import flor\nflor.notebook('named.ipynb')", "flor.log('v', 1)"])
-    execute(path, project.path)
-    assert [r["filename"] for r in runs()] == ["named.ipynb"]
+    write_notebook(path, ["import flor", "flor.log('v', 1)",
+                          "flor.notebook('named.ipynb')", "flor.log('v', 2)",
+                          "flor.notebook('')"])
+    nb = execute(path, project.path, FLOR_NOTEBOOK="from-env.ipynb")
+    assert [r["filename"] for r in runs()] == ["from-env.ipynb", "named.ipynb"]
+    (err,) = [o for o in nb.cells[4].outputs if o.output_type == "error"]
+    assert err.ename == "ValueError" and "expected the notebook's path" in err.evalue
 
 
 def test_the_example_tutorial_notebook(project):
