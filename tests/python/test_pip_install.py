@@ -157,8 +157,8 @@ def test_the_flor_command_is_in_the_venvs_bin(pip_installed, tmp_path):
 def test_a_recorded_run_shows_in_flor_dataframe_and_python_m_flor(pip_installed, user_project):
     v = pip_installed["venv"]
     run([os.path.join(v, "bin", "python"), "train.py"], cwd=user_project)
-    for cmd in ([os.path.join(v, "bin", "flor"), "dataframe"],
-                [os.path.join(v, "bin", "python"), "-m", "flor", "dataframe"]):
+    for cmd in ([os.path.join(v, "bin", "flor"), "dataframe", "loss"],
+                [os.path.join(v, "bin", "python"), "-m", "flor", "dataframe", "loss"]):
         out = run(cmd, cwd=user_project).stdout
         assert "loss" in out and "train.py" in out, (cmd, out)
         for value in ("0.5", "0.333", "0.25"):
