@@ -112,6 +112,9 @@ setup(
     # still calls [tool.setuptools] beta and warns on every build.
     package_dir={"": "python"},
     packages=["flor"],
+    # MANIFEST.in puts the C sources into the sdist; the wheel holds the
+    # package's .py files and the built extension only.
+    include_package_data=False,
     ext_modules=[Extension("flor._flor", sources=PY_SRC, depends=HEADERS)],
     cmdclass={"build_ext": build_flor_ext, "egg_info": egg_info_in_build},
 )

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import zipfile
 
 import pytest
 
@@ -179,6 +180,16 @@ def test_the_build_leaves_the_source_tree_clean_but_build(pip_installed):
     outside = sorted(f for f in new if not f.startswith("build" + os.sep))
     assert outside == []
     assert any(f.endswith(".o") for f in new), "the objects were expected under build/"
+
+
+def test_the_wheel_holds_the_package_and_the_extension_only(wheel):
+    with zipfile.ZipFile(wheel) as z:
+        pkg = sorted(n for n in z.namelist() if n.startswith("flor/"))
+    py = sorted("flor/" + f for f in os.listdir(os.path.join(REPO, "python", "flor"))
+                if f.endswith(".py"))
+    (ext,) = [n for n in pkg if n.endswith(".so")]
+    assert ext.startswith("flor/_flor.")
+    assert pkg == sorted(py + [ext])
 
 
 def test_the_wheel_installs_into_a_venv_without_system_packages(wheel, user_project):
