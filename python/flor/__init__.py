@@ -28,8 +28,9 @@ from ._flor import (
     query,
     replay,
 )
+from .mtk import MTK
 
 __all__ = ["arg", "log", "loop", "checkpointing", "iteration", "commit",
-           "dataframe", "query", "replay", "NotFoundError"]
+           "dataframe", "query", "replay", "NotFoundError", "MTK"]
 
 _flor._start()
