@@ -49,6 +49,16 @@ def replays():
                       "restores FROM replays ORDER BY replay_id").to_dict("records")
 
 
+def record_then_replay(project, home, sample, *flags):
+    """sample_train.py recorded as the experiment fmnist, then SAMPLE (its
+    hindsight edit) replayed with --replay_flor FLAGS...; the replays' rows."""
+    install(project.path, "sample_train.py", home)
+    run(project, home, "--flor", "fmnist", *flags[1:])
+    install(project.path, sample, home)
+    run(project, home, "--replay_flor", *flags)
+    return replays()
+
+
 def test_main_loop_sample_records_an_epoch_loop(project, tmp_path):
     install(project.path, "sample_loop.py", tmp_path)
     run(project, tmp_path, "--flor", "linear")
@@ -83,11 +93,7 @@ def test_flor_name_and_epsilon_leave_argv_to_argparse_and_name_the_experiment(pr
 
 
 def test_hindsight_sample_replays_bit_identically_skipping_the_nested_loop(project, tmp_path):
-    install(project.path, "sample_train.py", tmp_path)
-    run(project, tmp_path, "--flor", "fmnist")
-    install(project.path, "sample_hindsight.py", tmp_path)
-    run(project, tmp_path, "--replay_flor")
-    r = replays()
+    r = record_then_replay(project, tmp_path, "sample_hindsight.py")
     # every epoch's nested loop was skipped: its state came from the checkpoint
     assert len(r) == 1 and r[0]["status"] == "finished" and r[0]["restores"] == 3
     assert r[0]["divergences"] == 0 and r[0]["new_values"] == 2 * 3
@@ -97,11 +103,7 @@ def test_hindsight_sample_replays_bit_identically_skipping_the_nested_loop(proje
 
 
 def test_probed_sample_steps_into_the_nested_loop(project, tmp_path):
-    install(project.path, "sample_train.py", tmp_path)
-    run(project, tmp_path, "--flor", "fmnist")
-    install(project.path, "sample_probed.py", tmp_path)
-    run(project, tmp_path, "--replay_flor")
-    r = replays()
+    r = record_then_replay(project, tmp_path, "sample_probed.py")
     assert len(r) == 1 and r[0]["status"] == "finished" and r[0]["divergences"] == 0
     want = truth(tmp_path, "sample_probed.py", tmp_path)
     got = values(db(project), "grad_norm")
@@ -112,11 +114,7 @@ def test_probed_sample_steps_into_the_nested_loop(project, tmp_path):
 
 
 def test_replay_flor_pid_ngpus_replays_one_segment(project, tmp_path):
-    install(project.path, "sample_train.py", tmp_path)
-    run(project, tmp_path, "--flor", "fmnist", "--epochs", "4")
-    install(project.path, "sample_hindsight.py", tmp_path)
-    run(project, tmp_path, "--replay_flor", "1/2", "--epochs", "4")
-    r = replays()
+    r = record_then_replay(project, tmp_path, "sample_hindsight.py", "1/2", "--epochs", "4")
     assert [(x["segment"], x["nsegments"], x["divergences"]) for x in r] == [(1, 2, 0)]
     got = values(db(project), "test_loss")
     assert sorted(k[0][1] for k in got) == [2, 3]  # the second half of the epochs
