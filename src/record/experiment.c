@@ -72,8 +72,6 @@ int flor__experiment_parse(int *argc, char ***argvp)
     return 0;
 }
 
-int flor__experiment_given(void) { return given; }
-
 /* ~/.flor/NAME -> DATADIR: made when missing, moved when it links
  * elsewhere, and never put in place of a file or directory of the user. */
 static void link_home(const char *nm, const char *datadir)
@@ -131,12 +129,4 @@ int flor__experiment_apply(flor__run *R, const char *filename, int rank)
     if (rank == 0)
         link_home(nm, R->place.datadir);
     return 0;
-}
-
-void flor__experiment_release(void)
-{
-    free(name);
-    name = NULL;
-    given = 0;
-    flor__policy_budget_set(-1);
 }

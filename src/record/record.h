@@ -233,11 +233,9 @@ void flor__kwargs_release(void);
  * word unless it starts with '-', EPSILON the one after it when it reads
  * as a number (then it must be in (0,1): FLOR_EINVAL otherwise). */
 int flor__experiment_parse(int *argc, char ***argv);
-int flor__experiment_given(void);
 /* Under --flor, makes R->place.projid the experiment's name (NAME, else
  * that of the latest run of FILENAME, else the project's) and, for rank
  * 0, links ~/.flor/NAME to the data directory. */
 int flor__experiment_apply(flor__run *R, const char *filename, int rank);
-void flor__experiment_release(void);
 
 #endif
