@@ -7,8 +7,10 @@ own scratch git project:
 
   log       flor.log(name, float) per call, against a bare Python function
             call with the same arguments (the floor for any Python API);
-  loop      one iteration of `for i in flor.loop(...)` against `for i in
-            range(...)`;
+  import    `import flor` against `import torch`, each in a fresh interpreter
+            (python3 -c), the median of 7 (3 with --quick), interleaved;
+  loop      one iteration of `for i in flor.loop(...)`, and of the seed API's
+            `for i in MTK.loop(...)`, against `for i in range(...)`;
   ckpt      a ~100 MB state (an MLP's state_dict plus its Adam state):
             the training thread's stall at the loop boundary that takes the
             checkpoint, against torch.save of the same state to the same
@@ -73,7 +75,7 @@ def part_loop():
     import flor
     n = 200_000 if QUICK else 2_000_000
     flor.log("warmup", 0)
-    best = {"bare": 1e9, "flor": 1e9}
+    best = {"bare": 1e9, "flor": 1e9, "mtk": 1e9}
     for _ in range(3):
         t0 = time.perf_counter()
         for _ in range(n):
@@ -84,6 +86,11 @@ def part_loop():
             for _ in flor.loop("step", range(n)):
                 pass
             best["flor"] = min(best["flor"], (time.perf_counter() - t0) / n)
+        with flor.iteration("epoch", 1, None):
+            t0 = time.perf_counter()
+            for _ in flor.MTK.loop(range(n)):  # named "step" from its depth
+                pass
+            best["mtk"] = min(best["mtk"], (time.perf_counter() - t0) / n)
     return best
 
 
@@ -175,6 +182,23 @@ def run_part(name, **env):
         subprocess.run(["rm", "-rf", d])
 
 
+def run_imports(reps):
+    """Median seconds of `python3 -c "import M"` for flor and torch, in fresh
+    interpreters, interleaved."""
+    d = scratch_project()
+    try:
+        times = {"flor": [], "torch": []}
+        for _ in range(reps):
+            for m in times:
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-c", f"import {m}"], cwd=d, env=child_env(),
+                               check=True)
+                times[m].append(time.perf_counter() - t0)
+        return {m: statistics.median(v) for m, v in times.items()}
+    finally:
+        subprocess.run(["rm", "-rf", d])
+
+
 def run_linear(mode_off):
     d = scratch_project()
     try:
@@ -231,6 +255,7 @@ def main():
     if "--part" in sys.argv:
         print(json.dumps(PARTS[sys.argv[sys.argv.index("--part") + 1]]()))
         return
+    imports = run_imports(3 if QUICK else 7)
     log = run_part("log")
     loop = run_part("loop")
     ckpt = run_part("ckpt", FLOR_OVERHEAD="1")
@@ -240,11 +265,15 @@ def main():
             linear[off].append(run_linear(off))
     replay = run_replay_bench(1 if QUICK else 5)
     print(f"{'':<46} {'flor':>12} {'baseline':>12} {'unit':<5} {'ratio':>8}")
+    row("import flor vs import torch (fresh interpreter)", imports["flor"] * 1e3,
+        imports["torch"] * 1e3, "ms", "flor / torch")
     row("flor.log(name, float) vs bare Python call", log["flor"] * 1e9, log["bare"] * 1e9,
         "ns", "per call")
     row("flor.log(name, int) vs bare Python call", log["flor_int"] * 1e9, log["bare_int"] * 1e9,
         "ns", "per call")
     row("flor.loop iteration vs range iteration", loop["flor"] * 1e9, loop["bare"] * 1e9, "ns",
+        "per iteration")
+    row("MTK.loop iteration vs range iteration", loop["mtk"] * 1e9, loop["bare"] * 1e9, "ns",
         "per iteration")
     mb = ckpt["logical"] / 1e6
     row(f"checkpoint stall vs torch.save ({mb:.0f} MB)", ckpt["stall_s"] * 1e3,

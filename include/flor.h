@@ -155,6 +155,22 @@ FLOR_API const char *flor_errmsg(void);
  *       of the form NAME=VALUE belongs to --kwargs, up to the first one
  *       that does not contain '=' or that starts with "--".
  *
+ *   --flor [NAME [EPSILON]]
+ *       The seed's experiment flag.  NAME (the next word unless it starts
+ *       with '-'; not empty, '.' or '..', no '/') becomes the run's
+ *       projid, the experiment name, instead of the base name of the
+ *       project's directory; with no NAME, the projid of the latest run
+ *       of this program is used again (the project's name when there is
+ *       none).  EPSILON, the word after NAME when it reads as a number,
+ *       is the checkpoints' overhead budget in place of FLOR_OVERHEAD:
+ *       it must lie strictly between 0 and 1, or flor_init() returns
+ *       FLOR_EINVAL ("--flor linear 5: expected EPSILON, a number between
+ *       0 and 1 ...").  A recording rank 0 also makes $HOME/.flor/NAME a
+ *       symbolic link to the project's data directory (moved when it
+ *       links to another project's; a file or directory there is left
+ *       alone with a warning).  Under --replay_flor or --resume_flor the
+ *       flag is taken off and NAME changes nothing (the run keeps its
+ *       projid); EPSILON still sets the budget.
  *   --replay_flor [PID/N]
  *       Replays a recorded run instead of recording a new one (see
  *       "Replay" below); with PID/N, only segment PID (0-based) of N
@@ -811,6 +827,16 @@ FLOR_API int flor_checkpoint_every(const char *loop, long iterations, double sec
  *   runs no loop iteration and stores nothing more.  What the run recorded
  *   is never changed by a replay.
  */
+
+/**
+ * Marks the loop named LOOP probed, as --probe LOOP does: in a replay it
+ * runs instead of being skipped (the seed's `Flor.loop(it, probed=True)`).
+ * Call it before the loop begins; it does nothing when recording.  At most
+ * 16 loops are probed.
+ *
+ * @return 0, FLOR_EINVAL for a NULL or empty LOOP, FLOR_ENOMEM.
+ */
+FLOR_API int flor_probe(const char *loop);
 
 /* ------------------------------------------------------------------------
  * Reading a project: runs, SQL, and the pivoted view

@@ -105,6 +105,8 @@ int flor_init(int *argc, char ***argv)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     int rc = flor__kwargs_parse(argc, argv);
     if (!rc)
+        rc = flor__experiment_parse(argc, argv);
+    if (!rc)
         rc = flor__replay_parse(argc, argv);
     if (!rc)
         rc = flor__resume_parse(argc, argv);

@@ -29,9 +29,10 @@ from ._flor import (
     replay,
 )
 from ._notebook import notebook
+from .mtk import MTK
 
 __all__ = ["arg", "log", "loop", "checkpointing", "iteration", "commit",
-           "dataframe", "query", "replay", "NotFoundError", "notebook"]
+           "dataframe", "query", "replay", "NotFoundError", "notebook", "MTK"]
 
 _flor._start()
 _notebook._setup()  # per-cell runs in IPython and Jupyter

@@ -6,8 +6,8 @@
  * call (flor.arg, flor.log, a flor.loop, flor.checkpointing,
  * flor.iteration, flor.commit), as FlorDB does: importing flor to read a
  * dataframe in a notebook, or `python -m flor`, records nothing.  When
- * the command line carries flor's own flags (--kwargs, --replay_flor,
- * --replay_run, --probe) or FLOR_REPLAY is set, flor_init runs at import
+ * the command line carries flor's own flags (--kwargs, --flor,
+ * --replay_flor, --replay_run, --probe) or FLOR_REPLAY is set, flor_init runs at import
  * instead, so that the flags are out of sys.argv before the script's own
  * argparse sees them.
  *
@@ -98,7 +98,8 @@ int pyflor_recording(void)
  * must happen before the script parses its own arguments. */
 static int flags_given(PyObject *argv)
 {
-    static const char *const flags[] = {"--kwargs", "--replay_flor", "--replay_run", "--probe"};
+    static const char *const flags[] = {"--kwargs", "--replay_flor", "--replay_run", "--probe",
+                                        "--flor"};
     const char *env = getenv("FLOR_REPLAY");
     if (env && *env)
         return 1;
@@ -188,7 +189,14 @@ static int start_run(int rewrite)
     free(orig);
     free(argv);
     if (status == 0 && rc == FLOR_EINVAL) {
-        pyflor_raise(rc, NULL); /* a malformed flag: the script must not run on defaults */
+        /* a malformed flag: the script must not run on defaults.  As
+         * argparse does: one line on stderr and exit status 2 */
+        PySys_FormatStderr("flor: %s\n", flor_errmsg());
+        PyObject *code = PyLong_FromLong(2);
+        if (code) {
+            PyErr_SetObject(PyExc_SystemExit, code);
+            Py_DECREF(code);
+        }
         status = -1;
     } else if (status == 0 && rc != 0) {
         flor_warn("this run is not recorded: %s", flor_errmsg());
@@ -1050,6 +1058,8 @@ static PyMethodDef methods[] = {
      "loop(name, iterable)\n--\n\n"
      "Iterates over ITERABLE as the flor loop NAME: logs made inside carry the\n"
      "iteration, and the outermost loop's iteration boundaries take checkpoints."},
+    {"_probe", pyflor_probe, METH_O, "_probe(name)\n--\n\nIn a replay, runs the loop NAME instead of skipping it."},
+    {"_depth", pyflor_depth, METH_NOARGS, "_depth()\n--\n\nThe number of open flor loops."},
     {"commit", py_commit, METH_NOARGS,
      "commit()\n--\n\nWaits until every log made so far is in the database."},
     {"dataframe", py_dataframe, METH_VARARGS,

@@ -58,6 +58,11 @@ PyObject *pyflor_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 /* Number of flor loops and iterations open in Python right now. */
 int pyflor_loop_depth(void);
 
+/* _mtk.c: _probe(name), a loop run rather than skipped in a replay. */
+PyObject *pyflor_probe(PyObject *self, PyObject *name);
+/* _mtk.c: _depth(), the number of open flor loops. */
+PyObject *pyflor_depth(PyObject *self, PyObject *noargs);
+
 /* ---- _state.c ----------------------------------------------------------- */
 
 extern PyTypeObject pyflor_CheckpointingType;

@@ -95,7 +95,11 @@ typedef struct flor__policy {
 typedef enum { FLOR__TAKE, FLOR__SKIP_BUDGET, FLOR__SKIP_BUSY } flor__decision;
 
 void flor__policy_init(flor__policy *p, double budget, double now);
+/* The overhead budget: the one set by flor__policy_budget_set (the
+ * EPSILON of --flor NAME EPSILON) when set, else FLOR_OVERHEAD, else 0.01. */
 double flor__policy_budget_from_env(void);
+/* Sets the budget for the runs of this process; a negative B unsets it. */
+void flor__policy_budget_set(double b);
 /* The predicted pause of a checkpoint of BYTES. */
 double flor__policy_predict(const flor__policy *p, size_t bytes);
 /* Its predicted cost to the budget: the pause plus the writer's charge. */

@@ -119,8 +119,14 @@ flor__decision flor__policy_decide_every(flor__policy *p, long iteration, double
     return FLOR__SKIP_BUDGET;
 }
 
+static double budget_given = -1; /* --flor NAME EPSILON */
+
+void flor__policy_budget_set(double b) { budget_given = b; }
+
 double flor__policy_budget_from_env(void)
 {
+    if (budget_given >= 0)
+        return budget_given;
     const char *e = getenv("FLOR_OVERHEAD");
     if (!e || !*e)
         return 0.01;

@@ -187,6 +187,9 @@ int flor__runs_find(sqlite3 *db, const char *spec, int64_t *run);
 int flor__runs_latest_of(sqlite3 *db, const char *filename, int64_t *run);
 /* The filename of the newest run, malloc'd; NULL when there is none. */
 int flor__runs_newest_filename(sqlite3 *db, char **out);
+/* The projid (experiment name) of the latest run of FILENAME into *OUT
+ * (malloc'd), NULL when it has none. */
+int flor__runs_latest_projid(sqlite3 *db, const char *filename, char **out);
 /* Column "program": the recorded argv[0] (else the filename) of the
  * latest run of each filename, oldest first. */
 int flor__runs_programs(sqlite3 *db, flor_table **out);

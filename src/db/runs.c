@@ -422,13 +422,16 @@ int flor__runs_latest_of(sqlite3 *db, const char *filename, int64_t *run)
     return runs_one_int(db, "SELECT max(run_id) FROM runs WHERE filename = ?1 AND rank = 0", filename, run);
 }
 
-int flor__runs_newest_filename(sqlite3 *db, char **out)
+/* The text of the first column of SQL's first row (bound to TEXT when not
+ * NULL) into *OUT, malloc'd; NULL when there is no row. */
+static int runs_one_text(sqlite3 *db, const char *sql, const char *text, char **out)
 {
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT filename FROM runs ORDER BY run_id DESC LIMIT 1", -1,
-                                &st, NULL);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc == SQLITE_OK) {
+        if (text)
+            sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             const char *f = (const char *)sqlite3_column_text(st, 0);
@@ -439,6 +442,19 @@ int flor__runs_newest_filename(sqlite3 *db, char **out)
     }
     sqlite3_finalize(st);
     return rc == SQLITE_OK ? 0 : flor__err_sqlite(db, rc, "cannot read the runs");
+}
+
+int flor__runs_newest_filename(sqlite3 *db, char **out)
+{
+    return runs_one_text(db, "SELECT filename FROM runs ORDER BY run_id DESC LIMIT 1", NULL, out);
+}
+
+int flor__runs_latest_projid(sqlite3 *db, const char *filename, char **out)
+{
+    return runs_one_text(db,
+                         "SELECT projid FROM runs WHERE filename = ?1 AND rank = 0"
+                         " ORDER BY run_id DESC LIMIT 1",
+                         filename, out);
 }
 
 /* All the rows of SQL, read about WHAT ("the runs"). */

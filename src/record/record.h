@@ -231,4 +231,15 @@ void flor__kwargs_check_unused(void);
 void flor__kwargs_record_given(void);
 void flor__kwargs_release(void);
 
+/* ---- experiment.c: --flor NAME [EPSILON] -------------------------------- */
+
+/* Takes --flor [NAME [EPSILON]] off the command line: NAME is the next
+ * word unless it starts with '-', EPSILON the one after it when it reads
+ * as a number (then it must be in (0,1): FLOR_EINVAL otherwise). */
+int flor__experiment_parse(int *argc, char ***argv);
+/* Under --flor, makes R->place.projid the experiment's name (NAME, else
+ * that of the latest run of FILENAME, else the project's) and, for rank
+ * 0, links ~/.flor/NAME to the data directory. */
+int flor__experiment_apply(flor__run *R, const char *filename, int rank);
+
 #endif

@@ -152,6 +152,10 @@ static int start(flor__run *R, const flor__rank *me, int argc, char **argv)
     if (!args)
         return flor__err(FLOR_ENOMEM, "out of memory");
     const char *filename = flor__run_filename(argc, argv);
+    if ((rc = flor__experiment_apply(R, filename, (int)me->rank)) != 0) {
+        free(args);
+        return rc;
+    }
     char tstamp[32];
     if (me->rank > 0) {
         rc = join_leader(R, me, args);

@@ -149,3 +149,19 @@ int flor__replay_probed(const char *loop)
             return 1;
     return 0;
 }
+
+int flor_probe(const char *loop)
+{
+    flor__err_clear();
+    if (!loop || !*loop)
+        return flor__err(FLOR_EINVAL, "flor_probe: expected a loop name");
+    if (flor__replay_probed(loop))
+        return 0;
+    if (flor__P.nprobe == (int)(sizeof flor__P.probe / sizeof *flor__P.probe))
+        return 0; /* as --probe: the first 16 */
+    char *copy = flor__strdup(loop);
+    if (!copy)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    flor__P.probe[flor__P.nprobe++] = copy;
+    return 0;
+}

@@ -863,6 +863,107 @@ static void test_consistent_names_and_their_aliases_agree(void)
     remove_project();
 }
 
+/* ---- --flor NAME [EPSILON] ------------------------------------------------- */
+
+static char home[256];
+
+static int body_flor_name(int argc, char **argv)
+{
+    setenv("HOME", home, 1);
+    if (flor_init(&argc, &argv) != 0)
+        return 40;
+    /* --flor and its operands are gone; the program's own flags stay */
+    if (argc != 2 || strcmp(argv[1], "--foo") != 0 || argv[2] != NULL)
+        return 41;
+    if (flor__policy_budget_from_env() != 0.05)
+        return 42;
+    return flor_finish();
+}
+
+static int body_flor_blank(int argc, char **argv)
+{
+    setenv("HOME", home, 1);
+    unsetenv("FLOR_OVERHEAD");
+    if (flor_init(&argc, &argv) != 0)
+        return 43;
+    if (argc != 1 || flor__policy_budget_from_env() != 0.01) /* FLOR_OVERHEAD's default */
+        return 44;
+    return flor_finish();
+}
+
+static void test_flor_name_is_the_projid_and_epsilon_the_budget(void)
+{
+    new_project(1);
+    check_scratch_dir(home, sizeof home, "home", 0);
+    char *named[] = {"prog", "--flor", "linear", "0.05", "--foo", NULL};
+    int st = in_child(body_flor_name, 5, named);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT projid FROM runs"), "linear");
+    /* the seed's `ls ~/.flor/linear` lists the project's data directory */
+    char link[512], want[512], got[512];
+    snprintf(link, sizeof link, "%s/.flor/linear", home);
+    snprintf(want, sizeof want, "%s/.flor", project);
+    ssize_t n = readlink(link, got, sizeof got - 1);
+    CHECK(n > 0);
+    got[n > 0 ? n : 0] = '\0';
+    CHECK_EQ_STR(got, want);
+    /* no NAME: the previous run's */
+    char *blank[] = {"prog", "--flor", NULL};
+    st = in_child(body_flor_blank, 2, blank);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT group_concat(projid, ' ') FROM runs"), "linear linear");
+    remove_project();
+    check_remove_dir(home);
+}
+
+static int body_flor_bad_epsilon(int argc, char **argv)
+{
+    setenv("HOME", home, 1);
+    if (flor_init(&argc, &argv) != FLOR_EINVAL)
+        return 45;
+    return strstr(flor_errmsg(), "--flor linear 5: expected EPSILON") ? 0 : 46;
+}
+
+static void test_flor_epsilon_out_of_range_is_a_usage_error(void)
+{
+    new_project(1);
+    check_scratch_dir(home, sizeof home, "home", 0);
+    char *argv[] = {"prog", "--flor", "linear", "5", NULL};
+    int st = in_child(body_flor_bad_epsilon, 4, argv);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    CHECK_EQ_STR(q("SELECT count(*) FROM runs"), "no database"); /* nothing ran */
+    remove_project();
+    check_remove_dir(home);
+}
+
+static void test_flor_name_never_replaces_a_directory_in_home(void)
+{
+    new_project(1);
+    check_scratch_dir(home, sizeof home, "home", 0);
+    char dir[512], mine[600];
+    snprintf(dir, sizeof dir, "%s/.flor", home);
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(dir, sizeof dir, "%s/.flor/linear", home);
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(mine, sizeof mine, "%s/mine", dir);
+    FILE *f = fopen(mine, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    char *argv[] = {"prog", "--flor", "linear", "0.05", "--foo", NULL};
+    int st = in_child(body_flor_name, 5, argv);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ_INT(WEXITSTATUS(st), 0); /* the run is recorded */
+    struct stat sb;
+    CHECK(lstat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
+    CHECK(access(mine, F_OK) == 0);
+    remove_project();
+    check_remove_dir(home);
+}
+
 int main(void)
 {
     setenv("FLOR_QUIET", "1", 1);
@@ -874,6 +975,9 @@ int main(void)
     RUN(test_a_version_1_database_is_migrated_in_place);
     RUN(test_a_version_3_database_is_migrated_in_place);
     RUN(test_kwargs_without_pairs_is_an_error);
+    RUN(test_flor_name_is_the_projid_and_epsilon_the_budget);
+    RUN(test_flor_epsilon_out_of_range_is_a_usage_error);
+    RUN(test_flor_name_never_replaces_a_directory_in_home);
     RUN(test_unknown_kwargs_are_recorded_as_text);
     RUN(test_logs_carry_their_loop_context_and_type);
     RUN(test_many_logs_keep_their_order_context_and_type);
