@@ -26,8 +26,8 @@ from ._flor import (
     log,
     loop,
     query,
-    replay,
 )
+from ._replay import replay
 
 __all__ = ["arg", "log", "loop", "checkpointing", "iteration", "commit",
            "dataframe", "query", "replay", "NotFoundError"]
