@@ -169,6 +169,7 @@ def test_a_value_of_a_skipped_loop_names_the_loop_to_probe(project, toy, capfd):
                         "--where", "epochs = 1"], cwd=project.path, env=script_env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+    assert len(flor.query("SELECT * FROM runs")) == 2  # its --probe is the command's
     df = flor.replay(["acc"], probe="step")
     assert df["outcome"].tolist() == ["nothing to do", "replayed"]
     got = flor.dataframe("acc").dropna(subset=["acc"]).sort_values(["tstamp", "epoch"])
