@@ -371,6 +371,22 @@ typedef enum flor_run_status {
 FLOR_API int flor_finish_status(flor_run_status status);
 
 /**
+ * flor_finish_status(STATUS), with ERROR (NULL or "": none) as the
+ * program's reason for stopping: in a replay it becomes the replay's
+ * error -- the error column of its row in the replays table, its report
+ * ("flor: replay of run N failed: ERROR") and what `flor replay` and
+ * flor.replay() show for the run -- unless flor had an error of its own
+ * first, which stays.  For a language binding that ends a replay on an
+ * uncaught exception (Python's gives the exception, with a hint when a
+ * value the replay did not compute is missing).  When recording, ERROR
+ * is not kept (the program may log it).
+ *
+ * @return as flor_finish_status(); ERROR itself is not an error of this
+ *         call.
+ */
+FLOR_API int flor_finish_error(flor_run_status status, const char *error);
+
+/**
  * Blocks until every log made so far is committed to the database.
  * Logs are committed in the background within about 0.1 s anyway; this is
  * for a program that wants a guarantee at a point of its choosing.
@@ -1409,6 +1425,21 @@ FLOR_API const flor_table *flor_replay_summary(const flor_replay *r);
  *         that did not finish; 0 when all did.
  */
 FLOR_API long flor_replay_report(flor_replay *r);
+
+/**
+ * With names: what the launch did with each selected run, one row per run
+ * in run order, owned by R: run, tstamp, vid (shortened to 12), status (as
+ * in the summary: finished, failed, killed, cancelled, conflict, build
+ * failed, missing version, no code version, skipped), segments (how many
+ * segments it was replayed in; 0 when it was not), seconds, new_values,
+ * divergences (NULL when it was not replayed), conflicts ("file:line
+ * name; ..."), error (why it did not finish: the first error its segments
+ * recorded in the replays table, else how the segment's process ended;
+ * the build's failure; the conflicts; why the version is missing; NULL
+ * when it finished or was skipped).  NULL without names, before
+ * flor_replay_run, or when it was interrupted.
+ */
+FLOR_API const flor_table *flor_replay_runs(const flor_replay *r);
 
 /** The signal (SIGINT, ...) that interrupted flor_replay_run, or 0. */
 FLOR_API int flor_replay_signal(const flor_replay *r);

@@ -24,13 +24,14 @@ int64_t flor_run_id(void) { return flor__R.on ? flor__R.run_id : 0; }
 flor_mode flor_run_mode(void) { return requested_mode; }
 flor_mode flor_get_mode(void) { return requested_mode; }
 
-/* Ends the run (recorded or replayed) with STATUS; returns the first error. */
-static int end_run(const char *status)
+/* Ends the run (recorded or replayed) with STATUS, WHY the program's
+ * reason (a replay keeps it; NULL: none); returns the first error. */
+static int end_run(const char *status, const char *why)
 {
     if (!flor__R.on)
         return 0;
     if (flor__R.replay)
-        return flor__replay_end(status);
+        return flor__replay_end(status, why);
     int rc = flor__record_end(status);
     if (flor__R.resume_id)
         flor__resume_release();
@@ -47,10 +48,10 @@ static void at_exit(void)
     if (!flor__R.on || flor__R.finished || getpid() != run_pid)
         return;
     if (flor__R.replay) {
-        end_run("failed");
+        end_run("failed", NULL);
         return;
     }
-    int rc = end_run("failed");
+    int rc = end_run("failed", NULL);
     if (rc && rc != FLOR_EINVAL) { /* EINVAL: bad input, whose exit is the program's */
         fflush(NULL);
         _exit(1);
@@ -160,7 +161,9 @@ int flor_init(int *argc, char ***argv)
     return rc;
 }
 
-int flor_finish_status(flor_run_status status)
+int flor_finish_status(flor_run_status status) { return flor_finish_error(status, NULL); }
+
+int flor_finish_error(flor_run_status status, const char *error)
 {
     static const char *const names[] = {"finished", "failed", "killed"};
     if ((unsigned)status > FLOR_RUN_KILLED)
@@ -171,7 +174,7 @@ int flor_finish_status(flor_run_status status)
         return 0;
     }
     int rc = flor__check_thread();
-    return rc ? rc : end_run(names[status]);
+    return rc ? rc : end_run(names[status], error);
 }
 
 int flor_finish(void) { return flor_finish_status(FLOR_RUN_FINISHED); }

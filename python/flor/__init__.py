@@ -26,10 +26,10 @@ from ._flor import (
     log,
     loop,
     query,
-    replay,
 )
 from ._notebook import notebook
 from .mtk import MTK
+from ._replay import replay
 
 __all__ = ["arg", "log", "loop", "checkpointing", "iteration", "commit",
            "dataframe", "query", "replay", "NotFoundError", "notebook", "MTK"]

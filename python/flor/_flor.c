@@ -45,6 +45,7 @@ static int uncaught = UNCAUGHT_NONE;
 static int exiting;      /* the atexit hook ran: the interpreter is going away */
 static PyObject *argv_at_import; /* a copy of sys.argv taken by _start() */
 static PyObject *previous_excepthook;
+static char *replay_why; /* in a replay, the uncaught exception (_skipped.py) */
 static PyObject *json_dumps;
 static PyObject *str_ndim, *str_item;
 static PyObject *NotFoundError;
@@ -211,6 +212,25 @@ int pyflor_ensure_started(void)
     return start_run(0);
 }
 
+/* Whether flor is imported by `python -m flor` on its way to running the
+ * flor command (sys.argv[0] is "-m" while runpy finds flor.__main__): its
+ * options (`flor replay NAME --probe LOOP`) are the command's, and it
+ * records nothing. */
+static bool is_flor_command(PyObject *argv)
+{
+    PyObject *a0 = PyList_GET_SIZE(argv) > 0 ? PyList_GET_ITEM(argv, 0) : NULL;
+    PyObject *orig = PySys_GetObject("orig_argv"); /* borrowed */
+    if (!a0 || !PyUnicode_Check(a0) || PyUnicode_CompareWithASCIIString(a0, "-m") != 0 ||
+        !orig || !PyList_Check(orig))
+        return false;
+    for (Py_ssize_t i = 1; i + 1 < PyList_GET_SIZE(orig); i++) {
+        PyObject *m = PyList_GET_ITEM(orig, i), *mod = PyList_GET_ITEM(orig, i + 1);
+        if (PyUnicode_Check(m) && PyUnicode_CompareWithASCIIString(m, "-m") == 0)
+            return PyUnicode_Check(mod) && PyUnicode_CompareWithASCIIString(mod, "flor") == 0;
+    }
+    return false;
+}
+
 /* _start(): called once by flor/__init__.py. */
 static PyObject *py_start(PyObject *self, PyObject *noargs)
 {
@@ -239,7 +259,7 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
     if (!r)
         return NULL;
     Py_DECREF(r);
-    if (flags_given(argv_at_import) && start_run(1) < 0)
+    if (!is_flor_command(argv_at_import) && flags_given(argv_at_import) && start_run(1) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -259,6 +279,25 @@ static void log_exception(PyTypeObject *type, PyObject *value)
     PyErr_Clear();
 }
 
+/* In a replay, the uncaught exception ARGS (type, value, traceback) as the
+ * replay's error, with the hint of flor._skipped when a value is missing
+ * because the replay skipped the loop that computes it. */
+static void note_replay_error(PyObject *const *args)
+{
+    PyObject *mod = PyImport_ImportModule("flor._skipped");
+    PyObject *text = mod ? PyObject_CallMethod(mod, "replay_error", "OOOO", args[0], args[1],
+                                               args[2], argv_at_import ? argv_at_import : Py_None)
+                         : NULL;
+    const char *s = text && PyUnicode_Check(text) ? PyUnicode_AsUTF8(text) : NULL;
+    if (s) {
+        free(replay_why);
+        replay_why = strdup(s);
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(mod);
+    PyErr_Clear();
+}
+
 /* sys.excepthook while flor is imported: notes the uncaught exception,
  * logs it, and hands it to the previous hook, which prints it. */
 static PyObject *py_excepthook(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -268,6 +307,8 @@ static PyObject *py_excepthook(PyObject *self, PyObject *const *args, Py_ssize_t
         uncaught = interrupt ? UNCAUGHT_INTERRUPT : UNCAUGHT_ERROR;
         if (pyflor_recording())
             log_exception((PyTypeObject *)args[0], args[1]);
+        if (!interrupt && flor_run_mode() == FLOR_MODE_REPLAY)
+            note_replay_error(args);
     }
     PyObject *hook = previous_excepthook ? previous_excepthook : PySys_GetObject("__excepthook__");
     if (!hook)
@@ -286,7 +327,7 @@ static PyObject *py_atexit(PyObject *self, PyObject *noargs)
                                                               : FLOR_RUN_FINISHED;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = flor_finish_status(status);
+    rc = flor_finish_error(status, status == FLOR_RUN_FAILED ? replay_why : NULL);
     Py_END_ALLOW_THREADS
     if (rc)
         flor_warn("%s", flor_errmsg());
@@ -818,45 +859,50 @@ struct launch {
     int status;      /* the exit status `flor replay` would have: 0, 1, 2 (usage) */
     int signal;      /* the signal that interrupted it, or 0 */
     char error[512]; /* flor_errmsg() of a launch that could not run */
+    int notfound;    /* that error was FLOR_ENOTFOUND: nothing to replay */
+    flor_project *p; /* kept until its runs are read (launch_release) */
+    flor_replay *r;
 };
 
 /* Runs the launch of options O in the project around the working
  * directory, without the GIL; its progress and report go to stderr. */
 static void launch_replay(const flor_replay_options *o, struct launch *out)
 {
-    flor_project *p = NULL;
-    flor_replay *r = NULL;
-    int rc = flor_project_open(&p, NULL);
-    if (!rc && (rc = flor_replay_new(p, o, &r)) != 0)
+    int rc = flor_project_open(&out->p, NULL);
+    if (!rc && (rc = flor_replay_new(out->p, o, &out->r)) != 0)
         out->status = 2;
-    if (!rc && (rc = flor_replay_run(r)) == 0) {
-        /* the summary on stdout, as `flor replay` prints it (python -m
-         * flor's own printer), then the report on stderr */
-        const flor_table *sum = flor_replay_summary(r);
-        cli_opts opts = {CLI_AUTO, NULL};
-        int printed = sum ? cli_print_table(sum, &opts) : CLI_ERROR;
-        fflush(stdout);
-        out->status = printed != CLI_OK || flor_replay_report(r) ? 1 : 0;
-    }
+    if (!rc && (rc = flor_replay_run(out->r)) == 0)
+        out->status = flor_replay_report(out->r) ? 1 : 0;
     if (rc) {
         out->status = out->status ? out->status : 1;
+        out->notfound = rc == FLOR_ENOTFOUND;
         snprintf(out->error, sizeof out->error, "%s", flor_errmsg());
     }
-    out->signal = flor_replay_signal(r);
-    flor_replay_free(r);
-    flor_project_free(p);
+    out->signal = flor_replay_signal(out->r);
+}
+
+static void launch_release(struct launch *l)
+{
+    Py_BEGIN_ALLOW_THREADS /* removes the work area */
+    flor_replay_free(l->r);
+    flor_project_free(l->p);
+    Py_END_ALLOW_THREADS
 }
 
 /* Replays the runs of SCRIPT with the interpreter EXE, as `flor replay
- * NAMES [--where WHERE] -- EXE SCRIPT` does: 0, or -1 with an exception. */
-static int replay_script(const char *const *names, size_t n, const char *where, PyObject *exe,
-                         PyObject *script)
+ * VARS [--where WHERE] [--probe PROBE]... -- EXE SCRIPT` does.  What it did, as a dict:
+ * program, runs (flor_replay_runs' rows, a list of dicts; None when the
+ * launch could not run), error (why it could not; None), notfound (that
+ * error means there was nothing to replay); NULL with an exception. */
+static PyObject *replay_script(const struct names *vars, const char *where,
+                               const struct names *probes, PyObject *exe, PyObject *script)
 {
     char *cmd[2] = {c_arg(exe), c_arg(script)};
     struct launch l = {0};
     if (cmd[0] && cmd[1]) {
-        flor_replay_options o = {.cmd = cmd, .ncmd = 2, .names = names, .nnames = n,
-                                 .where = where, .progress = stderr};
+        flor_replay_options o = {.cmd = cmd, .ncmd = 2, .names = vars->v, .nnames = vars->n,
+                                 .where = where, .probes = probes->v, .nprobes = probes->n,
+                                 .progress = stderr};
         PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
         Py_XDECREF(r);
         PyErr_Clear();
@@ -864,26 +910,32 @@ static int replay_script(const char *const *names, size_t n, const char *where, 
         launch_replay(&o, &l);
         Py_END_ALLOW_THREADS
     }
+    const flor_table *t = flor_replay_runs(l.r);
+    PyObject *runs = t ? table_records(t) : Py_NewRef(Py_None);
+    launch_release(&l);
     free(cmd[0]);
     free(cmd[1]);
-    if (!cmd[0] || !cmd[1])
-        return -1;
+    if (!cmd[0] || !cmd[1] || !runs)
+        return Py_XDECREF(runs), NULL;
     if (l.signal > 0) { /* as the signal would have ended the command: Ctrl-C raises */
         raise(l.signal);
         if (PyErr_CheckSignals() < 0)
-            return -1;
+            return Py_DECREF(runs), NULL;
     }
-    if (l.status == 0)
-        return 0;
-    if (*l.error)
-        PyErr_Format(PyExc_RuntimeError, "flor.replay: `flor replay ... -- %U %U` exited with "
-                                         "status %d: %s",
-                     exe, script, l.status, l.error);
-    else
-        PyErr_Format(PyExc_RuntimeError, "flor.replay: `flor replay ... -- %U %U` exited with "
-                                         "status %d (its message is on stderr)",
-                     exe, script, l.status);
-    return -1;
+    PyObject *error = runs != Py_None ? Py_NewRef(Py_None)
+                      : *l.error      ? PyUnicode_FromFormat("`flor replay ... -- %U %U` exited "
+                                                             "with status %d: %s",
+                                                             exe, script, l.status, l.error)
+                                      : PyUnicode_FromFormat("`flor replay ... -- %U %U` exited "
+                                                             "with status %d (its message is on "
+                                                             "stderr)",
+                                                             exe, script, l.status);
+    PyObject *d = error ? Py_BuildValue("{sOsOsOsO}", "program", script, "runs", runs, "error",
+                                        error, "notfound", l.notfound ? Py_True : Py_False)
+                        : NULL;
+    Py_DECREF(runs);
+    Py_XDECREF(error);
+    return d;
 }
 
 /* replay_every's value as a new string "N" or "N:R" (an int N, or a
@@ -933,19 +985,24 @@ static void restore_every(const char *spec, char *saved, bool had)
     free(saved);
 }
 
-/* flor.replay(vars, where=None, replay_every=None): FlorDB's hindsight
- * logging from a notebook.  For each script the project recorded, replays
- * its runs (WHERE selects them) in their own code versions with the
+/* _replay(vars, where, replay_every, python, probes): what flor.replay
+ * (_replay.py) runs.  For each script the project recorded, replays its
+ * runs (WHERE selects them) in their own code versions with the
  * statements logging VARS carried in, through the library's launcher, as
  * the command
- *   flor replay VAR... [--where WHERE] [--replay_every N[:R]] -- PYTHON SCRIPT
- * does (its summary on stdout, its progress and report on stderr). */
+ *   flor replay VAR... [--where WHERE] [--probe PROBES] [--replay_every N[:R]]
+ *               -- PYTHON SCRIPT
+ * does (its progress and report on stderr); PROBES is "LOOP,LOOP..." or
+ * None.  Returns a list with one dict per script (see replay_script). */
 static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"vars", "where", "replay_every", NULL};
-    PyObject *vars, *where = Py_None, *every = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:replay", kwlist, &vars, &where, &every))
+    static char *kwlist[] = {"vars", "where", "replay_every", "python", "probes", NULL};
+    PyObject *vars, *where = Py_None, *every = Py_None, *exe;
+    const char *probe = NULL; /* "LOOP,LOOP...", as --probe takes them */
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOUz:replay", kwlist, &vars, &where,
+                                     &every, &exe, &probe))
         return NULL;
+    struct names probes = {&probe, probe ? 1 : 0};
     PyObject *names = PyUnicode_Check(vars) ? PyList_New(1) : PySequence_List(vars);
     if (!names) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
@@ -980,34 +1037,53 @@ static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
         ok = (cnames[i] = c_arg(PyList_GET_ITEM(names, i))) != NULL;
     if (!PyErr_Occurred() && !ok)
         PyErr_NoMemory();
-    PyObject *scripts = ok ? replay_scripts() : NULL;
-    PyObject *exe = scripts ? PySys_GetObject("executable") : NULL; /* borrowed */
-    if (scripts && (!exe || !PyUnicode_Check(exe) || PyUnicode_GET_LENGTH(exe) == 0)) {
-        PyErr_SetString(PyExc_RuntimeError, "flor.replay: sys.executable is not known");
-        Py_CLEAR(scripts);
+    if (ok && PyUnicode_GET_LENGTH(exe) == 0) {
+        PyErr_SetString(PyExc_ValueError, "flor.replay: python is empty: expected the "
+                                          "interpreter that runs the scripts");
+        ok = false;
     }
+    PyObject *scripts = ok ? replay_scripts() : NULL;
+    PyObject *done = scripts ? PyList_New(0) : NULL;
+    if (!done)
+        Py_CLEAR(scripts);
     char *saved = NULL;
-    bool had = false;
-    if (scripts)
+    bool had = false, every_set = scripts != NULL;
+    if (every_set)
         set_every(spec, &saved, &had);
-    for (Py_ssize_t k = 0; scripts && k < PyList_GET_SIZE(scripts); k++)
-        if (replay_script((const char *const *)cnames, (size_t)n, cwhere, exe,
-                          PyList_GET_ITEM(scripts, k)) < 0)
+    for (Py_ssize_t k = 0; scripts && k < PyList_GET_SIZE(scripts); k++) {
+        struct names vnames = {(const char **)cnames, (size_t)n};
+        PyObject *one = replay_script(&vnames, cwhere, &probes, exe, PyList_GET_ITEM(scripts, k));
+        if (!one || PyList_Append(done, one) < 0)
+            Py_CLEAR(done);
+        Py_XDECREF(one);
+        if (!done)
             Py_CLEAR(scripts);
-    restore_every(spec, saved, had);
+    }
+    if (every_set)
+        restore_every(spec, saved, had);
     free(spec);
     for (Py_ssize_t i = 0; cnames && i < n; i++)
         free(cnames[i]);
     free(cnames);
     free(cwhere);
     Py_DECREF(names);
-    if (!scripts)
-        return NULL;
-    Py_DECREF(scripts);
-    Py_RETURN_NONE;
+    Py_XDECREF(scripts);
+    return done;
 }
 
 /* ---- python -m flor ------------------------------------------------------ */
+
+/* FLOR_PYTHON, the interpreter `flor replay NAME` runs a recorded .py
+ * script with, is this one (sys.executable) while the command runs,
+ * unless it is set: *SET says whether it was set here. */
+static void python_for_replays(bool *set)
+{
+    const char *given = getenv("FLOR_PYTHON");
+    PyObject *exe = PySys_GetObject("executable"); /* borrowed */
+    const char *path = exe && PyUnicode_Check(exe) ? PyUnicode_AsUTF8(exe) : NULL;
+    PyErr_Clear();
+    *set = (!given || !*given) && path && *path && setenv("FLOR_PYTHON", path, 1) == 0;
+}
 
 /* cli(argv): runs the flor command with ARGV (argv[0] first) and returns
  * its exit status.  Its output goes to the process's stdout and stderr. */
@@ -1028,10 +1104,14 @@ static PyObject *py_cli(PyObject *self, PyObject *list)
         PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
         Py_XDECREF(r);
         PyErr_Clear();
+        bool python_set;
+        python_for_replays(&python_set);
         Py_BEGIN_ALLOW_THREADS
         rc = flor_cli_main((int)n, argv);
         fflush(stdout);
         Py_END_ALLOW_THREADS
+        if (python_set)
+            unsetenv("FLOR_PYTHON");
     }
     for (Py_ssize_t i = 0; argv && i < n; i++)
         free(owned[i]);
@@ -1069,13 +1149,7 @@ static PyMethodDef methods[] = {
      "a list of dicts."},
     {"query", py_query, METH_O,
      "query(sql)\n--\n\nThe rows of one read-only SQL statement on the project's database."},
-    {"replay", (PyCFunction)(void (*)(void))py_replay, METH_VARARGS | METH_KEYWORDS,
-     "replay(vars, where=None)\n--\n\n"
-     "Hindsight logging from a notebook: replays the project's runs (those WHERE\n"
-     "selects, an SQL condition) in their own code versions, with the statements\n"
-     "that log VARS (names added to the script since) carried in, as the command\n"
-     "`flor replay VARS... [--where WHERE] -- python SCRIPT` does (progress on\n"
-     "stderr).  Then flor.dataframe(*VARS) has their values for those runs."},
+    {"_replay", (PyCFunction)(void (*)(void))py_replay, METH_VARARGS | METH_KEYWORDS, NULL},
     {"cli", py_cli, METH_O, "cli(argv)\n--\n\nRuns the flor command; returns its exit status."},
     {"_start", py_start, METH_NOARGS, NULL},
     {"_excepthook", (PyCFunction)(void (*)(void))py_excepthook, METH_FASTCALL, NULL},

@@ -524,7 +524,8 @@ int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const
                                   " sel.run_id AND l.name IN (");
     for (size_t i = 0; !rc && i < n; i++)
         rc = (i && flor__buf_puts(&b, ", ")) || runs_quote(&b, names[i]);
-    rc = rc || flor__buf_printf(&b, ")) = %zu, world_size, launcher FROM sel WHERE filename = ",
+    rc = rc || flor__buf_printf(&b, ")) = %zu, world_size, launcher, tstamp FROM sel"
+                                    " WHERE filename = ",
                                 n) ||
          runs_quote(&b, prog) || flor__buf_puts(&b, " AND status != 'running' AND rank = 0");
     if (!rc && where)

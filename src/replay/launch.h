@@ -75,6 +75,7 @@ struct flor_replay {
     flor__versions *v;
     /* both */
     flor_table *summary; /* what flor_replay_summary hands out */
+    flor_table *runs;    /* with names: what flor_replay_runs hands out */
     long not_finished;   /* rows of the summary that did not finish */
     int signal;          /* the signal that interrupted the launch, or 0 */
     bool ran;

@@ -100,6 +100,8 @@ int flor_replay_run(flor_replay *r)
 
 const flor_table *flor_replay_summary(const flor_replay *r) { return r ? r->summary : NULL; }
 
+const flor_table *flor_replay_runs(const flor_replay *r) { return r ? r->runs : NULL; }
+
 long flor_replay_report(flor_replay *r)
 {
     if (!r->summary)
@@ -122,6 +124,7 @@ void flor_replay_free(flor_replay *r)
     else
         flor__segments_release(r);
     flor_table_free(r->summary);
+    flor_table_free(r->runs);
     for (char **c = r->cmd_copy; c && *c; c++)
         free(*c);
     free(r->cmd_copy);

@@ -78,19 +78,22 @@ int flor__replay_start(int argc, char **argv)
     return 0;
 }
 
-int flor__replay_end(const char *status)
+int flor__replay_end(const char *status, const char *why)
 {
     int rc = flor__writer_stop(flor__R.writer);
     flor__R.writer = NULL;
     flor__R.on = 0;
     char saved[512];
     snprintf(saved, sizeof saved, "%s", flor_errmsg());
+    bool flors = flor__P.error || rc; /* an error of flor's, not the program's */
     if (rc && !flor__P.error)
         flor__P.error = flor__strdup(saved);
+    else if (why && *why && !flor__P.error)
+        flor__P.error = flor__strdup(why);
     flor__replay_end_row(flor__R.db, status);
     flor__replay_report();
-    int code = flor__P.error ? (rc ? rc : FLOR_ECORRUPT) : 0;
-    if (flor__P.error)
+    int code = flors ? (rc ? rc : FLOR_ECORRUPT) : 0;
+    if (flors)
         flor__err(code, "%s", flor__P.error);
     sqlite3_close(flor__R.db);
     flor__R.db = NULL;

@@ -61,8 +61,11 @@ extern flor__replay flor__P;
 /* Opens the run to replay (ARGV: the program's own), its replays row and
  * the writer, and registers the replay's hooks with the session. */
 int flor__replay_start(int argc, char **argv);
-/* Ends the replay: its row and its one-line report; the first error. */
-int flor__replay_end(const char *status);
+/* Ends the replay: its row and its one-line report; the first error.
+ * WHY (NULL: none) is the program's reason for stopping, kept as the
+ * replay's error unless flor had one first; it is not an error of this
+ * call. */
+int flor__replay_end(const char *status, const char *why);
 /* Frees the replay's state (after a failed start too). */
 void flor__replay_release(void);
 

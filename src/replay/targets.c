@@ -228,6 +228,11 @@ static void sum_up(const flor__versions *d, flor__target *t, const flor_table *r
             t->status = killed ? "killed" : "failed";
         if (t->failed_job < 0)
             t->failed_job = t->first + s;
+        if (!t->error) { /* what the segment said, else how its process ended */
+            const char *e = row >= 0 ? flor_table_text(rows, (size_t)row, FLOR__RP_ERROR) : NULL;
+            char why[160];
+            t->error = flor__strdup(e ? e : flor__job_describe(j, why, sizeof why));
+        }
     }
     t->seconds = t1 > t0 ? t1 - t0 : 0;
 }
@@ -237,6 +242,44 @@ static void set_int(flor_table *t, size_t row, size_t col, long long v)
     flor__cell *c = flor__table_cell(t, row, col);
     c->type = FLOR_INTEGER;
     c->v.i = v;
+}
+
+/* SECONDS to the millisecond, as the launcher measured them. */
+static void set_seconds(flor_table *t, size_t row, size_t col, double seconds)
+{
+    char sec[64];
+    snprintf(sec, sizeof sec, "%.3f", seconds);
+    flor__cell *c = flor__table_cell(t, row, col);
+    c->type = FLOR_REAL;
+    c->v.r = strtod(sec, NULL);
+}
+
+/* Target T's row of flor_replay_runs: run, tstamp, vid, status, segments,
+ * seconds, new_values, divergences, conflicts, error. */
+static int runs_row(const flor_replay *r, const flor__target *t, flor_table *out)
+{
+    size_t row = flor__table_add_row(out);
+    if (row == (size_t)-1)
+        return FLOR_ENOMEM;
+    const flor__version *v = t->v >= 0 ? &r->v->v[t->v] : NULL;
+    char vid[16];
+    snprintf(vid, sizeof vid, "%.12s", !v ? t->vid : v->vid ? v->vid : "");
+    set_int(out, row, 0, t->run);
+    set_int(out, row, 4, v && !v->status ? t->njobs : 0);
+    int rc = (t->tstamp && flor__table_set_text(out, row, 1, t->tstamp)) ||
+             (*vid && flor__table_set_text(out, row, 2, vid)) ||
+             flor__table_set_text(out, row, 3, v ? t->status : "skipped");
+    if (v && !v->status) {
+        set_seconds(out, row, 5, t->seconds);
+        set_int(out, row, 6, t->values);
+        set_int(out, row, 7, t->divergences);
+        rc = rc || (t->error && flor__table_set_text(out, row, 9, t->error));
+    } else if (v) {
+        bool conflict = strcmp(v->status, "conflict") == 0;
+        rc = rc || (conflict && v->detail && flor__table_set_text(out, row, 8, v->detail)) ||
+             (v->detail && flor__table_set_text(out, row, 9, v->detail));
+    }
+    return rc;
 }
 
 /* Target T's row of the summary: run, vid, status, seconds, new_values,
@@ -255,12 +298,8 @@ static int summary_row(const flor_replay *r, const flor__target *t, flor_table *
     snprintf(vid, sizeof vid, "%.12s", v->vid ? v->vid : "");
     int rc = (v->vid && flor__table_set_text(sum, row, 1, vid)) ||
              flor__table_set_text(sum, row, 2, t->status);
-    if (!v->status) { /* seconds to the millisecond, as the launcher measured them */
-        char sec[64];
-        snprintf(sec, sizeof sec, "%.3f", t->seconds);
-        flor__cell *c = flor__table_cell(sum, row, 3);
-        c->type = FLOR_REAL;
-        c->v.r = strtod(sec, NULL);
+    if (!v->status) {
+        set_seconds(sum, row, 3, t->seconds);
         set_int(sum, row, 4, t->values);
         set_int(sum, row, 5, t->divergences);
     } else if (strcmp(v->status, "conflict") == 0 && v->detail) {
@@ -273,13 +312,16 @@ int flor__targets_summarize(flor_replay *r)
 {
     static const char *const cols[] = {"run", "vid", "status", "seconds", "new_values",
                                        "divergences", "conflicts"};
+    static const char *const run_cols[] = {"run", "tstamp", "vid", "status", "segments",
+                                           "seconds", "new_values", "divergences",
+                                           "conflicts", "error"};
     flor__versions *d = r->v;
     flor_table *rows = NULL;
     int rc = flor__replays_since(r->p->db, d->base, &rows);
     if (rc)
         return rc;
-    flor_table *sum = flor__table_new(7, cols);
-    rc = sum ? 0 : FLOR_ENOMEM;
+    flor_table *sum = flor__table_new(7, cols), *runs = flor__table_new(10, run_cols);
+    rc = sum && runs ? 0 : FLOR_ENOMEM;
     for (int i = 0; !rc && i < d->nt; i++) {
         flor__target *t = &d->t[i];
         t->failed_job = -1;
@@ -296,14 +338,16 @@ int flor__targets_summarize(flor_replay *r)
             d->finished++;
         else if (t->v >= 0)
             r->not_finished++;
-        rc = summary_row(r, t, sum);
+        rc = summary_row(r, t, sum) || runs_row(r, t, runs);
     }
     flor_table_free(rows);
     if (rc) {
         flor_table_free(sum);
+        flor_table_free(runs);
         return flor__err(FLOR_ENOMEM, "out of memory");
     }
     r->summary = sum;
+    r->runs = runs;
     return 0;
 }
 
@@ -320,6 +364,8 @@ void flor__targets_report(flor_replay *r)
             char why[160];
             flor__job_describe(j, why, sizeof why);
             flor__launch_say(r, "run %lld: %s %s", (long long)t->run, j->label, why);
+            if (t->error && strcmp(t->error, why) != 0) /* the replay's own error */
+                flor__launch_say(r, "run %lld failed: %s", (long long)t->run, t->error);
             flor__job_print_tail(j, r->progress);
         } else if (v && v->status && strcmp(v->status, "conflict") != 0 &&
                    strcmp(v->status, "build failed") != 0) {
@@ -341,6 +387,8 @@ void flor__targets_release(flor_replay *r)
     for (int i = 0; i < d->nt; i++) {
         free(d->t[i].argv0);
         free(d->t[i].launcher);
+        free(d->t[i].tstamp);
+        free(d->t[i].error);
         free_command(d->t[i].cmd);
     }
     for (long i = 0; i < d->njobs; i++) {

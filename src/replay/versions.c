@@ -135,10 +135,11 @@ static int take_runs(flor_replay *r, const flor_table *t)
         flor__target *tg = &d->t[d->nt++];
         tg->run = flor_table_int(t, row, 0);
         const char *vid = flor_table_text(t, row, 1), *argv0 = flor_table_text(t, row, 2);
-        const char *launcher = flor_table_text(t, row, 5);
+        const char *launcher = flor_table_text(t, row, 5), *tstamp = flor_table_text(t, row, 6);
         tg->world = flor_table_int(t, row, 4);
         if (!(tg->argv0 = flor__strdup(argv0 ? argv0 : "")) ||
-            (launcher && !(tg->launcher = flor__strdup(launcher))))
+            (launcher && !(tg->launcher = flor__strdup(launcher))) ||
+            (tstamp && !(tg->tstamp = flor__strdup(tstamp))))
             return flor__err(FLOR_ENOMEM, "out of memory");
         if (flor_table_int(t, row, 3) && !a->force) {
             tg->v = -1;

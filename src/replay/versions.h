@@ -40,6 +40,7 @@ typedef struct flor__target {
     int v;             /* its version; -1 when it is skipped */
     char vid[16];      /* a skipped run's vid, shortened */
     char *argv0;       /* as it recorded it */
+    char *tstamp;      /* its tstamp, or NULL */
     long world;        /* its number of processes */
     char *launcher;    /* the launcher that started them ("mpi", ...), or NULL */
     char **cmd;        /* what runs it: COMMAND, or ARGV0 */
@@ -49,6 +50,7 @@ typedef struct flor__target {
     double seconds;
     long long values, divergences;
     long failed_job;   /* a job to show the log of, or -1 */
+    char *error;       /* why it did not finish: a segment's error, or NULL */
 } flor__target;
 
 struct flor__versions {

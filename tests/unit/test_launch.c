@@ -138,6 +138,7 @@ static void test_a_launch_that_never_ran(void)
     flor_replay *r = NULL;
     CHECK_EQ_INT(flor_replay_new(p, &o, &r), 0);
     CHECK(flor_replay_summary(r) == NULL);
+    CHECK(flor_replay_runs(r) == NULL); /* and without names, never */
     CHECK_EQ_INT(flor_replay_report(r), 0);
     CHECK_EQ_INT(flor_replay_signal(r), 0);
     CHECK_EQ_INT(r->a.segments, 2); /* the default: one per job */
