@@ -115,13 +115,17 @@ def test_args_takes_a_dict_and_refuses_other_things(project):
             flor.args(42)
         except TypeError as e:
             print(e)
-        cfg = flor.args({"batch": 32, "opt": "sgd"})
+        import numpy as np
+        cfg = flor.args({"batch": 32, "opt": "sgd", "wd": np.float32(0.5), "k": np.int64(3)})
         print(cfg)
         flor.log("done", 1)
     """)
-    r = project.run(s, "--kwargs", "batch=64")
+    r = project.run(s, "--kwargs", "batch=64", "k=4")
     assert r.stdout == ("flor.args: expected an argparse.Namespace or a dict, not int\n"
-                        "{'batch': 64, 'opt': 'sgd'}\n")
+                        "{'batch': 64, 'opt': 'sgd', 'wd': 0.5, 'k': 4}\n")
+    rows = project.query("SELECT name, value, typeof(value) AS t FROM args ORDER BY ord")
+    assert rows.values.tolist() == [["batch", 64, "integer"], ["opt", "sgd", "text"],
+                                    ["wd", 0.5, "real"], ["k", 4, "integer"]]
 
 
 def test_an_unread_kwarg_of_a_run_that_logs_is_kept_as_text(project):
