@@ -296,7 +296,9 @@ FLOR_API const char *flor_errmsg(void);
  * Durability: when flor_init() returns 0, the run's row (argv included)
  * and every --kwargs override, as given (text), are committed; each
  * flor_arg() then commits the arg's typed value before it returns.  A run
- * killed at any point after flor_init() keeps its row and its args.
+ * killed at any point after flor_init() keeps its row and its args (one
+ * that ends normally before its first log or loop leaves no run: see
+ * flor_finish).
  *
  * @param[in,out] argc  &argc of main()
  * @param[in,out] argv  &argv of main()
@@ -344,6 +346,23 @@ FLOR_API int flor_init(int *argc, char ***argv);
  * disk refuses even that update, a last line says that the run will show
  * as `killed`.  A run with bad input (a negative loop count, a failed
  * checkpoint registration) also ends as `failed`, with its reason.
+ *
+ * Runs that record nothing.  A program that ends before its first log or
+ * loop -- `prog --help`, a usage error, nothing to do -- leaves no run:
+ * when it ends through flor_finish(), flor_finish_status() (any status
+ * but `killed`) or the atexit handler, and nothing but args was
+ * recorded (no log, no loop begun, even one of no iterations, no
+ * checkpoint, no reason, and it is neither resumed nor one rank of a job
+ * of several), its row and its args are removed, in one transaction,
+ * once everything it logged is committed.  The --kwargs given and never
+ * read then draw no warning.  Its code snapshot stays on flor.shadow (a
+ * commit that names the removed run's id, which a later run may take
+ * again): the branch is history that is only ever appended to, shared by
+ * every run, and the commit costs nothing when the tree is unchanged.  A
+ * run killed before its first log (a signal, SIGKILL, a crash: `killed`,
+ * by the signal path or the reaper) keeps its row and its args, since a
+ * kill is something that happened to a run the user started, and the
+ * reaper cannot tell it from a run still setting up.
  *
  * @return 0; FLOR_EIO when records could not be written (the message
  *         says how many were lost, and how many of them were dropped); FLOR_EINVAL when the run was marked

@@ -15,6 +15,7 @@ Everything here is the C extension flor._flor over libflor; this file only
 imports it and installs the exit hooks (see _flor.c for how a run ends).
 """
 from . import _flor, _notebook
+from ._args import args
 from ._flor import (
     NotFoundError,
     __version__,
@@ -31,7 +32,7 @@ from ._notebook import notebook
 from .mtk import MTK
 from ._replay import replay
 
-__all__ = ["arg", "log", "loop", "checkpointing", "iteration", "commit",
+__all__ = ["arg", "args", "log", "loop", "checkpointing", "iteration", "commit",
            "dataframe", "query", "replay", "NotFoundError", "notebook", "MTK"]
 
 _flor._start()

@@ -2,10 +2,13 @@
 
 The command's own C code (cli/*.c) is compiled into the extension, so this
 is the same program as the `flor` binary, with the same options, output
-and exit status.
+and exit status; but `dataframe` and `query` without --format print
+pandas' table (_show.py).
 """
 import sys
 
 from . import _flor
+from ._show import show_frame
 
-sys.exit(_flor.cli(["flor"] + sys.argv[1:]))
+shown = show_frame(sys.argv[1:])  # dataframe and query: pandas' table (see _show.py)
+sys.exit(shown if shown is not None else _flor.cli(["flor"] + sys.argv[1:]))

@@ -164,6 +164,11 @@ int flor__runs_rank_of(sqlite3 *db, int64_t run, long rank, int64_t *id, long *w
  * I/O error may be transient, so a failed update is tried a few times. */
 int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, double overhead,
                           const char *reason);
+/* Removes run RUN_ID, its row and its args, in one transaction, when
+ * nothing else of it was recorded: no log, loop, checkpoint, reason,
+ * replay or resume, and it is a single process.  *REMOVED: 1 when it
+ * was removed, 0 when it was kept. */
+int flor__runs_remove_if_empty(sqlite3 *db, int64_t run_id, int *removed);
 /* Appends REASON to the run's reason now, in its own statement. */
 void flor__runs_note_reason(sqlite3 *db, int64_t run_id, const char *reason);
 /* status 'killed' (from the writer thread after a signal). */

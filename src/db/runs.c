@@ -307,6 +307,54 @@ int flor__runs_set_status(sqlite3 *db, int64_t run_id, const char *status, doubl
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot set the run's status");
 }
 
+/* A run is empty when nothing but its args was recorded: no log, no loop
+ * iteration, no checkpoint, no reason, no replay or resume of it, and it
+ * is a single process (the row of a job's rank is what the others join). */
+static const char empty_run_sql[] =
+    "SELECT 1 FROM runs r WHERE r.run_id = ?1 AND r.world_size <= 1 AND r.reason IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM logs WHERE run_id = ?1)"
+    " AND NOT EXISTS (SELECT 1 FROM loops WHERE run_id = ?1)"
+    " AND NOT EXISTS (SELECT 1 FROM checkpoints WHERE run_id = ?1)"
+    " AND NOT EXISTS (SELECT 1 FROM replays WHERE run_id = ?1)"
+    " AND NOT EXISTS (SELECT 1 FROM resumes WHERE run_id = ?1)";
+
+static int runs_step_run(sqlite3 *db, const char *sql, int64_t run_id, int *row)
+{
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db, sql, &st, "cannot remove the empty run");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (row)
+        *row = step == SQLITE_ROW;
+    return step == SQLITE_ROW || step == SQLITE_DONE
+               ? 0
+               : flor__err_sqlite(db, step, "cannot remove the empty run");
+}
+
+int flor__runs_remove_if_empty(sqlite3 *db, int64_t run_id, int *removed)
+{
+    *removed = 0;
+    int rc = flor__db_begin(db), empty = 0;
+    if (rc)
+        return rc;
+    rc = runs_step_run(db, empty_run_sql, run_id, &empty);
+    if (!rc && empty)
+        rc = runs_step_run(db, "DELETE FROM args WHERE run_id = ?1", run_id, NULL);
+    if (!rc && empty)
+        rc = runs_step_run(db, "DELETE FROM runs WHERE run_id = ?1", run_id, NULL);
+    if (!rc)
+        rc = flor__db_commit(db);
+    if (rc) {
+        flor__db_rollback(db);
+        return rc;
+    }
+    *removed = empty;
+    return 0;
+}
+
 void flor__runs_note_reason(sqlite3 *db, int64_t run_id, const char *reason)
 {
     sqlite3_stmt *st;

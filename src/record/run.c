@@ -215,10 +215,31 @@ int flor__record_attach(void)
     return 0;
 }
 
+/* A run that ends before its first log or loop (a --help, a usage error)
+ * leaves no run: its row and args are removed once everything it logged
+ * is committed and shows there was nothing.  A run killed (status
+ * "killed", or dead and found by the reaper), failed with a reason,
+ * resumed or of several ranks is kept.  Its code snapshot stays on
+ * flor.shadow: that branch is shared history, only ever appended to.
+ * 1 when the run was removed. */
+static int remove_if_empty(flor__run *R, const char *status)
+{
+    if (R->loops_started || R->tainted || R->resume_id || strcmp(status, "killed") == 0)
+        return 0;
+    int removed = 0;
+    if (flor__writer_flush(R->writer) != 0 ||
+        flor__runs_remove_if_empty(R->db, R->run_id, &removed) != 0)
+        removed = 0; /* kept, as any run: the writer reports its own error below */
+    flor__err_clear();
+    return removed;
+}
+
 int flor__record_end(const char *status)
 {
     flor__run *R = &flor__R;
-    flor__kwargs_check_unused();
+    int removed = remove_if_empty(R, status);
+    if (!removed)
+        flor__kwargs_check_unused();
     int written, failed;
     flor__ckpt_stop(&written, &failed);
     double overhead = R->ckpt_started ? flor__policy_overhead(&R->policy, flor__mono()) : 0;
@@ -226,6 +247,12 @@ int flor__record_end(const char *status)
     R->writer = NULL;
     R->on = 0;
     flor__state_set_recording(0, NULL);
+    if (removed && !rc) {
+        sqlite3_close(R->db);
+        R->db = NULL;
+        R->finished = 1;
+        return 0;
+    }
     char saved[512];
     snprintf(saved, sizeof saved, "%s", flor_errmsg());
     if (rc)

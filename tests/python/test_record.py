@@ -85,6 +85,7 @@ def test_own_argparse_with_kwargs(project):
         a = p.parse_args()
         hidden = flor.arg("hidden", 500)
         print(a.batch, a.verbose, a.files, hidden, sys.argv[1:])
+        flor.log("batch", a.batch)  # a run that logs nothing leaves no run
     """)
     r = project.run(s, "--batch", "16", "--kwargs", "hidden=75", "lr=0.1", "--verbose", "x.txt")
     assert r.stdout.split("\n")[0] == "16 True ['x.txt'] 75 ['--batch', '16', '--verbose', 'x.txt']"

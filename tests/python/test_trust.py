@@ -11,6 +11,7 @@ TRAIN = """
     lr = flor.arg("lr", 0.5)
     amp = flor.arg("amp", False)
     print("trained", rounds, lr, amp)
+    flor.log("trained", rounds)  # a run that logs nothing leaves no run
 """
 
 

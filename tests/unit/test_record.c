@@ -94,6 +94,7 @@ static int body_flags(int argc, char **argv)
         return 12;
     if (flor_arg("epochs", 9L) != 3) /* a second read returns the same value */
         return 13;
+    flor_log("trained", 1);
     return flor_finish();
 }
 
@@ -184,6 +185,19 @@ static int body_init_only(int argc, char **argv)
     return flor_finish();
 }
 
+/* A run that logs one value, so that it is kept (a run that ends before
+ * its first log leaves none). */
+static int body_init_log(int argc, char **argv)
+{
+    int rc = flor_init(&argc, &argv);
+    if (rc) {
+        printf("init: %s\n", flor_errmsg());
+        return 30;
+    }
+    flor_log("x", 1);
+    return flor_finish();
+}
+
 static void test_kwargs_without_pairs_is_an_error(void)
 {
     new_project(1);
@@ -194,11 +208,26 @@ static void test_kwargs_without_pairs_is_an_error(void)
     remove_project();
 }
 
+/* A run that ends before its first log or loop (a program's --help)
+ * leaves no run: no row, no args, not even the --kwargs given. */
+static void test_a_run_that_logs_nothing_leaves_no_run(void)
+{
+    new_project(1);
+    char *argv[] = {"prog", "--kwargs", "epochs=3", NULL};
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 3, argv)), 0);
+    CHECK_EQ_STR(q("SELECT count(*) FROM runs"), "0");
+    CHECK_EQ_STR(q("SELECT count(*) FROM args"), "0");
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_log, 3, argv)), 0);
+    CHECK_EQ_STR(q("SELECT count(*) || ':' || group_concat(status) FROM runs"), "1:finished");
+    CHECK_EQ_STR(q("SELECT name || '=' || value FROM args"), "epochs=3");
+    remove_project();
+}
+
 static void test_unknown_kwargs_are_recorded_as_text(void)
 {
     new_project(1);
     char *argv[] = {"prog", "--kwargs", "hiden=75", NULL};
-    int st = in_child(body_init_only, 3, argv);
+    int st = in_child(body_init_log, 3, argv);
     CHECK_EQ_INT(WEXITSTATUS(st), 0);
     CHECK_EQ_STR(q("SELECT name || '=' || value || ':' || typeof(value) FROM args"),
                  "hiden=75:text");
@@ -713,7 +742,7 @@ static void test_quick_runs_have_distinct_tstamps_never_ahead_of_the_clock(void)
     new_project(0);
     char *argv[] = {"prog", NULL};
     for (int i = 0; i < 40; i++)
-        CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 1, argv)), 0);
+        CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_log, 1, argv)), 0);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     CHECK_EQ_STR(q("SELECT count(DISTINCT tstamp) FROM runs"), "40");
@@ -745,7 +774,7 @@ static void test_a_version_1_database_is_migrated_in_place(void)
 {
     new_project(0);
     char *argv[] = {"prog", "--kwargs", "epochs=4", NULL};
-    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 3, argv)), 0);
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_log, 3, argv)), 0);
     char path[512];
     snprintf(path, sizeof path, "%s/.flor/flor.db", project);
     sqlite3 *db;
@@ -756,7 +785,7 @@ static void test_a_version_1_database_is_migrated_in_place(void)
     sqlite3_close(db);
     CHECK_EQ_STR(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name='reason'"), "0");
     char *argv2[] = {"prog", NULL};
-    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 1, argv2)), 0);
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_log, 1, argv2)), 0);
     CHECK_EQ_STR(q("SELECT value FROM meta WHERE key='schema_version'"), "2");
     CHECK_EQ_STR(q("SELECT group_concat(run_id || ':' || status || ':' || ifnull(reason, '-'))"
                    " FROM runs"),
@@ -773,7 +802,7 @@ static void test_a_version_3_database_is_migrated_in_place(void)
 {
     new_project(0);
     char *argv[] = {"prog", "--kwargs", "epochs=4", NULL};
-    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 3, argv)), 0);
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_log, 3, argv)), 0);
     char path[512];
     snprintf(path, sizeof path, "%s/.flor/flor.db", project);
     sqlite3 *db;
@@ -811,7 +840,7 @@ static void test_a_version_3_database_is_migrated_in_place(void)
     CHECK_EQ_STR(q("SELECT value FROM meta WHERE key='schema_version'"), "3");
     /* the next run migrates */
     char *argv2[] = {"prog", NULL};
-    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_only, 1, argv2)), 0);
+    CHECK_EQ_INT(WEXITSTATUS(in_child(body_init_log, 1, argv2)), 0);
     CHECK_EQ_STR(q("SELECT value FROM meta WHERE key='schema_version'"), "4");
     CHECK_EQ_STR(q("SELECT group_concat(run_id || ':' || status || ':' || rank || ':' ||"
                    " world_size || ':' || ifnull(job, '-'))"
@@ -978,6 +1007,8 @@ int main(void)
     RUN(test_flor_name_is_the_projid_and_epsilon_the_budget);
     RUN(test_flor_epsilon_out_of_range_is_a_usage_error);
     RUN(test_flor_name_never_replaces_a_directory_in_home);
+
+    RUN(test_a_run_that_logs_nothing_leaves_no_run);
     RUN(test_unknown_kwargs_are_recorded_as_text);
     RUN(test_logs_carry_their_loop_context_and_type);
     RUN(test_many_logs_keep_their_order_context_and_type);
