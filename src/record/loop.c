@@ -205,46 +205,47 @@ static int value_slot(const flor_loop *l, int *d)
     return 0;
 }
 
-int flor_loop_value_int64(flor_loop *l, int64_t value)
-{
-    int d, rc = value_slot(l, &d);
-    if (!rc && d >= 0) {
-        flor__R.stack[d].vtype = FLOR_INTEGER;
-        flor__R.stack[d].v.i = value;
-    }
-    return rc;
-}
-
-int flor_loop_value_double(flor_loop *l, double value)
-{
-    int d, rc = value_slot(l, &d);
-    if (!rc && d >= 0) {
-        flor__R.stack[d].vtype = FLOR_REAL;
-        flor__R.stack[d].v.r = value;
-    }
-    return rc;
-}
-
-int flor_loop_value_text(flor_loop *l, const char *value)
+/* The one path of the flor_loop_value_* variants. */
+static int set_value(flor_loop *l, const flor__value *v)
 {
     int d, rc = value_slot(l, &d);
     if (rc || d < 0)
         return rc;
-    if (!value) {
-        flor__R.stack[d].vtype = FLOR_NULL;
-        return 0;
+    if (v->type == FLOR_TEXT) {
+        size_t n = strlen(v->v.s) + 1;
+        if (n > flor__R.stack[d].text_cap) {
+            char *t = realloc(flor__R.stack[d].text, n);
+            if (!t)
+                return flor__err(FLOR_ENOMEM, "out of memory");
+            flor__R.stack[d].text = t;
+            flor__R.stack[d].text_cap = n;
+        }
+        memcpy(flor__R.stack[d].text, v->v.s, n);
+    } else if (v->type == FLOR_INTEGER) {
+        flor__R.stack[d].v.i = v->v.i;
+    } else if (v->type == FLOR_REAL) {
+        flor__R.stack[d].v.r = v->v.r;
     }
-    size_t n = strlen(value) + 1;
-    if (n > flor__R.stack[d].text_cap) {
-        char *t = realloc(flor__R.stack[d].text, n);
-        if (!t)
-            return flor__err(FLOR_ENOMEM, "out of memory");
-        flor__R.stack[d].text = t;
-        flor__R.stack[d].text_cap = n;
-    }
-    memcpy(flor__R.stack[d].text, value, n);
-    flor__R.stack[d].vtype = FLOR_TEXT;
+    flor__R.stack[d].vtype = (uint8_t)v->type;
     return 0;
+}
+
+int flor_loop_value_int64(flor_loop *l, int64_t value)
+{
+    flor__value v = {.type = FLOR_INTEGER, .v.i = value};
+    return set_value(l, &v);
+}
+
+int flor_loop_value_double(flor_loop *l, double value)
+{
+    flor__value v = {.type = FLOR_REAL, .v.r = value};
+    return set_value(l, &v);
+}
+
+int flor_loop_value_text(flor_loop *l, const char *value)
+{
+    flor__value v = {.type = value ? FLOR_TEXT : FLOR_NULL, .v.s = value};
+    return set_value(l, &v);
 }
 
 /* ---- which loop is checkpointed, and how often ---------------------------- */
