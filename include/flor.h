@@ -621,6 +621,27 @@ FLOR_API flor_loop flor_loop_begin_at(const char *name, long n, long first);
  */
 FLOR_API void flor_loop_abort(flor_loop *loop);
 
+/**
+ * Records VALUE as the value of LOOP's current iteration (`loops.value`,
+ * schema version 5): the item the program's own loop is at, so that
+ * `for epoch in range(1, 6)` is seen as epochs 1 .. 5 and not only as
+ * iterations 0 .. 4.  Call it after flor_loop_next() returned true and
+ * before the iteration's first log; the value of an iteration without one
+ * is NULL.  The value travels with the iteration's `loops` row (no extra
+ * write); it is not compared in a replay.  The text is copied.  The
+ * dataframe shows an integer value in the loop's column instead of the
+ * iteration index (flor_project_dataframe).
+ *
+ * @return 0 (also when nothing is recorded: no run, another thread, a
+ *         loop too deep); FLOR_EUSAGE when LOOP is not in an iteration, or
+ *         the iteration has logged already (the value is not recorded);
+ *         FLOR_EINVAL for a NULL LOOP; FLOR_ENOMEM.
+ */
+FLOR_API int flor_loop_value_int64(flor_loop *loop, int64_t value);
+FLOR_API int flor_loop_value_double(flor_loop *loop, double value);
+/** VALUE NULL: no value. */
+FLOR_API int flor_loop_value_text(flor_loop *loop, const char *value);
+
 /* ------------------------------------------------------------------------
  * Checkpoints: the state that replay restores
  * ------------------------------------------------------------------------
@@ -969,14 +990,19 @@ FLOR_API int flor_sql_condition_check(const char *cond);
  *
  * With no names (n == 0): one row per run, oldest first, with the columns
  * `projid tstamp filename`, then every arg (in the order first read), then
- * every name logged outside any loop (its last value in the run).
+ * every name logged outside any loop (its last value in the run), but for
+ * flor's own bookkeeping, `flor.torch_threads` and `flor.blas_threads`
+ * (the Python module's thread settings): ask for them by name, or query
+ * the `logs` table.
  *
  * With names: for each name, its values keyed by run and by the iteration
  * of each enclosing loop (one column per loop name, outermost first);
  * those per-name tables are outer-merged on their common columns, and the
  * run's args are repeated on each of its rows.  Columns: `projid tstamp
  * filename`, args, loop columns, then the names in the order given.  A
- * cell with no value is NULL.
+ * cell with no value is NULL.  A loop column holds the iteration's
+ * recorded value when it is an integer (flor_loop_value_int64(); Python's
+ * flor.loop over a range), else the 0-based iteration index.
  */
 FLOR_API int flor_project_dataframe(flor_project *p, const char *const *names, size_t n,
                                     flor_table **out);

@@ -524,7 +524,7 @@ static int log_json(const char *name, PyObject *v)
 
 /* A numpy scalar, a 0-d array or a 0-d tensor: something whose .item() is
  * a plain Python number. */
-static PyObject *scalar_item(PyObject *v)
+PyObject *pyflor_scalar_item(PyObject *v)
 {
     PyObject *ndim = PyObject_GetAttr(v, str_ndim);
     if (!ndim) {
@@ -557,7 +557,7 @@ int pyflor_log_value(const char *name, PyObject *v)
     else if (PyFloat_Check(v)) /* numpy.float64 */
         rc = flor_log_double(name, PyFloat_AsDouble(v));
     else {
-        PyObject *item = scalar_item(v);
+        PyObject *item = pyflor_scalar_item(v);
         if (item && (PyFloat_Check(item) || PyLong_Check(item))) {
             rc = pyflor_log_value(name, item);
             Py_DECREF(item);

@@ -43,6 +43,18 @@ int pyflor_libflor_usable(void);
  * flor.log); 0 or -1 with an exception set. */
 int pyflor_log_value(const char *name, PyObject *value);
 
+/* A numpy scalar's, 0-d array's or 0-d tensor's .item() (a new
+ * reference), else NULL with no exception. */
+PyObject *pyflor_scalar_item(PyObject *v);
+
+/* ---- _value.c ----------------------------------------------------------- */
+
+/* Records ITEM as the value of LOOP's current iteration when it is a
+ * scalar (int, float, str, bool, or a 0-d numpy/torch scalar); anything
+ * else is no value.  Never fails: a value that cannot be recorded is
+ * left out. */
+void pyflor_loop_value(flor_loop *loop, PyObject *item);
+
 /* The module torch or numpy if the program already imported it, else
  * NULL (borrowed; no exception).  flor never imports them itself. */
 PyObject *pyflor_loaded_module(const char *name);

@@ -21,8 +21,8 @@
  * loops still open inside it.
  *
  * flor.iteration(name, idx, value) is a context manager that opens a
- * one-iteration loop at iteration IDX (flor_loop_begin_at).  VALUE has no
- * place in libflor's schema and is not recorded.  A context manager
+ * one-iteration loop at iteration IDX (flor_loop_begin_at).  VALUE, as a
+ * flor.loop's item, is recorded as the iteration's value (_value.c).  A context manager
  * cannot skip its block, so in a replay the block of a flor.iteration
  * runs even where libflor would skip a flor.loop.
  *
@@ -82,6 +82,7 @@ typedef struct {
 typedef struct {
     frame f;
     long idx;
+    PyObject *value; /* recorded as the iteration's value (_value.c) */
 } IterationObject;
 
 static frame *open_frames[MAX_OPEN];
@@ -491,6 +492,8 @@ static PyObject *loop_next(LoopObject *l)
         if (!frame_next(&l->f, &i))
             return loop_finish(l, 0);
         PyObject *x = take(l, i);
+        if (x)
+            pyflor_loop_value(&l->f.loop, x);
         return x ? x : loop_finish(l, PyErr_Occurred() != NULL);
     }
     PyObject *x = PyIter_Next(l->it);
@@ -501,6 +504,7 @@ static PyObject *loop_next(LoopObject *l)
         Py_DECREF(x);
         return loop_finish(l, 0);
     }
+    pyflor_loop_value(&l->f.loop, x);
     return x;
 }
 
@@ -584,6 +588,7 @@ static int iteration_init(IterationObject *self, PyObject *args, PyObject *kwarg
         return -1;
     }
     Py_XSETREF(self->f.name, Py_NewRef(name));
+    Py_XSETREF(self->value, Py_NewRef(value));
     self->idx = i;
     return 0;
 }
@@ -597,6 +602,8 @@ static PyObject *iteration_enter(IterationObject *self, PyObject *noargs)
     long i;
     if (!frame_next(&self->f, &i))
         frame_close(&self->f, 0);
+    else
+        pyflor_loop_value(&self->f.loop, self->value);
     Py_RETURN_NONE;
 }
 
@@ -611,6 +618,7 @@ static void iteration_dealloc(IterationObject *self)
 {
     frame_close_from_dealloc(&self->f);
     Py_CLEAR(self->f.name);
+    Py_CLEAR(self->value);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -625,8 +633,8 @@ PyTypeObject pyflor_IterationType = {
     .tp_name = "flor.iteration",
     .tp_doc = "iteration(name, idx, value)\n--\n\n"
               "A context manager: the code inside runs as iteration IDX of the flor loop\n"
-              "NAME, as if inside `for ... in flor.loop(NAME, ...)`.  VALUE is accepted\n"
-              "for FlorDB compatibility and not recorded.",
+              "NAME, as if inside `for ... in flor.loop(NAME, ...)`.  VALUE, when a\n"
+              "scalar (int, float, str, bool), is recorded as the iteration's value.",
     .tp_basicsize = sizeof(IterationObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,

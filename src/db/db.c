@@ -49,7 +49,8 @@
     "  ctx_id        INTEGER NOT NULL,\n"                                             \
     "  parent_ctx_id INTEGER,\n"                                                      \
     "  name          TEXT NOT NULL,\n"                                                \
-    "  iteration     INTEGER NOT NULL\n"                                              \
+    "  iteration     INTEGER NOT NULL,\n"                                             \
+    "  value\n"                                                                        \
     ");\n"                                                                            \
     "CREATE INDEX IF NOT EXISTS resumes_by_run ON resumes(run_id);\n"
 
@@ -101,6 +102,12 @@
     "CREATE TEMP VIEW runs AS SELECT *, 0 AS rank, 1 AS world_size, NULL AS job,"     \
     " NULL AS launcher FROM main.runs"
 
+/* Added by version 5: the value of a loop's iteration (the item of the
+ * iterable, when it is a number or a text), NULL when none was given.
+ * superseded_loops keeps it too.  A read-only open of an older file reads
+ * its loops through the view, as for RUNS_V3_VIEW. */
+#define LOOPS_V4_VIEW "CREATE TEMP VIEW loops AS SELECT *, NULL AS value FROM main.loops"
+
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(\n"
     "  key   TEXT PRIMARY KEY,\n"
@@ -139,6 +146,7 @@ static const char SCHEMA[] =
     "  parent_ctx_id INTEGER,\n"
     "  name          TEXT NOT NULL,\n"
     "  iteration     INTEGER NOT NULL,\n"
+    "  value,\n"
     "  PRIMARY KEY (run_id, ctx_id)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS logs(\n"
@@ -430,7 +438,7 @@ int flor__db_has_resumes(sqlite3 *db) { return has_table(db, "resumes"); }
 static int up_to_date(sqlite3 *db)
 {
     return has_column(db, "runs", "reason") && has_table(db, "resumes") &&
-           has_column(db, "runs", "rank");
+           has_column(db, "runs", "rank") && has_column(db, "loops", "value");
 }
 
 int flor__db_has_ranks(sqlite3 *db) { return has_column(db, "runs", "rank"); }
@@ -441,7 +449,8 @@ int flor__db_has_ranks(sqlite3 *db) { return has_column(db, "runs", "rank"); }
  *   1 -> 2: runs.reason, why a run failed.
  *   2 -> 3: the tables resumes, superseded_logs and superseded_loops.
  *   3 -> 4: runs.rank, world_size, job and launcher (runs of several
- *           processes); runs is rebuilt, its UNIQUE key now with rank. */
+ *           processes); runs is rebuilt, its UNIQUE key now with rank.
+ *   4 -> 5: loops.value and superseded_loops.value (NULL for old rows). */
 static int foreign_keys_hold(sqlite3 *db, const char *path)
 {
     sqlite3_stmt *st;
@@ -492,6 +501,14 @@ static int migrate(sqlite3 *db, const char *path)
                                     "value<4");
         if (!err)
             err = foreign_keys_hold(db, path);
+    }
+    if (!err && !has_column(db, "loops", "value")) {
+        err = flor__db_exec(db, "ALTER TABLE loops ADD COLUMN value");
+        if (!err && !has_column(db, "superseded_loops", "value"))
+            err = flor__db_exec(db, "ALTER TABLE superseded_loops ADD COLUMN value");
+        if (!err)
+            err = flor__db_exec(db, "UPDATE meta SET value=5 WHERE key='schema_version' AND "
+                                    "value<5");
     }
     if (!err)
         err = flor__db_commit(db);
@@ -630,6 +647,8 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
         err = write_schema(db, path); /* tables added since the file was made */
     if (!err && readonly && !flor__db_has_ranks(db))
         err = flor__db_exec(db, RUNS_V3_VIEW);
+    if (!err && readonly && !has_column(db, "loops", "value"))
+        err = flor__db_exec(db, LOOPS_V4_VIEW);
     free(path);
     if (err) {
         sqlite3_close(db);

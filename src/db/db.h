@@ -13,9 +13,10 @@
 
 /* 2: runs.reason (why a run failed); 3: resumes, superseded_logs and
  * superseded_loops (resumed runs); 4: runs.rank, world_size, job and
- * launcher (runs of several processes).  Older databases are migrated in
- * place by the first read-write open. */
-#define FLOR__SCHEMA_VERSION 4
+ * launcher (runs of several processes); 5: loops.value (the value of an
+ * iteration).  Older databases are migrated in place by the first
+ * read-write open. */
+#define FLOR__SCHEMA_VERSION 5
 #define FLOR__STR_(x) #x
 #define FLOR__STR(x) FLOR__STR_(x)
 
@@ -295,6 +296,10 @@ int flor__loops_path_up(sqlite3 *db, int64_t run, int64_t *from, int64_t to, int
                         int (*fn)(void *ctx, const char *name, long iteration), void *ctx);
 /* The run's largest loops ctx_id (0: none). */
 int flor__loops_max_ctx(sqlite3 *db, int64_t run, int64_t *max);
+/* On DB, a connection for the user's queries only: TEMP views logs and
+ * loops that shadow the tables with FlorDB 3.x's columns added
+ * (docs/schema.md, "FlorDB 3.x's columns"). */
+int flor__records_flordb_views(sqlite3 *db);
 typedef struct flor__records_visitor {
     void *ctx;
     /* each loops row of the run */

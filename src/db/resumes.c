@@ -144,8 +144,8 @@ static int begin_tx(sqlite3 *db, int64_t run, const flor__path *path, const char
     if (!rc)
         rc = exec_path(db, path,
                        "INSERT INTO superseded_loops(resume_id, run_id, ctx_id, parent_ctx_id,"
-                       " name, iteration) SELECT ?2, run_id, ctx_id, parent_ctx_id, name,"
-                       " iteration FROM loops WHERE run_id=?1 AND ctx_id NOT IN"
+                       " name, iteration, value) SELECT ?2, run_id, ctx_id, parent_ctx_id, name,"
+                       " iteration, value FROM loops WHERE run_id=?1 AND ctx_id NOT IN"
                        " (SELECT c FROM st WHERE s > 0)",
                        run, *resume_id, &nloops);
     if (!rc)

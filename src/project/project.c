@@ -163,7 +163,8 @@ const char *flor_project_root(const flor_project *p) { return p->place.root; }
 /* ---- Queries: a connection that cannot change anything ----------------
  *
  * flor_project_query runs the user's SQL on a connection of its own,
- * opened read-only, whose authorizer lets a statement read and call
+ * opened read-only, where logs and loops are views with FlorDB 3.x's
+ * columns added (db/records.c), whose authorizer lets a statement read and call
  * functions and nothing else: no write of any table (temporary ones
  * included), no ATTACH or DETACH, no schema change, no transaction, no
  * pragma but those that only read, no load_extension.  A progress
@@ -261,6 +262,8 @@ static int open_query_db(flor_project *p)
         return 0;
     sqlite3 *db = NULL;
     int rc = flor__db_open(p->place.datadir, 0, 1, &db);
+    if (!rc && (rc = flor__records_flordb_views(db)) != 0)
+        sqlite3_close(db);
     if (rc)
         return rc;
     sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);

@@ -2,7 +2,8 @@
  * frame.c -- flor_project_dataframe(): the pivoted view of a project.
  *
  * With no names: one row per run, with its args and the last value of
- * every name logged outside any loop.
+ * every name logged outside any loop, but flor's bookkeeping (the Python
+ * module's thread settings, which a replay reads back from `logs`).
  *
  * With names: each name becomes a small frame of (run, loop coordinates,
  * value), where the coordinates come from walking loops.parent_ctx_id up
@@ -112,6 +113,7 @@ static int load_toplevel_logs(df *d)
     sqlite3_stmt *st;
     int rc = flor__df_prepare(d,
                               "SELECT run_id, name, value FROM logs WHERE ctx_id IS NULL"
+                              " AND name NOT IN ('flor.torch_threads', 'flor.blas_threads')"
                               " ORDER BY run_id, rowid",
                               &st);
     if (!rc)

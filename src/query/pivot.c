@@ -48,9 +48,13 @@ static int load_loops(pivot *pv, run_info *r)
     df *d = pv->d;
     loopmap *m = &pv->loops;
     int rc = 0, step = SQLITE_DONE;
-    if (!pv->loops_st && (rc = flor__df_prepare(d, "SELECT ctx_id, parent_ctx_id, name, iteration"
-                                          " FROM loops WHERE run_id = ? ORDER BY ctx_id",
-                                       &pv->loops_st)) != 0)
+    /* a loop's coordinate: its recorded value when that is an integer
+     * (but INT64_MIN, which stands for NULL here), else its index */
+    if (!pv->loops_st &&
+        (rc = flor__df_prepare(d, "SELECT ctx_id, parent_ctx_id, name, CASE WHEN typeof(value) ="
+                                  " 'integer' AND value > -9223372036854775808 THEN value ELSE"
+                                  " iteration END FROM loops WHERE run_id = ? ORDER BY ctx_id",
+                               &pv->loops_st)) != 0)
         return rc;
     sqlite3_stmt *st = pv->loops_st;
     sqlite3_bind_int64(st, 1, r->id);

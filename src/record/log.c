@@ -15,27 +15,55 @@
 
 /* ---- records ------------------------------------------------------------ */
 
-int flor__emit(const flor__rec *r, const char *text, size_t textlen)
+/* Appends the NR records R (1 or 2) to the current block, all in it, and
+ * publishes them by one release store; TEXT, if any, is the last one's. */
+static inline int emit(const flor__rec *r, uint32_t nr, const char *text, size_t textlen)
 {
     flor__block *b = flor__writer_current(flor__R.writer);
     uint32_t n = atomic_load_explicit(&b->nrec, memory_order_relaxed);
-    if (n == FLOR__BLOCK_RECS || (text && b->text_used + textlen + 1 > b->text_cap)) {
+    if (n + nr > FLOR__BLOCK_RECS || (text && b->text_used + textlen + 1 > b->text_cap)) {
         b = flor__writer_rotate(flor__R.writer, text ? textlen + 1 : 0);
         if (!b)
             return FLOR_ENOMEM;
         n = 0;
     }
-    flor__rec *slot = &b->recs[n];
-    *slot = *r;
+    for (uint32_t k = 0; k < nr; k++)
+        b->recs[n + k] = r[k];
     if (text) {
+        flor__rec *slot = &b->recs[n + nr - 1];
         memcpy(b->text + b->text_used, text, textlen);
         b->text[b->text_used + textlen] = 0;
         slot->v.s.off = b->text_used;
         slot->v.s.len = (uint32_t)textlen;
         b->text_used += (uint32_t)textlen + 1;
     }
-    atomic_store_explicit(&b->nrec, n + 1, memory_order_release);
+    atomic_store_explicit(&b->nrec, n + nr, memory_order_release);
     return 0;
+}
+
+int flor__emit(const flor__rec *r, const char *text, size_t textlen)
+{
+    return emit(r, 1, text, textlen);
+}
+
+/* The REC_CTX record of loop K's current iteration under PARENT, with
+ * its value's REC_CTXVAL record after it when it has one. */
+static int emit_ctx(int k, int64_t parent)
+{
+    flor__rec r[2] = {{.kind = FLOR__REC_CTX, .type = FLOR_INTEGER, .name = flor__R.stack[k].name,
+                       .ctx = flor__R.stack[k].ctx, .parent = parent}};
+    r[0].v.i = flor__R.stack[k].iteration;
+    uint8_t t = flor__R.stack[k].vtype;
+    if (t == FLOR_NULL)
+        return emit(r, 1, NULL, 0);
+    r[0].aux = FLOR__CTX_VALUED;
+    r[1] = (flor__rec){.kind = FLOR__REC_CTXVAL, .type = t, .ctx = flor__R.stack[k].ctx};
+    if (t == FLOR_INTEGER)
+        r[1].v.i = flor__R.stack[k].v.i;
+    else if (t == FLOR_REAL)
+        r[1].v.r = flor__R.stack[k].v.r;
+    const char *text = t == FLOR_TEXT ? flor__R.stack[k].text : NULL;
+    return emit(r, 2, text, text ? strlen(text) : 0);
 }
 
 /* The context id of a log made now.  The run keeps a stack of open loops;
@@ -63,11 +91,7 @@ int64_t flor__loop_context(void)
             if (flor__R.stack[k].ctx == 0)
                 continue;
             if (!flor__R.stack[k].emitted) {
-                flor__rec r = {.kind = FLOR__REC_CTX, .type = FLOR_INTEGER,
-                               .name = flor__R.stack[k].name, .ctx = flor__R.stack[k].ctx,
-                               .parent = parent};
-                r.v.i = flor__R.stack[k].iteration;
-                if (flor__emit(&r, NULL, 0) != 0)
+                if (emit_ctx(k, parent) != 0)
                     return flor__R.stack[k].ctx;
                 flor__R.stack[k].emitted = 1;
             }

@@ -144,6 +144,7 @@ bool flor_loop_next(flor_loop *l, long *i)
     flor__R.stack[d].ctx = ++flor__R.next_ctx;
     flor__R.stack[d].iteration = l->i;
     flor__R.stack[d].emitted = 0;
+    flor__R.stack[d].vtype = FLOR_NULL;
     if (flor__R.resume_ctx) {
         int64_t again = flor__R.resume_ctx(l);
         if (again) { /* its loops row is saved already */
@@ -177,6 +178,74 @@ void flor_loop_abort(flor_loop *l)
     aborting = 1;
     flor_loop_end(l);
     aborting = 0;
+}
+
+/* ---- the value of an iteration ---------------------------------------------- */
+
+/* The stack entry of L's current iteration, when its value can still be
+ * recorded (0 when not recording: nothing to do); an error otherwise. */
+static int value_slot(const flor_loop *l, int *d)
+{
+    *d = -1;
+    if (!l)
+        return flor__err(FLOR_EINVAL, "flor_loop_value: NULL loop");
+    if (!l->active || l->i < 0)
+        return flor__err(FLOR_EUSAGE, "flor_loop_value: loop '%s' is not in an iteration",
+                         l->name ? l->name : "");
+    if (l->depth < 0 || !flor__recording() || flor__R.depth <= l->depth ||
+        !pthread_equal(pthread_self(), flor__R.owner) || flor__R.stack[l->depth].ctx == 0)
+        return 0; /* not recorded */
+    if (flor__R.stack[l->depth].emitted && flor__R.resume_ctx)
+        return 0; /* an iteration a resume goes on in: its row has its value */
+    if (flor__R.stack[l->depth].emitted)
+        return flor__err(FLOR_EUSAGE, "flor_loop_value: iteration %ld of loop '%s' has logged "
+                                      "already: its value must be given before its first log",
+                         l->i, l->name ? l->name : "");
+    *d = l->depth;
+    return 0;
+}
+
+/* The one path of the flor_loop_value_* variants. */
+static int set_value(flor_loop *l, const flor__value *v)
+{
+    int d, rc = value_slot(l, &d);
+    if (rc || d < 0)
+        return rc;
+    if (v->type == FLOR_TEXT) {
+        size_t n = strlen(v->v.s) + 1;
+        if (n > flor__R.stack[d].text_cap) {
+            char *t = realloc(flor__R.stack[d].text, n);
+            if (!t)
+                return flor__err(FLOR_ENOMEM, "out of memory");
+            flor__R.stack[d].text = t;
+            flor__R.stack[d].text_cap = n;
+        }
+        memcpy(flor__R.stack[d].text, v->v.s, n);
+    } else if (v->type == FLOR_INTEGER) {
+        flor__R.stack[d].v.i = v->v.i;
+    } else if (v->type == FLOR_REAL) {
+        flor__R.stack[d].v.r = v->v.r;
+    }
+    flor__R.stack[d].vtype = (uint8_t)v->type;
+    return 0;
+}
+
+int flor_loop_value_int64(flor_loop *l, int64_t value)
+{
+    flor__value v = {.type = FLOR_INTEGER, .v.i = value};
+    return set_value(l, &v);
+}
+
+int flor_loop_value_double(flor_loop *l, double value)
+{
+    flor__value v = {.type = FLOR_REAL, .v.r = value};
+    return set_value(l, &v);
+}
+
+int flor_loop_value_text(flor_loop *l, const char *value)
+{
+    flor__value v = {.type = value ? FLOR_TEXT : FLOR_NULL, .v.s = value};
+    return set_value(l, &v);
 }
 
 /* ---- which loop is checkpointed, and how often ---------------------------- */

@@ -32,7 +32,11 @@ enum flor__rec_kind {
     FLOR__REC_LOG = 1,  /* name, ctx, value */
     FLOR__REC_CTX = 2,  /* ctx begins: ctx, parent, loop name, iteration */
     FLOR__REC_ARG = 3,  /* name, value, from_kwargs in `aux` */
+    /* the value of the iteration of the REC_CTX just before it, which
+     * then has FLOR__CTX_VALUED in `aux`: the two are published together */
+    FLOR__REC_CTXVAL = 4, /* ctx, value */
 };
+#define FLOR__CTX_VALUED 1
 
 typedef struct flor__rec {
     uint8_t kind;
@@ -150,6 +154,15 @@ typedef struct flor__run {
         int emitted;        /* its REC_CTX is in the buffer */
         long iteration;
         int64_t ctx;        /* current iteration's context; 0 before the first */
+        /* the iteration's value (flor_loop_value_*): its flor_type
+         * (FLOR_NULL: none), the number, or the text in `text` */
+        uint8_t vtype;
+        union {
+            int64_t i;
+            double r;
+        } v;
+        char *text;
+        size_t text_cap;
     } stack[64];
     int64_t next_ctx;
     int loops_started;

@@ -161,7 +161,7 @@ static int bind_value(sqlite3_stmt *st, int col, const flor__block *b, const flo
 }
 
 /* Binds the columns after run_id of a logs row (3 of them) from FIRST on,
- * or of a loops row (4). */
+ * or of a loops row (5). */
 static void bind_log(sqlite3_stmt *st, int first, const flor__block *b, const flor__rec *r)
 {
     if (r->ctx)
@@ -172,8 +172,14 @@ static void bind_log(sqlite3_stmt *st, int first, const flor__block *b, const fl
     bind_value(st, first + 2, b, r);
 }
 
-static void bind_ctx(sqlite3_stmt *st, int first, const flor__rec *r)
+/* R's value, from the REC_CTXVAL record published with it (in the same
+ * block, just after it), or NULL. */
+static void bind_ctx(sqlite3_stmt *st, int first, const flor__block *b, const flor__rec *r)
 {
+    if (r->aux & FLOR__CTX_VALUED)
+        bind_value(st, first + 4, b, r + 1);
+    else
+        sqlite3_bind_null(st, first + 4);
     sqlite3_bind_int64(st, first, r->ctx);
     if (r->parent)
         sqlite3_bind_int64(st, first + 1, r->parent);
@@ -195,14 +201,14 @@ static int step(sqlite3_stmt *st)
  * statements ?1 is the run id, bound once. */
 static int flush_batch(flor__writer *w, batch *q, int logs)
 {
-    int rc = SQLITE_OK, ncols = logs ? 3 : 4;
+    int rc = SQLITE_OK, ncols = logs ? 3 : 5;
     if (q->n == BATCH) {
         sqlite3_stmt *st = logs ? w->st.ins_logs : w->st.ins_ctxs;
         for (int i = 0; i < BATCH; i++) {
             if (logs)
                 bind_log(st, 2 + i * ncols, q->b[i], q->r[i]);
             else
-                bind_ctx(st, 2 + i * ncols, q->r[i]);
+                bind_ctx(st, 2 + i * ncols, q->b[i], q->r[i]);
         }
         rc = step(st);
     } else {
@@ -211,7 +217,7 @@ static int flush_batch(flor__writer *w, batch *q, int logs)
             if (logs)
                 bind_log(st, 2, q->b[i], q->r[i]);
             else
-                bind_ctx(st, 2, q->r[i]);
+                bind_ctx(st, 2, q->b[i], q->r[i]);
             rc = step(st);
         }
     }

@@ -108,9 +108,9 @@ test_expect_success 'the same args log the same values, bit for bit' '
     test "$first" != "$last" &&
     for r in $first $last; do
         q "SELECT name, typeof(value), value FROM args WHERE run_id = $r ORDER BY ord" >args.$r &&
-        q "SELECT ctx_id, parent_ctx_id, name, iteration FROM loops WHERE run_id = $r
+        q "SELECT ctx_id, parent_ctx_id, name, iteration FROM main.loops WHERE run_id = $r
            ORDER BY ctx_id" >loops.$r &&
-        q "SELECT ctx_id, name, typeof(value), value FROM logs WHERE run_id = $r
+        q "SELECT ctx_id, name, typeof(value), value FROM main.logs WHERE run_id = $r
            ORDER BY ctx_id, name" >logs.$r || exit 1
     done &&
     test_cmp args.$first args.$last &&

@@ -22,14 +22,16 @@ def test_linear_two_runs(project):
     project.run(script, "--kwargs", *small, "hidden=32", "lr=0.01")
     df = flor.dataframe()
     args = ["hidden", "epochs", "batch_size", "lr", "seed", "print_every", "ntrain", "ntest"]
-    logs = ["flor.torch_threads", "flor.blas_threads", "correct", "accuracy"]
+    logs = ["correct", "accuracy"]  # flor's thread settings are not the user's columns
     assert list(df.columns) == ["projid", "tstamp", "filename"] + args + logs
     assert df["filename"].tolist() == ["linear.py"] * 2
     assert df["hidden"].tolist() == [16, 32] and df["lr"].tolist() == [0.001, 0.01]
-    for c in args[:3] + args[4:] + ["flor.torch_threads", "flor.blas_threads", "correct"]:
+    for c in args[:3] + args[4:] + ["correct"]:
         assert df[c].dtype == np.int64, c
     assert df["lr"].dtype == np.float64 and df["accuracy"].dtype == np.float64
-    assert df["flor.torch_threads"].tolist() == [2, 2]
+    threads = flor.dataframe("flor.torch_threads", "flor.blas_threads")
+    assert threads["flor.torch_threads"].tolist() == [2, 2]
+    assert threads["flor.blas_threads"].dtype == np.int64
     assert (df["accuracy"] == df["correct"] / 200).all()
     assert df["accuracy"].between(0.3, 1).all()
 

@@ -178,7 +178,7 @@ def test_segments_with_a_missing_checkpoint_equal_a_retraining(project, tmp_path
 
 def test_thread_settings_are_recorded_and_applied(project):
     record(project, TORCH_T="2", OPENBLAS_NUM_THREADS="2")
-    got = flor.dataframe()
+    got = flor.dataframe("flor.torch_threads", "flor.blas_threads")  # not in dataframe()
     assert got["flor.torch_threads"].tolist() == [2] and got["flor.blas_threads"].tolist() == [2]
     # replayed where the defaults differ: flor sets the recorded ones
     replay(project, program(epoch_stmt=THREADS), TORCH_T="1", OPENBLAS_NUM_THREADS="1")
