@@ -172,7 +172,7 @@ static void test_runs_view(void)
     add_run(p, 1, "INSERT INTO args VALUES (1,'lr',0.5,0,0),(1,'epochs',2,1,1);");
     add_run(p, 2, "INSERT INTO args VALUES (2,'lr',0.25,0,0),(2,'opt','adam',0,1),"
                   "(2,'epochs',3,0,2);");
-    exec(p, "INSERT INTO loops VALUES (1,1,NULL,'epoch',0);"
+    exec(p, "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) VALUES (1,1,NULL,'epoch',0);"
             "INSERT INTO logs(run_id, ctx_id, name, value) VALUES"
             " (1,NULL,'final',10),(1,NULL,'final',11),(1,1,'loss',9.5),"
             " (1,NULL,'lr',99),(2,NULL,'note','ok'),(2,NULL,'final',2.5)");
@@ -203,7 +203,7 @@ static void test_no_runs(void)
 static void add_epochs(flor_project *p)
 {
     add_run(p, 1, "INSERT INTO args VALUES (1,'lr',0.5,0,0);");
-    exec(p, "INSERT INTO loops VALUES (1,1,NULL,'epoch',0),(1,2,1,'step',0),(1,3,1,'step',1),"
+    exec(p, "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) VALUES (1,1,NULL,'epoch',0),(1,2,1,'step',0),(1,3,1,'step',1),"
             " (1,4,NULL,'epoch',1),(1,5,4,'step',0),(1,6,4,'step',1);"
             "INSERT INTO logs(run_id, ctx_id, name, value) VALUES"
             " (1,2,'loss',4),(1,3,'loss',3.5),(1,1,'acc',0.25),"
@@ -271,7 +271,7 @@ static void test_names_disjoint_loops(void)
 {
     flor_project *p = new_project();
     add_run(p, 1, "");
-    exec(p, "INSERT INTO loops VALUES (1,1,NULL,'phase',0),(1,2,NULL,'phase',1),"
+    exec(p, "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) VALUES (1,1,NULL,'phase',0),(1,2,NULL,'phase',1),"
             " (1,3,NULL,'batch',0),(1,4,3,'inner',5);"
             "INSERT INTO logs(run_id, ctx_id, name, value) VALUES"
             " (1,1,'a',10),(1,2,'a',11),(1,4,'b','x'),(1,99,'b','lost ctx')");
@@ -331,7 +331,7 @@ static void check_large(int filler)
         add_run(p, r, "");
         for (int e = 0; e < 300; e++) {
             snprintf(sql, sizeof sql,
-                     "INSERT INTO loops VALUES (%d,%d,NULL,'epoch',%d);"
+                     "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration) VALUES (%d,%d,NULL,'epoch',%d);"
                      "INSERT INTO logs(run_id, ctx_id, name, value) VALUES (%d,%d,'a',%d)",
                      r, 1000 - e, e, r, 1000 - e, r * 1000 + e);
             exec(p, sql);
