@@ -88,7 +88,12 @@ _Noreturn void flor__local_ranks(char *const *argv, long world)
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
-    int first = started < world ? (127 << 8) : 0; /* the first failure, as waitpid says */
+    int first = 0; /* the first failure, as waitpid says */
+    if (started < world) {
+        first = 127 << 8;
+        for (long k = 0; k < started; k++) /* they would wait for the missing ranks */
+            kill(pids[k], SIGTERM);
+    }
     for (long left = started; left > 0;) {
         int status;
         pid_t pid = waitpid(-1, &status, 0);
