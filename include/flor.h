@@ -254,13 +254,25 @@ FLOR_API const char *flor_errmsg(void);
  * status of the whole; the dataframe gains a `rank` column.  The ranks
  * find their rank 0 by a key of the job (the launcher's job id, else the
  * process that started them all), so several jobs may record at once.
+ * Processes started with torchrun's variables (RANK, WORLD_SIZE,
+ * MASTER_ADDR, MASTER_PORT) by other means than torchrun, which sets
+ * TORCHELASTIC_RUN_ID, are of launcher "local" and keyed by
+ * MASTER_ADDR:MASTER_PORT, which no two jobs running at once share; a
+ * rank joins only a run that has no process of its rank yet, so a later
+ * job on the same port is a run of its own.
  * The project must be on a file system all the ranks see (one host, or a
  * shared one).  A replay runs with as many ranks, each replaying its own
  * (flor_init() refuses another number with FLOR_EINVAL), and restores
  * only iterations that every rank checkpointed, so that ranks that
  * communicate stay in step; `flor replay NAME` starts them with the
  * launcher that recorded them (`mpirun -np N`, `srun -n N`, `torchrun
- * --nproc_per_node N`) or FLOR_LAUNCHER ("mpirun --host a,b -np {n}").  A
+ * --nproc_per_node N`) or FLOR_LAUNCHER ("mpirun --host a,b -np {n}");
+ * "local" (FLOR_LAUNCHER=local, or a run of launcher "local") is flor's
+ * own: N processes on this host with RANK, LOCAL_RANK, WORLD_SIZE,
+ * LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR=127.0.0.1 and a free
+ * MASTER_PORT; when one fails the others are sent SIGTERM.  With NAMEs
+ * and a COMMAND that does not start with a launcher, the launcher goes
+ * in front of it (torchrun with --no_python).  A
  * checkpoint cadence fixed with flor_checkpoint_every() gives every rank
  * the same iterations; the adaptive policy decides per rank, on round
  * cadences (every 10th, 20th, 25th, 50th ... iteration), so ranks that

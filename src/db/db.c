@@ -58,7 +58,7 @@
  * workers, Slurm tasks) is one row per rank sharing projid and tstamp;
  * rank 0's row is the run's leader.  JOB is the launcher's identity of
  * the job, by which the ranks find their leader; LAUNCHER the kind of
- * launcher ('mpi', 'torchrun', 'slurm', 'env'). */
+ * launcher ('mpi', 'torchrun', 'local', 'slurm', 'env'). */
 #define RANK_COLUMNS                                                                  \
     "  rank       INTEGER NOT NULL DEFAULT 0,\n"                                     \
     "  world_size INTEGER NOT NULL DEFAULT 1,\n"                                     \

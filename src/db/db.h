@@ -150,8 +150,10 @@ int flor__runs_set_vid(sqlite3 *db, int64_t run_id, const char *vid);
 int flor__runs_publish_job(sqlite3 *db, int64_t run_id, long world, const char *job,
                            const char *kind);
 /* The leader of job JOB (rank 0, WORLD processes) that began at or after
- * SINCE (Unix seconds), into *LEADER; 0 when none is there yet. */
-int flor__runs_find_leader(sqlite3 *db, const char *job, long world, double since,
+ * SINCE (Unix seconds) and has no row of rank RANK yet, into *LEADER; 0
+ * when none is there yet.  (An earlier job of the same key has all its
+ * ranks: a later one's rank does not join it.) */
+int flor__runs_find_leader(sqlite3 *db, const char *job, long world, long rank, double since,
                            int64_t *leader);
 /* Adds the row of rank RANK of LEADER's run (same projid, tstamp,
  * filename, vid and job) for this process, with its own ARGV (JSON). */

@@ -182,19 +182,22 @@ int flor__runs_publish_job(sqlite3 *db, int64_t run_id, long world, const char *
     return rc == SQLITE_DONE ? 0 : flor__err_sqlite(db, rc, "cannot record the run's ranks");
 }
 
-int flor__runs_find_leader(sqlite3 *db, const char *job, long world, double since,
+int flor__runs_find_leader(sqlite3 *db, const char *job, long world, long rank, double since,
                            int64_t *leader)
 {
     sqlite3_stmt *st;
     *leader = 0;
     int rc = flor__db_prepare(db,
-                              "SELECT run_id, world_size FROM runs WHERE job = ? AND rank = 0 AND"
-                              " start_time >= ? ORDER BY run_id DESC LIMIT 1",
+                              "SELECT run_id, world_size FROM runs r WHERE job = ?1 AND rank = 0"
+                              " AND start_time >= ?2 AND NOT EXISTS (SELECT 1 FROM runs o WHERE"
+                              " o.projid = r.projid AND o.tstamp = r.tstamp AND o.rank = ?3)"
+                              " ORDER BY run_id DESC LIMIT 1",
                               &st, "cannot read the runs");
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 2, since);
+    sqlite3_bind_int64(st, 3, rank);
     int step = sqlite3_step(st);
     int err = 0;
     if (step == SQLITE_ROW) {

@@ -104,7 +104,7 @@ static int join_leader(flor__run *R, const flor__rank *me, const char *args)
     double start = flor__now(), since = start - 600;
     int64_t leader = 0;
     for (;;) {
-        int rc = flor__runs_find_leader(R->db, me->job, me->world, since, &leader);
+        int rc = flor__runs_find_leader(R->db, me->job, me->world, me->rank, since, &leader);
         if (rc)
             return rc;
         if (leader)

@@ -184,6 +184,8 @@ static void child(const pool *pl, const flor__job *j, int out, int err, const si
         dprintf(2, "flor: cannot enter '%s': %s\n", j->cwd, strerror(errno));
         _exit(127);
     }
+    if (j->local_ranks > 1)
+        flor__local_ranks(j->argv, j->local_ranks);
     execvp(j->argv[0], j->argv);
     dprintf(2, "flor: cannot run '%s': %s\n", j->argv[0], strerror(errno));
     _exit(127);

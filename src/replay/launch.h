@@ -105,6 +105,9 @@ char **flor__segment_argv(const flor__launch_args *a, int64_t run, long i, long 
 /* The file name a run of COMMAND records: its program's base name, or
  * the script's for an interpreter ("python3 train.py": train.py). */
 const char *flor__program_name(char *const *cmd, int ncmd);
+/* Whether WORD (a command's first) names a launcher of several processes:
+ * mpirun, mpiexec, srun, torchrun... */
+bool flor__is_launcher(const char *word);
 /* The run every segment replays: --run, else the latest run of COMMAND's
  * file name; *RUN is 0 when there is none.  0 or a FLOR_E* code. */
 int flor__pin_run(flor_replay *r, int64_t *run);
@@ -142,6 +145,7 @@ struct flor__job {
     int wstatus;        /* as waitpid() reports it, once DONE */
     int spawn_errno;    /* DONE without running: why it could not start */
     double t0, t1;      /* start and end, in seconds of the monotonic clock */
+    long local_ranks;   /* > 1: its process starts that many ranks of argv (local_ranks.c) */
 };
 
 /* Frees what JOB owns: argv (one block), label, out_path, err_path. */
@@ -165,6 +169,12 @@ void flor__job_print_tail(const flor__job *job, FILE *out);
 int flor__pool_run(flor__job *jobs, int n, int maxrun, const char *noun, FILE *progress);
 /* The name of signal SIG: "SIGINT", ..., "signal 42". */
 const char *flor__signal_name(int sig);
+/* In a job's process: starts WORLD copies of ARGV on this host, rank i
+ * with the variables torchrun gives its workers (RANK, LOCAL_RANK,
+ * WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR=127.0.0.1 and a
+ * free MASTER_PORT), waits for them all and ends as the first that failed
+ * ended (the others are sent SIGTERM then), else with 0.  Never returns. */
+_Noreturn void flor__local_ranks(char *const *argv, long world);
 
 /* ---- workarea.c: the temporary directory and its janitor ----------------------- */
 

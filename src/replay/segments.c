@@ -48,8 +48,7 @@ static const char *base_name(const char *path)
 
 static bool runnable(const char *name);
 
-/* Whether WORD names a launcher of several processes. */
-static bool is_launcher(const char *word)
+bool flor__is_launcher(const char *word)
 {
     static const char *const names[] = {"mpirun", "mpiexec", "orterun", "prterun", "srun",
                                         "torchrun"};
@@ -63,7 +62,7 @@ const char *flor__program_name(char *const *cmd, int ncmd)
 {
     /* "mpirun -np 2 ./train": the first word after the launcher's
      * options that is a program (or a script) */
-    if (ncmd > 1 && is_launcher(cmd[0])) {
+    if (ncmd > 1 && flor__is_launcher(cmd[0])) {
         for (int i = 1; i < ncmd; i++) {
             size_t len = strlen(cmd[i]);
             if (cmd[i][0] == '-')

@@ -33,7 +33,8 @@ static void free_command(char **cmd)
 
 /* The launcher command that starts run T's processes again, "{n}"
  * standing for their number, into *FORM: FLOR_LAUNCHER, else the one of
- * the launcher that started them; NULL for a single process. */
+ * the launcher that started them; NULL for a single process.  "local" is
+ * flor's own (local_ranks.c). */
 static int launcher_form(const flor__target *t, const char **form)
 {
     *form = NULL;
@@ -44,12 +45,14 @@ static int launcher_form(const flor__target *t, const char **form)
             : strcmp(kind, "mpi") == 0      ? "mpirun -np {n}"
             : strcmp(kind, "slurm") == 0    ? "srun -n {n}"
             : strcmp(kind, "torchrun") == 0 ? "torchrun --nproc_per_node {n}"
+            : strcmp(kind, "local") == 0    ? "local"
                                             : NULL;
     if (!*form)
         return flor__err(FLOR_EINVAL,
                          "run %lld was recorded by %ld processes of a launcher flor does not "
                          "know (FLOR_RANK): set FLOR_LAUNCHER to its command, e.g. "
-                         "FLOR_LAUNCHER='mpirun -np {n}'",
+                         "FLOR_LAUNCHER='mpirun -np {n}', or to 'local' for processes that "
+                         "read torchrun's RANK and WORLD_SIZE",
                          (long long)t->run, t->world);
     return 0;
 }
@@ -80,14 +83,19 @@ static char **command_of(const flor_replay *r, const flor__target *t, const char
     const flor__launch_args *a = &r->a;
     const flor__version *v = &r->v->v[t->v];
     int npre = launcher_words(form, t->world, NULL);
-    int n = (a->ncmd ? a->ncmd : 2) + npre;
+    /* torchrun runs a script itself: an interpreter given in COMMAND is
+     * the program it runs, not the script's */
+    bool no_python = a->ncmd && npre && strcmp(form, "torchrun --nproc_per_node {n}") == 0;
+    int n = (a->ncmd ? a->ncmd : 2) + npre + no_python;
     char **cmd = calloc((size_t)n + 1, sizeof *cmd);
     if (!cmd)
         return NULL;
     bool ok = launcher_words(form, t->world, cmd) == npre;
+    if (ok && no_python)
+        ok = (cmd[npre++] = flor__strdup("--no_python")) != NULL;
     if (a->ncmd) {
         for (int i = 0; ok && i < a->ncmd; i++)
-            ok = (cmd[i] = in_version(r, v, a->cmd[i])) != NULL;
+            ok = (cmd[npre + i] = in_version(r, v, a->cmd[i])) != NULL;
     } else {
         size_t len = strlen(t->argv0);
         /* torchrun runs a script itself, without the interpreter */
@@ -114,9 +122,13 @@ static int target_jobs(flor_replay *r, flor__target *t)
     const flor__version *v = &d->v[t->v];
     flor__launch_args sa = r->a;
     const char *form = NULL;
-    int rc = r->a.ncmd ? 0 : launcher_form(t, &form);
+    /* a COMMAND that starts with its own launcher starts the ranks itself */
+    int rc = r->a.ncmd && flor__is_launcher(r->a.cmd[0]) ? 0 : launcher_form(t, &form);
     if (rc)
         return rc;
+    long local = form && strcmp(form, "local") == 0 ? t->world : 0;
+    if (local)
+        form = NULL; /* no launcher's words: each job's process starts the ranks */
     if (!(t->cmd = command_of(r, t, form)))
         return flor__err(FLOR_ENOMEM, "out of memory");
     sa.cmd = t->cmd;
@@ -141,6 +153,7 @@ static int target_jobs(flor_replay *r, flor__target *t)
         j->err_path = flor__printf("%s/run-%lld-%ld.err", d->work, (long long)t->run, s);
         j->cwd = v->cwd;
         j->env = d->env;
+        j->local_ranks = local;
         if (!j->argv || !j->label || !j->out_path || !j->err_path)
             rc = flor__err(FLOR_ENOMEM, "out of memory");
     }

@@ -84,6 +84,31 @@ static void test_torchrun_and_slurm_and_their_keys(void)
     flor__rank_release(&r);
 }
 
+static void test_torchruns_variables_without_torchrun_are_local_keyed_by_the_master(void)
+{
+    /* RANK and WORLD_SIZE set by hand, as torchrun would but without its
+     * rendezvous id: the process group's MASTER_ADDR:MASTER_PORT is the key */
+    clean_env();
+    setenv("RANK", "1", 1);
+    setenv("WORLD_SIZE", "2", 1);
+    setenv("MASTER_ADDR", "127.0.0.1", 1);
+    setenv("MASTER_PORT", "29611", 1);
+    flor__rank r;
+    CHECK_EQ_INT(flor__rank_detect(&r), 0);
+    CHECK(r.rank == 1 && r.world == 2);
+    CHECK_EQ_STR(r.kind, "local");
+    CHECK_EQ_STR(r.job, "local:127.0.0.1:29611");
+    flor__rank_release(&r);
+    /* no master either: the parent */
+    unsetenv("MASTER_ADDR");
+    unsetenv("MASTER_PORT");
+    CHECK_EQ_INT(flor__rank_detect(&r), 0);
+    CHECK_EQ_STR(r.kind, "local");
+    CHECK(r.job && strncmp(r.job, "local:parent:", 13) == 0);
+    flor__rank_release(&r);
+    clean_env();
+}
+
 static void test_flor_job_wins_and_the_parent_is_the_last_resort(void)
 {
     clean_env();
@@ -132,6 +157,7 @@ int main(void)
     RUN(test_a_lone_process_is_rank_0_of_1);
     RUN(test_open_mpi_names_the_job_by_its_id);
     RUN(test_torchrun_and_slurm_and_their_keys);
+    RUN(test_torchruns_variables_without_torchrun_are_local_keyed_by_the_master);
     RUN(test_flor_job_wins_and_the_parent_is_the_last_resort);
     RUN(test_malformed_variables_are_errors_that_name_them);
     return check_summary();
