@@ -17,8 +17,9 @@ done
 if [ -n "${FLOR_PYTEST:-}" ]; then
     py=$(sh -c "$FLOR_PYTEST" 2>&1) || status=1
     printf '%s\n' "$py"
-    # pytest's last line: "3 failed, 20 passed, 1 error in 41.2s"
-    last=$(printf '%s\n' "$py" | tail -n 1)
+    # pytest's summary: "3 failed, 20 passed, 1 error in 41.2s", the last
+    # such line (a warning printed at the interpreter's exit may follow it)
+    last=$(printf '%s\n' "$py" | grep -E '(passed|failed|error).* in [0-9.]+s' | tail -n 1)
     count() { echo "$last" | grep -o "[0-9]* $1" | cut -d' ' -f1 | head -n 1; }
     pp=$(count passed); pf=$(count failed); pe=$(count error)
     if [ -z "$pp$pf$pe" ]; then

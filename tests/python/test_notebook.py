@@ -2,6 +2,7 @@
 that records something is one run named after the notebook, with the
 notebook in its code snapshot; cells that record nothing make no run.
 Also the run's name under `python -i`."""
+import asyncio
 import os
 import shutil
 import subprocess
@@ -33,7 +34,8 @@ def execute(path, cwd, **env):
     nb = nbformat.read(str(path), as_version=4)
     client = NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True,
                             resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=script_env(PYDEVD_DISABLE_FILE_VALIDATION=1, **env))
+    # in a loop of its own, closed after (client.execute leaves one open)
+    asyncio.run(client.async_execute(env=script_env(PYDEVD_DISABLE_FILE_VALIDATION=1, **env)))
     return nb
 
 
