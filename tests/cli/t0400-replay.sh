@@ -68,6 +68,29 @@ test_expect_success 'a probed step loop runs, and its recorded losses agree' '
     grep -q " step " out
 '
 
+# The same two things from the program itself: flor_probe("step") after
+# flor_init (the seed's probed=True), and flor_finish_error(), whose reason
+# becomes the replay's error.
+test_expect_success 'flor_probe in the program runs the step loop; flor_finish_error gives the replay its error' '
+    sed "s|^    int rc = flor_init(&argc, &argv);|    int rc = flor_init(\&argc, \&argv); flor_probe(\"step\");|" with_norm.c >probed.c &&
+    grep -q "flor_probe(\"step\")" probed.c &&
+    build probed.c ./linear_probed &&
+    sed "s|^    if (flor_finish() != 0) {|    if (flor_finish_error(FLOR_RUN_FAILED, \"gave up: custom reason\") != 0) {|" \
+        with_norm.c >ends.c &&
+    grep -q "gave up: custom reason" ends.c &&
+    build ends.c ./linear_ends &&
+    cd proj && forget_replays &&
+    cp ../linear_probed ./linear && FLOR_QUIET=0 ./linear --replay_flor >out 2>err &&
+    norms >actual && test_cmp ../expect actual &&
+    grep -q "0 divergences" err && grep -q " step " out &&
+    forget_replays &&
+    cp ../linear_ends ./linear && FLOR_QUIET=0 ./linear --replay_flor >out 2>err;
+    cp ../linear_norm ./linear &&
+    test "$(flor query "SELECT status || \" \" || error FROM replays ORDER BY replay_id DESC LIMIT 1" \
+            --format csv | tail -n 1)" = "failed gave up: custom reason" &&
+    ! grep -q " step " out
+'
+
 test_expect_success 'two segments together give the same values' '
     cd proj && forget_replays &&
     FLOR_QUIET=0 ./linear --replay_flor 0/2 >/dev/null 2>err0 &&
