@@ -569,15 +569,28 @@ int flor__runs_replay_selection(sqlite3 *db, const char *prog, const char *const
             rc = flor__buf_puts(&b, *c == '"' ? "\"\"" : (char[]){*c, 0});
         rc = rc || flor__buf_puts(&b, "\"");
     }
-    /* the fourth column: whether the run has a value of every NAME already */
+    /* the fourth column: whether the run has a value of every NAME already,
+     * and no replay of it (of any of its ranks) failed or was killed without
+     * that segment, or every segment of some split of the run, replayed to
+     * the end after: the values a partial replay left are kept, but they do
+     * not make the run done */
     rc = rc || flor__buf_puts(&b, " FROM runs r) SELECT run_id, vid, json_extract(argv, '$[0]'),"
                                   " (SELECT count(DISTINCT name) FROM logs l WHERE l.run_id ="
                                   " sel.run_id AND l.name IN (");
     for (size_t i = 0; !rc && i < n; i++)
         rc = (i && flor__buf_puts(&b, ", ")) || runs_quote(&b, names[i]);
-    rc = rc || flor__buf_printf(&b, ")) = %zu, world_size, launcher, tstamp FROM sel"
-                                    " WHERE filename = ",
-                                n) ||
+    rc = rc || flor__buf_printf(&b, ")) = %zu", n) ||
+         flor__buf_puts(&b, " AND NOT EXISTS (SELECT 1 FROM replays p WHERE p.run_id IN"
+                            " (SELECT run_id FROM runs x WHERE x.projid = sel.projid AND"
+                            " x.tstamp = sel.tstamp) AND p.status IN ('failed', 'killed') AND"
+                            " NOT EXISTS (SELECT 1 FROM replays q WHERE q.run_id = p.run_id AND"
+                            " q.status = 'finished' AND q.replay_id > p.replay_id AND"
+                            " q.segment = p.segment AND q.nsegments = p.nsegments) AND"
+                            " NOT EXISTS (SELECT 1 FROM replays q WHERE q.run_id = p.run_id AND"
+                            " q.status = 'finished' AND q.replay_id > p.replay_id"
+                            " GROUP BY q.nsegments HAVING count(DISTINCT q.segment) ="
+                            " q.nsegments))") ||
+         flor__buf_puts(&b, ", world_size, launcher, tstamp FROM sel WHERE filename = ") ||
          runs_quote(&b, prog) || flor__buf_puts(&b, " AND status != 'running' AND rank = 0");
     if (!rc && where)
         rc = flor__buf_printf(&b, " AND (%s\n)", where);

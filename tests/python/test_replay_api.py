@@ -177,6 +177,23 @@ def test_a_value_of_a_skipped_loop_names_the_loop_to_probe(project, toy, capfd):
     assert got["acc"].tolist() == [6.0, 6.0, 10.5]
 
 
+def test_a_run_a_replay_left_half_done_is_replayed_again_not_skipped(project, toy):
+    # the statement fails at epoch 1, after logging epoch 0's value
+    add(toy, 'flor.log("half", 1 / (1 - epoch))')
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        flor.replay(["half"], where_clause="epochs = 2")
+    assert logged(project, "half") == {2: 1}          # what it reached is kept
+    # fixed: the run has a value of "half", yet is not done: it is replayed
+    toy.write_text(toy.read_text().replace("1 / (1 - epoch)", "1 / (2 - epoch)"))
+    df = flor.replay(["half"], where_clause="epochs = 2")
+    assert df["outcome"].tolist() == ["replayed"]
+    got = flor.dataframe("half").dropna(subset=["half"]).sort_values("epoch")
+    assert got["half"].tolist() == [0.5, 1.0]        # epoch 0's value replaced, not doubled
+    assert logged(project, "half") == {2: 2}
+    df = flor.replay(["half"], where_clause="epochs = 2")
+    assert df["outcome"].tolist() == ["nothing to do"]
+
+
 TORCH = """
     import torch
     import flor
