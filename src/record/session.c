@@ -7,6 +7,7 @@
 #include "record/record.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 flor__run flor__R;
@@ -33,6 +34,8 @@ void flor__session_reset(void)
     flor__run *R = &flor__R;
     flor__place_release(&R->place);
     flor__kwargs_release();
+    for (size_t d = 0; d < sizeof R->stack / sizeof R->stack[0]; d++)
+        free(R->stack[d].text); /* the loops' text values (flor_loop_value_text) */
     char *ckpt_loop = R->ckpt_loop; /* the program's settings outlive a run */
     long every_n = R->every_n;
     double every_s = R->every_s;

@@ -83,24 +83,22 @@ static char **command_of(const flor_replay *r, const flor__target *t, const char
     const flor__launch_args *a = &r->a;
     const flor__version *v = &r->v->v[t->v];
     int npre = launcher_words(form, t->world, NULL);
-    /* torchrun runs a script itself: an interpreter given in COMMAND is
-     * the program it runs, not the script's */
-    bool no_python = a->ncmd && npre && strcmp(form, "torchrun --nproc_per_node {n}") == 0;
-    int n = (a->ncmd ? a->ncmd : 2) + npre + no_python;
+    int n = (a->ncmd ? a->ncmd : 2) + npre + 1; /* +1: torchrun's --no_python */
     char **cmd = calloc((size_t)n + 1, sizeof *cmd);
     if (!cmd)
         return NULL;
     bool ok = launcher_words(form, t->world, cmd) == npre;
-    if (ok && no_python)
+    /* torchrun runs a script itself: an interpreter given in COMMAND is
+     * the program it runs (--no_python), and a recorded script needs none */
+    bool torchrun = ok && npre && strcmp(cmd[0], "torchrun") == 0;
+    if (ok && torchrun && a->ncmd)
         ok = (cmd[npre++] = flor__strdup("--no_python")) != NULL;
     if (a->ncmd) {
         for (int i = 0; ok && i < a->ncmd; i++)
             ok = (cmd[npre + i] = in_version(r, v, a->cmd[i])) != NULL;
     } else {
         size_t len = strlen(t->argv0);
-        /* torchrun runs a script itself, without the interpreter */
-        bool py = len > 3 && strcmp(t->argv0 + len - 3, ".py") == 0 &&
-                  !(npre && strcmp(cmd[0], "torchrun") == 0);
+        bool py = len > 3 && strcmp(t->argv0 + len - 3, ".py") == 0 && !torchrun;
         const char *python = getenv("FLOR_PYTHON");
         if (ok && py)
             ok = (cmd[npre] = flor__strdup(python && *python ? python : "python3")) != NULL;
