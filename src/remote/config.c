@@ -226,6 +226,7 @@ int flor__s3_open(flor__s3 **out, const flor__s3_config *cfg)
     c->retries = cfg->retries < 0 ? 0 : cfg->retries == 0 ? 4 : cfg->retries;
     c->backoff_s = cfg->backoff_s > 0 ? cfg->backoff_s : 0.2;
     c->connect_timeout_s = cfg->connect_timeout_s > 0 ? cfg->connect_timeout_s : 10;
+    c->list_page = cfg->list_page > 0 ? cfg->list_page : 0;
     c->curl = curl_easy_init();
     if (!c->region || !c->sigv4 || !c->access_key || !c->secret_key || !c->cred_source ||
         !c->endpoint || !c->hostport || !c->scheme || !c->curl)

@@ -71,6 +71,8 @@ typedef struct flor__s3_config {
     int retries;
     double backoff_s;
     double connect_timeout_s;
+    /* Keys per LIST page (max-keys); 0: the server's default (1000). */
+    int list_page;
 } flor__s3_config;
 
 /* Opens a client: resolves the region, the credentials and the endpoint

@@ -18,7 +18,7 @@ struct flor__s3 {
     char *access_key, *secret_key, *session_token;
     char *cred_source;      /* "environment", "profile NAME", "config" */
     int path_style;
-    int retries;
+    int retries, list_page;
     double backoff_s, connect_timeout_s;
     char errcode[64];       /* the server's code of the last failure */
 };

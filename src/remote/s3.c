@@ -421,7 +421,8 @@ int flor__s3_delete(flor__s3 *c, const char *key)
 
 int flor__s3_list(flor__s3 *c, const char *prefix, flor__s3_list_fn fn, void *ctx)
 {
-    char token[1024] = "";
+    char token[1024] = "", page[16];
+    snprintf(page, sizeof page, "%d", c->list_page);
     flor__buf body = {0};
     int rc = 0;
     for (;;) {
@@ -431,6 +432,8 @@ int flor__s3_list(flor__s3 *c, const char *prefix, flor__s3_list_fn fn, void *ct
         if (token[0])
             q[n++] = "continuation-token", q[n++] = token;
         q[n++] = "list-type", q[n++] = "2";
+        if (c->list_page > 0)
+            q[n++] = "max-keys", q[n++] = page;
         q[n++] = "prefix", q[n++] = prefix ? prefix : "";
         q[n] = NULL;
         body.len = 0;

@@ -98,6 +98,18 @@ static void test_round_trip(void)
     CHECK_EQ_INT(l.bytes, n + 10);
     CHECK(l.saw_odd);
 
+    /* Pages of 2 keys: the listing follows the continuation token. */
+    flor__s3_config cfg = {.endpoint = endpoint, .bucket = bucket, .access_key = key_id,
+                           .secret_key = secret, .list_page = 2};
+    flor__s3 *paged = NULL;
+    CHECK_EQ_INT(flor__s3_open(&paged, &cfg), 0);
+    l = (struct listed){0};
+    if (paged)
+        CHECK_EQ_INT(flor__s3_list(paged, "rt/", on_key, &l), 0);
+    CHECK_EQ_INT(l.n, 3);
+    CHECK(l.saw_odd);
+    flor__s3_free(paged);
+
     CHECK_EQ_INT(flor__s3_delete(c, "rt/a.bin"), 0);
     CHECK_EQ_INT(flor__s3_delete(c, "rt/a.bin"), 0); /* absent: still fine */
     CHECK_EQ_INT(flor__s3_head(c, "rt/a.bin", &st), FLOR_ENOTFOUND);
