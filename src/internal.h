@@ -11,6 +11,7 @@
 #include "db/db.h"
 #include "store/store.h"
 #include "git/git.h"
+#include "remote/remote.h"
 #include "project/project.h"
 #include "checkpoint/checkpoint.h"
 #include "record/record.h"
