@@ -50,6 +50,7 @@ extern const cli_command cli_cmd_checkout, cli_cmd_diff;
 extern const cli_command cli_cmd_checkpoints, cli_cmd_du, cli_cmd_gc, cli_cmd_replay;
 extern const cli_command cli_cmd_resume;
 extern const cli_command cli_cmd_fsck;
+extern const cli_command cli_cmd_remote, cli_cmd_push, cli_cmd_pull;
 
 /* The flor command: ARGV as main() gets it; returns the exit status.  The
  * `flor` binary's main() (flor.c) and `python -m flor` call it. */
@@ -126,6 +127,20 @@ int cli_print_table(const flor_table *t, const cli_opts *opts);
  * as the same double, with ".0" added when it would read as an integer.
  * BUF holds at least 32 bytes. */
 const char *cli_format_real(double v, char *buf);
+
+/* progress.c */
+
+/* A long transfer's progress lines ("flor push: 12.0 of 512.0 MiB, 80.1
+ * MiB/s") on stderr: on a terminal or with FLOR_PROGRESS=1, never under
+ * FLOR_QUIET, from one second on. */
+typedef struct cli_progress {
+    int on, shown;
+    const char *what;
+    double start, last;
+} cli_progress;
+void cli_progress_init(cli_progress *pr, const char *what);
+/* A flor_progress_fn; ARG is a cli_progress. */
+void cli_progress_show(void *arg, uint64_t done, uint64_t total);
 
 /* lookup.c */
 

@@ -16,6 +16,7 @@ enum { FSCK_CANNOT_CHECK = 3 };
 
 static const char help[] =
     "usage: flor fsck [--format FMT] [--repair]\n"
+    "       flor fsck --remote [--read] [--repair]\n"
     "\n"
     "Checks the project's records and checkpoints: the database (SQLite's\n"
     "integrity and foreign key checks, the schema version, runs marked\n"
@@ -32,6 +33,12 @@ static const char help[] =
     "            missing or damaged indexes from their packs (atomically),\n"
     "            and only then drop the checkpoints that still cannot be\n"
     "            read, listing each; nothing in a pack is changed\n"
+    "  --remote  instead: check the project's remote against the catalogue in\n"
+    "            flor.db: every uploaded object is there with its size; with\n"
+    "            --read every record in it is read back and checked (its\n"
+    "            header, its checksums, the chunk it holds); with --repair a\n"
+    "            missing or damaged object is dropped from the catalogue, so\n"
+    "            that 'flor push' uploads again what is still local\n"
     "\n"
     "Progress goes to stderr on a terminal, unless FLOR_QUIET is set.\n"
     "\n"
@@ -62,6 +69,7 @@ static void show_progress(void *arg, uint64_t done, uint64_t total)
 static int run(int argc, char **argv, const cli_opts *opts)
 {
     unsigned flags = 0;
+    int remote = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(help, stdout);
@@ -69,18 +77,25 @@ static int run(int argc, char **argv, const cli_opts *opts)
         }
         if (strcmp(argv[i], "--repair") == 0)
             flags |= FLOR_FSCK_REPAIR;
+        else if (strcmp(argv[i], "--remote") == 0)
+            remote = 1;
+        else if (strcmp(argv[i], "--read") == 0)
+            flags |= FLOR_FSCK_READ_REMOTE;
         else if (argv[i][0] == '-' && argv[i][1])
             return cli_usage_error("fsck", "unknown option '%s'", argv[i]);
         else
             return cli_usage_error("fsck", "unexpected argument '%s'", argv[i]);
     }
+    if ((flags & FLOR_FSCK_READ_REMOTE) && !remote)
+        return cli_usage_error("fsck", "--read goes with --remote");
     flor_project *p;
     if (cli_open(&p) != CLI_CONTINUE)
         return FSCK_CANNOT_CHECK;
     const char *q = getenv("FLOR_QUIET");
     struct progress pr = {isatty(2) && !(q && *q), time(NULL), 0};
     flor_table *t = NULL;
-    int rc = flor_project_fsck(p, flags, show_progress, &pr, &t);
+    int rc = remote ? flor_project_fsck_remote(p, flags, show_progress, &pr, &t)
+                    : flor_project_fsck(p, flags, show_progress, &pr, &t);
     if (pr.shown)
         fputc('\n', stderr);
     int status;

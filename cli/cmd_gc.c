@@ -12,6 +12,7 @@
 
 static const char help[] =
     "usage: flor gc [--format FMT] [--keep-runs N] [--every K] [--dry-run]\n"
+    "       flor gc --evict[=SIZE] [--dry-run]\n"
     "\n"
     "Removes old checkpoints and takes back the space in the store that no\n"
     "remaining checkpoint needs.  Kept: every checkpoint of the N most recent\n"
@@ -29,6 +30,13 @@ static const char help[] =
     "                 of K (default 10; 0: only each run's last checkpoint)\n"
     "  --dry-run      change nothing; make the same checks and say what would\n"
     "                 go\n"
+    "  --evict[=SIZE] instead: remove local packs whose every chunk is safely\n"
+    "                 on the project's remote (see 'flor remote'), oldest\n"
+    "                 first, until the store takes at most SIZE (e.g. 50G;\n"
+    "                 default 0: every such pack).  Replays fetch what they\n"
+    "                 need again.  Prints dry_run, packs_evicted,\n"
+    "                 packs_local_only (kept: not all remote yet; 'flor\n"
+    "                 push'), bytes_before and bytes_after\n"
     "\n"
     "Before changing anything, gc reads and checks every chunk that a kept\n"
     "checkpoint needs.  When one is in no index or is damaged, or a pack has\n"
@@ -41,8 +49,33 @@ static const char help[] =
 
 typedef struct gc_args {
     int keep_runs, every;
-    bool dry_run;
+    bool dry_run, evict;
+    int64_t limit;
 } gc_args;
+
+/* SIZE of --evict=SIZE: bytes, with K, M, G or T (powers of 1024). */
+static int parse_limit(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double m = 1;
+    switch (*end) {
+    case 'K': case 'k': m = 1024.0; end++; break;
+    case 'M': case 'm': m = 1048576.0; end++; break;
+    case 'G': case 'g': m = 1073741824.0; end++; break;
+    case 'T': case 't': m = 1099511627776.0; end++; break;
+    default: break;
+    }
+    if (*end == 'i')
+        end++;
+    if (*end == 'B')
+        end++;
+    if (end == s || *end || errno || v < 0 || v * m > 9e18)
+        return cli_usage_error("gc", "--evict expects a size such as 50G or 512M, not '%s'", s);
+    *out = (int64_t)(v * m);
+    return CLI_CONTINUE;
+}
 
 /* A non-negative int, the whole of S. */
 static int parse_count(const char *opt, const char *s, int *out)
@@ -83,6 +116,13 @@ static int parse(int argc, char **argv, gc_args *g)
         }
         if (strcmp(a, "--dry-run") == 0)
             g->dry_run = true;
+        else if (strcmp(a, "--evict") == 0)
+            g->evict = true;
+        else if (strncmp(a, "--evict=", 8) == 0) {
+            g->evict = true;
+            if ((rc = parse_limit(a + 8, &g->limit)) != CLI_CONTINUE)
+                return rc;
+        }
         else if ((rc = int_option("--keep-runs", argc, argv, &i, &g->keep_runs)) != 0 ||
                  (rc = int_option("--every", argc, argv, &i, &g->every)) != 0) {
             if (rc != CLI_CONTINUE)
@@ -99,7 +139,8 @@ static int collect(flor_project *p, const gc_args *g, const cli_opts *opts)
 {
     flor_table *t = NULL;
     /* flor_project_gc changes nothing when a recording holds the store */
-    int rc = flor_project_gc(p, g->keep_runs, g->every, g->dry_run, &t);
+    int rc = g->evict ? flor_project_evict(p, g->limit, g->dry_run, &t)
+                      : flor_project_gc(p, g->keep_runs, g->every, g->dry_run, &t);
     int status = rc != 0 ? cli_error("%s", flor_errmsg()) : cli_print_table(t, opts);
     flor_table_free(t);
     return status;
@@ -107,7 +148,7 @@ static int collect(flor_project *p, const gc_args *g, const cli_opts *opts)
 
 static int run(int argc, char **argv, const cli_opts *opts)
 {
-    gc_args g = {5, 10, false};
+    gc_args g = {5, 10, false, false, 0};
     int rc = parse(argc, argv, &g);
     if (rc != CLI_CONTINUE)
         return rc;

@@ -935,6 +935,10 @@ typedef struct flor_table flor_table;
  *         flor's or is from a newer flor.
  */
 FLOR_API int flor_project_open(flor_project **out, const char *dir);
+/** As flor_project_open(), creating the project's data directory and
+ *  database when they do not exist yet (as the first recorded run would):
+ *  for settings made before any run, such as the remote. */
+FLOR_API int flor_project_create(flor_project **out, const char *dir);
 FLOR_API void flor_project_free(flor_project *p);
 
 /** The project's id (its root's base name), its data directory, and its
@@ -1154,6 +1158,134 @@ typedef void (*flor_progress_fn)(void *arg, uint64_t done, uint64_t total);
  */
 FLOR_API int flor_project_fsck(flor_project *p, unsigned flags, flor_progress_fn progress,
                                void *arg, flor_table **out);
+
+/* ------------------------------------------------------------------------
+ * The remote: the checkpoint store copied to S3-compatible storage
+ * (docs/remote.md)
+ *
+ * A project may have one remote, an S3 bucket and prefix.  A recording
+ * process then copies ("spools") its checkpoints there on a thread of its
+ * own, as they become durable locally; the database records which chunk is
+ * in which uploaded object.  What is safely remote may be evicted from the
+ * local store, by flor_project_evict() or by the remote's cache limit, and
+ * replay and restore fetch what they need again (ranged GETs, checked
+ * against the chunks' checksums).  A clone of the project on another
+ * machine, with the project's database and the remote, replays runs it
+ * never recorded.
+ *
+ * Credentials are never stored: they come from the AWS variables
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), or the
+ * shared files (~/.aws/credentials and ~/.aws/config, AWS_PROFILE or the
+ * remote's profile), as the AWS CLI reads them.  The environment overrides
+ * the stored settings for one process: FLOR_REMOTE=s3://... (the empty
+ * string: no remote), FLOR_S3_ENDPOINT, FLOR_S3_REGION,
+ * FLOR_S3_PATH_STYLE=1 and FLOR_REMOTE_CACHE=SIZE.
+ *
+ * A remote that fails (unreachable, bad credentials, a missing bucket)
+ * never fails a run: the checkpoints stay local, one warning says so, and
+ * the next run or flor_project_push() uploads them.
+ * ------------------------------------------------------------------------ */
+
+/** A project's remote, as flor_project_remote_set() stores it. */
+typedef struct flor_remote_settings {
+    const char *url;      /**< s3://BUCKET or s3://BUCKET/PREFIX */
+    const char *endpoint; /**< http(s)://HOST[:PORT]; NULL: the AWS settings'
+                               (AWS_ENDPOINT_URL_S3, the profile's
+                               endpoint_url), else AWS itself */
+    const char *region;   /**< NULL: AWS_REGION, the profile's, us-east-1 */
+    int path_style;       /**< 0 auto (path-style except on amazonaws.com),
+                               1 path-style, 2 virtual-hosted */
+    const char *profile;  /**< a profile of the shared files; NULL: AWS_PROFILE
+                               or "default" */
+    int64_t cache_bytes;  /**< the local store's limit: after a recording
+                               process has spooled everything it wrote, packs
+                               safely remote are evicted, oldest first, until
+                               the store is under it; -1: no limit */
+} flor_remote_settings;
+
+/** Sets the project's remote (replacing one set before).  Checks the URL's
+ *  form, not the server: flor_project_push() reaches it.
+ *  @return 0, FLOR_EINVAL naming what is malformed. */
+FLOR_API int flor_project_remote_set(flor_project *p, const flor_remote_settings *s);
+/** Creates the remote's bucket (`flor remote add --create-bucket`); one
+ *  that this account already owns is not an error.  FLOR_ENOTFOUND when the
+ *  project has no remote; the server's errors. */
+FLOR_API int flor_project_remote_create_bucket(flor_project *p);
+/** Forgets the project's remote (what was uploaded stays there, and the
+ *  catalogue of it stays in the database).  FLOR_ENOTFOUND when none. */
+FLOR_API int flor_project_remote_remove(flor_project *p);
+/** The remote in effect, zero or one row: url, endpoint, region,
+ *  path_style, profile, cache (bytes, NULL: none), source ("project", or
+ *  "FLOR_REMOTE" when the environment sets it), credentials (where they
+ *  were found: "environment", "profile NAME", or "none found"; never a
+ *  key). */
+FLOR_API int flor_project_remote(flor_project *p, flor_table **out);
+
+/**
+ * Uploads every checkpoint chunk the remote does not have yet (`flor
+ * push`): the records of each local pack that the catalogue lacks, as
+ * objects PREFIX/segments/HASH.seg (byte ranges of the pack; multipart
+ * uploads of 16 MiB parts past 16 MiB), each checked by a HEAD and then
+ * recorded in the database in one transaction.  First it aborts the
+ * multipart uploads that a process of this host killed while uploading
+ * left on the server.  PROGRESS (may be NULL) is told the bytes uploaded.
+ * Report (one row): segments, records, bytes (uploaded now), remote_bytes
+ * (in all), local_only_chunks (chunks still only local: 0 after a
+ * success), aborted_uploads.
+ * @return 0; FLOR_ENOTFOUND when the project has no remote; the remote's
+ *         errors (FLOR_EIO unreachable or failing, FLOR_EINVAL credentials
+ *         or bucket), with what was uploaded before the failure recorded
+ *         and nothing local changed.
+ */
+FLOR_API int flor_project_push(flor_project *p, flor_progress_fn progress, void *arg,
+                               flor_table **out);
+
+/**
+ * Fetches into the local store the chunks that the checkpoints of runs
+ * RUNS[N] (N 0: every run) need and the store lacks (`flor pull`), from
+ * the remote, with ranged GETs (records next to each other in one request),
+ * each record checked against its checksums before it is added.  Report
+ * (one row): runs, checkpoints, chunks_fetched, bytes_fetched,
+ * chunks_local (needed and already local).
+ * @return 0; FLOR_ENOTFOUND when a run does not exist, or a needed chunk
+ *         is neither local nor in the catalogue; FLOR_ECORRUPT naming the
+ *         object and offset when the remote's bytes fail their checksums
+ *         (nothing of that object is added); the remote's errors.
+ */
+FLOR_API int flor_project_pull(flor_project *p, const int64_t *runs, size_t n,
+                               flor_progress_fn progress, void *arg, flor_table **out);
+
+/**
+ * Removes local packs whose every chunk is safely remote, oldest first,
+ * until the store takes at most LIMIT_BYTES (0: every such pack), never a
+ * pack a process is writing (`flor gc --evict`).  Report (one row):
+ * dry_run, packs_evicted, packs_local_only (kept: they hold chunks not
+ * yet remote), bytes_before, bytes_after.
+ * @return 0; FLOR_EBUSY while a process writes checkpoints; FLOR_EINVAL
+ *         for a negative limit.
+ */
+FLOR_API int flor_project_evict(flor_project *p, int64_t limit_bytes, bool dry_run,
+                                flor_table **out);
+
+/**
+ * Where the checkpoint store's bytes are (`flor du`'s summary), one row per
+ * place: place ("local", "remote", "local only"), files (packs, or
+ * uploaded objects), chunks, bytes.  "local only" counts the chunks that
+ * are local and not yet remote (what eviction must keep).
+ */
+FLOR_API int flor_project_du_places(flor_project *p, flor_table **out);
+
+/**
+ * Checks the remote against the catalogue (`flor fsck --remote`): every
+ * uploaded object is there with its size (HEAD), and, with
+ * FLOR_FSCK_READ_REMOTE, every chunk record in it is read back and checked
+ * against its checksums and the chunk it should hold.  Rows as
+ * flor_project_fsck's (kind "remote"); none when all is well.
+ */
+FLOR_API int flor_project_fsck_remote(flor_project *p, unsigned flags, flor_progress_fn progress,
+                                      void *arg, flor_table **out);
+/** With flor_project_fsck_remote: read every record back. */
+#define FLOR_FSCK_READ_REMOTE 0x2u
 
 /* ------------------------------------------------------------------------
  * Tables: the rows returned by the project calls

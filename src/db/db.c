@@ -108,6 +108,37 @@
  * its loops through the view, as for RUNS_V3_VIEW. */
 #define LOOPS_V4_VIEW "CREATE TEMP VIEW loops AS SELECT *, NULL AS value FROM main.loops"
 
+/* Added by version 6: the project's remote (an S3 bucket and prefix that
+ * its checkpoint store is spooled to; never a credential), the objects
+ * uploaded there (segments: byte ranges of local packs, whole records)
+ * and, per chunk, the segment and offset that hold its record.  A chunk is
+ * safely remote once its row is committed (docs/remote.md). */
+#define REMOTE_TABLES                                                                 \
+    "CREATE TABLE IF NOT EXISTS remotes(\n"                                           \
+    "  name       TEXT PRIMARY KEY,\n"                                               \
+    "  url        TEXT NOT NULL,\n"                                                  \
+    "  endpoint   TEXT,\n"                                                           \
+    "  region     TEXT,\n"                                                           \
+    "  path_style INTEGER NOT NULL DEFAULT 0,\n"                                     \
+    "  profile    TEXT,\n"                                                           \
+    "  cache      INTEGER\n"                                                         \
+    ");\n"                                                                           \
+    "CREATE TABLE IF NOT EXISTS remote_segments(\n"                                   \
+    "  segment_id INTEGER PRIMARY KEY,\n"                                            \
+    "  url        TEXT NOT NULL,\n"                                                  \
+    "  key        TEXT NOT NULL,\n"                                                  \
+    "  bytes      INTEGER NOT NULL,\n"                                               \
+    "  records    INTEGER NOT NULL,\n"                                               \
+    "  uploaded   REAL NOT NULL,\n"                                                  \
+    "  UNIQUE (url, key)\n"                                                          \
+    ");\n"                                                                           \
+    "CREATE TABLE IF NOT EXISTS remote_chunks(\n"                                     \
+    "  hash       BLOB PRIMARY KEY,\n"                                               \
+    "  segment_id INTEGER NOT NULL REFERENCES remote_segments(segment_id),\n"        \
+    "  off        INTEGER NOT NULL,\n"                                               \
+    "  len        INTEGER NOT NULL\n"                                                \
+    ") WITHOUT ROWID;\n"
+
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(\n"
     "  key   TEXT PRIMARY KEY,\n"
@@ -208,6 +239,7 @@ static const char SCHEMA[] =
     "  replayed  TEXT\n"
     ");\n"
     RESUME_TABLES
+    REMOTE_TABLES
     "CREATE UNIQUE INDEX IF NOT EXISTS logs_replayed_once\n"
     "  ON logs(run_id, ifnull(ctx_id, 0), name) WHERE source = 'replay';\n"
     "CREATE INDEX IF NOT EXISTS logs_by_name ON logs(name, run_id);\n"
@@ -438,7 +470,8 @@ int flor__db_has_resumes(sqlite3 *db) { return has_table(db, "resumes"); }
 static int up_to_date(sqlite3 *db)
 {
     return has_column(db, "runs", "reason") && has_table(db, "resumes") &&
-           has_column(db, "runs", "rank") && has_column(db, "loops", "value");
+           has_column(db, "runs", "rank") && has_column(db, "loops", "value") &&
+           has_table(db, "remote_chunks");
 }
 
 int flor__db_has_ranks(sqlite3 *db) { return has_column(db, "runs", "rank"); }
@@ -450,7 +483,8 @@ int flor__db_has_ranks(sqlite3 *db) { return has_column(db, "runs", "rank"); }
  *   2 -> 3: the tables resumes, superseded_logs and superseded_loops.
  *   3 -> 4: runs.rank, world_size, job and launcher (runs of several
  *           processes); runs is rebuilt, its UNIQUE key now with rank.
- *   4 -> 5: loops.value and superseded_loops.value (NULL for old rows). */
+ *   4 -> 5: loops.value and superseded_loops.value (NULL for old rows).
+ *   5 -> 6: the tables remotes, remote_segments and remote_chunks. */
 static int foreign_keys_hold(sqlite3 *db, const char *path)
 {
     sqlite3_stmt *st;
@@ -509,6 +543,12 @@ static int migrate(sqlite3 *db, const char *path)
         if (!err)
             err = flor__db_exec(db, "UPDATE meta SET value=5 WHERE key='schema_version' AND "
                                     "value<5");
+    }
+    if (!err && !has_table(db, "remote_chunks")) {
+        err = flor__db_exec(db, REMOTE_TABLES);
+        if (!err)
+            err = flor__db_exec(db, "UPDATE meta SET value=6 WHERE key='schema_version' AND "
+                                    "value<6");
     }
     if (!err)
         err = flor__db_commit(db);

@@ -14,9 +14,9 @@
 /* 2: runs.reason (why a run failed); 3: resumes, superseded_logs and
  * superseded_loops (resumed runs); 4: runs.rank, world_size, job and
  * launcher (runs of several processes); 5: loops.value (the value of an
- * iteration).  Older databases are migrated in place by the first
+ * iteration); 6: remotes, remote_segments and remote_chunks (docs/remote.md).  Older databases are migrated in place by the first
  * read-write open. */
-#define FLOR__SCHEMA_VERSION 5
+#define FLOR__SCHEMA_VERSION 6
 #define FLOR__STR_(x) #x
 #define FLOR__STR(x) FLOR__STR_(x)
 
@@ -481,5 +481,51 @@ enum flor__replays_col {
     FLOR__RP_LEADER, /* rank 0's run_id, of a run of several processes */
 };
 int flor__replays_since(sqlite3 *db, int64_t after, flor_table **out);
+
+/* ---- remotes.c: the project's remote and the remote catalogue (v6) -------- */
+
+/* The project's remote, as `flor remote add` stored it (never a credential). */
+typedef struct flor__remote_row {
+    char *url;            /* s3://BUCKET[/PREFIX] */
+    char *endpoint, *region, *profile; /* NULL: not given */
+    int path_style;       /* 0 auto, 1 path, 2 virtual-hosted */
+    int64_t cache;        /* the local store's limit in bytes; -1: none */
+} flor__remote_row;
+/* *FOUND 0 when the project has no remote (R zeroed). */
+int flor__remote_row_get(sqlite3 *db, flor__remote_row *r, int *found);
+void flor__remote_row_release(flor__remote_row *r);
+int flor__remote_row_set(sqlite3 *db, const flor__remote_row *r);
+int flor__remote_row_remove(sqlite3 *db, int *removed);
+
+/* Which chunk is where: prepared lookups on one connection (one thread). */
+typedef struct flor__catalog flor__catalog;
+int flor__catalog_open(sqlite3 *db, flor__catalog **out);
+void flor__catalog_close(flor__catalog *c);
+/* 1 when chunk HASH (N bytes) is recorded as remote, 0 when not, or < 0. */
+int flor__catalog_has(flor__catalog *c, const void *hash, size_t n);
+/* Where chunk HASH's record is: the segment's remote URL and key, and the
+ * record's offset and length in it.  FLOR_ENOTFOUND (no message) when the
+ * catalogue lacks it. */
+typedef struct flor__chunk_place {
+    char url[1024], key[512];
+    uint64_t off, len;
+} flor__chunk_place;
+int flor__catalog_find(flor__catalog *c, const void *hash, size_t n, flor__chunk_place *out);
+/* One chunk of an uploaded segment. */
+typedef struct flor__chunk_entry {
+    uint8_t hash[16];
+    uint64_t off, len;
+} flor__chunk_entry;
+/* Records, in one transaction, that URL/KEY (BYTES bytes) holds the N
+ * records CHUNKS (a chunk already recorded elsewhere keeps its place). */
+int flor__catalog_add_segment(sqlite3 *db, const char *url, const char *key, uint64_t bytes,
+                              const flor__chunk_entry *chunks, size_t n, double now);
+/* FN per segment: 0 segment_id, 1 url, 2 key, 3 bytes, 4 records. */
+int flor__catalog_segments(sqlite3 *db, flor__row_fn fn, void *ctx);
+/* FN per chunk of SEGMENT by offset: 0 hash, 1 off, 2 len. */
+int flor__catalog_chunks_of(sqlite3 *db, int64_t segment, flor__row_fn fn, void *ctx);
+/* Forgets, in one transaction, the segments IDS[N] and their chunks. */
+int flor__catalog_drop_segments(sqlite3 *db, const int64_t *ids, size_t n);
+int flor__catalog_totals(sqlite3 *db, int64_t *segments, int64_t *bytes, int64_t *chunks);
 
 #endif

@@ -110,7 +110,7 @@ int flor__place_prepare(const flor__place *pl)
     return exclude_datadir(pl);
 }
 
-int flor_project_open(flor_project **out, const char *dir)
+static int project_open(flor_project **out, const char *dir, int create)
 {
     *out = NULL;
     flor__err_clear();
@@ -118,8 +118,10 @@ int flor_project_open(flor_project **out, const char *dir)
     if (!p)
         return flor__err(FLOR_ENOMEM, "out of memory");
     int rc = flor__place_find(&p->place, dir);
+    if (!rc && create)
+        rc = flor__place_prepare(&p->place);
     if (!rc)
-        rc = flor__db_open(p->place.datadir, 0, 0, &p->db);
+        rc = flor__db_open(p->place.datadir, create, 0, &p->db);
     if (rc == FLOR_ENOTFOUND)
         flor__err(rc, "no runs recorded in project '%s' yet (no %s/flor.db)", p->place.projid,
                   p->place.datadir);
@@ -133,6 +135,10 @@ int flor_project_open(flor_project **out, const char *dir)
     return 0;
 }
 
+int flor_project_open(flor_project **out, const char *dir) { return project_open(out, dir, 0); }
+
+int flor_project_create(flor_project **out, const char *dir) { return project_open(out, dir, 1); }
+
 void flor_project_free(flor_project *p)
 {
     if (!p)
@@ -140,6 +146,7 @@ void flor_project_free(flor_project *p)
     sqlite3_close(p->db);
     sqlite3_close(p->qdb);
     flor__store_close(p->store);
+    flor__fetcher_free(p->fetcher);
     flor__place_release(&p->place);
     free(p);
 }
@@ -153,6 +160,12 @@ int flor__project_store(flor_project *p)
         return flor__err(FLOR_ENOMEM, "out of memory");
     int rc = flor__store_open(&p->store, dir);
     free(dir);
+    /* chunks the packs lack (evicted, or recorded on another machine) come
+     * from the remote when the catalogue has them */
+    if (!rc && (rc = flor__fetcher_attach(p->store, p->place.datadir, &p->fetcher)) != 0) {
+        flor__store_close(p->store);
+        p->store = NULL;
+    }
     return rc;
 }
 

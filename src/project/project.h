@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "store/store.h"
 #include "git/git.h"
+#include "remote/remote.h"
 #include <signal.h>
 
 /* ---- project.c: where a project and its data live ----------------------- */
@@ -27,10 +28,13 @@ int flor__place_find(flor__place *pl, const char *dir);
 int flor__place_prepare(const flor__place *pl);
 void flor__place_release(flor__place *pl);
 
+typedef struct flor__fetcher flor__fetcher;
+
 struct flor_project {
     flor__place place;
     sqlite3 *db;
     flor__store *store; /* opened on first use */
+    flor__fetcher *fetcher; /* the store's hook to the remote (remotes.c) */
     sqlite3 *qdb;       /* flor_project_query's read-only connection, opened on first use */
     double timeout_s;   /* flor_project_set_timeout; 0: none */
     double deadline;    /* of the query under way (flor__mono() clock) */
@@ -50,5 +54,65 @@ int flor__run_commit(flor_project *p, int64_t run, char **vid);
 /* flor_project_checkout's check and creation of DIR: it must not exist or
  * be empty. */
 int flor__checkout_dir(const char *dir);
+
+/* ---- remotes.c: the project's remote ----------------------------------------- */
+
+/* "s3://BUCKET[/PREFIX]" into the bucket and the prefix ("" or "PREFIX/"),
+ * both malloc'd; FLOR_EINVAL naming URL when it is not one. */
+int flor__remote_url_parse(const char *url, char **bucket, char **prefix);
+/* "50G", "512M", "1.5T", "4096": bytes (K, M, G, T are powers of 1024). */
+int flor__size_parse(const char *s, int64_t *out);
+/* The project's remote: the remotes row, then FLOR_REMOTE (the empty string:
+ * none), FLOR_S3_ENDPOINT, FLOR_S3_REGION, FLOR_S3_PATH_STYLE and
+ * FLOR_REMOTE_CACHE over it.  *FOUND 0 when there is none. */
+int flor__remote_settings(sqlite3 *db, flor__remote_row *r, int *found);
+
+/* An open remote: a client for its bucket, and its prefix. */
+typedef struct flor__remote {
+    flor__s3 *s3;
+    char *url;       /* as configured: s3://BUCKET[/PREFIX] */
+    char *prefix;    /* "" or "PREFIX/" */
+    int64_t cache;   /* the local store's limit in bytes; -1: none */
+} flor__remote;
+/* FLOR_ENOTFOUND when the project has no remote; the client's errors. */
+int flor__remote_open(sqlite3 *db, flor__remote **out);
+void flor__remote_close(flor__remote *r);
+/* PREFIX + NAME, malloc'd. */
+char *flor__remote_key(const flor__remote *r, const char *name);
+
+/* Sets S's remote hook (store.h) to fetch chunks through the catalogue in
+ * DATADIR's database and the project's remote, opened on first need. */
+int flor__fetcher_attach(flor__store *s, const char *datadir, flor__fetcher **out);
+void flor__fetcher_free(flor__fetcher *f);
+
+/* ---- spool.c: copying the store to the remote --------------------------------- */
+
+struct flor__push_stats {
+    uint64_t segments, records, bytes;  /* uploaded */
+    uint64_t bytes_done, bytes_total;   /* of the pass under way, for progress */
+    uint64_t aborted;                   /* interrupted multipart uploads aborted */
+};
+typedef struct flor__spool flor__spool;
+/* A spooler over DB (the project's database) and STORE, to the project's
+ * remote.  FLOR_ENOTFOUND when there is none. */
+int flor__spool_open(const char *datadir, sqlite3 *db, flor__store *store, flor__spool **out);
+void flor__spool_close(flor__spool *sp);
+/* Uploads every durable record the catalogue lacks (aborting first the
+ * multipart uploads of this host's dead processes).  What fails stays for
+ * the next pass. */
+int flor__spool_pass(flor__spool *sp, flor_progress_fn progress, void *arg);
+const struct flor__push_stats *flor__spool_stats(const flor__spool *sp);
+const char *flor__spool_url(const flor__spool *sp);
+const flor__remote *flor__spool_remote(const flor__spool *sp);
+/* flor__store_evict with the catalogue saying what is remote. */
+int flor__spool_evict(flor__spool *sp, uint64_t limit, int dry_run, struct flor__evict_stats *st);
+
+/* A recording process's spooler: a thread that runs a pass every second.
+ * *OUT stays NULL when the project has no remote.  STOP joins it; FINISH
+ * runs a last pass (everything the run wrote) and applies the local
+ * store's limit.  A remote that fails is warned about once; the run goes on. */
+typedef struct flor__spooler flor__spooler;
+int flor__spooler_start(const char *datadir, flor__spooler **out);
+int flor__spooler_stop(flor__spooler *s, int finish);
 
 #endif

@@ -192,6 +192,9 @@ typedef struct flor__run {
     int64_t resume_id;
     void (*resume)(flor_loop *l);
     int64_t (*resume_ctx)(const flor_loop *l);
+    /* copies the checkpoints to the project's remote, if it has one
+     * (project/spool.c); NULL otherwise */
+    flor__spooler *spooler;
 } flor__run;
 
 /* Marks the run as untrustworthy with REASON (kept in runs.reason at once);

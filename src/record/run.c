@@ -212,6 +212,13 @@ int flor__record_attach(void)
         return rc;
     }
     flor__state_set_recording(1, state_error);
+    /* a remote that cannot be used costs the run nothing: its checkpoints
+     * stay local, and the warning says how to upload them later */
+    if (flor__spooler_start(R->place.datadir, &R->spooler) != 0) {
+        flor__warn("checkpoints will not be copied to the project's remote: %s (they stay in "
+                   "the local store; 'flor push' uploads them)", flor_errmsg());
+        flor__err_clear();
+    }
     return 0;
 }
 
@@ -246,6 +253,11 @@ int flor__record_end(const char *status)
     int rc = flor__writer_stop(R->writer);
     R->writer = NULL;
     R->on = 0;
+    /* after the checkpoint writer has synced and closed its store, so the
+     * last pass sees every checkpoint and eviction may take the store's lock */
+    flor__spooler_stop(R->spooler, strcmp(status, "killed") != 0);
+    R->spooler = NULL;
+    flor__err_clear();
     flor__state_set_recording(0, NULL);
     if (removed && !rc) {
         sqlite3_close(R->db);

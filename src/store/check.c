@@ -456,6 +456,15 @@ int flor__store_check(flor__store *s, int repair, flor__check_report_fn report,
     return rc;
 }
 
+/* Under mu: whether the remote holds H (mu is let go meanwhile). */
+static int elsewhere(flor__store *s, const flor__hash *h)
+{
+    unlock(&s->mu);
+    int yes = flor__records_elsewhere(s, h);
+    lock(&s->mu);
+    return yes;
+}
+
 int flor__store_check_chunk(flor__store *s, const flor__hash *h0)
 {
     flor__hash h = *h0;
@@ -474,9 +483,9 @@ int flor__store_check_chunk(flor__store *s, const flor__hash *h0)
                                "'flor fsck --repair' rebuilds the index)",
                                what, hex, flor__pack_path(s, seen->pack, "pack"),
                                (unsigned long long)seen->off);
-            else
+            else if (!elsewhere(s, &h))
                 rc = flor__err(FLOR_ENOTFOUND, "%s %s not found in '%s'", what, hex, s->dir);
-            break;
+            break; /* a chunk only the remote holds is checked by fsck --remote */
         }
         const struct chk_ent *bad = s->chk_bad ? flor__ht_find(s->chk_bad, &h) : NULL;
         if (bad) {

@@ -59,8 +59,11 @@ static int live_close(flor__store *s, flor__live *l, uint64_t *missing)
     for (size_t i = 0; i < l->n; i++) {
         flor__hash h = l->list[i];
         struct ient *e = flor__ht_find(&s->index, &h);
-        if (!e) {
-            (*missing)++;
+        if (!e) { /* a chunk only the remote holds stays there */
+            unlock(&s->mu);
+            int remote = flor__records_elsewhere(s, &h);
+            lock(&s->mu);
+            *missing += !remote;
             continue;
         }
         if (e->depth) {

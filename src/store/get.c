@@ -32,6 +32,14 @@ static int lookup(flor__store *s, struct get_arg *a, const flor__hash *h, struct
         }
         f = flor__ht_find(&s->index, h);
     }
+    if (!f && s->remote.fetch) { /* evicted, or never here: from the remote */
+        unlock(&s->mu);
+        int rc = flor__records_fetch(s, h);
+        if (rc)
+            return rc;
+        lock(&s->mu);
+        f = flor__ht_find(&s->index, h);
+    }
     if (f) {
         *e = *f;
         *fd = s->packs[f->slot].fd;

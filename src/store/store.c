@@ -74,6 +74,7 @@ int flor__store_open(flor__store **out, const char *dir)
     pthread_mutex_init(&s->opmu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->fmu, NULL);
     pthread_mutex_init(&s->pm, NULL);
     pthread_cond_init(&s->pcv, NULL);
     pthread_cond_init(&s->dcv, NULL);
@@ -135,6 +136,7 @@ int flor__store_close(flor__store *s)
     pthread_mutex_destroy(&s->opmu);
     pthread_mutex_destroy(&s->wmu);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->fmu);
     pthread_mutex_destroy(&s->pm);
     pthread_cond_destroy(&s->pcv);
     pthread_cond_destroy(&s->dcv);

@@ -269,6 +269,82 @@ int flor__store_check(flor__store *s, int repair, flor__check_report_fn report,
  *         chunk, the pack and the offset. */
 int flor__store_check_chunk(flor__store *s, const flor__hash *h);
 
+/* ---- records as bytes: spooling to and fetching from a remote ------------- */
+
+/* One record of the store that an index file on disk names (so its bytes
+ * were synced before): what a spooler may upload. */
+struct flor__store_rec {
+    uint32_t pack;      /* pack id */
+    uint64_t off;       /* of the record's 64-byte header in the pack */
+    uint32_t len;       /* header and stored bytes */
+    flor__hash hash;    /* of the chunk's raw bytes */
+};
+typedef int (*flor__store_rec_fn)(void *ctx, const struct flor__store_rec *r);
+
+/* Where a listing of records stopped (per pack, the index bytes read), so
+ * that the next listing gives only the records written since. */
+typedef struct flor__rec_cursor flor__rec_cursor;
+flor__rec_cursor *flor__rec_cursor_new(void);
+void flor__rec_cursor_free(flor__rec_cursor *c); /* NULL is fine */
+
+/* Calls FN for each record named by an index file on disk that CUR has not
+ * given before (CUR NULL: every record), pack by pack in id order, each
+ * pack's in index order.  Packs removed since are skipped.  FN returns 0
+ * to go on; anything else stops the listing and is returned. */
+int flor__store_records(flor__store *s, flor__rec_cursor *cur, flor__store_rec_fn fn,
+                        void *ctx);
+/* Reads N bytes at OFF of pack PACK into DST.  FLOR_ENOTFOUND when the
+ * pack is gone (evicted or rewritten by gc), FLOR_EIO, FLOR_ECORRUPT when
+ * the file is shorter. */
+int flor__store_read(flor__store *s, uint32_t pack, uint64_t off, void *dst, size_t n);
+
+/* Checks records given as bytes (N bytes at P, each a 64-byte header and its
+ * stored bytes, back to back: what a spooler uploaded) -- the header's
+ * checksum and the stored bytes' -- and appends those the store lacks to
+ * its pack, then syncs.  WHAT names the bytes' origin in messages (an
+ * object's URL).  *ADDED (may be NULL) counts the records added.
+ * @return 0, FLOR_ECORRUPT naming WHAT and the offset (nothing is added
+ *         then), FLOR_EIO, FLOR_EUSAGE after fork, FLOR_ENOMEM. */
+int flor__store_add_records(flor__store *s, const void *p, size_t n, const char *what,
+                            uint32_t *added);
+
+/* The chunks of O, and the bases of their delta chains, that the store's
+ * indexes do not name: FN(CTX, H) for each (a chunk may be given twice). */
+int flor__store_missing(flor__store *s, const struct flor__obj *o,
+                        int (*fn)(void *ctx, const flor__hash *h), void *ctx);
+
+/* Where chunks the packs lack can be found: set by the project when it has
+ * a remote.  HAS says whether chunk H can be fetched (gc then does not count
+ * a live chunk that is only there as missing, and fsck's check of a chunk
+ * accepts it); FETCH appends H's record (64-byte header and stored bytes,
+ * as the pack had it) to REC.  A get that misses a chunk calls FETCH, checks
+ * the record and adds it to the pack, so replay and restore read evicted
+ * checkpoints.  Both are called from the store's worker threads, one call
+ * at a time. */
+struct flor__store_remote {
+    int (*has)(void *ctx, const flor__hash *h);
+    int (*fetch)(void *ctx, const flor__hash *h, struct flor__buf *rec);
+    void *ctx;
+};
+void flor__store_set_remote(flor__store *s, const struct flor__store_remote *r);
+
+/* What an eviction did. */
+struct flor__evict_stats {
+    uint64_t packs_evicted, bytes_before, bytes_after;
+    uint64_t packs_kept_local;   /* would have gone, but hold chunks not yet remote */
+    uint64_t packs_busy;         /* being written */
+};
+
+/* Removes whole packs (pack and index files), oldest first, while the
+ * store's files take more than LIMIT bytes: only packs not being written
+ * whose every indexed chunk REMOTE(CTX, H) says is safely elsewhere.  Takes
+ * the store's exclusive lock (FLOR_EBUSY while a process writes into it).
+ * DRY_RUN: the same choice, nothing removed.
+ * @return 0, FLOR_EBUSY, FLOR_EIO, or REMOTE's error (< 0). */
+int flor__store_evict(flor__store *s, uint64_t limit,
+                      int (*remote)(void *ctx, const flor__hash *h), void *ctx, int dry_run,
+                      struct flor__evict_stats *st);
+
 /* ---- tests ----------------------------------------------------------------- */
 
 /* Fault injection: the Nth store write, fsync or file creation from now on

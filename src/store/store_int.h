@@ -28,6 +28,8 @@
  *   put.c     flor__store_put and flor__store_sync
  *   gc.c      flor__store_gc: mark, plan, verify, rewrite, remove
  *   check.c   flor__store_check (fsck's engine): scan, compare, repair
+ *   records.c records as bytes: the durable ones listed and read (for
+ *             spooling), fetched ones checked and added, packs evicted
  *
  * Locks, always taken in this order: opmu (one public operation at a time),
  * wmu (the writer: appends, rotation, sync), mu (index, packs, cache).
@@ -195,6 +197,10 @@ struct flor__store {
 
     struct flor__store_stats st;
 
+    /* where chunks the packs lack can be fetched (flor__store_set_remote) */
+    struct flor__store_remote remote;
+    pthread_mutex_t fmu;      /* one fetch at a time (before opmu's holders' wmu) */
+
     /* during flor__store_check (struct chk_ent) */
     struct htab *chk_bad, *chk_seen;
     int chk_rebuilt;
@@ -322,6 +328,15 @@ int flor__store_check_pid(const flor__store *s);
 /* Sets the message "'PACK': chunk HASH at offset N: WHAT" and returns CODE. */
 int flor__chunk_err(const flor__store *s, int code, uint32_t id, const struct ient *e,
                     const char *what);
+
+/* ---- records.c ----------------------------------------------------------------- */
+
+/* Called by a get that misses chunk H (opmu held, not wmu or mu): fetches
+ * its record through the remote hook, checks it and adds it to the pack.
+ * FLOR_ENOTFOUND when there is no hook or the remote lacks it. */
+int flor__records_fetch(flor__store *s, const flor__hash *h);
+/* Whether the remote hook says H can be fetched (opmu held, not mu). */
+int flor__records_elsewhere(flor__store *s, const flor__hash *h);
 
 /* ---- gc.c -------------------------------------------------------------------- */
 

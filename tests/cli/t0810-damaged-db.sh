@@ -93,7 +93,7 @@ test_expect_success 'a schema newer than this flor is refused, naming both versi
     fresh &&
     sqlite3 "$DB" "UPDATE meta SET value = 99 WHERE key = '\''schema_version'\''" &&
     rm -f "$DB-wal" "$DB-shm" &&
-    refused "schema version 99 is newer than this flor.s (5)"
+    refused "schema version 99 is newer than this flor.s (6)"
 '
 
 test_expect_success 'the good database, put back, has the two runs and records a third' '
