@@ -133,11 +133,13 @@
     "  UNIQUE (url, key)\n"                                                          \
     ");\n"                                                                           \
     "CREATE TABLE IF NOT EXISTS remote_chunks(\n"                                     \
-    "  hash       BLOB PRIMARY KEY,\n"                                               \
+    "  hash       BLOB NOT NULL,\n"                                                  \
     "  segment_id INTEGER NOT NULL REFERENCES remote_segments(segment_id),\n"        \
     "  off        INTEGER NOT NULL,\n"                                               \
-    "  len        INTEGER NOT NULL\n"                                                \
-    ") WITHOUT ROWID;\n"
+    "  len        INTEGER NOT NULL,\n"                                               \
+    "  PRIMARY KEY (hash, segment_id)\n"                                             \
+    ") WITHOUT ROWID;\n"                                                             \
+    "CREATE INDEX IF NOT EXISTS remote_chunks_by_segment ON remote_chunks(segment_id);\n"
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(\n"

@@ -497,9 +497,11 @@ void flor__remote_row_release(flor__remote_row *r);
 int flor__remote_row_set(sqlite3 *db, const flor__remote_row *r);
 int flor__remote_row_remove(sqlite3 *db, int *removed);
 
-/* Which chunk is where: prepared lookups on one connection (one thread). */
+/* Which chunk is where on the remote URL (s3://BUCKET[/PREFIX]): prepared
+ * lookups on one connection (one thread).  A chunk uploaded to another
+ * remote (the project's remote changed) is not there. */
 typedef struct flor__catalog flor__catalog;
-int flor__catalog_open(sqlite3 *db, flor__catalog **out);
+int flor__catalog_open(sqlite3 *db, const char *url, flor__catalog **out);
 void flor__catalog_close(flor__catalog *c);
 /* 1 when chunk HASH (N bytes) is recorded as remote, 0 when not, or < 0. */
 int flor__catalog_has(flor__catalog *c, const void *hash, size_t n);
@@ -526,6 +528,8 @@ int flor__catalog_segments(sqlite3 *db, flor__row_fn fn, void *ctx);
 int flor__catalog_chunks_of(sqlite3 *db, int64_t segment, flor__row_fn fn, void *ctx);
 /* Forgets, in one transaction, the segments IDS[N] and their chunks. */
 int flor__catalog_drop_segments(sqlite3 *db, const int64_t *ids, size_t n);
-int flor__catalog_totals(sqlite3 *db, int64_t *segments, int64_t *bytes, int64_t *chunks);
+/* The objects, bytes and distinct chunks on the remote URL. */
+int flor__catalog_totals(sqlite3 *db, const char *url, int64_t *segments, int64_t *bytes,
+                         int64_t *chunks);
 
 #endif

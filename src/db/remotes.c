@@ -97,22 +97,30 @@ int flor__remote_row_remove(sqlite3 *db, int *removed)
 struct flor__catalog {
     sqlite3 *db;
     sqlite3_stmt *find, *has;
+    char *url;
 };
 
-int flor__catalog_open(sqlite3 *db, flor__catalog **out)
+int flor__catalog_open(sqlite3 *db, const char *url, flor__catalog **out)
 {
     *out = NULL;
     flor__catalog *c = calloc(1, sizeof *c);
     if (!c)
         return flor__err(FLOR_ENOMEM, "out of memory");
     c->db = db;
+    if (!(c->url = strdup(url))) {
+        free(c);
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    }
     int rc = flor__db_prepare(db,
                               "SELECT s.url, s.key, c.off, c.len FROM remote_chunks c "
-                              "JOIN remote_segments s USING (segment_id) WHERE c.hash = ?1",
+                              "JOIN remote_segments s USING (segment_id) "
+                              "WHERE c.hash = ?1 AND s.url = ?2 LIMIT 1",
                               &c->find, "cannot read the remote catalogue");
     if (!rc)
-        rc = flor__db_prepare(db, "SELECT 1 FROM remote_chunks WHERE hash = ?1", &c->has,
-                              "cannot read the remote catalogue");
+        rc = flor__db_prepare(db,
+                              "SELECT 1 FROM remote_chunks c JOIN remote_segments s "
+                              "USING (segment_id) WHERE c.hash = ?1 AND s.url = ?2 LIMIT 1",
+                              &c->has, "cannot read the remote catalogue");
     if (rc) {
         flor__catalog_close(c);
         return rc;
@@ -127,6 +135,7 @@ void flor__catalog_close(flor__catalog *c)
         return;
     sqlite3_finalize(c->find);
     sqlite3_finalize(c->has);
+    free(c->url);
     free(c);
 }
 
@@ -134,6 +143,7 @@ int flor__catalog_has(flor__catalog *c, const void *hash, size_t n)
 {
     sqlite3_reset(c->has);
     sqlite3_bind_blob(c->has, 1, hash, (int)n, SQLITE_STATIC);
+    sqlite3_bind_text(c->has, 2, c->url, -1, SQLITE_STATIC);
     int s = sqlite3_step(c->has);
     sqlite3_reset(c->has);
     if (s == SQLITE_ROW)
@@ -148,6 +158,7 @@ int flor__catalog_find(flor__catalog *c, const void *hash, size_t n, flor__chunk
     memset(out, 0, sizeof *out);
     sqlite3_reset(c->find);
     sqlite3_bind_blob(c->find, 1, hash, (int)n, SQLITE_STATIC);
+    sqlite3_bind_text(c->find, 2, c->url, -1, SQLITE_STATIC);
     int s = sqlite3_step(c->find);
     int rc = 0;
     if (s == SQLITE_ROW) {
@@ -182,7 +193,7 @@ int flor__catalog_add_segment(sqlite3 *db, const char *url, const char *key, uin
     if (!rc)
         rc = flor__db_prepare(db,
                               "INSERT INTO remote_chunks(hash, segment_id, off, len) "
-                              "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hash) DO NOTHING",
+                              "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(hash, segment_id) DO NOTHING",
                               &chk, "cannot record an upload");
     int64_t id = 0;
     if (!rc) {
@@ -241,17 +252,20 @@ int flor__catalog_chunks_of(sqlite3 *db, int64_t segment, flor__row_fn fn, void 
     return flor__db_scan(db, st, fn, ctx, "cannot read the remote catalogue");
 }
 
-int flor__catalog_totals(sqlite3 *db, int64_t *segments, int64_t *bytes, int64_t *chunks)
+int flor__catalog_totals(sqlite3 *db, const char *url, int64_t *segments, int64_t *bytes,
+                         int64_t *chunks)
 {
     *segments = *bytes = *chunks = 0;
     sqlite3_stmt *st;
     int rc = flor__db_prepare(db,
-                              "SELECT (SELECT count(*) FROM remote_segments), "
-                              "(SELECT ifnull(sum(bytes), 0) FROM remote_segments), "
-                              "(SELECT count(*) FROM remote_chunks)",
+                              "SELECT (SELECT count(*) FROM remote_segments WHERE url = ?1), "
+                              "(SELECT ifnull(sum(bytes), 0) FROM remote_segments WHERE url = ?1), "
+                              "(SELECT count(DISTINCT hash) FROM remote_chunks JOIN "
+                              "remote_segments USING (segment_id) WHERE url = ?1)",
                               &st, "cannot read the remote catalogue");
     if (rc)
         return rc;
+    sqlite3_bind_text(st, 1, url, -1, SQLITE_STATIC);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         *segments = sqlite3_column_int64(st, 0);

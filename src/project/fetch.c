@@ -143,14 +143,12 @@ static int round_once(struct pull *pl, flor__remote **r, flor_progress_fn progre
         if (rc == FLOR_ENOTFOUND) {
             char hex[33];
             flor__hash_hex(&pl->v[k].hash, hex);
-            return flor__err(FLOR_ENOTFOUND, "chunk %s is neither in the local store nor on the "
-                                             "remote; 'flor fsck' names the checkpoints that "
-                                             "need it", hex);
+            return flor__err(FLOR_ENOTFOUND, "chunk %s is neither in the local store nor on "
+                                             "%s; 'flor fsck' names the checkpoints that need it",
+                             hex, (*r)->url);
         }
     }
     if (rc)
-        return rc;
-    if (!*r && (rc = flor__remote_open(pl->p->db, r)) != 0)
         return rc;
     qsort(pl->v, pl->n, sizeof *pl->v, by_place);
     for (size_t k = 0; k < pl->n; k++) {
@@ -197,7 +195,9 @@ int flor_project_pull(flor_project *p, const int64_t *runs, size_t n, flor_progr
         return rc;
     struct pull pl = {.p = p, .runs = runs, .nruns = n};
     flor__remote *r = NULL;
-    rc = flor__catalog_open(p->db, &pl.cat);
+    rc = flor__remote_open(p->db, &r);
+    if (!rc)
+        rc = flor__catalog_open(p->db, r->url, &pl.cat);
     int64_t ckpts = 0;
     uint64_t local = 0;
     for (int k = 0, more = 1; !rc && more && k < 70; k++) {

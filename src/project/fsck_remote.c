@@ -80,11 +80,8 @@ static int check_segment(void *ctx, sqlite3_stmt *row)
     char file[2048];
     snprintf(file, sizeof file, "%s/%s", url, key + strlen(f->r->prefix));
     f->why[0] = 0;
-    if (strcmp(url, f->r->url) != 0) {
-        snprintf(f->why, sizeof f->why, "on another remote than the project's (%s): not checked",
-                 f->r->url);
-        return add_row(f, file, 0, f->why);
-    }
+    if (strcmp(url, f->r->url) != 0)
+        return 0; /* uploaded to a remote the project had before */
     flor__s3_stat st;
     int rc = flor__s3_head(f->r->s3, key, &st);
     if (rc == FLOR_ENOTFOUND)
@@ -129,7 +126,9 @@ static int check_segment(void *ctx, sqlite3_stmt *row)
 
 static int total_bytes(void *ctx, sqlite3_stmt *row)
 {
-    ((struct rfsck *)ctx)->total += (uint64_t)sqlite3_column_int64(row, 3);
+    struct rfsck *f = ctx;
+    if (strcmp((const char *)sqlite3_column_text(row, 1), f->r->url) == 0)
+        f->total += (uint64_t)sqlite3_column_int64(row, 3);
     return 0;
 }
 

@@ -177,13 +177,23 @@ struct flor__fetcher {
     char why[512];
 };
 
+/* The catalogue of the project's remote; FLOR_ENOTFOUND when it has none
+ * (or a database without the remote tables). */
 static int fetcher_catalog(struct flor__fetcher *f)
 {
     if (f->cat)
         return 0;
     int rc = f->db ? 0 : flor__db_open(f->datadir, 0, 1, &f->db);
+    flor__remote_row row;
+    int found = 0;
     if (!rc)
-        rc = flor__catalog_open(f->db, &f->cat);
+        rc = flor__remote_settings(f->db, &row, &found);
+    if (!rc && !found)
+        rc = FLOR_ENOTFOUND;
+    if (!rc)
+        rc = flor__catalog_open(f->db, row.url, &f->cat);
+    if (found)
+        flor__remote_row_release(&row);
     return rc;
 }
 
@@ -191,7 +201,7 @@ static int hook_has(void *ctx, const flor__hash *h)
 {
     struct flor__fetcher *f = ctx;
     int rc = fetcher_catalog(f);
-    return rc ? rc : flor__catalog_has(f->cat, h->b, sizeof h->b);
+    return rc ? 0 : flor__catalog_has(f->cat, h->b, sizeof h->b);
 }
 
 static int hook_fetch(void *ctx, const flor__hash *h, flor__buf *rec)
@@ -200,7 +210,7 @@ static int hook_fetch(void *ctx, const flor__hash *h, flor__buf *rec)
     char hex[33];
     flor__hash_hex(h, hex);
     int rc = fetcher_catalog(f);
-    if (rc) /* a database without the remote tables (read-only, older) */
+    if (rc) /* no remote, or a database without the remote tables */
         return flor__err(FLOR_ENOTFOUND, "chunk %s not found in the local store", hex);
     flor__chunk_place where;
     rc = flor__catalog_find(f->cat, h->b, sizeof h->b, &where);

@@ -45,17 +45,20 @@ struct flor__spool {
 };
 
 /* ---- interrupted multipart uploads ------------------------------------------
- * A multipart upload under way is named by a file DATADIR/uploads/PID-N
- * holding its key and upload id, removed once it is completed or aborted.
- * A file whose process is gone is an upload that kill -9 interrupted: the
- * next pass aborts it on the server (its parts would cost storage). */
+ * Before a multipart upload starts, a file DATADIR/uploads/PID-N names its
+ * key; it is removed once the upload is completed or aborted.  A file whose
+ * process is gone names an upload that kill -9 interrupted (perhaps while
+ * the server was creating it): the next pass aborts every upload of that
+ * key under way on the server (its parts would cost storage).  Keys are the
+ * hash of the bytes, and passes of this project are serialized, so no other
+ * upload of that key is this project's. */
 
 static char *uploads_dir(const struct flor__spool *sp)
 {
     return flor__printf("%s/uploads", sp->datadir);
 }
 
-static char *upload_note(struct flor__spool *sp, const char *key, const char *id)
+static char *upload_note(struct flor__spool *sp, const char *key)
 {
     static _Atomic unsigned seq;
     char *dir = uploads_dir(sp);
@@ -67,9 +70,10 @@ static char *upload_note(struct flor__spool *sp, const char *key, const char *id
     if (!path)
         return NULL;
     FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n%s\n", key, id) < 0 || fclose(f) != 0) {
-        if (f)
-            fclose(f);
+    int ok = f && fprintf(f, "%s\n", key) > 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok) {
         unlink(path);
         free(path);
         return NULL;
@@ -77,13 +81,30 @@ static char *upload_note(struct flor__spool *sp, const char *key, const char *id
     return path;
 }
 
+struct abort_ctx {
+    struct flor__spool *sp;
+    const char *key;
+    int failed;
+};
+
+static int abort_one(void *ctx, const char *key, const char *id)
+{
+    struct abort_ctx *a = ctx;
+    if (strcmp(key, a->key) != 0)
+        return 0;
+    int rc = flor__s3_mpu_abort(a->sp->remote->s3, key, id);
+    if (rc && rc != FLOR_ENOTFOUND)
+        a->failed = 1;
+    else
+        a->sp->st.aborted++;
+    return 0;
+}
+
 /* Aborts the uploads whose process is gone (this host's). */
 static void abort_interrupted(struct flor__spool *sp)
 {
     char *dir = uploads_dir(sp);
-    if (!dir)
-        return;
-    DIR *d = opendir(dir);
+    DIR *d = dir ? opendir(dir) : NULL;
     struct dirent *de;
     while (d && (de = readdir(d)) != NULL) {
         long pid = strtol(de->d_name, NULL, 10);
@@ -91,20 +112,17 @@ static void abort_interrupted(struct flor__spool *sp)
             continue;
         char *path = flor__printf("%s/%s", dir, de->d_name);
         FILE *f = path ? fopen(path, "r") : NULL;
-        char key[1024] = "", id[1024] = "";
-        if (f && fgets(key, sizeof key, f) && fgets(id, sizeof id, f)) {
+        char key[1024] = "";
+        int done = 1; /* an empty note: killed while writing it, before the upload */
+        if (f && fgets(key, sizeof key, f) && strchr(key, '\n')) {
             key[strcspn(key, "\n")] = 0;
-            id[strcspn(id, "\n")] = 0;
-            int rc = flor__s3_mpu_abort(sp->remote->s3, key, id);
-            if (rc == 0 || rc == FLOR_ENOTFOUND) {
-                unlink(path);
-                sp->st.aborted++;
-            }
-        } else if (f) {
-            unlink(path); /* written half by a process killed while writing it */
+            struct abort_ctx a = {sp, key, 0};
+            done = flor__s3_mpu_list(sp->remote->s3, key, abort_one, &a) == 0 && !a.failed;
         }
         if (f)
             fclose(f);
+        if (done && path)
+            unlink(path);
         free(path);
     }
     if (d)
@@ -129,7 +147,7 @@ int flor__spool_open(const char *datadir, sqlite3 *db, flor__store *store, flor_
     sp->lockfd = -1;
     int rc = flor__remote_open(db, &sp->remote);
     if (!rc)
-        rc = flor__catalog_open(db, &sp->cat);
+        rc = flor__catalog_open(db, sp->remote->url, &sp->cat);
     if (rc) {
         flor__spool_close(sp);
         return rc;
@@ -238,10 +256,14 @@ static int upload(struct flor__spool *sp, const char *key, uint32_t pack, uint64
         return rc;
     }
     char *id = NULL;
+    char *note = upload_note(sp, key);
     int rc = flor__s3_mpu_create(s3, key, &id);
-    if (rc)
+    if (rc) {
+        if (note && rc == FLOR_EINVAL) /* refused: nothing was created */
+            unlink(note);
+        free(note);
         return rc;
-    char *note = upload_note(sp, key, id);
+    }
     int nparts = (int)((len + PART_SIZE - 1) / PART_SIZE);
     char (*etags)[80] = calloc((size_t)nparts, sizeof *etags);
     const char **ep = calloc((size_t)nparts, sizeof *ep);
@@ -575,7 +597,7 @@ struct local_only {
 static int count_local_only(void *ctx, const struct flor__store_rec *r)
 {
     struct local_only *lo = ctx;
-    int has = flor__catalog_has(lo->cat, r->hash.b, sizeof r->hash.b);
+    int has = lo->cat ? flor__catalog_has(lo->cat, r->hash.b, sizeof r->hash.b) : 0;
     if (has < 0)
         return has;
     lo->records++;
@@ -601,7 +623,7 @@ int flor_project_push(flor_project *p, flor_progress_fn progress, void *arg, flo
         rc = flor__store_records(p->store, NULL, count_local_only, &lo);
     int64_t segs, bytes, chunks;
     if (!rc)
-        rc = flor__catalog_totals(p->db, &segs, &bytes, &chunks);
+        rc = flor__catalog_totals(p->db, sp->remote->url, &segs, &bytes, &chunks);
     if (!rc) {
         const struct flor__push_stats *st = flor__spool_stats(sp);
         static const char *const cols[] = {"segments",     "records",           "bytes",
@@ -623,9 +645,18 @@ int flor_project_evict(flor_project *p, int64_t limit_bytes, bool dry_run, flor_
         return flor__err(FLOR_EINVAL, "evict: the limit must be >= 0 bytes (got %lld)",
                          (long long)limit_bytes);
     int rc = flor__project_store(p);
+    flor__remote_row row;
+    int found = 0;
+    if (!rc)
+        rc = flor__remote_settings(p->db, &row, &found);
+    if (!rc && !found)
+        rc = flor__err(FLOR_ENOTFOUND, "this project has no remote: nothing in its store is "
+                                       "safely elsewhere (see 'flor remote add')");
     flor__catalog *cat = NULL;
     if (!rc)
-        rc = flor__catalog_open(p->db, &cat);
+        rc = flor__catalog_open(p->db, row.url, &cat);
+    if (found)
+        flor__remote_row_release(&row);
     struct flor__evict_stats es;
     if (!rc)
         rc = flor__store_evict(p->store, (uint64_t)limit_bytes, is_remote, cat, dry_run, &es);
@@ -646,9 +677,13 @@ int flor_project_du_places(flor_project *p, flor_table **out)
     *out = NULL;
     flor__err_clear();
     int rc = flor__project_store(p);
-    flor__catalog *cat = NULL;
+    flor__remote_row row;
+    int found = 0;
     if (!rc)
-        rc = flor__catalog_open(p->db, &cat);
+        rc = flor__remote_settings(p->db, &row, &found);
+    flor__catalog *cat = NULL;
+    if (!rc && found)
+        rc = flor__catalog_open(p->db, row.url, &cat);
     struct local_only lo = {cat, 0, 0, 0};
     if (!rc)
         rc = flor__store_records(p->store, NULL, count_local_only, &lo);
@@ -656,8 +691,10 @@ int flor_project_du_places(flor_project *p, flor_table **out)
     if (!rc)
         rc = flor__store_stats(p->store, &ss);
     int64_t segs = 0, bytes = 0, chunks = 0;
-    if (!rc)
-        rc = flor__catalog_totals(p->db, &segs, &bytes, &chunks);
+    if (!rc && found)
+        rc = flor__catalog_totals(p->db, row.url, &segs, &bytes, &chunks);
+    if (found)
+        flor__remote_row_release(&row);
     flor__catalog_close(cat);
     if (rc)
         return rc;
@@ -668,13 +705,13 @@ int flor_project_du_places(flor_project *p, flor_table **out)
                        {segs, chunks, bytes},
                        {-1, (int64_t)lo.chunks, (int64_t)lo.bytes}};
     for (int r = 0; t && r < 3 && !rc; r++) {
-        size_t row = flor__table_add_row(t);
-        if (row == (size_t)-1 || flor__table_set_text(t, row, 0, names[r]))
+        size_t ri = flor__table_add_row(t);
+        if (ri == (size_t)-1 || flor__table_set_text(t, ri, 0, names[r]))
             rc = FLOR_ENOMEM;
         for (int c = 0; c < 3 && !rc; c++) {
             if (v[r][c] < 0)
                 continue;
-            flor__cell *cell = flor__table_cell(t, row, (size_t)c + 1);
+            flor__cell *cell = flor__table_cell(t, ri, (size_t)c + 1);
             cell->type = FLOR_INTEGER;
             cell->v.i = v[r][c];
         }

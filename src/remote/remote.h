@@ -144,6 +144,10 @@ int flor__s3_mpu_part(flor__s3 *c, const char *key, const char *upload_id, int p
 int flor__s3_mpu_complete(flor__s3 *c, const char *key, const char *upload_id,
                           const char *const *etags, int nparts);
 int flor__s3_mpu_abort(flor__s3 *c, const char *key, const char *upload_id);
+/* ListMultipartUploads: FN(CTX, KEY, UPLOAD_ID) for each upload under way
+ * whose key starts with PREFIX (the first 1000; FN's non-zero stops it). */
+typedef int (*flor__s3_mpu_fn)(void *ctx, const char *key, const char *upload_id);
+int flor__s3_mpu_list(flor__s3 *c, const char *prefix, flor__s3_mpu_fn fn, void *ctx);
 
 /* PUT of a large object: one PUT when N <= PART_SIZE, else a multipart
  * upload of PART_SIZE parts (0: 8 MiB; at least 5 MiB), aborted if a part

@@ -544,6 +544,31 @@ int flor__s3_mpu_complete(flor__s3 *c, const char *key, const char *upload_id,
     return rc;
 }
 
+int flor__s3_mpu_list(flor__s3 *c, const char *prefix, flor__s3_mpu_fn fn, void *ctx)
+{
+    const char *q[] = {"prefix", prefix ? prefix : "", "uploads", "", NULL};
+    flor__buf body = {0};
+    struct req r = {.method = "GET", .query = q, .out = &body};
+    int rc = request(c, &r);
+    const char *p = body.p, *end = body.p + body.len;
+    if (!rc && (!p || !memmem(p, body.len, "<ListMultipartUploadsResult", 27)))
+        rc = flor__err(FLOR_ECORRUPT, "s3://%s: the list of uploads under '%s' does not parse",
+                       c->bucket, prefix ? prefix : "");
+    const char *s = p;
+    while (!rc && (s = strstr(s, "<Upload>")) && s < end) {
+        const char *e = strstr(s, "</Upload>");
+        if (!e)
+            break;
+        char key[1024], id[1024];
+        flor__xml_text(s, e, "Key", key, sizeof key);
+        flor__xml_text(s, e, "UploadId", id, sizeof id);
+        rc = fn(ctx, key, id);
+        s = e;
+    }
+    flor__buf_release(&body);
+    return rc;
+}
+
 int flor__s3_mpu_abort(flor__s3 *c, const char *key, const char *upload_id)
 {
     const char *q[] = {"uploadId", upload_id, NULL};
