@@ -14,7 +14,7 @@
  * not tmpfs.  --gb adds a 1 GiB column.  Build (the Makefile's `make bench`
  * does this):
  *   cc -O2 -Iinclude -Isrc bench/bench_store.c build/libflor.a \
- *      $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm
+ *      $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm
  */
 #include "internal.h"
 #include "store.h"

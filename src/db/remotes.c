@@ -182,7 +182,7 @@ int flor__catalog_add_segment(sqlite3 *db, const char *url, const char *key, uin
 {
     int rc = flor__db_begin(db);
     if (rc)
-        return flor__err_wrap(rc, "cannot record the upload of %s/%s", url, key);
+        return flor__err_wrap(rc, "cannot record the upload of %s (key %s)", url, key);
     sqlite3_stmt *seg = NULL, *chk = NULL;
     rc = flor__db_prepare(db,
                           "INSERT INTO remote_segments(url, key, bytes, records, uploaded) "
@@ -224,7 +224,7 @@ int flor__catalog_add_segment(sqlite3 *db, const char *url, const char *key, uin
         rc = flor__db_commit(db);
     if (rc) {
         flor__db_rollback(db);
-        flor__err_wrap(rc, "cannot record the upload of %s/%s", url, key);
+        flor__err_wrap(rc, "cannot record the upload of %s (key %s)", url, key);
     }
     return rc;
 }

@@ -230,10 +230,15 @@ static int hook_fetch(void *ctx, const flor__hash *h, flor__buf *rec)
     if (strcmp(where.url, f->remote->url) != 0)
         return flor__err(FLOR_ENOTFOUND, "chunk %s is on %s, not on the project's remote %s",
                          hex, where.url, f->remote->url);
+    size_t before = rec->len;
     rc = flor__s3_get_range(f->remote->s3, where.key, where.off, where.len, rec);
     if (rc)
         return flor__err_wrap(rc, "chunk %s", hex);
-    return 0;
+    /* the store checks it again; this names the object and the byte */
+    char what[1200];
+    snprintf(what, sizeof what, "chunk %s in %s/%s", hex, f->remote->url,
+             where.key + strlen(f->remote->prefix));
+    return flor__store_check_records(rec->p + before, rec->len - before, where.off, what);
 }
 
 void flor__fetcher_free(flor__fetcher *f)

@@ -201,14 +201,16 @@ static int append_records(flor__store *s, const uint8_t *p, size_t n, uint32_t *
 }
 
 /* Checks every record first, so that bad bytes add nothing. */
-static int check_all(const uint8_t *p, size_t n, const char *what)
+int flor__store_check_records(const void *buf, size_t n, uint64_t base, const char *what)
 {
+    const uint8_t *p = buf;
     for (size_t at = 0; at < n;) {
         struct ient e;
         size_t len;
         const char *why = record_check(p + at, n - at, &e, &len);
         if (why)
-            return flor__err(FLOR_ECORRUPT, "%s: at byte %zu: %s", what, at, why);
+            return flor__err(FLOR_ECORRUPT, "%s: at byte %llu: %s", what,
+                             (unsigned long long)(base + at), why);
         at += len;
     }
     return 0;
@@ -220,7 +222,7 @@ int flor__store_add_records(flor__store *s, const void *p, size_t n, const char 
     if (added)
         *added = 0;
     int rc = flor__store_check_pid(s);
-    if (rc || (rc = check_all(p, n, what)) != 0)
+    if (rc || (rc = flor__store_check_records(p, n, 0, what)) != 0)
         return rc;
     lock(&s->opmu);
     lock(&s->wmu);

@@ -307,6 +307,10 @@ int flor__store_read(flor__store *s, uint32_t pack, uint64_t off, void *dst, siz
  *         then), FLOR_EIO, FLOR_EUSAGE after fork, FLOR_ENOMEM. */
 int flor__store_add_records(flor__store *s, const void *p, size_t n, const char *what,
                             uint32_t *added);
+/* The check flor__store_add_records makes, alone: 0, or FLOR_ECORRUPT
+ * "WHAT: at byte N: what is wrong", N counted from BASE (the bytes' offset
+ * in their object). */
+int flor__store_check_records(const void *p, size_t n, uint64_t base, const char *what);
 
 /* The chunks of O, and the bases of their delta chains, that the store's
  * indexes do not name: FN(CTX, H) for each (a chunk may be given twice). */

@@ -7,7 +7,7 @@
 # same values when run by hand.
 . "$(dirname "$0")/lib.sh"
 
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
 ARGS="epochs=4 ntrain=2000 ntest=500 hidden=32 print_every=20"

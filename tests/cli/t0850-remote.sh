@@ -238,8 +238,8 @@ test_expect_success 'an object altered after its pack was evicted: the restore f
     key=$(sqlite3 .flor/flor.db "SELECT key FROM remote_segments ORDER BY segment_id DESC LIMIT 1") &&
     s3 GET "/flor-test/$key" -o seg && flip seg 100 &&
     s3 PUT "/flor-test/$key" -T seg -o /dev/null &&
-    test_must_fail ckpt --verify >out 2>err &&
-    grep "chunk [0-9a-f]* fetched from the remote: a record.s" err &&
+    test_must_fail ckpt --verify >out 2>&1 &&
+    grep "chunk [0-9a-f]* in s3://flor-test/keys/segments/[0-9a-f]*\.seg: at byte [0-9]*: a record.s stored bytes do not match their checksum" out &&
     ! grep " ok$" out
 '
 
