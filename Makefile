@@ -140,10 +140,13 @@ demo: all
 bench: all $(BENCH_BIN) $(PROGS)
 	@FLOR_BUILD=$(abspath $(BUILD)) sh bench/run.sh
 
-# flor.pc names PREFIX: made anew by every install.
+# flor.pc names PREFIX: made anew by every install.  libcurl is linked by
+# name (Libs.private), not through its own .pc: a static link would pull
+# in every library curl was built with (rtmp, ldap, ssh2...), whose -dev
+# packages a user need not have; the shared libcurl serves both links.
 flor.pc: flor.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define FLOR_VERSION "\(.*\)"/\1/p' include/flor.h)|' \
-	    -e 's|@DEPS@|$(DEPS)|' flor.pc.in > $@
+	    -e 's|@DEPS@|$(filter-out libcurl,$(DEPS))|' flor.pc.in > $@
 
 install: all flor.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -535,6 +535,12 @@ int flor__spooler_stop(flor__spooler *s, int finish)
     s->stop = 1;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    if (!finish) {
+        /* the process is ending on a signal: an upload under way is not
+         * waited for (its note lets the next pass abort it on the server) */
+        pthread_detach(s->th);
+        return 0;
+    }
     pthread_join(s->th, NULL);
     int rc = 0;
     s->sp->nowait = 0; /* the last pass waits for another process's */

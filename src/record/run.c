@@ -241,6 +241,25 @@ static int remove_if_empty(flor__run *R, const char *status)
     return removed;
 }
 
+/* Stops the run's spooler once the checkpoint writer has synced and
+ * closed its store (the last pass sees every checkpoint; eviction may take
+ * the store's lock) and the run's row says how it ended.  A run ended by a
+ * signal does not wait for uploads.  The message of the error CODE (0:
+ * none) the caller returns is kept. */
+static void stop_spooler(flor__run *R, const char *status, int code)
+{
+    if (!R->spooler)
+        return;
+    char keep[1024];
+    snprintf(keep, sizeof keep, "%s", flor_errmsg());
+    flor__spooler_stop(R->spooler, strcmp(status, "killed") != 0);
+    R->spooler = NULL;
+    if (code)
+        flor__err(code, "%s", keep);
+    else
+        flor__err_clear();
+}
+
 int flor__record_end(const char *status)
 {
     flor__run *R = &flor__R;
@@ -253,13 +272,9 @@ int flor__record_end(const char *status)
     int rc = flor__writer_stop(R->writer);
     R->writer = NULL;
     R->on = 0;
-    /* after the checkpoint writer has synced and closed its store, so the
-     * last pass sees every checkpoint and eviction may take the store's lock */
-    flor__spooler_stop(R->spooler, strcmp(status, "killed") != 0);
-    R->spooler = NULL;
-    flor__err_clear();
     flor__state_set_recording(0, NULL);
     if (removed && !rc) {
+        stop_spooler(R, status, 0);
         sqlite3_close(R->db);
         R->db = NULL;
         R->finished = 1;
@@ -277,6 +292,7 @@ int flor__record_end(const char *status)
     if (!rc2 && R->resume_id && (rc2 = flor__resumes_end(R->db, R->resume_id, final)) != 0)
         flor__loss("cannot mark the resume of run %lld as %s: %s", (long long)R->run_id, final,
                    flor_errmsg());
+    stop_spooler(R, status, rc ? rc : rc2);
     sqlite3_close(R->db);
     R->db = NULL;
     R->finished = 1;

@@ -96,6 +96,17 @@ test_expect_success 'setup: a remote for the project, before its first run' '
     ! grep -r "$AWS_SECRET_ACCESS_KEY" .flor out
 '
 
+test_expect_success 'a version 5 database (before remotes) gets the remote tables in place' '
+    new_project v5 && cd v5 &&
+    FLOR_OVERHEAD=1 ckpt --kwargs epochs=2 kb=64 seed=9 >/dev/null &&
+    sqlite3 .flor/flor.db "DROP TABLE remote_chunks; DROP TABLE remote_segments;
+        DROP TABLE remotes; UPDATE meta SET value = 5 WHERE key = '"'schema_version'"'" &&
+    flor remote add s3://flor-test/v5 --endpoint "$EP" &&
+    test "$(sqlite3 .flor/flor.db "SELECT value FROM meta WHERE key = '"'schema_version'"'")" = 6 &&
+    flor push --format csv | tail -n 1 | grep "^1,3," &&
+    test "$(q "SELECT count(*) FROM runs")" -eq 1
+'
+
 test_expect_success 'remote add: a malformed URL or endpoint is refused, naming it' '
     cd proj &&
     test_exit_code 1 flor remote add http://flor-test 2>err &&
