@@ -1,7 +1,8 @@
 /*
  * batchplan.c -- flor_replay_plan: the segments of a replay printed as GNU
  * parallel commands and as a Slurm job array script, to run elsewhere
- * (on nodes that share the project's file system) instead of here.
+ * (on nodes that share the project's file system) instead of here; and
+ * the job array script that --slurm submits (slurm.c).
  */
 #include "replay/launch.h"
 
@@ -75,8 +76,12 @@ static int plan_parallel(FILE *f, const flor__launch_args *a, int64_t run, const
     return 0;
 }
 
-static int plan_slurm(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
-                      flor_project *p, bool note)
+/* The job array script: as printed by --plan=slurm (AREA NULL: the task
+ * becomes the segment's process), or as submitted by --slurm, each task's
+ * output in AREA and its process, host, exit status and times recorded
+ * there (slurm.c reads them). */
+static int slurm_script(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
+                        flor_project *p, bool note, const char *area)
 {
     char **v = flor__segment_argv(a, run, 0, a->segments);
     if (!v)
@@ -86,17 +91,42 @@ static int plan_slurm(FILE *f, const flor__launch_args *a, int64_t run, const ch
     if (a->jobs_given)
         fprintf(f, "%%%ld", a->jobs);
     fputc('\n', f);
+    if (area) {
+        fputs("#SBATCH --output=", f);
+        put_word(f, area);
+        fputs("/segment-%a.out\n#SBATCH --error=", f);
+        put_word(f, area);
+        fputs("/segment-%a.err\n", f);
+    }
     if (note)
         plan_note(f, a, run, p);
-    fputs("cd ", f);
-    put_word(f, cwd);
-    fputs(" || exit 1\nexec ", f);
     char raw[64];
     snprintf(raw, sizeof raw, "\"${SLURM_ARRAY_TASK_ID}/%ld\"", a->segments);
+    if (!area) {
+        fputs("cd ", f);
+        put_word(f, cwd);
+        fputs(" || exit 1\nexec ", f);
+        put_command(f, v, a->ncmd + 1, raw);
+        fputc('\n', f);
+        free(v);
+        return 0;
+    }
+    fputs("area=", f);
+    put_word(f, area);
+    fputs("\nseg=\"$area/segment-$SLURM_ARRAY_TASK_ID\"\nt0=$(date +%s.%N)\ncd ", f);
+    put_word(f, cwd);
+    fputs(" && sh -c 'echo \"$$ $(uname -n)\" >\"$0.pid\" && exec \"$@\"' \"$seg\" ", f);
     put_command(f, v, a->ncmd + 1, raw);
-    fputc('\n', f);
+    fputs("\nrc=$?\necho \"$rc $t0 $(date +%s.%N)\" >\"$seg.rc.tmp\" && mv \"$seg.rc.tmp\" \"$seg.rc\"\n"
+          "exit $rc\n", f);
     free(v);
     return 0;
+}
+
+int flor__slurm_script(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
+                       flor_project *p, const char *area)
+{
+    return slurm_script(f, a, run, cwd, p, true, area);
 }
 
 int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FILE *out)
@@ -114,7 +144,7 @@ int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FILE *out)
         return flor__err(FLOR_EIO, "cannot find the working directory: %s", strerror(errno));
     int rc = flor__pin_run(r, &run);
     if (rc == 0 && format == FLOR_PLAN_SLURM) {
-        rc = plan_slurm(out, a, run, cwd, p, true);
+        rc = slurm_script(out, a, run, cwd, p, true, NULL);
     } else if (rc == 0) {
         plan_note(out, a, run, p);
         if (format == FLOR_PLAN_BOTH)
@@ -122,7 +152,7 @@ int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FILE *out)
         rc = plan_parallel(out, a, run, cwd);
         if (rc == 0 && format == FLOR_PLAN_BOTH) {
             fputs("\n# (b) a Slurm job array (--plan=slurm prints it alone)\n", out);
-            rc = plan_slurm(out, a, run, cwd, p, false);
+            rc = slurm_script(out, a, run, cwd, p, false, NULL);
         }
     }
     free(cwd);

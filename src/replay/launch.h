@@ -11,7 +11,11 @@
  *               all replay, the jobs, and the summary read back from the
  *               replays table
  *   batchplan.c flor_replay_plan: the segments as GNU parallel commands and
- *               as a Slurm job array, printed instead of run
+ *               as a Slurm job array, printed instead of run; the script
+ *               that --slurm submits
+ *   slurm.c     the segments run as one Slurm job array (sbatch): its
+ *               area under the project's data directory, the wait, the
+ *               results read back as segments.c reads the local ones
  *   versions.c  NAME...: hindsight statements carried into each run's code
  *               version, built, replayed; one summary row per run
  *   jobs.c      the process pool: jobs forked a few at a time, their
@@ -52,6 +56,11 @@ typedef struct flor__launch_args {
     const char *where;
     const char *build;
     bool force;
+    bool slurm;                /* submit the segments to Slurm */
+    bool no_wait;              /* ... and return once submitted */
+    char *const *sbatch;       /* sbatch's options, nsbatch words */
+    int nsbatch;
+    const char *follow;        /* the job id of a Slurm replay to wait for, or NULL */
 } flor__launch_args;
 
 typedef struct flor__outcome flor__outcome;
@@ -71,6 +80,7 @@ struct flor_replay {
     long njobs;
     flor__outcome *out;  /* per segment, once summarized */
     flor_table *rows;    /* the replays rows the segments added */
+    char *job;           /* on Slurm: the job id of the array (slurm.c) */
     /* NAME... (versions.c) */
     flor__versions *v;
     /* both */
@@ -113,10 +123,29 @@ bool flor__is_launcher(const char *word);
 int flor__pin_run(flor_replay *r, int64_t *run);
 /* Runs the segments of R's run and reads back what they recorded. */
 int flor__segments_run(flor_replay *r);
+/* Reads back what R's jobs (run, ended) recorded since R->base: the
+ * outcome of each segment and the summary. */
+int flor__segments_summarize(flor_replay *r);
 /* The totals and the failures on the progress stream; the logs of the
  * segments that finished go. */
 void flor__segments_report(flor_replay *r);
 void flor__segments_release(flor_replay *r);
+
+/* ---- batchplan.c, slurm.c: one run's segments on Slurm -------------------------- */
+
+/* The job array script of R's segments of RUN, to be run in CWD, each
+ * task's output and ending recorded in AREA (NULL: the plan's script, each
+ * task exec'ing its segment). */
+int flor__slurm_script(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
+                       flor_project *p, const char *area);
+/* Submits R's segments of R->run (pinned, with R->base) as one job array;
+ * waits for it and reads the results back unless no_wait. */
+int flor__slurm_run(flor_replay *r);
+/* Waits for the Slurm replay submitted as job a.follow, reads its results. */
+int flor__slurm_follow(flor_replay *r);
+/* Once read back: the area's files go but the logs of the segments that
+ * did not finish, then the area when empty. */
+void flor__slurm_release(flor_replay *r);
 
 /* ---- versions.c: NAME... across code versions --------------------------------- */
 
@@ -131,6 +160,7 @@ typedef enum flor__job_state {
     FLOR__JOB_RUNNING,
     FLOR__JOB_DONE,      /* exited (or could not start: spawn_errno) */
     FLOR__JOB_CANCELLED, /* never started: the launch was interrupted */
+    FLOR__JOB_VANISHED,  /* a Slurm task that started and left no exit status */
 } flor__job_state;
 
 struct flor__job {
@@ -146,9 +176,10 @@ struct flor__job {
     int spawn_errno;    /* DONE without running: why it could not start */
     double t0, t1;      /* start and end, in seconds of the monotonic clock */
     long local_ranks;   /* > 1: its process starts that many ranks of argv (local_ranks.c) */
+    char *host;         /* where it ran, when not here (a Slurm task), or NULL */
 };
 
-/* Frees what JOB owns: argv (one block), label, out_path, err_path. */
+/* Frees what JOB owns: argv (one block), label, out_path, err_path, host. */
 void flor__job_release(flor__job *job);
 /* Whether JOB ran and exited with status 0. */
 bool flor__job_ok(const flor__job *job);
