@@ -1,8 +1,7 @@
 /*
  * batchplan.c -- flor_replay_plan: the segments of a replay printed as GNU
  * parallel commands and as a Slurm job array script, to run elsewhere
- * (on nodes that share the project's file system) instead of here; and
- * the job array script that --slurm submits (slurm.c).
+ * (on nodes that share the project's file system) instead of here.
  */
 #include "replay/launch.h"
 
@@ -11,9 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* WORD as one shell word: bare when it is made of safe characters only,
- * else in single quotes (a quote inside becomes '\''). */
-static void put_word(FILE *f, const char *word)
+void flor__put_word(FILE *f, const char *word)
 {
     if (*word && !word[strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789_@%+=:,./-")]) {
@@ -36,7 +33,7 @@ static void put_command(FILE *f, char **v, int seg, const char *raw)
         if (i == seg && raw)
             fputs(raw, f);
         else
-            put_word(f, v[i]);
+            flor__put_word(f, v[i]);
     }
 }
 
@@ -46,7 +43,7 @@ static void plan_note(FILE *f, const flor__launch_args *a, int64_t run, flor_pro
     if (run)
         fprintf(f, " of run %lld", (long long)run);
     fputs(" of ", f);
-    put_word(f, a->cmd[0]);
+    flor__put_word(f, a->cmd[0]);
     fprintf(f, ".\n# Every segment writes into the project's database,\n#   %s/flor.db\n"
                "# so run them on this machine, or on nodes that share its file system.\n",
             flor_project_dir(p));
@@ -55,7 +52,7 @@ static void plan_note(FILE *f, const flor__launch_args *a, int64_t run, flor_pro
 static int plan_parallel(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd)
 {
     fputs("cd ", f);
-    put_word(f, cwd);
+    flor__put_word(f, cwd);
     fprintf(f, " &&\nparallel -j %ld :::", a->jobs);
     for (long i = 0; i < a->segments; i++) {
         char **v = flor__segment_argv(a, run, i, a->segments), *line = NULL;
@@ -68,7 +65,7 @@ static int plan_parallel(FILE *f, const flor__launch_args *a, int64_t run, const
         put_command(m, v, -1, NULL);
         fclose(m);
         fputs(" \\\n  ", f);
-        put_word(f, line);
+        flor__put_word(f, line);
         free(line);
         free(v);
     }
@@ -76,12 +73,8 @@ static int plan_parallel(FILE *f, const flor__launch_args *a, int64_t run, const
     return 0;
 }
 
-/* The job array script: as printed by --plan=slurm (AREA NULL: the task
- * becomes the segment's process), or as submitted by --slurm, each task's
- * output in AREA and its process, host, exit status and times recorded
- * there (slurm.c reads them). */
-static int slurm_script(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
-                        flor_project *p, bool note, const char *area)
+static int plan_slurm(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
+                      flor_project *p, bool note)
 {
     char **v = flor__segment_argv(a, run, 0, a->segments);
     if (!v)
@@ -91,42 +84,17 @@ static int slurm_script(FILE *f, const flor__launch_args *a, int64_t run, const 
     if (a->jobs_given)
         fprintf(f, "%%%ld", a->jobs);
     fputc('\n', f);
-    if (area) {
-        fputs("#SBATCH --output=", f);
-        put_word(f, area);
-        fputs("/segment-%a.out\n#SBATCH --error=", f);
-        put_word(f, area);
-        fputs("/segment-%a.err\n", f);
-    }
     if (note)
         plan_note(f, a, run, p);
+    fputs("cd ", f);
+    flor__put_word(f, cwd);
+    fputs(" || exit 1\nexec ", f);
     char raw[64];
     snprintf(raw, sizeof raw, "\"${SLURM_ARRAY_TASK_ID}/%ld\"", a->segments);
-    if (!area) {
-        fputs("cd ", f);
-        put_word(f, cwd);
-        fputs(" || exit 1\nexec ", f);
-        put_command(f, v, a->ncmd + 1, raw);
-        fputc('\n', f);
-        free(v);
-        return 0;
-    }
-    fputs("area=", f);
-    put_word(f, area);
-    fputs("\nseg=\"$area/segment-$SLURM_ARRAY_TASK_ID\"\nt0=$(date +%s.%N)\ncd ", f);
-    put_word(f, cwd);
-    fputs(" && sh -c 'echo \"$$ $(uname -n)\" >\"$0.pid\" && exec \"$@\"' \"$seg\" ", f);
     put_command(f, v, a->ncmd + 1, raw);
-    fputs("\nrc=$?\necho \"$rc $t0 $(date +%s.%N)\" >\"$seg.rc.tmp\" && mv \"$seg.rc.tmp\" \"$seg.rc\"\n"
-          "exit $rc\n", f);
+    fputc('\n', f);
     free(v);
     return 0;
-}
-
-int flor__slurm_script(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
-                       flor_project *p, const char *area)
-{
-    return slurm_script(f, a, run, cwd, p, true, area);
 }
 
 int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FILE *out)
@@ -144,7 +112,7 @@ int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FILE *out)
         return flor__err(FLOR_EIO, "cannot find the working directory: %s", strerror(errno));
     int rc = flor__pin_run(r, &run);
     if (rc == 0 && format == FLOR_PLAN_SLURM) {
-        rc = slurm_script(out, a, run, cwd, p, true, NULL);
+        rc = plan_slurm(out, a, run, cwd, p, true);
     } else if (rc == 0) {
         plan_note(out, a, run, p);
         if (format == FLOR_PLAN_BOTH)
@@ -152,7 +120,7 @@ int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FILE *out)
         rc = plan_parallel(out, a, run, cwd);
         if (rc == 0 && format == FLOR_PLAN_BOTH) {
             fputs("\n# (b) a Slurm job array (--plan=slurm prints it alone)\n", out);
-            rc = slurm_script(out, a, run, cwd, p, false, NULL);
+            rc = plan_slurm(out, a, run, cwd, p, false);
         }
     }
     free(cwd);

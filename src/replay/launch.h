@@ -11,11 +11,12 @@
  *               all replay, the jobs, and the summary read back from the
  *               replays table
  *   batchplan.c flor_replay_plan: the segments as GNU parallel commands and
- *               as a Slurm job array, printed instead of run; the script
- *               that --slurm submits
- *   slurm.c     the segments run as one Slurm job array (sbatch): its
- *               area under the project's data directory, the wait, the
- *               results read back as segments.c reads the local ones
+ *               as a Slurm job array, printed instead of run
+ *   slurm.c     the jobs run as one Slurm job array (sbatch) instead of
+ *               by the pool: the area under the project's data directory,
+ *               the script, the wait, the jobs filled from what the tasks
+ *               left, for segments.c and versions.c to read as after a
+ *               local launch
  *   versions.c  NAME...: hindsight statements carried into each run's code
  *               version, built, replayed; one summary row per run
  *   jobs.c      the process pool: jobs forked a few at a time, their
@@ -131,21 +132,29 @@ int flor__segments_summarize(flor_replay *r);
 void flor__segments_report(flor_replay *r);
 void flor__segments_release(flor_replay *r);
 
-/* ---- batchplan.c, slurm.c: one run's segments on Slurm -------------------------- */
+/* ---- batchplan.c, slurm.c: on Slurm ------------------------------------------------- */
 
-/* The job array script of R's segments of RUN, to be run in CWD, each
- * task's output and ending recorded in AREA (NULL: the plan's script, each
- * task exec'ing its segment). */
-int flor__slurm_script(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd,
-                       flor_project *p, const char *area);
-/* Submits R's segments of R->run (pinned, with R->base) as one job array;
- * waits for it and reads the results back unless no_wait. */
+/* WORD as one shell word on F: bare when it is made of safe characters
+ * only, else in single quotes (a quote inside becomes '\''). */
+void flor__put_word(FILE *f, const char *word);
+/* The N jobs JOBS (argv, cwd, env; their logs at out_path and err_path)
+ * run as one Slurm job array from R's area R->dir, made by
+ * flor__slurm_area; once submitted, R->job is its id (WHAT tells what
+ * they are: "4 segments of run 2").  Unless R's options
+ * say no_wait, waits for it and fills each job's state, wait status, pid,
+ * host and times from what its task left. */
+int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what);
+/* A new area DATADIR/slurm/replay-XXXXXX for R's launch, in R->dir. */
+int flor__slurm_area(flor_replay *r);
+/* Submits R's segments of R->run (pinned, with R->base), waits for them
+ * unless no_wait, and reads the results back as for a local launch. */
 int flor__slurm_run(flor_replay *r);
 /* Waits for the Slurm replay submitted as job a.follow, reads its results. */
 int flor__slurm_follow(flor_replay *r);
-/* Once read back: the area's files go but the logs of the segments that
- * did not finish, then the area when empty. */
-void flor__slurm_release(flor_replay *r);
+/* Once the results are READ: the area's own files go (the script, the
+ * launch, each task's but what Slurm said of it), then the area when
+ * nothing else is left in it (the logs of what failed).  R->job goes. */
+void flor__slurm_release(flor_replay *r, bool read);
 
 /* ---- versions.c: NAME... across code versions --------------------------------- */
 

@@ -330,13 +330,17 @@ int flor__segments_run(flor_replay *r)
     if (rc)
         return rc;
     if (a->slurm)
-        return flor__slurm_run(r);
-    if (!(r->dir = flor__workarea_new()))
+        rc = flor__slurm_area(r);
+    else if (!(r->dir = flor__workarea_new()))
         return flor__err(FLOR_EIO, "cannot create a directory for the logs: %s",
                          strerror(errno));
+    if (rc)
+        return rc;
     if (!(r->jobs = make_jobs(a, r->run, r->dir)))
         return flor__err(FLOR_ENOMEM, "out of memory");
     r->njobs = a->segments;
+    if (a->slurm)
+        return flor__slurm_run(r);
     int sig = flor__pool_run(r->jobs, (int)a->segments, (int)a->jobs, "segments", r->progress);
     if (sig < 0)
         return FLOR_EIO;
@@ -415,7 +419,7 @@ void flor__segments_release(flor_replay *r)
             unlink(r->jobs[i].err_path);
         }
     if (r->job) {
-        flor__slurm_release(r); /* a Slurm replay's area: its own files */
+        flor__slurm_release(r, r->out != NULL); /* a Slurm replay's area: its own files */
     } else if (r->dir) {
         if (r->out)
             rmdir(r->dir);

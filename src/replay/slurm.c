@@ -1,21 +1,21 @@
 /*
- * slurm.c -- one run's segments as one Slurm job array: `flor replay
- * --slurm`, flor_replay_options.slurm.
+ * slurm.c -- a replay's jobs as one Slurm job array instead of the local
+ * process pool: `flor replay --slurm`, flor_replay_options.slurm.
  *
  * The launch's area is a directory under the project's data directory,
  * DATADIR/slurm/replay-XXXXXX, which the nodes see where they see the
  * project (a shared file system).  It holds the script sbatch gets
- * (job.sh, batchplan.c writes it), the launch once submitted (launch: "JOB
- * RUN SEGMENTS BASE"), and for each array task I: Slurm's output of it
- * (segment-I.out, .err), its segment's process and host (segment-I.pid:
- * "PID HOST"), and how that process ended (segment-I.rc: "STATUS T0 T1",
- * the shell's exit status and the wall-clock times, written once it has
- * exited).  The launcher waits until every task has its .rc or the job has
- * left squeue, fills the jobs from those files and reads the results back
- * as the local launcher does (segments.c).  With no_wait it leaves once the
- * job is submitted; following the job (flor_replay_options.follow) finds
- * the area by its launch file and waits from there.  The area goes once
- * the results are read, but for the logs of the segments that failed.
+ * (job.sh: task I runs job I, in the job's directory, with its
+ * environment, its stdout and stderr into the job's log files), Slurm's
+ * own output of each task (task-I.out, .err: made when the task starts),
+ * the job's process and host (task-I.pid: "PID HOST") and how it ended
+ * (task-I.rc: "STATUS T0 T1", the shell's exit status and the wall-clock
+ * times, written once it has exited).  The launcher waits until every
+ * task has its .rc or the job has left squeue, and fills the jobs from
+ * those files; segments.c and versions.c then read the results as after
+ * a local launch.  For one run, the launch file ("JOB RUN SEGMENTS BASE")
+ * lets a later launch follow the job (no_wait, then follow).  The area
+ * goes once the results are read, but for the logs of what failed.
  */
 #include "replay/launch.h"
 
@@ -56,9 +56,11 @@ static char *slurp(int fd)
     return b.p;
 }
 
-/* Runs ARGV (argv[0] looked up in PATH) with stdin from /dev/null; its
- * stdout and stderr into *OUT and *ERR (malloc'd), its wait status into
- * *STATUS.  0, or an errno when it could not start (ENOENT: not in PATH). */
+/* Runs ARGV (argv[0] looked up in PATH) with stdin from /dev/null, in a
+ * process group of its own (a Ctrl-C at the terminal is flor's to handle,
+ * not squeue's); its stdout and stderr into *OUT and *ERR (malloc'd), its
+ * wait status into *STATUS.  0, or an errno when it could not start
+ * (ENOENT: not in PATH). */
 static int run_tool(char *const *argv, char **out, char **err, int *status)
 {
     int po[2], pe[2];
@@ -76,9 +78,14 @@ static int run_tool(char *const *argv, char **out, char **err, int *status)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, po[1], 1);
     posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
     pid_t pid;
-    int e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
     close(po[1]);
     close(pe[1]);
     if (!e) { /* their outputs are short: a job id, a line of squeue's, an error */
@@ -149,13 +156,12 @@ static bool read_line(const char *path, char *buf, size_t n)
     return ok;
 }
 
-static char *segment_file(const flor_replay *r, long i, const char *ext)
+static char *task_file(const flor_replay *r, long i, const char *ext)
 {
-    return flor__printf("%s/segment-%ld.%s", r->dir, i, ext);
+    return flor__printf("%s/task-%ld.%s", r->dir, i, ext);
 }
 
-/* A new area DATADIR/slurm/replay-XXXXXX in R->dir. */
-static int make_area(flor_replay *r)
+int flor__slurm_area(flor_replay *r)
 {
     char *top = flor__printf("%s/slurm", flor_project_dir(r->p));
     if (!top)
@@ -180,21 +186,66 @@ static int make_area(flor_replay *r)
     return 0;
 }
 
-/* The area goes (nothing was submitted). */
-static void drop_area(flor_replay *r)
+/* The job array script of the N JOBS: task I runs job I. */
+static int put_script(FILE *f, const flor_replay *r, const flor__job *jobs, long n,
+                      const char *cwd)
 {
-    flor__remove_tree(r->dir);
-    free(r->dir);
-    r->dir = NULL;
+    fprintf(f, "#!/bin/sh\n#SBATCH --job-name=flor-replay\n#SBATCH --array=0-%ld", n - 1);
+    if (r->a.jobs_given)
+        fprintf(f, "%%%ld", r->a.jobs);
+    fputs("\n#SBATCH --output=", f);
+    flor__put_word(f, r->dir);
+    fputs("/task-%a.out\n#SBATCH --error=", f);
+    flor__put_word(f, r->dir);
+    fprintf(f, "/task-%%a.err\n# flor replay --slurm: %ld task%s, each a segment of a run, whose "
+               "replay writes into\n#   %s\n# on the file system this host shares with the "
+               "nodes.\narea=",
+            n, n == 1 ? "" : "s", flor_project_dir(r->p));
+    flor__put_word(f, r->dir);
+    fputs("\ntask=\"$area/task-$SLURM_ARRAY_TASK_ID\"\nt0=$(date +%s.%N)\n"
+          "case \"$SLURM_ARRAY_TASK_ID\" in\n", f);
+    for (long i = 0; i < n; i++) {
+        const flor__job *j = &jobs[i];
+        if (j->local_ranks > 1)
+            return flor__err(FLOR_EINVAL, "%s: a run of several processes started by flor "
+                                          "itself (FLOR_LAUNCHER=local) cannot be replayed on "
+                                          "Slurm; set FLOR_LAUNCHER to a launcher, as in "
+                                          "FLOR_LAUNCHER='srun -n {n}'",
+                             j->label);
+        fprintf(f, "%ld) { cd ", i);
+        flor__put_word(f, j->cwd ? j->cwd : cwd);
+        fputs(" && ", f);
+        if (j->env && *j->env)
+            fputs("env ", f);
+        for (char *const *e = j->env; e && *e; e++) {
+            flor__put_word(f, *e);
+            fputc(' ', f);
+        }
+        /* the segment's process: its pid and host first */
+        fputs("sh -c 'echo \"$$ $(uname -n)\" >\"$0.pid\" && exec \"$@\"' \"$task\"", f);
+        for (char **w = j->argv; *w; w++) {
+            fputc(' ', f);
+            flor__put_word(f, *w);
+        }
+        fputs("; } >", f);
+        flor__put_word(f, j->out_path);
+        fputs(" 2>", f);
+        flor__put_word(f, j->err_path);
+        fputs(" ;;\n", f);
+    }
+    fputs("*) echo \"flor: this replay has no task $SLURM_ARRAY_TASK_ID\" >&2; false ;;\nesac\n"
+          "rc=$?\necho \"$rc $t0 $(date +%s.%N)\" >\"$task.rc.tmp\" && mv \"$task.rc.tmp\" "
+          "\"$task.rc\"\nexit $rc\n", f);
+    return 0;
 }
 
-static int write_script(flor_replay *r, const char *path)
+static int write_script(flor_replay *r, const flor__job *jobs, long n, const char *path)
 {
     char *cwd = getcwd(NULL, 0);
     if (!cwd)
         return flor__err(FLOR_EIO, "cannot find the working directory: %s", strerror(errno));
     FILE *f = fopen(path, "w");
-    int rc = f ? flor__slurm_script(f, &r->a, r->run, cwd, r->p, r->dir)
+    int rc = f ? put_script(f, r, jobs, n, cwd)
                : flor__err(FLOR_EIO, "cannot write '%s': %s", path, strerror(errno));
     if (f && fclose(f) != 0 && !rc)
         rc = flor__err(FLOR_EIO, "cannot write '%s': %s", path, strerror(errno));
@@ -271,11 +322,11 @@ static int job_active(const flor_replay *r, bool *active)
     return 0;
 }
 
-static long count_ended(const flor_replay *r)
+static long count_ended(const flor_replay *r, long n)
 {
     long ended = 0;
-    for (long i = 0; i < r->a.segments; i++) {
-        char *rc = segment_file(r, i, "rc");
+    for (long i = 0; i < n; i++) {
+        char *rc = task_file(r, i, "rc");
         ended += rc && access(rc, F_OK) == 0;
         free(rc);
     }
@@ -299,8 +350,11 @@ static void cancel(flor_replay *r, int sig)
     flor__err_clear();
 }
 
-/* Until every task has ended, or the job has left the queue. */
-static int wait_job(flor_replay *r)
+/* Until every task has ended, or the job has left the queue.  The tasks'
+ * files are looked at every half second; squeue, which asks the
+ * controller, after 1 s, then at intervals that double up to 16 s (and
+ * again 1 s after a cancel). */
+static int wait_job(flor_replay *r, long n, const char *noun)
 {
     struct sigaction sa, old[NSTOPS];
     memset(&sa, 0, sizeof sa);
@@ -312,21 +366,28 @@ static int wait_job(flor_replay *r)
         if (old[i].sa_handler != SIG_IGN) /* ignored, as under nohup: stays so */
             sigaction(stops[i], &sa, NULL);
     }
-    long n = r->a.segments, shown = 0;
+    long shown = 0;
     int rc = 0;
+    double interval = 1, next = flor__mono();
     for (;;) {
-        long ended = count_ended(r);
+        long ended = count_ended(r, n);
         if (ended != shown)
-            flor__launch_say(r, "Slurm job %s: %ld of %ld segment%s ended", r->job, ended, n,
-                             n == 1 ? "" : "s");
+            flor__launch_say(r, "Slurm job %s: %ld of %ld %s ended", r->job, ended, n, noun);
         shown = ended;
         if (ended == n)
             break;
-        if (stop_signal && !r->signal)
+        if (stop_signal && !r->signal) {
             cancel(r, stop_signal);
-        bool active = true;
-        if ((rc = job_active(r, &active)) != 0 || !active)
-            break;
+            interval = 1;
+            next = flor__mono() + interval;
+        }
+        if (flor__mono() >= next) {
+            bool active = true;
+            if ((rc = job_active(r, &active)) != 0 || !active)
+                break;
+            next = flor__mono() + interval;
+            interval = interval < 16 ? interval * 2 : 16;
+        }
         nanosleep(&(struct timespec){0, 500000000}, NULL);
     }
     for (int i = 0; i < NSTOPS; i++)
@@ -339,10 +400,8 @@ static int wait_job(flor_replay *r)
 /* Task I's job, from what it left in the area. */
 static int fill_job(flor_replay *r, long i, flor__job *j)
 {
-    char *pid = segment_file(r, i, "pid"), *rc = segment_file(r, i, "rc");
-    j->out_path = segment_file(r, i, "out");
-    j->err_path = segment_file(r, i, "err");
-    j->label = flor__printf("segment %ld/%ld", i, r->a.segments);
+    char *pid = task_file(r, i, "pid"), *rc = task_file(r, i, "rc");
+    char *started = task_file(r, i, "out"); /* Slurm makes it when the task starts */
     char line[512], host[256];
     long p = 0;
     int status = 0;
@@ -351,76 +410,78 @@ static int fill_job(flor_replay *r, long i, flor__job *j)
         j->pid = (pid_t)p;
         j->host = flor__strdup(host);
     }
-    if (rc && read_line(rc, line, sizeof line) && sscanf(line, "%d %lf %lf", &status, &t0, &t1) == 3) {
+    if (rc && read_line(rc, line, sizeof line) &&
+        sscanf(line, "%d %lf %lf", &status, &t0, &t1) == 3) {
         j->state = FLOR__JOB_DONE;
         /* the shell's status: 128 + N for a process killed by signal N */
         j->wstatus = status > 128 && status < 128 + 65 ? status - 128 : (status & 0xff) << 8;
         j->t0 = t0;
         j->t1 = t1;
-    } else if (j->out_path && access(j->out_path, F_OK) == 0) { /* Slurm started it */
+    } else if (started && access(started, F_OK) == 0) {
         j->state = FLOR__JOB_VANISHED;
         j->wstatus = SIGKILL;
     } else {
         j->state = FLOR__JOB_CANCELLED;
     }
+    int bad = !pid || !rc || !started;
     free(pid);
     free(rc);
-    if (!j->out_path || !j->err_path || !j->label)
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    return 0;
+    free(started);
+    return bad ? flor__err(FLOR_ENOMEM, "out of memory") : 0;
 }
 
-/* The jobs from the area, then the results as the local launcher reads them. */
-static int collect(flor_replay *r)
+/* The N JOBS from the area; those that did not run get the times of
+ * those that did. */
+static int fill_jobs(flor_replay *r, flor__job *jobs, long n)
 {
-    long n = r->a.segments;
-    if (!(r->jobs = calloc((size_t)n, sizeof *r->jobs)))
-        return flor__err(FLOR_ENOMEM, "out of memory");
-    r->njobs = n;
     int rc = 0;
     double first = 0, last = 0;
     for (long i = 0; !rc && i < n; i++) {
-        flor__job *j = &r->jobs[i];
+        flor__job *j = &jobs[i];
         rc = fill_job(r, i, j);
         if (j->state == FLOR__JOB_DONE && (first == 0 || j->t0 < first))
             first = j->t0;
         if (j->state == FLOR__JOB_DONE && j->t1 > last)
             last = j->t1;
     }
-    for (long i = 0; i < n; i++) /* those that did not run: no time of their own */
-        if (r->jobs[i].state != FLOR__JOB_DONE) {
-            r->jobs[i].t0 = first;
-            r->jobs[i].t1 = r->jobs[i].state == FLOR__JOB_VANISHED ? last : first;
+    for (long i = 0; i < n; i++)
+        if (jobs[i].state != FLOR__JOB_DONE) {
+            jobs[i].t0 = first;
+            jobs[i].t1 = jobs[i].state == FLOR__JOB_VANISHED ? last : first;
         }
-    return rc ? rc : flor__segments_summarize(r);
+    return rc;
 }
 
-static int wait_and_collect(flor_replay *r)
+int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what)
 {
-    int rc = wait_job(r);
-    return rc ? rc : collect(r);
-}
-
-int flor__slurm_run(flor_replay *r)
-{
-    int rc = make_area(r);
-    char *script = rc ? NULL : flor__printf("%s/job.sh", r->dir);
-    if (!rc && !script)
-        rc = flor__err(FLOR_ENOMEM, "out of memory");
-    if (!rc)
-        rc = write_script(r, script);
+    char *script = flor__printf("%s/job.sh", r->dir);
+    int rc = script ? write_script(r, jobs, n, script) : flor__err(FLOR_ENOMEM, "out of memory");
     if (!rc)
         rc = submit(r, script);
     free(script);
-    if (rc) {
-        if (r->dir)
-            drop_area(r);
+    if (rc)
         return rc;
-    }
+    flor__launch_say(r, "submitted %s as Slurm job %s (logs in %s)", what, r->job, r->dir);
+    if (r->a.no_wait)
+        return 0;
+    rc = wait_job(r, n, "segments");
+    return rc ? rc : fill_jobs(r, jobs, n);
+}
+
+/* One run's segments: the launch, for --follow, and the results. */
+int flor__slurm_run(flor_replay *r)
+{
+    flor__launch_args *a = &r->a;
+    char what[96];
+    snprintf(what, sizeof what, "%ld segment%s of run %lld", a->segments,
+             a->segments == 1 ? "" : "s", (long long)r->run);
+    int rc = flor__slurm_jobs(r, r->jobs, r->njobs, what);
+    if (rc || !r->job)
+        return rc;
     char *launch = flor__printf("%s/launch", r->dir);
     FILE *f = launch ? fopen(launch, "w") : NULL;
     if (f) {
-        fprintf(f, "%s %lld %ld %lld\n", r->job, (long long)r->run, r->a.segments,
+        fprintf(f, "%s %lld %ld %lld\n", r->job, (long long)r->run, a->segments,
                 (long long)r->base);
         if (fclose(f) != 0)
             f = NULL;
@@ -429,14 +490,29 @@ int flor__slurm_run(flor_replay *r)
     if (!f) /* the job runs and records all the same; only --follow cannot find it */
         flor__launch_say(r, "warning: cannot write the launch of Slurm job %s in %s: %s",
                          r->job, r->dir, strerror(errno));
-    flor__launch_say(r, "submitted %ld segment%s of run %lld as Slurm job %s (logs in %s)",
-                     r->a.segments, r->a.segments == 1 ? "" : "s", (long long)r->run, r->job,
-                     r->dir);
-    if (r->a.no_wait) {
+    if (a->no_wait) {
         flor__launch_say(r, "follow it with: flor replay --follow %s", r->job);
         return 0;
     }
-    return wait_and_collect(r);
+    return flor__segments_summarize(r);
+}
+
+/* The segments of a launch that was not waited for, as jobs to fill. */
+static int bare_jobs(flor_replay *r)
+{
+    long n = r->a.segments;
+    if (!(r->jobs = calloc((size_t)n, sizeof *r->jobs)))
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    r->njobs = n;
+    for (long i = 0; i < n; i++) {
+        flor__job *j = &r->jobs[i];
+        j->out_path = flor__printf("%s/segment-%ld.out", r->dir, i);
+        j->err_path = flor__printf("%s/segment-%ld.err", r->dir, i);
+        j->label = flor__printf("segment %ld/%ld", i, n);
+        if (!j->out_path || !j->err_path || !j->label)
+            return flor__err(FLOR_ENOMEM, "out of memory");
+    }
+    return 0;
 }
 
 int flor__slurm_follow(flor_replay *r)
@@ -476,21 +552,28 @@ int flor__slurm_follow(flor_replay *r)
     else if (!r->job)
         rc = flor__err(FLOR_ENOMEM, "out of memory");
     free(top);
+    if (!rc)
+        rc = bare_jobs(r);
     if (rc)
         return rc;
     flor__launch_say(r, "following Slurm job %s: %ld segment%s of run %lld", r->job,
                      r->a.segments, r->a.segments == 1 ? "" : "s", (long long)r->run);
-    return wait_and_collect(r);
+    rc = wait_job(r, r->njobs, "segments");
+    if (!rc)
+        rc = fill_jobs(r, r->jobs, r->njobs);
+    return rc ? rc : flor__segments_summarize(r);
 }
 
-void flor__slurm_release(flor_replay *r)
+void flor__slurm_release(flor_replay *r, bool read)
 {
-    static const char *const own[] = {"pid", "rc", "rc.tmp"};
-    if (r->out && r->dir) { /* read back: the area's own files go, then the area if empty */
+    static const char *const own[] = {"pid", "rc", "rc.tmp", "out", "err"};
+    if (r->job && r->dir && read) {
         for (long i = 0; i < r->njobs; i++)
             for (size_t k = 0; k < sizeof own / sizeof *own; k++) {
-                char *f = segment_file(r, i, own[k]);
-                if (f)
+                char *f = task_file(r, i, own[k]);
+                struct stat st;
+                /* Slurm's own words on a task (a cancellation) stay */
+                if (f && (k < 3 || (stat(f, &st) == 0 && st.st_size == 0)))
                     unlink(f);
                 free(f);
             }

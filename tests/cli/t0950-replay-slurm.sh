@@ -106,8 +106,9 @@ test_expect_success 'a cancelled job: tasks never started are cancelled, a runni
     chmod +x slow0 &&
     job=$(flor replay --slurm="--hold" --no-wait --segments 2 --run 1 -- ./slow0 2>/dev/null) &&
     scontrol release "${job}_0" &&
-    i=0 && until test -f .flor/slurm/replay-*/segment-0.pid; do
-        i=$((i + 1)); test $i -lt 300; sleep 0.1; done &&
+    i=0 && until test -f .flor/slurm/replay-*/task-0.pid || test $i -ge 300; do
+        i=$((i + 1)); sleep 0.1; done &&
+    test -f .flor/slurm/replay-*/task-0.pid &&
     scancel "$job" &&
     test_exit_code 1 flor replay --format csv --follow "$job" >../cancel.csv 2>../cancel.err &&
     grep -q "^0,killed," ../cancel.csv &&
@@ -121,8 +122,9 @@ test_expect_success 'SIGTERM while it waits cancels the job, reports what ran, a
     cd proj && forget_replays &&
     { flor replay --format csv --slurm --segments 2 --run 1 -- ./slow0 >../term.csv 2>../term.err & } &&
     pid=$! &&
-    i=0 && until test -f .flor/slurm/replay-*/segment-0.pid && test -f .flor/slurm/replay-*/segment-1.rc; do
-        i=$((i + 1)); test $i -lt 300; sleep 0.1; done &&
+    i=0 && until test -f .flor/slurm/replay-*/task-1.rc || test $i -ge 300; do
+        i=$((i + 1)); sleep 0.1; done &&
+    test -f .flor/slurm/replay-*/task-0.pid && test -f .flor/slurm/replay-*/task-1.rc &&
     kill -TERM $pid &&
     test_exit_code 143 wait $pid &&
     grep -q "^flor: interrupted (SIGTERM): cancelled Slurm job [0-9]*; waiting for its tasks to end" ../term.err &&
