@@ -220,6 +220,15 @@ static int parse_plan(const char *a, int *plan)
     return CLI_CONTINUE;
 }
 
+size_t cli_sbatch_words(char *options, char **words)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(options, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+        words[n++] = w;
+    return n;
+}
+
 /* --slurm[=OPTIONS]: OPTIONS split at blanks into sbatch's words. */
 static int parse_slurm(const char *options, replay_cmd *a)
 {
@@ -234,9 +243,7 @@ static int parse_slurm(const char *options, replay_cmd *a)
         free(words);
         return cli_error("out of memory");
     }
-    char *save = NULL;
-    for (char *w = strtok_r(a->slurm, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
-        words[a->o.nsbatch++] = w;
+    a->o.nsbatch = cli_sbatch_words(a->slurm, words);
     a->o.sbatch = words;
     return CLI_CONTINUE;
 }

@@ -151,10 +151,11 @@ int flor__slurm_area(flor_replay *r);
 int flor__slurm_run(flor_replay *r);
 /* Waits for the Slurm replay submitted as job a.follow, reads its results. */
 int flor__slurm_follow(flor_replay *r);
-/* Once the results are READ: the area's own files go (the script, the
- * launch, each task's but what Slurm said of it), then the area when
- * nothing else is left in it (the logs of what failed).  R->job goes. */
-void flor__slurm_release(flor_replay *r, bool read);
+/* Once the results of its N tasks are READ: the area's own files go (the
+ * script, the launch, each task's but what Slurm said of it), then the
+ * area when nothing else is left in it (the logs of what failed).
+ * R->job goes. */
+void flor__slurm_release(flor_replay *r, long n, bool read);
 
 /* ---- versions.c: NAME... across code versions --------------------------------- */
 

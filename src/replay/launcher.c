@@ -46,9 +46,9 @@ int flor_replay_check(const flor_replay_options *o)
     if ((o->nsbatch || o->no_wait) && !o->slurm)
         return flor__err(FLOR_EUSAGE, "%s is for a replay on Slurm: add --slurm",
                          o->no_wait ? "--no-wait" : "sbatch's options");
-    if (o->slurm && o->nnames)
-        return flor__err(FLOR_EUSAGE, "--slurm is not available with NAME yet: it replays one "
-                                      "run, flor replay --slurm -- COMMAND [ARGS...]");
+    if (o->no_wait && o->nnames)
+        return flor__err(FLOR_EUSAGE, "--no-wait is for one run: with NAME, flor waits for the "
+                                      "job to report on every run");
     if (o->nsbatch > INT_MAX / 4)
         return flor__err(FLOR_EINVAL, "too many words in the replay's options");
     if (o->where && flor_sql_condition_check(o->where) != 0)

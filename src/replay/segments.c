@@ -419,7 +419,7 @@ void flor__segments_release(flor_replay *r)
             unlink(r->jobs[i].err_path);
         }
     if (r->job) {
-        flor__slurm_release(r, r->out != NULL); /* a Slurm replay's area: its own files */
+        flor__slurm_release(r, r->njobs, r->out != NULL); /* a Slurm replay's area: its own files */
     } else if (r->dir) {
         if (r->out)
             rmdir(r->dir);

@@ -564,11 +564,11 @@ int flor__slurm_follow(flor_replay *r)
     return rc ? rc : flor__segments_summarize(r);
 }
 
-void flor__slurm_release(flor_replay *r, bool read)
+void flor__slurm_release(flor_replay *r, long n, bool read)
 {
     static const char *const own[] = {"pid", "rc", "rc.tmp", "out", "err"};
     if (r->job && r->dir && read) {
-        for (long i = 0; i < r->njobs; i++)
+        for (long i = 0; i < n; i++)
             for (size_t k = 0; k < sizeof own / sizeof *own; k++) {
                 char *f = task_file(r, i, own[k]);
                 struct stat st;

@@ -118,6 +118,26 @@ test_expect_success 'a cancelled job: tasks never started are cancelled, a runni
     rm -r .flor/slurm
 '
 
+test_expect_success 'NAME on Slurm: each run in its version, built here, replayed as one job array, as locally' '
+    new_project names && cd names &&
+    cp "$REPO_ROOT/examples/linear.c" linear.c && printf "linear\n" >.gitignore &&
+    git add linear.c .gitignore && git commit -q -m linear &&
+    BUILD="cc $SAN -std=c11 -D_GNU_SOURCE -O2 -fno-math-errno -I$REPO_ROOT/include linear.c -o linear $LIBS" &&
+    $BUILD && ./linear --kwargs $ARGS >/dev/null && ./linear --kwargs $ARGS hidden=16 >/dev/null &&
+    add_weight_norm >linear.c &&
+    flor replay weight_norm --format csv -j 4 --build "$BUILD" -- ./linear >../names-local.csv 2>../names-local.err &&
+    replayed >../names-local.values && test "$(wc -l <../names-local.values)" -eq 8 &&
+    forget_replays &&
+    flor replay weight_norm --format csv -j 4 --slurm --build "$BUILD" -- ./linear >../names-slurm.csv 2>../names-slurm.err &&
+    replayed >../names-slurm.values && test_cmp ../names-local.values ../names-slurm.values &&
+    cut -d, -f1-3,5- ../names-local.csv >../expect && cut -d, -f1-3,5- ../names-slurm.csv >../actual &&
+    test_cmp ../expect ../actual && test "$(grep -c ",finished,4,0," ../actual)" -eq 2 &&
+    grep -q "^flor: submitted 2 runs in 2 segments each as Slurm job [0-9]* " ../names-slurm.err &&
+    test ! -e .flor/slurm &&
+    test_exit_code 2 flor replay weight_norm --slurm --no-wait -- ./linear 2>../usage.err &&
+    grep -q "no-wait is for one run" ../usage.err
+'
+
 test_expect_success 'SIGTERM while it waits cancels the job, reports what ran, and ends flor by it' '
     cd proj && forget_replays &&
     { flor replay --format csv --slurm --segments 2 --run 1 -- ./slow0 >../term.csv 2>../term.err & } &&
@@ -145,8 +165,6 @@ test_expect_success 'bad sbatch options, or no sbatch: clear errors, nothing lef
     test -z "$(ls .flor/slurm 2>/dev/null)" &&
     test_exit_code 2 flor replay --no-wait -- ./linear 2>../usage.err &&
     grep -q "add --slurm" ../usage.err &&
-    test_exit_code 2 flor replay weight_norm --slurm 2>../usage.err &&
-    grep -q "not available with NAME" ../usage.err &&
     test_exit_code 2 flor replay --plan --slurm -- ./linear 2>../usage.err &&
     test_exit_code 2 flor replay --follow 3 -- ./linear 2>../usage.err &&
     test_exit_code 1 flor replay --follow 12x 2>../usage.err &&
