@@ -1398,25 +1398,28 @@ FLOR_API int flor_project_carry(flor_project *p, int64_t run, const char *dir,
  * written as lines "flor: ..." to PROGRESS; nothing when it is NULL.
  * Not thread-safe: one launch at a time per process.
  *
- * On Slurm (slurm, without names): the segments are submitted as one job
- * array, `sbatch --parsable SBATCH... SCRIPT`, one array task per segment
- * running the same command line a local segment runs, in the working
- * directory (throttled to JOBS at a time when JOBS is given).  The nodes
- * must see the project's directory where this host sees it (a shared file
- * system): the database, the checkpoints, and the launch's area,
- * DATADIR/slurm/replay-XXXXXX, where each task's stdout and stderr go
- * (segment-I.out, .err) and where it records its process, host and exit
- * status.  sbatch takes the launcher's environment (its default
- * --export=ALL).  flor_replay_run then waits for the array (polling
- * squeue) and reads the results as for a local launch: the same summary
- * and report.  A task that Slurm cancelled before it started is
- * 'cancelled'; one that started and left no exit status (scancel, its time
- * limit, its node) is 'killed'.  SIGINT, SIGTERM or SIGHUP while it waits
- * cancel the job (scancel), whose tasks are then waited for.  With
- * no_wait, flor_replay_run returns once the job is submitted (the summary
- * stays NULL; flor_replay_job has the job's id), and a later launch with
- * follow set to that id waits for it and reads its results.  The area goes
- * once the results are read, but for the logs of what failed.
+ * On Slurm (slurm): the segments are submitted as one job array, `sbatch
+ * --parsable SBATCH... SCRIPT`, one array task per segment running the
+ * same command line, in the same directory and with the same environment
+ * as a local segment (throttled to JOBS at a time when JOBS is given).
+ * The nodes must see the project's directory where this host sees it (a
+ * shared file system): the database, the checkpoints, and the launch's
+ * area, DATADIR/slurm/replay-XXXXXX, which holds the segments' logs,
+ * what each task records of its process, host and exit status, and, with
+ * names, the versions' code (built here).  sbatch takes the launcher's
+ * environment (its default --export=ALL).  flor_replay_run then waits
+ * for the array (the tasks' files every half second, squeue at intervals
+ * growing from 1 s to 16 s) and reads the results as for a local launch:
+ * the same summary and report.  A task that Slurm cancelled before it
+ * started is 'cancelled'; one that started and left no exit status
+ * (scancel, its time limit, its node) is 'killed'.  SIGINT, SIGTERM or
+ * SIGHUP while it waits cancel the job (scancel), whose tasks are then
+ * waited for.  Without names, no_wait makes flor_replay_run return once
+ * the job is submitted (the summary stays NULL; flor_replay_job has the
+ * job's id), and a later launch with follow set to that id waits for it
+ * and reads its results.  The area goes once the results are read, but
+ * for the logs of what failed.  A run of several processes started by
+ * flor itself (FLOR_LAUNCHER=local) cannot be replayed on Slurm.
  */
 
 typedef struct flor_replay flor_replay;
@@ -1440,11 +1443,12 @@ typedef struct flor_replay_options {
                                 * run in its directory */
     bool force;                /* with names: also the runs that have every name */
     FILE *progress;            /* where the launcher talks (stderr), or NULL */
-    bool slurm;                /* without names: run the segments as one Slurm job
-                                * array (sbatch) instead of here; see below */
+    bool slurm;                /* run the segments as one Slurm job array (sbatch)
+                                * instead of here; see above */
     char *const *sbatch;       /* with slurm: options for sbatch, NSBATCH words */
     size_t nsbatch;
-    bool no_wait;              /* with slurm: return once the job is submitted */
+    bool no_wait;              /* with slurm, without names: return once the job is
+                                * submitted */
     const char *follow;        /* the job id of a replay submitted with slurm (and
                                 * no_wait): wait for it and read its results; no
                                 * other option goes with it */
@@ -1457,8 +1461,9 @@ typedef struct flor_replay_options {
  *
  * @return 0; FLOR_EUSAGE when the options do not go together (run with
  *         names; where, build or force without; no COMMAND and no names;
- *         --replay_flor or --replay_run in COMMAND's args; slurm with
- *         names; sbatch or no_wait without slurm; follow with anything);
+ *         --replay_flor or --replay_run in COMMAND's args; sbatch or
+ *         no_wait without slurm; no_wait with names; follow with
+ *         anything);
  *         FLOR_EINVAL for a WHERE that is not one SQL condition, or jobs,
  *         segments out of range; FLOR_ENOMEM.
  */
