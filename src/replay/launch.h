@@ -140,10 +140,12 @@ void flor__put_word(FILE *f, const char *word);
 /* The N jobs JOBS (argv, cwd, env; their logs at out_path and err_path)
  * run as one Slurm job array from R's area R->dir, made by
  * flor__slurm_area; once submitted, R->job is its id (WHAT tells what
- * they are: "4 segments of run 2").  Unless R's options
+ * they are: "4 segments of run 2") and LAUNCH, when not NULL, is written
+ * after it into the area's launch file, for --follow.  Unless R's options
  * say no_wait, waits for it and fills each job's state, wait status, pid,
  * host and times from what its task left. */
-int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what);
+int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what,
+                     const char *launch);
 /* A new area DATADIR/slurm/replay-XXXXXX for R's launch, in R->dir. */
 int flor__slurm_area(flor_replay *r);
 /* Submits R's segments of R->run (pinned, with R->base), waits for them

@@ -397,6 +397,8 @@ static int wait_job(flor_replay *r, long n, const char *noun)
 
 /* ---- the results ----------------------------------------------------------------------- */
 
+static void write_launch(const flor_replay *r, const char *line);
+
 /* Task I's job, from what it left in the area. */
 static int fill_job(flor_replay *r, long i, flor__job *j)
 {
@@ -452,7 +454,8 @@ static int fill_jobs(flor_replay *r, flor__job *jobs, long n)
     return rc;
 }
 
-int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what)
+int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what,
+                     const char *launch)
 {
     char *script = flor__printf("%s/job.sh", r->dir);
     int rc = script ? write_script(r, jobs, n, script) : flor__err(FLOR_ENOMEM, "out of memory");
@@ -462,39 +465,43 @@ int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what)
     if (rc)
         return rc;
     flor__launch_say(r, "submitted %s as Slurm job %s (logs in %s)", what, r->job, r->dir);
-    if (r->a.no_wait)
+    if (launch)
+        write_launch(r, launch);
+    if (r->a.no_wait) {
+        flor__launch_say(r, "follow it with: flor replay --follow %s", r->job);
         return 0;
+    }
     rc = wait_job(r, n, "segments");
     return rc ? rc : fill_jobs(r, jobs, n);
 }
 
-/* One run's segments: the launch, for --follow, and the results. */
-int flor__slurm_run(flor_replay *r)
+/* The launch, "JOB " then LINE, for a later launch to follow the job. */
+static void write_launch(const flor_replay *r, const char *line)
 {
-    flor__launch_args *a = &r->a;
-    char what[96];
-    snprintf(what, sizeof what, "%ld segment%s of run %lld", a->segments,
-             a->segments == 1 ? "" : "s", (long long)r->run);
-    int rc = flor__slurm_jobs(r, r->jobs, r->njobs, what);
-    if (rc || !r->job)
-        return rc;
-    char *launch = flor__printf("%s/launch", r->dir);
-    FILE *f = launch ? fopen(launch, "w") : NULL;
+    char *path = flor__printf("%s/launch", r->dir);
+    FILE *f = path ? fopen(path, "w") : NULL;
     if (f) {
-        fprintf(f, "%s %lld %ld %lld\n", r->job, (long long)r->run, a->segments,
-                (long long)r->base);
+        fprintf(f, "%s %s\n", r->job, line);
         if (fclose(f) != 0)
             f = NULL;
     }
-    free(launch);
+    free(path);
     if (!f) /* the job runs and records all the same; only --follow cannot find it */
         flor__launch_say(r, "warning: cannot write the launch of Slurm job %s in %s: %s",
                          r->job, r->dir, strerror(errno));
-    if (a->no_wait) {
-        flor__launch_say(r, "follow it with: flor replay --follow %s", r->job);
-        return 0;
-    }
-    return flor__segments_summarize(r);
+}
+
+/* One run's segments, with the launch for --follow, and the results. */
+int flor__slurm_run(flor_replay *r)
+{
+    flor__launch_args *a = &r->a;
+    char what[96], launch[96];
+    snprintf(what, sizeof what, "%ld segment%s of run %lld", a->segments,
+             a->segments == 1 ? "" : "s", (long long)r->run);
+    snprintf(launch, sizeof launch, "%lld %ld %lld", (long long)r->run, a->segments,
+             (long long)r->base);
+    int rc = flor__slurm_jobs(r, r->jobs, r->njobs, what, launch);
+    return rc || a->no_wait ? rc : flor__segments_summarize(r);
 }
 
 /* The segments of a launch that was not waited for, as jobs to fill. */

@@ -417,7 +417,7 @@ int flor__versions_run(flor_replay *r)
         char what[96];
         snprintf(what, sizeof what, "%ld run%s in %ld segment%s each", nruns,
                  nruns == 1 ? "" : "s", d->nseg, d->nseg == 1 ? "" : "s");
-        rc = flor__slurm_jobs(r, d->jobs, d->njobs, what);
+        rc = flor__slurm_jobs(r, d->jobs, d->njobs, what, NULL);
         sig = r->signal;
     } else if (!rc && !sig && d->njobs > 0) {
         flor__launch_say(r, "replaying %ld run%s in %ld segment%s each, %ld at a time", nruns,
