@@ -249,6 +249,8 @@ static int write_script(flor_replay *r, const flor__job *jobs, long n, const cha
                : flor__err(FLOR_EIO, "cannot write '%s': %s", path, strerror(errno));
     if (f && fclose(f) != 0 && !rc)
         rc = flor__err(FLOR_EIO, "cannot write '%s': %s", path, strerror(errno));
+    if (rc && f)
+        unlink(path); /* nothing was submitted: the area is left as it was */
     free(cwd);
     return rc;
 }
