@@ -160,5 +160,9 @@ int cli_find_run(flor_project *p, const char *spec, int64_t *run);
 /* Whether SPEC is a period for --replay_every: "N" or "N:R", whole
  * numbers with N >= 1 and R < N (the iterations i with i % N == R). */
 bool cli_replay_every_valid(const char *spec);
+/* The blank-separated words of OPTIONS (sbatch's options, as --slurm=
+ * takes them), split in place into WORDS, which has room for
+ * strlen(OPTIONS) / 2 + 1 of them; returns how many. */
+size_t cli_sbatch_words(char *options, char **words);
 
 #endif /* FLOR_CLI_H */

@@ -14,11 +14,13 @@
 static const char help[] =
     "usage: flor replay [--format FMT] [-j N] [--segments S] [--run RUN]\n"
     "                   [--probe LOOP]... [--replay_every N[:R]]\n"
-    "                   [--plan[=parallel|slurm]] -- COMMAND [ARGS...]\n"
+    "                   [--plan[=parallel|slurm]]\n"
+    "                   [--slurm[=SBATCH_OPTIONS] [--no-wait]] -- COMMAND [ARGS...]\n"
+    "       flor replay --follow JOB [--format FMT]\n"
     "       flor replay NAME... [--format FMT] [-j N] [--segments S]\n"
     "                   [--where SQL] [--build CMD] [--force]\n"
     "                   [--probe LOOP]... [--replay_every N[:R]]\n"
-    "                   [-- COMMAND [ARGS...]]\n"
+    "                   [--slurm[=SBATCH_OPTIONS]] [-- COMMAND [ARGS...]]\n"
     "\n"
     "Replays a recorded run of the program COMMAND in S segments of its\n"
     "checkpointed loop, at most N at a time.  Segment i of S runs, in the\n"
@@ -93,6 +95,20 @@ static const char help[] =
     "  --plan        print the segments as GNU parallel commands and as a\n"
     "                Slurm job array script instead of running them;\n"
     "                --plan=parallel or --plan=slurm prints only one\n"
+    "  --slurm[=SBATCH_OPTIONS]\n"
+    "                submit the segments to Slurm as one job array (sbatch),\n"
+    "                one task per segment, each running the segment's command\n"
+    "                in the working directory, then wait for it and report as\n"
+    "                above; SBATCH_OPTIONS (split at blanks, no quoting) go\n"
+    "                to sbatch, as in --slurm='-p gpu --time=30'.  -j N\n"
+    "                lets N tasks run at a time.  The nodes must see the\n"
+    "                project where this host does; the tasks' logs (with\n"
+    "                NAME: the versions' code, built here) are in\n"
+    "                .flor/slurm/ (docs/team.md).  Ctrl-C cancels the job\n"
+    "  --no-wait     with --slurm, without NAME: print the job id on stdout\n"
+    "                and return once the job is submitted\n"
+    "  --follow JOB  wait for the replay submitted as Slurm job JOB, then\n"
+    "                report it as --slurm does\n"
     "  --where SQL   with NAME: only the runs for which the SQL condition\n"
     "                holds; its columns are those of the runs table (run_id,\n"
     "                tstamp, vid, status, ...) and one per arg\n"
@@ -115,6 +131,7 @@ static const char help[] =
     "  flor replay -- ./train\n"
     "  flor replay -j 4 --segments 20 --probe step -- ./train --data small\n"
     "  flor replay --plan=slurm --segments 200 -- ./train >replay.sbatch\n"
+    "  flor replay --slurm='--partition=gpu' --segments 200 -- ./train\n"
     "  flor replay weight_norm --where 'lr < 0.01' --build 'make train' -- ./train\n";
 
 /* ---- the command line ------------------------------------------------------- */
@@ -124,6 +141,7 @@ typedef struct replay_cmd {
     const char **probes;
     const char **names;
     int plan;              /* 0, or the flor_replay_plan_format of --plan */
+    char *slurm;           /* --slurm's options, split in place into o.sbatch */
     const char *every;     /* --replay_every's N[:R], or NULL */
 } replay_cmd;
 
@@ -203,6 +221,34 @@ static int parse_plan(const char *a, int *plan)
     return CLI_CONTINUE;
 }
 
+size_t cli_sbatch_words(char *options, char **words)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(options, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save))
+        words[n++] = w;
+    return n;
+}
+
+/* --slurm[=OPTIONS]: OPTIONS split at blanks into sbatch's words. */
+static int parse_slurm(const char *options, replay_cmd *a)
+{
+    free(a->slurm);
+    free((void *)a->o.sbatch);
+    a->o.slurm = true;
+    a->o.sbatch = NULL;
+    a->o.nsbatch = 0;
+    char **words = calloc(strlen(options) / 2 + 2, sizeof *words);
+    a->slurm = strdup(options);
+    if (!words || !a->slurm) {
+        free(words);
+        return cli_error("out of memory");
+    }
+    a->o.nsbatch = cli_sbatch_words(a->slurm, words);
+    a->o.sbatch = words;
+    return CLI_CONTINUE;
+}
+
 /* One option at ARGV[*I]; returns CLI_CONTINUE, or a status to stop with. */
 static int parse_option(int argc, char **argv, int *i, replay_cmd *a)
 {
@@ -246,6 +292,16 @@ static int parse_option(int argc, char **argv, int *i, replay_cmd *a)
     }
     if (strncmp(arg, "--plan", 6) == 0)
         return parse_plan(arg, &a->plan);
+    if (strcmp(arg, "--slurm") == 0 || strncmp(arg, "--slurm=", 8) == 0)
+        return parse_slurm(arg[7] ? arg + 8 : "", a);
+    if (strcmp(arg, "--no-wait") == 0) {
+        a->o.no_wait = true;
+        return CLI_CONTINUE;
+    }
+    if (take_value("--follow", argc, argv, i, &v, &rc)) {
+        a->o.follow = v;
+        return rc;
+    }
     if (arg[0] == '-' && arg[1])
         return cli_usage_error("replay", "unknown option '%s'", arg);
     if (strchr(arg, '/'))
@@ -264,6 +320,9 @@ static int check_command(const replay_cmd *a)
         return cli_usage_error("replay", "%s", flor_errmsg());
     if (a->o.nnames && a->plan)
         return cli_usage_error("replay", "--plan is not available with NAME");
+    if (a->plan && (a->o.slurm || a->o.follow))
+        return cli_usage_error("replay", "--plan prints the segments instead of running them: "
+                                         "not with --slurm or --follow");
     if (a->every && a->plan)
         return cli_usage_error("replay", "--replay_every is not available with --plan: set "
                                          "FLOR_REPLAY_EVERY=%s in the jobs' environment", a->every);
@@ -292,6 +351,10 @@ static int launch(flor_replay *r, const cli_opts *opts)
     if (flor_replay_run(r) != 0)
         return cli_error("%s", flor_errmsg());
     const flor_table *sum = flor_replay_summary(r);
+    if (!sum && flor_replay_job(r) && !flor_replay_signal(r)) { /* --no-wait */
+        printf("%s\n", flor_replay_job(r));
+        return CLI_OK;
+    }
     if (!sum)
         return CLI_ERROR; /* interrupted before the runs were summed up */
     int rc = cli_print_table(sum, opts);
@@ -333,6 +396,8 @@ static int run(int argc, char **argv, const cli_opts *opts)
     }
     free(a.probes);
     free(a.names);
+    free(a.slurm);
+    free((void *)a.o.sbatch);
     if (sig > 0) { /* end as the signal would have ended flor */
         fflush(stdout);
         signal(sig, SIG_DFL);

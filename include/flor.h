@@ -1529,6 +1529,29 @@ FLOR_API int flor_project_carry(flor_project *p, int64_t run, const char *dir,
  * statements carried, failures with the end of their stderr, totals) is
  * written as lines "flor: ..." to PROGRESS; nothing when it is NULL.
  * Not thread-safe: one launch at a time per process.
+ *
+ * On Slurm (slurm): the segments are submitted as one job array, `sbatch
+ * --parsable SBATCH... SCRIPT`, one array task per segment running the
+ * same command line, in the same directory and with the same environment
+ * as a local segment (throttled to JOBS at a time when JOBS is given).
+ * The nodes must see the project's directory where this host sees it (a
+ * shared file system): the database, the checkpoints, and the launch's
+ * area, DATADIR/slurm/replay-XXXXXX, which holds the segments' logs,
+ * what each task records of its process, host and exit status, and, with
+ * names, the versions' code (built here).  sbatch takes the launcher's
+ * environment (its default --export=ALL).  flor_replay_run then waits
+ * for the array (the tasks' files every half second, squeue at intervals
+ * growing from 1 s to 16 s) and reads the results as for a local launch:
+ * the same summary and report.  A task that Slurm cancelled before it
+ * started is 'cancelled'; one that started and left no exit status
+ * (scancel, its time limit, its node) is 'killed'.  SIGINT, SIGTERM or
+ * SIGHUP while it waits cancel the job (scancel), whose tasks are then
+ * waited for.  Without names, no_wait makes flor_replay_run return once
+ * the job is submitted (the summary stays NULL; flor_replay_job has the
+ * job's id), and a later launch with follow set to that id waits for it
+ * and reads its results.  The area goes once the results are read, but
+ * for the logs of what failed.  A run of several processes started by
+ * flor itself (FLOR_LAUNCHER=local) cannot be replayed on Slurm.
  */
 
 typedef struct flor_replay flor_replay;
@@ -1552,6 +1575,15 @@ typedef struct flor_replay_options {
                                 * run in its directory */
     bool force;                /* with names: also the runs that have every name */
     FILE *progress;            /* where the launcher talks (stderr), or NULL */
+    bool slurm;                /* run the segments as one Slurm job array (sbatch)
+                                * instead of here; see above */
+    char *const *sbatch;       /* with slurm: options for sbatch, NSBATCH words */
+    size_t nsbatch;
+    bool no_wait;              /* with slurm, without names: return once the job is
+                                * submitted */
+    const char *follow;        /* the job id of a replay submitted with slurm (and
+                                * no_wait): wait for it and read its results; no
+                                * other option goes with it */
 } flor_replay_options;
 
 /**
@@ -1561,7 +1593,9 @@ typedef struct flor_replay_options {
  *
  * @return 0; FLOR_EUSAGE when the options do not go together (run with
  *         names; where, build or force without; no COMMAND and no names;
- *         --replay_flor or --replay_run in COMMAND's args);
+ *         --replay_flor or --replay_run in COMMAND's args; sbatch or
+ *         no_wait without slurm; no_wait with names; follow with
+ *         anything);
  *         FLOR_EINVAL for a WHERE that is not one SQL condition, or jobs,
  *         segments out of range; FLOR_ENOMEM.
  */
@@ -1597,13 +1631,21 @@ FLOR_API int flor_replay_plan(flor_replay *r, flor_replay_plan_format format, FI
  *
  * @return 0; FLOR_ENOTFOUND when there is nothing to replay (no such run,
  *         no run of the program, no statement logging a name, COMMAND not
- *         runnable); FLOR_EINVAL for a WHERE the database rejects; FLOR_EIO
+ *         runnable; on Slurm: sbatch not in PATH, no replay job FOLLOW in
+ *         the project); FLOR_EINVAL for a WHERE the database rejects, or
+ *         when sbatch refuses the job or squeue fails (with what they
+ *         said; a job submitted still runs and can be followed); FLOR_EIO
  *         when the work area cannot be made; FLOR_ENOMEM.
  */
 FLOR_API int flor_replay_run(flor_replay *r);
 
+/** On Slurm: the id of the job array flor_replay_run submitted (or
+ *  followed), owned by R; NULL otherwise. */
+FLOR_API const char *flor_replay_job(const flor_replay *r);
+
 /** The summary table (see the modes above), owned by R; NULL before
- *  flor_replay_run or when it was interrupted with names. */
+ *  flor_replay_run, when it was interrupted with names, or when it
+ *  returned without waiting for a Slurm job (no_wait). */
 FLOR_API const flor_table *flor_replay_summary(const flor_replay *r);
 
 /**

@@ -895,14 +895,24 @@ static void launch_release(struct launch *l)
  * launch could not run), error (why it could not; None), notfound (that
  * error means there was nothing to replay); NULL with an exception. */
 static PyObject *replay_script(const struct names *vars, const char *where,
-                               const struct names *probes, PyObject *exe, PyObject *script)
+                               const struct names *probes, PyObject *exe, PyObject *script,
+                               const char *slurm)
 {
     char *cmd[2] = {c_arg(exe), c_arg(script)};
     struct launch l = {0};
+    /* on Slurm: sbatch's options, split at blanks as --slurm= splits them */
+    char *options = slurm ? strdup(slurm) : NULL;
+    char **words = slurm ? calloc(strlen(slurm) / 2 + 2, sizeof *words) : NULL;
+    if (slurm && (!options || !words)) {
+        free(cmd[0]);
+        cmd[0] = NULL;
+        PyErr_NoMemory();
+    }
     if (cmd[0] && cmd[1]) {
         flor_replay_options o = {.cmd = cmd, .ncmd = 2, .names = vars->v, .nnames = vars->n,
                                  .where = where, .probes = probes->v, .nprobes = probes->n,
-                                 .progress = stderr};
+                                 .progress = stderr, .slurm = slurm != NULL, .sbatch = words,
+                                 .nsbatch = options ? cli_sbatch_words(options, words) : 0};
         PyObject *r = PyObject_CallMethod(PySys_GetObject("stdout"), "flush", NULL);
         Py_XDECREF(r);
         PyErr_Clear();
@@ -913,6 +923,8 @@ static PyObject *replay_script(const struct names *vars, const char *where,
     const flor_table *t = flor_replay_runs(l.r);
     PyObject *runs = t ? table_records(t) : Py_NewRef(Py_None);
     launch_release(&l);
+    free(options);
+    free(words);
     free(cmd[0]);
     free(cmd[1]);
     if (!cmd[0] || !cmd[1] || !runs)
@@ -985,7 +997,7 @@ static void restore_every(const char *spec, char *saved, bool had)
     free(saved);
 }
 
-/* _replay(vars, where, replay_every, python, probes): what flor.replay
+/* _replay(vars, where, replay_every, python, probes, slurm): what flor.replay
  * (_replay.py) runs.  For each script the project recorded, replays its
  * runs (WHERE selects them) in their own code versions with the
  * statements logging VARS carried in, through the library's launcher, as
@@ -993,14 +1005,17 @@ static void restore_every(const char *spec, char *saved, bool had)
  *   flor replay VAR... [--where WHERE] [--probe PROBES] [--replay_every N[:R]]
  *               -- PYTHON SCRIPT
  * does (its progress and report on stderr); PROBES is "LOOP,LOOP..." or
- * None.  Returns a list with one dict per script (see replay_script). */
+ * None; SLURM, when not None, runs the segments as one Slurm job array,
+ * with those sbatch options, as --slurm=SLURM.  Returns a list with one
+ * dict per script (see replay_script). */
 static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"vars", "where", "replay_every", "python", "probes", NULL};
+    static char *kwlist[] = {"vars", "where", "replay_every", "python", "probes", "slurm", NULL};
     PyObject *vars, *where = Py_None, *every = Py_None, *exe;
     const char *probe = NULL; /* "LOOP,LOOP...", as --probe takes them */
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOUz:replay", kwlist, &vars, &where,
-                                     &every, &exe, &probe))
+    const char *slurm = NULL; /* sbatch's options, or NULL: here */
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOUz|z:replay", kwlist, &vars, &where,
+                                     &every, &exe, &probe, &slurm))
         return NULL;
     struct names probes = {&probe, probe ? 1 : 0};
     PyObject *names = PyUnicode_Check(vars) ? PyList_New(1) : PySequence_List(vars);
@@ -1052,7 +1067,8 @@ static PyObject *py_replay(PyObject *self, PyObject *args, PyObject *kwargs)
         set_every(spec, &saved, &had);
     for (Py_ssize_t k = 0; scripts && k < PyList_GET_SIZE(scripts); k++) {
         struct names vnames = {(const char **)cnames, (size_t)n};
-        PyObject *one = replay_script(&vnames, cwhere, &probes, exe, PyList_GET_ITEM(scripts, k));
+        PyObject *one = replay_script(&vnames, cwhere, &probes, exe, PyList_GET_ITEM(scripts, k),
+                                      slurm);
         if (!one || PyList_Append(done, one) < 0)
             Py_CLEAR(done);
         Py_XDECREF(one);

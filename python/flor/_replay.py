@@ -20,7 +20,8 @@ _OUTCOME = {"finished": "replayed", "skipped": "nothing to do"}
 _SUCCESS = ("replayed", "nothing to do")
 
 
-def replay(vars, where=None, replay_every=None, *, where_clause=None, python=None, probe=()):
+def replay(vars, where=None, replay_every=None, *, where_clause=None, python=None, probe=(),
+           slurm=None):
     """Hindsight logging: replays the project's runs (those WHERE selects, an
     SQL condition over the runs' columns and their args; FlorDB's keyword
     where_clause is the same) in their own code versions, with the
@@ -29,6 +30,10 @@ def replay(vars, where=None, replay_every=None, *, where_clause=None, python=Non
     on stderr).  PYTHON: the interpreter that runs each script, by default
     $FLOR_PYTHON, else this one (sys.executable).  PROBE: loops to run
     rather than skip (a name or a list of names), as --probe LOOP does.
+    SLURM: True, or sbatch's options as one str ("-p gpu --time=60", split
+    at blanks), runs the segments as one Slurm job array and waits for it,
+    as --slurm[=OPTIONS] does (docs/team.md: the nodes must share the
+    project's file system); None or False: here.
 
     Returns a pandas DataFrame (without pandas, a list of dicts), one row per
     run: program, run, tstamp, vid, outcome (replayed, nothing to do,
@@ -57,8 +62,16 @@ def replay(vars, where=None, replay_every=None, *, where_clause=None, python=Non
     for p in probes:
         if not isinstance(p, str) or not p or "," in p:
             raise TypeError(f"flor.replay: probe must be loop names, not {p!r}")
+    if slurm is True:
+        slurm = ""
+    elif slurm is False:
+        slurm = None
+    elif slurm is not None and not isinstance(slurm, str):
+        raise TypeError("flor.replay: slurm must be True, sbatch's options (str) or None, "
+                        f"not {type(slurm).__name__}")
     rows, problems, nothing = [], [], []
-    for done in _flor._replay(vars, where, replay_every, python, ",".join(probes) or None):
+    for done in _flor._replay(vars, where, replay_every, python, ",".join(probes) or None,
+                              slurm):
         if done["runs"] is None:
             (nothing if done["notfound"] else problems).append(done["error"])
             continue

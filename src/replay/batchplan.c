@@ -10,9 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* WORD as one shell word: bare when it is made of safe characters only,
- * else in single quotes (a quote inside becomes '\''). */
-static void put_word(FILE *f, const char *word)
+void flor__put_word(FILE *f, const char *word)
 {
     if (*word && !word[strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789_@%+=:,./-")]) {
@@ -35,7 +33,7 @@ static void put_command(FILE *f, char **v, int seg, const char *raw)
         if (i == seg && raw)
             fputs(raw, f);
         else
-            put_word(f, v[i]);
+            flor__put_word(f, v[i]);
     }
 }
 
@@ -45,7 +43,7 @@ static void plan_note(FILE *f, const flor__launch_args *a, int64_t run, flor_pro
     if (run)
         fprintf(f, " of run %lld", (long long)run);
     fputs(" of ", f);
-    put_word(f, a->cmd[0]);
+    flor__put_word(f, a->cmd[0]);
     fprintf(f, ".\n# Every segment writes into the project's database,\n#   %s/flor.db\n"
                "# so run them on this machine, or on nodes that share its file system.\n",
             flor_project_dir(p));
@@ -54,7 +52,7 @@ static void plan_note(FILE *f, const flor__launch_args *a, int64_t run, flor_pro
 static int plan_parallel(FILE *f, const flor__launch_args *a, int64_t run, const char *cwd)
 {
     fputs("cd ", f);
-    put_word(f, cwd);
+    flor__put_word(f, cwd);
     fprintf(f, " &&\nparallel -j %ld :::", a->jobs);
     for (long i = 0; i < a->segments; i++) {
         char **v = flor__segment_argv(a, run, i, a->segments), *line = NULL;
@@ -67,7 +65,7 @@ static int plan_parallel(FILE *f, const flor__launch_args *a, int64_t run, const
         put_command(m, v, -1, NULL);
         fclose(m);
         fputs(" \\\n  ", f);
-        put_word(f, line);
+        flor__put_word(f, line);
         free(line);
         free(v);
     }
@@ -89,7 +87,7 @@ static int plan_slurm(FILE *f, const flor__launch_args *a, int64_t run, const ch
     if (note)
         plan_note(f, a, run, p);
     fputs("cd ", f);
-    put_word(f, cwd);
+    flor__put_word(f, cwd);
     fputs(" || exit 1\nexec ", f);
     char raw[64];
     snprintf(raw, sizeof raw, "\"${SLURM_ARRAY_TASK_ID}/%ld\"", a->segments);

@@ -66,14 +66,18 @@ void flor__job_release(flor__job *j)
     free((char *)j->label);
     free(j->out_path);
     free(j->err_path);
+    free(j->host);
     j->argv = NULL;
-    j->label = j->out_path = j->err_path = NULL;
+    j->label = j->out_path = j->err_path = j->host = NULL;
 }
 
 const char *flor__job_describe(const flor__job *j, char *buf, size_t n)
 {
     if (j->state == FLOR__JOB_CANCELLED)
         snprintf(buf, n, "not started");
+    else if (j->state == FLOR__JOB_VANISHED)
+        snprintf(buf, n, "ended without an exit status: cancelled or killed by Slurm "
+                         "(scancel, its time limit, its node)");
     else if (j->spawn_errno)
         snprintf(buf, n, "could not start: %s", strerror(j->spawn_errno));
     else if (WIFSIGNALED(j->wstatus))

@@ -12,6 +12,11 @@
  *               replays table
  *   batchplan.c flor_replay_plan: the segments as GNU parallel commands and
  *               as a Slurm job array, printed instead of run
+ *   slurm.c     the jobs run as one Slurm job array (sbatch) instead of
+ *               by the pool: the area under the project's data directory,
+ *               the script, the wait, the jobs filled from what the tasks
+ *               left, for segments.c and versions.c to read as after a
+ *               local launch
  *   versions.c  NAME...: hindsight statements carried into each run's code
  *               version, built, replayed; one summary row per run
  *   jobs.c      the process pool: jobs forked a few at a time, their
@@ -52,6 +57,11 @@ typedef struct flor__launch_args {
     const char *where;
     const char *build;
     bool force;
+    bool slurm;                /* submit the segments to Slurm */
+    bool no_wait;              /* ... and return once submitted */
+    char *const *sbatch;       /* sbatch's options, nsbatch words */
+    int nsbatch;
+    const char *follow;        /* the job id of a Slurm replay to wait for, or NULL */
 } flor__launch_args;
 
 typedef struct flor__outcome flor__outcome;
@@ -71,6 +81,7 @@ struct flor_replay {
     long njobs;
     flor__outcome *out;  /* per segment, once summarized */
     flor_table *rows;    /* the replays rows the segments added */
+    char *job;           /* on Slurm: the job id of the array (slurm.c) */
     /* NAME... (versions.c) */
     flor__versions *v;
     /* both */
@@ -113,10 +124,40 @@ bool flor__is_launcher(const char *word);
 int flor__pin_run(flor_replay *r, int64_t *run);
 /* Runs the segments of R's run and reads back what they recorded. */
 int flor__segments_run(flor_replay *r);
+/* Reads back what R's jobs (run, ended) recorded since R->base: the
+ * outcome of each segment and the summary. */
+int flor__segments_summarize(flor_replay *r);
 /* The totals and the failures on the progress stream; the logs of the
  * segments that finished go. */
 void flor__segments_report(flor_replay *r);
 void flor__segments_release(flor_replay *r);
+
+/* ---- batchplan.c, slurm.c: on Slurm ------------------------------------------------- */
+
+/* WORD as one shell word on F: bare when it is made of safe characters
+ * only, else in single quotes (a quote inside becomes '\''). */
+void flor__put_word(FILE *f, const char *word);
+/* The N jobs JOBS (argv, cwd, env; their logs at out_path and err_path)
+ * run as one Slurm job array from R's area R->dir, made by
+ * flor__slurm_area; once submitted, R->job is its id (WHAT tells what
+ * they are: "4 segments of run 2") and LAUNCH, when not NULL, is written
+ * after it into the area's launch file, for --follow.  Unless R's options
+ * say no_wait, waits for it and fills each job's state, wait status, pid,
+ * host and times from what its task left. */
+int flor__slurm_jobs(flor_replay *r, flor__job *jobs, long n, const char *what,
+                     const char *launch);
+/* A new area DATADIR/slurm/replay-XXXXXX for R's launch, in R->dir. */
+int flor__slurm_area(flor_replay *r);
+/* Submits R's segments of R->run (pinned, with R->base), waits for them
+ * unless no_wait, and reads the results back as for a local launch. */
+int flor__slurm_run(flor_replay *r);
+/* Waits for the Slurm replay submitted as job a.follow, reads its results. */
+int flor__slurm_follow(flor_replay *r);
+/* Once the results of its N tasks are READ: the area's own files go (the
+ * script, the launch, each task's but what Slurm said of it), then the
+ * area when nothing else is left in it (the logs of what failed).
+ * R->job goes. */
+void flor__slurm_release(flor_replay *r, long n, bool read);
 
 /* ---- versions.c: NAME... across code versions --------------------------------- */
 
@@ -131,6 +172,7 @@ typedef enum flor__job_state {
     FLOR__JOB_RUNNING,
     FLOR__JOB_DONE,      /* exited (or could not start: spawn_errno) */
     FLOR__JOB_CANCELLED, /* never started: the launch was interrupted */
+    FLOR__JOB_VANISHED,  /* a Slurm task that started and left no exit status */
 } flor__job_state;
 
 struct flor__job {
@@ -146,9 +188,10 @@ struct flor__job {
     int spawn_errno;    /* DONE without running: why it could not start */
     double t0, t1;      /* start and end, in seconds of the monotonic clock */
     long local_ranks;   /* > 1: its process starts that many ranks of argv (local_ranks.c) */
+    char *host;         /* where it ran, when not here (a Slurm task), or NULL */
 };
 
-/* Frees what JOB owns: argv (one block), label, out_path, err_path. */
+/* Frees what JOB owns: argv (one block), label, out_path, err_path, host. */
 void flor__job_release(flor__job *job);
 /* Whether JOB ran and exited with status 0. */
 bool flor__job_ok(const flor__job *job);

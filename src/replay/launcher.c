@@ -34,6 +34,23 @@ int flor_replay_check(const flor_replay_options *o)
                                       "'flor replay loss_norm %s ...'",
                          opt, opt);
     }
+    if (o->follow) {
+        if (o->ncmd || o->nnames || o->run || o->slurm || o->nsbatch || o->no_wait ||
+            o->segments || o->nprobes)
+            return flor__err(FLOR_EUSAGE, "--follow JOB takes no other options and no COMMAND: "
+                                          "the job has them");
+        return 0;
+    }
+    if (o->nsbatch && !o->sbatch)
+        return flor__err(FLOR_EINVAL, "flor_replay_check: a count without its array");
+    if ((o->nsbatch || o->no_wait) && !o->slurm)
+        return flor__err(FLOR_EUSAGE, "%s is for a replay on Slurm: add --slurm",
+                         o->no_wait ? "--no-wait" : "sbatch's options");
+    if (o->no_wait && o->nnames)
+        return flor__err(FLOR_EUSAGE, "--no-wait is for one run: with NAME, flor waits for the "
+                                      "job to report on every run");
+    if (o->nsbatch > INT_MAX / 4)
+        return flor__err(FLOR_EINVAL, "too many words in the replay's options");
     if (o->where && flor_sql_condition_check(o->where) != 0)
         return flor__err_wrap(FLOR_EINVAL, "--where '%s'", o->where);
     if (o->ncmd == 0 && o->nnames)
@@ -85,6 +102,11 @@ int flor_replay_new(flor_project *p, const flor_replay_options *o, flor_replay *
     a->where = o->where;
     a->build = o->build;
     a->force = o->force;
+    a->slurm = o->slurm;
+    a->no_wait = o->no_wait;
+    a->sbatch = o->sbatch;
+    a->nsbatch = (int)o->nsbatch; /* checked: at most INT_MAX / 4 */
+    a->follow = o->follow;
     *out = r;
     return 0;
 }
@@ -95,8 +117,12 @@ int flor_replay_run(flor_replay *r)
     if (r->ran)
         return flor__err(FLOR_EUSAGE, "flor_replay_run: this launch has run already");
     r->ran = true;
-    return r->a.nnames ? flor__versions_run(r) : flor__segments_run(r);
+    return r->a.follow   ? flor__slurm_follow(r)
+           : r->a.nnames ? flor__versions_run(r)
+                         : flor__segments_run(r);
 }
+
+const char *flor_replay_job(const flor_replay *r) { return r ? r->job : NULL; }
 
 const flor_table *flor_replay_summary(const flor_replay *r) { return r ? r->summary : NULL; }
 

@@ -161,21 +161,24 @@ static bool pid_of_a_job(const flor__job *jobs, long n, int64_t pid)
     return false;
 }
 
-/* Finds each segment's row: the one its process wrote (same pid), else,
- * for a COMMAND that runs the program in another process, the latest row
- * of that segment written by no process of this launch. */
+/* Finds each segment's row: the one its process wrote (same pid, on the
+ * host where it ran), else, for a COMMAND that runs the program in another
+ * process, the latest row of that segment written by no process of this
+ * launch. */
 static void match_rows(const flor_table *t, const flor__job *jobs, long n, flor__outcome *out)
 {
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
+    char here[256] = "localhost";
+    gethostname(here, sizeof here - 1);
     size_t nrows = flor_table_nrows(t);
     for (long i = 0; i < n; i++) {
+        const char *host = jobs[i].host ? jobs[i].host : here;
         out[i].row = -1;
         for (size_t r = 0; r < nrows && jobs[i].pid > 0 && out[i].row < 0; r++)
             if (flor_table_int(t, r, FLOR__RP_PID) == jobs[i].pid && row_is(t, r, i, n, host))
                 out[i].row = (long)r;
     }
-    for (long i = 0; i < n; i++)
+    for (long i = 0; i < n; i++) {
+        const char *host = jobs[i].host ? jobs[i].host : here;
         for (size_t r = nrows; r-- > 0 && jobs[i].pid > 0 && out[i].row < 0;) {
             bool taken = false;
             for (long k = 0; k < n; k++)
@@ -184,6 +187,7 @@ static void match_rows(const flor_table *t, const flor__job *jobs, long n, flor_
                 !pid_of_a_job(jobs, n, flor_table_int(t, r, FLOR__RP_PID)))
                 out[i].row = (long)r;
         }
+    }
 }
 
 /* The segment's status from how its process ended and what it recorded. */
@@ -296,7 +300,7 @@ static int summary_table(flor_replay *r)
     return 0;
 }
 
-static int summarize(flor_replay *r)
+int flor__segments_summarize(flor_replay *r)
 {
     long n = r->njobs;
     r->out = calloc((size_t)n, sizeof *r->out);
@@ -325,17 +329,23 @@ int flor__segments_run(flor_replay *r)
         rc = flor__replays_last_id(r->p->db, &r->base);
     if (rc)
         return rc;
-    if (!(r->dir = flor__workarea_new()))
+    if (a->slurm)
+        rc = flor__slurm_area(r);
+    else if (!(r->dir = flor__workarea_new()))
         return flor__err(FLOR_EIO, "cannot create a directory for the logs: %s",
                          strerror(errno));
+    if (rc)
+        return rc;
     if (!(r->jobs = make_jobs(a, r->run, r->dir)))
         return flor__err(FLOR_ENOMEM, "out of memory");
     r->njobs = a->segments;
+    if (a->slurm)
+        return flor__slurm_run(r);
     int sig = flor__pool_run(r->jobs, (int)a->segments, (int)a->jobs, "segments", r->progress);
     if (sig < 0)
         return FLOR_EIO;
     r->signal = sig;
-    return summarize(r);
+    return flor__segments_summarize(r);
 }
 
 /* ---- the report ------------------------------------------------------------------------- */
@@ -408,7 +418,9 @@ void flor__segments_release(flor_replay *r)
             unlink(r->jobs[i].out_path);
             unlink(r->jobs[i].err_path);
         }
-    if (r->dir) {
+    if (r->job) {
+        flor__slurm_release(r, r->njobs, r->out != NULL); /* a Slurm replay's area: its own files */
+    } else if (r->dir) {
         if (r->out)
             rmdir(r->dir);
         flor__workarea_done(r->dir, r->signal != 0 || !r->out);

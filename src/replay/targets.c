@@ -404,7 +404,8 @@ void flor__targets_release(flor_replay *r)
     }
     for (long i = 0; i < d->njobs; i++) {
         flor__job *j = &d->jobs[i];
-        bool failed = j->state == FLOR__JOB_DONE && !flor__job_ok(j);
+        bool failed = (j->state == FLOR__JOB_DONE || j->state == FLOR__JOB_VANISHED) &&
+                      !flor__job_ok(j);
         if (!failed) {
             unlink(j->out_path);
             unlink(j->err_path);

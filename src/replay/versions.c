@@ -383,6 +383,12 @@ static int make_work_area(flor_replay *r)
     d->env[0] = d->flor_dir;
     if (!d->rel || !d->flor_dir)
         return flor__err(FLOR_ENOMEM, "out of memory");
+    if (r->a.slurm) { /* where the nodes see it: under the project's data directory */
+        int rc = flor__slurm_area(r);
+        if (!rc && !(d->work = flor__strdup(r->dir)))
+            rc = flor__err(FLOR_ENOMEM, "out of memory");
+        return rc;
+    }
     if (!(d->work = flor__workarea_new()))
         return flor__err(FLOR_EIO, "cannot create a work area: %s", strerror(errno));
     return 0;
@@ -406,10 +412,16 @@ int flor__versions_run(flor_replay *r)
     if (!rc && !sig)
         rc = flor__targets_make_jobs(r);
     flor__versions *d = r->v;
-    if (!rc && !sig && d->njobs > 0) {
-        flor__launch_say(r, "replaying %d run%s in %ld segment%s each, %ld at a time",
-                         (int)(d->njobs / d->nseg), d->njobs / d->nseg == 1 ? "" : "s", d->nseg,
-                         d->nseg == 1 ? "" : "s", r->a.jobs);
+    long nruns = d->nseg ? d->njobs / d->nseg : 0;
+    if (!rc && !sig && d->njobs > 0 && r->a.slurm) {
+        char what[96];
+        snprintf(what, sizeof what, "%ld run%s in %ld segment%s each", nruns,
+                 nruns == 1 ? "" : "s", d->nseg, d->nseg == 1 ? "" : "s");
+        rc = flor__slurm_jobs(r, d->jobs, d->njobs, what, NULL);
+        sig = r->signal;
+    } else if (!rc && !sig && d->njobs > 0) {
+        flor__launch_say(r, "replaying %ld run%s in %ld segment%s each, %ld at a time", nruns,
+                         nruns == 1 ? "" : "s", d->nseg, d->nseg == 1 ? "" : "s", r->a.jobs);
         sig = flor__pool_run(d->jobs, (int)d->njobs, (int)r->a.jobs, "segments", r->progress);
         if (sig < 0)
             rc = FLOR_EIO;
@@ -427,6 +439,7 @@ void flor__versions_release(flor_replay *r)
     flor__versions *d = r->v;
     if (!d)
         return;
+    long njobs = d->njobs;
     flor__targets_release(r);
     for (int k = 0; k < d->nv; k++) {
         flor__version *v = &d->v[k];
@@ -439,6 +452,8 @@ void flor__versions_release(flor_replay *r)
             free((char *)v->probes[i]);
         free(v->probes);
     }
+    if (r->job) /* the Slurm area's own files */
+        flor__slurm_release(r, njobs, true);
     if (d->work) {
         flor__workarea_done(d->work, r->signal != 0); /* interrupted: the logs go too */
         if (!r->signal && access(d->work, F_OK) == 0)
@@ -446,6 +461,8 @@ void flor__versions_release(flor_replay *r)
     }
     free(d->v);
     free(d->work);
+    free(r->dir);
+    r->dir = NULL;
     free(d->rel);
     free(d->flor_dir);
     free(d);

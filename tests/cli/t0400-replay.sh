@@ -4,22 +4,7 @@
 # statement would have logged -- with the step loop skipped, with it
 # probed, and split into 1, 2 and 3 segments.
 . "$(dirname "$0")/lib.sh"
-
-SAN=""
-case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
-ARGS="epochs=4 ntrain=2000 ntest=500 hidden=32 print_every=20"
-
-# build SRC OUT: compile a variant of the example against the built library
-build() {
-    cc $SAN -std=c11 -D_GNU_SOURCE -O2 -fno-math-errno -I"$REPO_ROOT/include" "$1" -o "$2" $LIBS
-}
-
-# The statement the user adds: the weight norm, after the step loop.
-add_weight_norm() {
-    sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }\
-        double t1 = now();|' "$REPO_ROOT/examples/linear.c"
-}
+. "$TEST_SRC/lib-linear.sh"
 
 # weight_norm per epoch of run 1, as "epoch,value" lines
 norms() {
@@ -27,11 +12,6 @@ norms() {
                 ON lp.run_id = l.run_id AND lp.ctx_id = l.ctx_id
                 WHERE l.name = 'weight_norm' AND l.run_id = 1 ORDER BY lp.iteration" \
         --format csv | tail -n +2
-}
-
-# clear the replayed values of run 1, so each way of replaying starts afresh
-forget_replays() {
-    sqlite3 .flor/flor.db "DELETE FROM logs WHERE source = 'replay'"
 }
 
 test_expect_success 'setup: record the example; the truth is a retraining with the statement' '

@@ -6,34 +6,16 @@
 # logs; Ctrl-C reaches the segments; --plan prints shards that give the
 # same values when run by hand.
 . "$(dirname "$0")/lib.sh"
+. "$TEST_SRC/lib-linear.sh"
 
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
-SAN=""
-case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-ARGS="epochs=4 ntrain=2000 ntest=500 hidden=32 print_every=20"
 # the logs that failed segments leave behind stay in the scratch directory
 mkdir -p "$TRASH/tmp" && export TMPDIR="$TRASH/tmp"
-
-build() {
-    cc -std=c11 -D_GNU_SOURCE -O2 -fno-math-errno $SAN -I"$REPO_ROOT/include" "$1" -o "$2" $LIBS
-}
-
-# The statement the user adds: the weight norm, after the step loop.
-add_weight_norm() {
-    sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }\
-        double t1 = now();|' "$REPO_ROOT/examples/linear.c"
-}
-
 
 # weight_norm per epoch of run 1, as "epoch,value" lines
 norms() {
     q "SELECT lp.iteration, l.value FROM logs l JOIN loops lp
        ON lp.run_id = l.run_id AND lp.ctx_id = l.ctx_id
        WHERE l.name = 'weight_norm' AND l.run_id = 1 ORDER BY lp.iteration"
-}
-
-forget_replays() {
-    sqlite3 .flor/flor.db "DELETE FROM logs WHERE source = 'replay'"
 }
 
 # the replays rows added after replay_id $1, as "segment,nsegments,status"

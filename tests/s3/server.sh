@@ -21,42 +21,15 @@ dir=${2:-}
 KEY=FLORTESTACCESSKEY01
 SECRET=flor-test-secret-0123456789abcdefghijkl
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$(dirname "$0")/../daemons.sh"
 
 stop() {
-    for f in "$dir"/run/*.pid; do
-        [ -f "$f" ] || continue
-        pid=$(cat "$f" 2>/dev/null)
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null
-    done
-    # Wait up to 10 s for them to go, then insist.
-    i=0
-    while [ $i -lt 50 ]; do
-        alive=0
-        for f in "$dir"/run/*.pid; do
-            [ -f "$f" ] || continue
-            pid=$(cat "$f" 2>/dev/null)
-            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
-        done
-        [ $alive -eq 0 ] && break
-        sleep 0.2; i=$((i + 1))
-    done
-    for f in "$dir"/run/*.pid; do
-        [ -f "$f" ] || continue
-        pid=$(cat "$f" 2>/dev/null)
-        [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-        rm -f "$f"
-    done
-    return 0
+    stop_pidfiles "$dir"/run/*.pid
 }
 
 fail() {
     echo "tests/s3/server.sh: $*" >&2
-    for l in "$dir"/log/*.log "$dir"/setup.log; do
-        [ -f "$l" ] && { echo "--- tail of $l" >&2; tail -n 15 "$l" >&2; }
-    done
+    log_tails "$dir"/log/*.log "$dir"/setup.log
     stop
     exit 1
 }
