@@ -57,11 +57,11 @@ $(BUILD)/python/obj/%.o: python/flor/%.c python/flor/_flor.h include/flor.h cli/
 
 $(BUILD)/python/obj/cli_%.o: cli/%.c $(wildcard cli/*.h) include/flor.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PY_CFLAGS) -c $< -o $@
+	$(CC) $(PY_CFLAGS) $(CLI_CFLAGS) -c $< -o $@
 
 $(PY_EXT): $(PY_OBJ) $(PY_CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(PY_CFLAGS) -shared -o $@ $(PY_OBJ) $(PY_CLI_OBJ) $(STATIC) $(LDLIBS) \
+	$(CC) $(PY_CFLAGS) -shared -o $@ $(PY_OBJ) $(PY_CLI_OBJ) $(STATIC) $(LDLIBS) $(CLI_LIBS) \
 	    -Wl,--exclude-libs,ALL
 
 $(PY_OUT)/%.py: python/flor/%.py
