@@ -6,6 +6,9 @@
 #                               (and $URL), the pid in $TRASH/serve.pid
 #   serve_stop                  stops it (SIGTERM) and waits for it to exit
 
+# A server a failing test left running is stopped when the script ends.
+trap 'kill "$(cat "$TRASH/serve.pid" 2>/dev/null)" 2>/dev/null; cd /; rm -rf "$TRASH"' EXIT
+
 serve_start() {
     dir=$1
     shift
