@@ -2,7 +2,8 @@
  * serve_api.c -- the JSON endpoints of flor serve, each over flor.h's read
  * calls (docs/serve.md lists them):
  *
- *   /api/runs                 flor_project_runs
+ *   /api/runs                 the columns of flor_project_runs but logs
+ *   /api/changes              what grows while runs record, for polling
  *   /api/dataframe            flor_project_dataframe with no names
  *   /api/names                the names logged inside loops
  *   /api/series?name=N[&runs=1,2]  the curves of N (series.c)
@@ -109,6 +110,36 @@ static void send_table(serve_reply *r, int rc, flor_table *t)
         cli_json_table(&r->body, t);
     flor_table_free(t);
 }
+
+/* The runs, as flor_project_runs has them but for its count of logs: that
+ * count scans every log of the project once per run (logs has no index on
+ * run_id alone), tens of seconds for a thousand runs, and the page asks
+ * every few seconds.  A run of several ranks is its rank 0's row, with the
+ * status of the whole. */
+static const char runs_sql[] =
+    "SELECT r.run_id AS run, r.projid, r.tstamp, r.filename, r.vid,"
+    " CASE WHEN max(s.status = 'running') THEN 'running'"
+    " WHEN max(s.status = 'killed') THEN 'killed' WHEN max(s.status = 'failed') THEN 'failed'"
+    " ELSE 'finished' END AS status, r.host, r.pid,"
+    " strftime('%Y-%m-%dT%H:%M:%S', r.start_time, 'unixepoch', 'localtime') AS started,"
+    " strftime('%Y-%m-%dT%H:%M:%S', r.end_time, 'unixepoch', 'localtime') AS ended,"
+    " round(r.end_time - r.start_time, 3) AS seconds,"
+    " (SELECT count(*) FROM checkpoints c WHERE c.run_id = r.run_id) AS checkpoints,"
+    " round(r.ckpt_overhead, 5) AS overhead,"
+    " (SELECT count(*) FROM replays x WHERE x.run_id = r.run_id) AS replays,"
+    " (SELECT coalesce(sum(x.divergences), 0) FROM replays x WHERE x.run_id = r.run_id)"
+    " AS divergences, r.argv, r.reason, r.world_size AS ranks"
+    " FROM runs r JOIN runs s ON s.projid = r.projid AND s.tstamp = r.tstamp"
+    " WHERE r.rank = 0 GROUP BY r.run_id ORDER BY r.run_id";
+
+/* A fingerprint of everything the page shows: the page polls it and
+ * reloads the rest only when it changed. */
+static const char changes_sql[] =
+    "SELECT (SELECT group_concat(status || '=' || n) FROM"
+    " (SELECT status, count(*) AS n FROM runs GROUP BY status)) AS runs,"
+    " (SELECT max(rowid) FROM main.logs) AS logs,"
+    " (SELECT count(*) FROM checkpoints) AS checkpoints,"
+    " (SELECT count(*) || ':' || coalesce(sum(divergences), 0) FROM replays) AS replays";
 
 static void api_names(flor_project *p, serve_reply *r)
 {
@@ -267,16 +298,17 @@ void serve_api(serve_ctx *ctx, const char *path, serve_param_fn param, void *req
     r->status = 200;
     pthread_mutex_lock(&ctx->lock);
     flor_project *p = project(ctx, r);
-    if (!p && strcmp(path, "/api/runs") == 0 && r->status == 404) {
+    bool listing = strcmp(path, "/api/runs") == 0 || strcmp(path, "/api/changes") == 0;
+    if (!p && listing && r->status == 404) {
         /* no run yet: an empty list, which the page polls until one comes */
         cli_buf_release(&r->body);
         r->status = 200;
         cli_buf_puts(&r->body, "{\"columns\":[],\"rows\":[]}");
     } else if (!p) {
         /* the reply says why */
-    } else if (strcmp(path, "/api/runs") == 0) {
+    } else if (listing) {
         flor_table *t = NULL;
-        int rc = flor_project_runs(p, &t);
+        int rc = flor_project_query(p, path[5] == 'r' ? runs_sql : changes_sql, &t);
         send_table(r, rc, t);
     } else if (strcmp(path, "/api/dataframe") == 0) {
         flor_table *t = NULL;

@@ -5,7 +5,7 @@
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b',
                  '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
-const POLL_MS = 2000;
+const POLL_MS = 2000; // how often the page asks /api/changes
 const LEGEND_MAX = 20; // more runs than this: no legend (hover shows values in the title)
 
 const state = {
@@ -54,7 +54,7 @@ function merge(runs, frame) {
   const keep = frame.columns.map((c, i) => i).filter((i) => i !== rank);
   const byStamp = new Map();
   for (const row of frame.rows) if (rank < 0 || !row[rank]) byStamp.set(row[ts], row);
-  const extra = ['status', 'seconds', 'logs', 'checkpoints', 'replays', 'divergences', 'vid'];
+  const extra = ['status', 'seconds', 'checkpoints', 'replays', 'divergences', 'vid'];
   const columns = ['run', ...keep.map((i) => frame.columns[i]), ...extra];
   const rows = runs.rows.map((r) => {
     const f = byStamp.get(r[ri('tstamp')]);
@@ -277,11 +277,13 @@ async function loadNames() {
 
 // ---- loading and polling ---------------------------------------------------
 
+// Reloads the runs when /api/changes says anything changed (a run, a status,
+// a log, a checkpoint, a replay); returns whether it did.
 async function loadRuns() {
-  const runs = await api('api/runs');
-  const key = JSON.stringify(runs.rows);
+  const key = JSON.stringify((await api('api/changes')).rows);
   if (key === state.runsKey) return false;
   state.runsKey = key;
+  const runs = await api('api/runs');
   const frame = runs.rows.length ? await api('api/dataframe') : {columns: ['projid', 'tstamp', 'filename'], rows: []};
   const merged = merge(runs, frame);
   state.columns = merged.columns;

@@ -41,3 +41,11 @@ http() {
     url=$(cat "$TRASH/serve.url")
     curl -s --path-as-is -o body -w '%{http_code}' "$@" "${url%/}/$path"
 }
+
+# doc_block MARKER: the fenced block after "<!-- MARKER -->" in docs/cli.md
+doc_block() {
+    awk -v m="<!-- $1 -->" '
+        $0 == m { found = 1; next }
+        found && /^```/ { if (inside) exit; inside = 1; next }
+        inside { print }' "$REPO_ROOT/docs/cli.md"
+}

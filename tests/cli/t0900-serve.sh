@@ -141,4 +141,10 @@ test_expect_success 'a project with no run yet is served, empty' '
     serve_stop
 '
 
+test_expect_success 'flor serve -h is its usage, as docs/cli.md shows it' '
+    flor serve -h >actual && flor help serve >help.out && test_cmp actual help.out &&
+    doc_block "flor help serve" >expect && test_cmp expect actual &&
+    flor help | grep -q "^  serve "
+'
+
 test_done

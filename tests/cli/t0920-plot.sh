@@ -4,6 +4,7 @@
 # query gives; replayed values are dashed, divergences ringed in red.
 . "$(dirname "$0")/lib.sh"
 
+. "$TEST_SRC/serve-lib.sh"
 TOOLS="$REPO_ROOT/tests/tools"
 
 test_expect_success 'setup: two runs of curves, the second replayed with a hindsight statement' '
@@ -110,6 +111,12 @@ test_expect_success 'errors: no -o, another extension, a name never logged, a ba
     grep -q "expected run ids" err &&
     (cd proj && test_exit_code 1 flor plot loss -o /nonexistent/dir/x.png) 2>err &&
     grep -q "cannot write '\''/nonexistent/dir/x.png'\''" err
+'
+
+test_expect_success 'flor plot -h is its usage, as docs/cli.md shows it' '
+    flor plot -h >actual && flor help plot >help.out && test_cmp actual help.out &&
+    doc_block "flor help plot" >expect && test_cmp expect actual &&
+    flor help | grep -q "^  plot "
 '
 
 test_done
