@@ -37,8 +37,9 @@ static const char help[] =
     "  --bind ADDR    the address to listen on (default 127.0.0.1).  Any\n"
     "                 address but a loopback one needs --token\n"
     "  --token TOKEN  the access token every request must carry (?token=TOKEN\n"
-    "                 once; the page keeps it in a cookie); FLOR_SERVE_TOKEN\n"
-    "                 gives it too, out of the process list\n"
+    "                 once; the page keeps it in a cookie): 8 or more letters,\n"
+    "                 digits, '-', '_', '.', '~'.  FLOR_SERVE_TOKEN gives it\n"
+    "                 too, out of the process list\n"
     "  --web DIR      the page's files (default: FLOR_WEB_DIR, else web/ beside\n"
     "                 the flor binary, else ../share/flor/web from it)\n"
     "\n"
@@ -169,6 +170,12 @@ static int serve(const serve_opts *o)
     const char *token = o->token ? o->token : getenv("FLOR_SERVE_TOKEN");
     if (token && !*token)
         token = NULL;
+    if (token && (strlen(token) < 8 || token[strspn(token, "abcdefghijklmnopqrstuvwxyz"
+                                                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789-_.~")]))
+        return cli_usage_error("serve",
+                               "the token: expected at least 8 letters, digits, '-', '_', '.' "
+                               "or '~'");
     if (!loopback && !token)
         return cli_usage_error("serve",
                                "--bind %s is not a loopback address: refusing to serve the "

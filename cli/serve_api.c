@@ -6,7 +6,7 @@
  *   /api/changes              what grows while runs record, for polling
  *   /api/dataframe            flor_project_dataframe with no names
  *   /api/names                the names logged inside loops
- *   /api/series?name=N[&runs=1,2]  the curves of N (series.c)
+ *   /api/series?name=N[&runs=1,2][&digits=D]  the curves of N (series.c)
  *   /api/run?id=N             a run: its row, args, checkpoints, replays
  *   /api/diff?a=N&b=M         flor_project_diff's text
  *
@@ -19,6 +19,8 @@
 #include "series.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,7 +154,19 @@ static void api_names(flor_project *p, serve_reply *r)
     send_table(r, rc, t);
 }
 
-static void series_json(cli_buf *b, const char *name, const cli_series_set *set)
+/* V with DIGITS significant digits (0: exactly, in its shortest form). */
+static void json_value(cli_buf *b, double v, int digits)
+{
+    if (!digits || !isfinite(v)) {
+        cli_json_real(b, v);
+        return;
+    }
+    char text[40];
+    int n = snprintf(text, sizeof text, "%.*g", digits, v);
+    cli_buf_write(b, text, (size_t)n);
+}
+
+static void series_json(cli_buf *b, const char *name, const cli_series_set *set, int digits)
 {
     cli_buf_puts(b, "{\"name\":");
     cli_json_string(b, name);
@@ -165,7 +179,7 @@ static void series_json(cli_buf *b, const char *name, const cli_series_set *set)
         for (size_t i = 0; i < s->n; i++) {
             if (i)
                 cli_buf_putc(b, ',');
-            cli_json_real(b, s->y[i]);
+            json_value(b, s->y[i], digits);
         }
         /* the hindsight values as [first, last] ranges of positions */
         cli_buf_puts(b, "],\"replay\":[");
@@ -195,6 +209,14 @@ static void api_series(flor_project *p, serve_param_fn param, void *req, serve_r
         fail(r, 400, "name: expected the name of a logged value");
         return;
     }
+    /* digits=D: the values rounded to D significant digits, for a plot
+     * (about a third of the time and half the bytes of exact values) */
+    const char *d = param(req, "digits");
+    int digits = 0;
+    if (d && (strlen(d) > 2 || (digits = atoi(d)) < 1 || digits > 17 || d[strspn(d, "0123456789")])) {
+        fail(r, 400, "digits: expected a number of significant digits from 1 to 17");
+        return;
+    }
     int64_t *runs;
     size_t n;
     if (!parse_runs(param(req, "runs"), &runs, &n, r))
@@ -206,7 +228,7 @@ static void api_series(flor_project *p, serve_param_fn param, void *req, serve_r
         fail(r, rc == FLOR_EINVAL ? 400 : 500, flor_errmsg());
         return;
     }
-    series_json(&r->body, name, &set);
+    series_json(&r->body, name, &set, digits);
     cli_series_release(&set);
 }
 

@@ -6,6 +6,7 @@
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b',
                  '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const POLL_MS = 2000; // how often the page asks /api/changes
+const DIGITS = 8;      // significant digits of the values plotted (the run page has them exact)
 const LEGEND_MAX = 20; // more runs than this: no legend (hover shows values in the title)
 
 const state = {
@@ -251,7 +252,7 @@ async function loadSeries() {
   let res = {name: state.metric, series: []};
   if (runs.length) {
     const all = runs.length === state.rows.length;
-    res = await api('api/series?name=' + encodeURIComponent(state.metric) +
+    res = await api('api/series?digits=' + DIGITS + '&name=' + encodeURIComponent(state.metric) +
                     (all ? '' : '&runs=' + runs.join(',')));
   }
   if (token === seriesToken) drawPlot(res);

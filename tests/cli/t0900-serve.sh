@@ -52,6 +52,15 @@ test_expect_success '/api/series: hindsight values and divergences are marked' '
 assert [s[\"divergences\"] for s in t[\"series\"]] == [[], [1]], t"
 '
 
+test_expect_success '/api/series?digits=D: the values rounded for a plot' '
+    test "$(http "api/series?name=loss&runs=1&digits=3")" = 200 &&
+    python3 -c "import json; t=json.load(open(\"body\"))
+assert t[\"series\"][0][\"y\"][:4] == [1, 0.5, 0.333, 0.25], t[\"series\"][0][\"y\"][:4]" &&
+    for d in 0 18 x 3x 100; do
+        test "$(http "api/series?name=loss&digits=$d")" = 400 || return 1
+    done
+'
+
 test_expect_success '/api/run and /api/diff: a run page and flor diff' '
     test "$(http "api/run?id=2")" = 200 &&
     python3 -c "import json; t=json.load(open(\"body\"))
@@ -110,7 +119,7 @@ test_expect_success 'an unknown endpoint and bad parameters are errors in JSON' 
     serve_stop
 '
 
-test_expect_success 'a non-local address without a token is refused' '
+test_expect_success 'a non-local address without a token is refused, as is a malformed token' '
     (cd proj && test_exit_code 2 flor serve --bind 0.0.0.0 --port 0) >out 2>err &&
     grep -q "not a loopback address: refusing" err && test ! -s out &&
     (cd proj && test_exit_code 2 flor serve --bind ::) 2>err &&
@@ -118,7 +127,11 @@ test_expect_success 'a non-local address without a token is refused' '
     (cd proj && test_exit_code 2 flor serve --bind nowhere) 2>err &&
     grep -q "expected an IPv4 or IPv6 address" err &&
     (cd proj && test_exit_code 2 flor serve --port 70000) 2>err &&
-    grep -q "expected a port number" err
+    grep -q "expected a port number" err &&
+    (cd proj && test_exit_code 2 flor serve --token short) 2>err &&
+    grep -q "the token: expected at least 8" err &&
+    (cd proj && test_exit_code 2 flor serve --token "$(printf "abcdefgh\r\nSet-Cookie: x=1")") 2>err &&
+    grep -q "the token: expected" err
 '
 
 test_expect_success 'with a token: refused without it, served with it, then by its cookie' '

@@ -52,12 +52,12 @@ def test_serve_answers_until_stopped(curves):
 def test_serve_refuses_a_network_address_without_a_token(curves):
     with pytest.raises(RuntimeError, match="not a loopback address"):
         flor.serve(bind="0.0.0.0")
-    with flor.serve(bind="127.0.0.1", token="abc") as server:
-        assert server.url.endswith("?token=abc")
+    with flor.serve(bind="127.0.0.1", token="abc-1234") as server:
+        assert server.url.endswith("?token=abc-1234")
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(server.url.split("?")[0] + "api/runs", timeout=10)
         assert e.value.code == 401
-        assert get(server.url.split("?")[0] + "api/runs?token=abc")["rows"]
+        assert get(server.url.split("?")[0] + "api/runs?token=abc-1234")["rows"]
 
 
 def test_plot_is_an_inline_svg_of_the_logged_values(curves):
