@@ -132,7 +132,52 @@ static int mark_divergences(flor_project *p, cli_series *s, const int64_t *ctx,
     return 0;
 }
 
-/* Fills SET from T (run_id, ctx_id, value, source ordered by run and ctx). */
+/* Orders points A and B (indexes into the contexts ARG) by context, then
+ * by rowid (their index). */
+static int cmp_point(const void *a, const void *b, void *arg)
+{
+    const int64_t *ctx = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    if (ctx[x] != ctx[y])
+        return ctx[x] < ctx[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* Puts the points of S, and their contexts CTX, in context order when
+ * they are not. */
+static int sort_points(cli_series *s, int64_t *ctx)
+{
+    size_t i = 1;
+    while (i < s->n && ctx[i - 1] <= ctx[i])
+        i++;
+    if (i >= s->n)
+        return 0;
+    size_t *order = malloc(s->n * sizeof *order);
+    double *y = malloc(s->n * sizeof *y);
+    unsigned char *rep = malloc(s->n);
+    int64_t *c = malloc(s->n * sizeof *c);
+    int rc = order && y && rep && c ? 0 : FLOR_ENOMEM;
+    if (rc == 0) {
+        for (i = 0; i < s->n; i++)
+            order[i] = i;
+        qsort_r(order, s->n, sizeof *order, cmp_point, ctx);
+        for (i = 0; i < s->n; i++) {
+            y[i] = s->y[order[i]];
+            rep[i] = s->replay[order[i]];
+            c[i] = ctx[order[i]];
+        }
+        memcpy(s->y, y, s->n * sizeof *y);
+        memcpy(s->replay, rep, s->n);
+        memcpy(ctx, c, s->n * sizeof *c);
+    }
+    free(order);
+    free(y);
+    free(rep);
+    free(c);
+    return rc;
+}
+
+/* Fills SET from T (run_id, ctx_id, value, source ordered by run). */
 static int split_runs(flor_project *p, const flor_table *t, const flor_table *divs,
                       cli_series_set *set)
 {
@@ -162,7 +207,9 @@ static int split_runs(flor_project *p, const flor_table *t, const flor_table *di
             s->replay[i] = src && strcmp(src, "replay") == 0;
             ctx[i] = flor_table_int(t, r + i, 1);
         }
-        int rc = divs ? mark_divergences(p, s, ctx, divs) : 0;
+        int rc = sort_points(s, ctx);
+        if (rc == 0 && divs)
+            rc = mark_divergences(p, s, ctx, divs);
         free(ctx);
         if (rc)
             return rc;
@@ -186,7 +233,10 @@ int cli_series_read(flor_project *p, const char *name, const int64_t *runs, size
                    " WHERE name = %s AND ctx_id IS NOT NULL",
                    quoted);
     run_filter(&sql, "run_id", runs, nruns, where);
-    cli_buf_puts(&sql, " ORDER BY run_id, ctx_id, rowid");
+    /* in the index's order (logs_by_name ends with the rowid): no sort in
+     * SQLite; a run whose values are not in context order (a replay's,
+     * written by segments in parallel) is sorted by sort_points */
+    cli_buf_puts(&sql, " ORDER BY run_id, rowid");
     flor_table *t = NULL, *divs = NULL;
     int rc = query(p, &sql, &t);
     if (rc == 0) {

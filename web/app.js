@@ -170,8 +170,17 @@ function plotData(res) {
   const divY = new Array(n).fill(null);
   for (const s of res.series) {
     const color = colorOf(s.run);
-    const y = s.y.map(num).map((v) => (Number.isFinite(v) ? v : null));
+    const y = s.y;
+    for (let i = 0; i < y.length; i++) {
+      if (typeof y[i] !== 'number' || !Number.isFinite(y[i])) y[i] = null; // "nan", "inf": a gap
+    }
     points += y.length;
+    if (!s.replay.length && !s.divergences.length) { // the common case: as it came
+      while (y.length < n) y.push(null);
+      data.push(y);
+      series.push({label: 'run ' + s.run, stroke: color, width: 1.5});
+      continue;
+    }
     const replayed = new Uint8Array(y.length);
     for (const [a, b] of s.replay) for (let i = a; i <= b; i++) replayed[i] = 1;
     const rec = new Array(n).fill(null), rep = new Array(n).fill(null);
@@ -294,13 +303,21 @@ async function loadRuns() {
   return true;
 }
 
+// Reloads what changed: the runs and the names (side by side at the first
+// load; later the names only when the runs changed), then the table and the
+// curves.
+async function update() {
+  let changed;
+  if (!state.runsKey) [changed] = await Promise.all([loadRuns(), loadNames()]);
+  else if ((changed = await loadRuns())) await loadNames();
+  if (!changed) return;
+  renderTable();
+  await loadSeries();
+}
+
 async function refresh() {
   try {
-    if (await loadRuns()) {
-      await loadNames();
-      renderTable();
-      await loadSeries();
-    }
+    await update();
     $('live').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
     $('live').textContent = 'error: ' + e.message;
@@ -395,10 +412,6 @@ $('select-none').onclick = () => {
 window.florPlot = () => state.plot;
 window.addEventListener('hashchange', route);
 route();
-refresh().then(() => setInterval(async () => {
-  if (!$('runs-view').hidden && await loadRuns().catch(() => false)) {
-    await loadNames();
-    renderTable();
-    await loadSeries();
-  }
+refresh().then(() => setInterval(() => {
+  if (!$('runs-view').hidden) refresh();
 }, POLL_MS));

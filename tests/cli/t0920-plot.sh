@@ -94,6 +94,25 @@ test_expect_success 'PNG: every logged value is a pixel of its run'\''s colour, 
 	PY
 '
 
+test_expect_success 'values a replay stored out of order (its second segment first) are drawn in loop order' '
+    new_project seg && cp "$FLOR_BUILD/progs/curves" seg/ &&
+    (cd seg && FLOR_OVERHEAD=1 ./curves --kwargs epochs=6 &&
+     CURVES_HINDSIGHT=1 ./curves --replay_flor 1/2 && CURVES_HINDSIGHT=1 ./curves --replay_flor 0/2 &&
+     q "SELECT ctx_id FROM logs WHERE name = '\''val_acc'\'' ORDER BY rowid" >rowid-order &&
+     ! sort -n -c rowid-order 2>/dev/null &&
+     flor plot val_acc -o ../seg.svg) &&
+    python3 - <<-\PY
+	import xml.etree.ElementTree as ET
+	ns = "{http://www.w3.org/2000/svg}"
+	g = ET.parse("seg.svg").getroot().find(ns + "g")
+	f = {k: float(g.get("data-" + k)) for k in ("y0", "y1", "top", "height")}
+	words = g.find(ns + "path").get("d").replace("M", " ").replace("L", " ").split()
+	ys = [f["y0"] + (f["top"] + f["height"] - float(w)) / f["height"] * (f["y1"] - f["y0"]) for w in words[1::2]]
+	want = [1 - 1 / (e + 2) for e in range(6)]
+	assert all(abs(a - b) < 1e-3 for a, b in zip(ys, want)) and len(ys) == 6, (ys, want)
+	PY
+'
+
 test_expect_success '--where picks runs by the columns of runs' '
     (cd proj && flor plot loss --where "run_id = 2" -o ../where.svg) &&
     ! grep -q "data-run=\"1\"" where.svg && grep -q "data-run=\"2\"" where.svg
