@@ -7,6 +7,7 @@ const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b',
                  '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const POLL_MS = 2000; // how often the page asks /api/changes
 const DIGITS = 8;      // significant digits of the values plotted (the run page has them exact)
+const TABLE_ROWS = 200; // rows listed until "list all" is pressed (the curves show every run)
 const LEGEND_MAX = 20; // more runs than this: no legend (hover shows values in the title)
 
 const state = {
@@ -18,6 +19,7 @@ const state = {
   metric: null,
   plot: null,
   runsKey: '',
+  allRows: false,            // whether the table lists every shown row
 };
 
 const $ = (id) => document.getElementById(id);
@@ -116,7 +118,7 @@ function renderTable() {
   });
   const rows = shownRows();
   const frag = document.createDocumentFragment();
-  for (const r of rows) {
+  for (const r of state.allRows ? rows : rows.slice(0, TABLE_ROWS)) {
     const row = document.createElement('tr');
     row.dataset.run = r[0];
     const sel = document.createElement('td');
@@ -151,7 +153,10 @@ function renderTable() {
     frag.appendChild(row);
   }
   body.replaceChildren(frag);
-  $('table-info').textContent = `${rows.length} of ${state.rows.length} runs shown, ${state.selected.size} selected`;
+  const more = state.allRows ? 0 : Math.max(0, rows.length - TABLE_ROWS);
+  $('table-info').textContent = `${rows.length} of ${state.rows.length} runs shown, ${state.selected.size} selected` +
+      (more ? `; the table lists the first ${TABLE_ROWS}` : '');
+  $('show-all').hidden = !more;
 }
 
 // ---- the plot -------------------------------------------------------------
@@ -311,8 +316,9 @@ async function update() {
   if (!state.runsKey) [changed] = await Promise.all([loadRuns(), loadNames()]);
   else if ((changed = await loadRuns())) await loadNames();
   if (!changed) return;
+  const curves = loadSeries(); // the fetch goes on while the table is built
   renderTable();
-  await loadSeries();
+  await curves;
 }
 
 async function refresh() {
@@ -401,6 +407,10 @@ $('select-all').onclick = () => {
   for (const r of shownRows()) state.selected.add(r[0]);
   renderTable();
   loadSeries();
+};
+$('show-all').onclick = () => {
+  state.allRows = true;
+  renderTable();
 };
 $('select-none').onclick = () => {
   state.chosen = true;

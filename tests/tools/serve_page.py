@@ -7,6 +7,7 @@ the runs and starts the server).  Screenshots are kept in ARTIFACTS.
         pixels), the hindsight and divergence marks, filter, select, sort,
         and a run's page
   live  a run that is still recording appears, and its curve grows
+  many  201 runs: the table lists 200 until "list all", the plot has all
 """
 import os
 import sys
@@ -130,12 +131,24 @@ def live(b, url, art):
     b.screenshot(os.path.join(art, "live-2.png"))
 
 
+def many(b, url, art):
+    b.get(url)
+    b.wait("document.getElementById('chart').dataset.drawn === '1'", what="the first plot")
+    check(len(table_runs(b)) == 200, "of 201 runs the table lists the first 200")
+    check(chart(b, "runs") == "201", "the plot has the curves of all 201 runs")
+    check("the table lists the first 200" in b.js("return document.getElementById('table-info').textContent;"),
+          "the table says it lists the first 200")
+    b.click("#show-all")
+    check(table_runs(b) == list(range(1, 202)), "'list all' lists the 201 runs")
+    check(b.js("return document.getElementById('show-all').hidden;"), "'list all' is gone then")
+
+
 def main():
     mode, url, art = sys.argv[1:4]
     os.makedirs(art, exist_ok=True)
     b = Browser()
     try:
-        {"page": page, "live": live}[mode](b, url, art)
+        {"page": page, "live": live, "many": many}[mode](b, url, art)
     finally:
         b.close()
 
