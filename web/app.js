@@ -281,7 +281,7 @@ async function loadNames() {
     sel.replaceChildren(...names.rows.map((r) => {
       const o = document.createElement('option');
       o.value = r[0];
-      o.textContent = r[0] + (r[3] ? ' (hindsight)' : '');
+      o.textContent = r[0] + (r[1] ? ' (hindsight)' : '');
       return o;
     }));
   }

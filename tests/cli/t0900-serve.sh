@@ -33,6 +33,12 @@ assert c[:3] == [\"projid\", \"tstamp\", \"filename\"] and \"lr\" in c, c
 assert [r[c.index(\"lr\")] for r in t[\"rows\"]] == [0.25, 0.5], t"
 '
 
+test_expect_success '/api/names: the names logged inside loops, hindsight ones marked' '
+    test "$(http api/names)" = 200 &&
+    python3 -c "import json; t=json.load(open(\"body\"))
+assert t[\"rows\"] == [[\"loss\", 0], [\"val_acc\", 1], [\"val_loss\", 0]], t"
+'
+
 test_expect_success '/api/series: every value of the name, in loop order, as flor query has them' '
     test "$(http "api/series?name=loss")" = 200 &&
     (cd proj && flor query "SELECT run_id, value FROM logs WHERE name = '\''loss'\''
