@@ -114,22 +114,22 @@ static int parse(int argc, char **argv, serve_opts *o)
             fputs(help, stdout);
             return CLI_OK;
         }
+        bool port = strcmp(a, "--port") == 0;
         const char **slot = strcmp(a, "--bind") == 0    ? &o->bind
                             : strcmp(a, "--token") == 0 ? &o->token
                             : strcmp(a, "--web") == 0   ? &o->web
-                            : strcmp(a, "--port") == 0  ? &a
                                                         : NULL;
-        if (!slot)
+        if (!slot && !port)
             return cli_usage_error("serve", "unexpected argument '%s'", a);
         if (i + 1 >= argc)
             return cli_usage_error("serve", "%s needs a value", a);
-        if (slot == &a) {
-            int rc = parse_port(argv[++i], &o->port);
-            if (rc != CLI_CONTINUE)
-                return rc;
-        } else {
+        if (slot) {
             *slot = argv[++i];
+            continue;
         }
+        int rc = parse_port(argv[++i], &o->port);
+        if (rc != CLI_CONTINUE)
+            return rc;
     }
     return CLI_CONTINUE;
 }

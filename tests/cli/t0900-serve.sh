@@ -134,6 +134,10 @@ test_expect_success 'a non-local address without a token is refused, as is a mal
     grep -q "expected an IPv4 or IPv6 address" err &&
     (cd proj && test_exit_code 2 flor serve --port 70000) 2>err &&
     grep -q "expected a port number" err &&
+    (cd proj && test_exit_code 2 flor serve --bogus) 2>err &&
+    grep -q "unexpected argument '\''--bogus'\''" err &&
+    (cd proj && test_exit_code 2 flor serve --port) 2>err &&
+    grep -q "\-\-port needs a value" err &&
     (cd proj && test_exit_code 2 flor serve --token short) 2>err &&
     grep -q "the token: expected at least 8" err &&
     (cd proj && test_exit_code 2 flor serve --token "$(printf "abcdefgh\r\nSet-Cookie: x=1")") 2>err &&
