@@ -20,6 +20,7 @@ const state = {
   plot: null,
   runsKey: '',
   allRows: false,            // whether the table lists every shown row
+  focused: null,             // the plot's series nearest the cursor
 };
 
 const $ = (id) => document.getElementById(id);
@@ -247,14 +248,30 @@ function drawPlot(res) {
     axes: [{label: 'loop position'}, {label: res.name}],
     legend: {show: series.length <= LEGEND_MAX + 1},
     series,
+    // the line nearest the cursor (within 30 px) is highlighted, and its
+    // value under the cursor written below the plot, however many runs
+    cursor: {focus: {prox: 30}},
+    focus: {alpha: 0.3},
     hooks: {
       draw: [() => {
         chart.dataset.drawn = '1';
         if (!window.florDrawnAt) window.florDrawnAt = performance.now();
       }],
+      setSeries: [(u, i, o) => {
+        if (o && o.focus !== undefined) state.focused = o.focus ? i : null;
+        showHover(u);
+      }],
+      setCursor: [(u) => showHover(u)],
     },
   };
   state.plot = new uPlot(opts, data, chart);
+}
+
+// "run 2 at 14: 0.0625": the focused line's value at the cursor's position.
+function showHover(u) {
+  const i = state.focused, x = u.cursor.idx;
+  const v = i !== null && i !== undefined && x !== null && x !== undefined ? u.data[i][x] : null;
+  $('hover').textContent = v === null || v === undefined ? '' : `${u.series[i].label} at ${x}: ${v}`;
 }
 
 let seriesToken = 0;

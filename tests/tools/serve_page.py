@@ -64,6 +64,13 @@ def page(b, url, art):
         n = pngread.count_near(px, PALETTE[run - 1], 30)
         check(n > 100, "run %d's curve is drawn in its colour (%d pixels)" % (run, n))
 
+    # hovering near run 1's 6th value highlights its line and shows that value
+    b.js("const u = window.florPlot(), k = u.series.findIndex(s => s.label === 'run 1');"
+         "u.setCursor({left: u.valToPos(5, 'x'), top: u.valToPos(u.data[k][5], 'y')});")
+    hover = b.wait("document.getElementById('hover').textContent", what="the hover value")
+    check(hover == "run 1 at 5: %s" % round(0.25 * 4 / 6, 8) or hover.startswith("run 1 at 5: 0.16666"),
+          "hovering shows the nearest run's value: %r" % hover)
+
     choose_metric(b, "val_loss")
     check(chart(b, "divergences") == "3", "the replay's three divergences are marked")
     px = pixels(b, os.path.join(art, "val_loss.png"))
