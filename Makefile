@@ -13,6 +13,11 @@ OPT     ?= -O2
 DEPS    := sqlite3 libgit2 libzstd libxxhash libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
+# Only the flor command (and the Python module, which links its code) needs
+# these: flor serve's HTTP server and flor plot's PNG writer.
+CLI_DEPS   := libmicrohttpd libpng
+CLI_CFLAGS := $(shell pkg-config --cflags $(CLI_DEPS))
+CLI_LIBS   := $(shell pkg-config --libs $(CLI_DEPS))
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
                -Wno-unused-parameter -g $(OPT) -fPIC -Iinclude $(PKG_CFLAGS)
@@ -61,7 +66,7 @@ $(BUILD)/src/%.o: src/%.c $(LIB_HDR) include/flor.h
 
 $(BUILD)/cli/%.o: cli/%.c $(wildcard cli/*.h) include/flor.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(CLI_CFLAGS) -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@rm -f $@
@@ -72,7 +77,29 @@ $(SHARED): $(LIB_OBJ)
 
 # The CLI and the examples link the static library: they use only flor.h.
 $(FLOR): $(BUILD)/cli/flor.o $(CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(BUILD)/cli/flor.o $(CLI_OBJ) $(STATIC) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/cli/flor.o $(CLI_OBJ) $(STATIC) $(LDLIBS) $(CLI_LIBS)
+
+# flor serve's page (web/, docs/serve.md): its own files and uPlot, which
+# npm installs from web/package-lock.json into $(BUILD)/npm (never into the
+# repository); nothing is fetched while the page runs.
+WEB_SRC := $(wildcard web/*.html web/*.js web/*.css)
+WEB_OUT := $(WEB_SRC:web/%=$(BUILD)/web/%) $(BUILD)/web/uPlot.iife.min.js $(BUILD)/web/uPlot.min.css
+NPM_DIR := $(BUILD)/npm
+all: $(WEB_OUT)
+
+$(NPM_DIR)/node_modules/uplot/package.json: web/package.json web/package-lock.json
+	@mkdir -p $(NPM_DIR)
+	cp web/package.json web/package-lock.json $(NPM_DIR)/
+	cd $(NPM_DIR) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	@touch $@
+
+$(BUILD)/web/uPlot.%: $(NPM_DIR)/node_modules/uplot/package.json
+	@mkdir -p $(dir $@)
+	cp $(NPM_DIR)/node_modules/uplot/dist/uPlot.$* $@
+
+$(BUILD)/web/%: web/%
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/examples/%: examples/%.c $(STATIC) include/flor.h
 	@mkdir -p $(dir $@)
@@ -156,6 +183,8 @@ install: all flor.pc
 	ln -sf libflor.so.0 $(DESTDIR)$(PREFIX)/lib/libflor.so
 	install -m 644 flor.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(FLOR) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/flor/web
+	install -m 644 $(WEB_OUT) $(DESTDIR)$(PREFIX)/share/flor/web/
 
 clean:
 	rm -rf build build-san flor.pc

@@ -28,6 +28,8 @@ from setuptools.command.egg_info import egg_info
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEPS = ["sqlite3", "libgit2", "libzstd", "libxxhash", "libcurl"]
+# The flor command's own (flor serve, flor plot), as the Makefile's CLI_DEPS.
+CLI_DEPS = ["libmicrohttpd", "libpng"]
 # The Makefile's CFLAGS_BASE, and -UNDEBUG: Python's own flags define
 # NDEBUG, the Makefile's build keeps assert() on.
 WARN = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wshadow",
@@ -49,11 +51,11 @@ def flor_version():
     return m.group(1)
 
 
-def pkg_config(flag, fallback):
+def pkg_config(flag, fallback, deps=DEPS):
     """pkg-config's words for the libraries, as the Makefile asks for them;
     the plain names where pkg-config is missing."""
     try:
-        out = subprocess.run(["pkg-config", flag, *DEPS], check=True,
+        out = subprocess.run(["pkg-config", flag, *deps], check=True,
                              capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return fallback
@@ -75,7 +77,7 @@ class build_flor_ext(build_ext):
         cflags = pkg_config("--cflags", [])
         groups = [  # (sources, include dirs, flags)
             (LIB_SRC, ["include", "src"], cflags),
-            (CLI_SRC, ["include"], cflags),
+            (CLI_SRC, ["include"], cflags + pkg_config("--cflags", [], CLI_DEPS)),
             (PY_SRC, ["include", "cli"], cflags),
         ]
         jobs = int(os.environ.get("FLOR_BUILD_JOBS") or os.cpu_count() or 1)
@@ -85,7 +87,8 @@ class build_flor_ext(build_ext):
             lib_obj, cli_obj, py_obj = [[o for f in fs for o in f.result()] for fs in futures]
         self.compiler.create_static_lib(lib_obj, "flor", output_dir=self.build_temp)
         archive = self.compiler.library_filename("flor", output_dir=self.build_temp)
-        libs = pkg_config("--libs", ["-lsqlite3", "-lgit2", "-lzstd", "-lxxhash", "-lcurl"])
+        libs = pkg_config("--libs", ["-lsqlite3", "-lgit2", "-lzstd", "-lxxhash", "-lcurl"]) + \
+            pkg_config("--libs", ["-lmicrohttpd", "-lpng16"], CLI_DEPS)
         self.compiler.link_shared_object(
             cli_obj + py_obj + [archive], self.get_ext_fullpath(ext.name),
             extra_postargs=libs + ["-lpthread", "-lm", "-Wl,--exclude-libs,ALL"],

@@ -36,6 +36,10 @@ echo "== flor fsck vs cat of the same bytes (goal: at most 2)"
 sh "$REPO/bench/bench_fsck.sh"
 
 echo
+echo "== flor serve: page request to curves drawn, headless Chromium (docs/serve.md)"
+sh "$REPO/bench/bench_serve.sh"
+
+echo
 echo "== the example (examples/linear.c), flor on vs FLOR_MODE=off"
 ARGS="epochs=2 ntrain=30000"
 mkdir -p "$work/example" && cd "$work/example" && git init -q

@@ -51,6 +51,7 @@ extern const cli_command cli_cmd_checkpoints, cli_cmd_du, cli_cmd_gc, cli_cmd_re
 extern const cli_command cli_cmd_resume;
 extern const cli_command cli_cmd_fsck;
 extern const cli_command cli_cmd_remote, cli_cmd_push, cli_cmd_pull;
+extern const cli_command cli_cmd_serve, cli_cmd_plot;
 
 /* The flor command: ARGV as main() gets it; returns the exit status.  The
  * `flor` binary's main() (flor.c) and `python -m flor` call it. */

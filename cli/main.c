@@ -25,6 +25,8 @@ static const cli_command *const commands[] = {
     &cli_cmd_pull,
     &cli_cmd_replay,
     &cli_cmd_resume,
+    &cli_cmd_serve,
+    &cli_cmd_plot,
     &cli_cmd_help,
     NULL,
 };

@@ -49,7 +49,14 @@ PY_CLI_OBJ := $(CLI_SRC:cli/%.c=$(BUILD)/python/obj/cli_%.o)
 PY_CFLAGS  := $(CFLAGS_BASE) $(EXTRA_CFLAGS) $(PY_INCLUDES) -fvisibility=hidden
 PY_COPIES  := $(PY_FILES:python/flor/%=$(PY_OUT)/%)
 
-python: $(PY_EXT) $(PY_COPIES)
+# flor serve's page, for flor.serve() (python/flor/_serve.py)
+PY_WEB     := $(WEB_OUT:$(BUILD)/web/%=$(PY_OUT)/web/%)
+
+python: $(PY_EXT) $(PY_COPIES) $(PY_WEB)
+
+$(PY_OUT)/web/%: $(BUILD)/web/%
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/python/obj/%.o: python/flor/%.c python/flor/_flor.h include/flor.h cli/cli.h
 	@mkdir -p $(dir $@)
@@ -57,11 +64,11 @@ $(BUILD)/python/obj/%.o: python/flor/%.c python/flor/_flor.h include/flor.h cli/
 
 $(BUILD)/python/obj/cli_%.o: cli/%.c $(wildcard cli/*.h) include/flor.h
 	@mkdir -p $(dir $@)
-	$(CC) $(PY_CFLAGS) -c $< -o $@
+	$(CC) $(PY_CFLAGS) $(CLI_CFLAGS) -c $< -o $@
 
 $(PY_EXT): $(PY_OBJ) $(PY_CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(PY_CFLAGS) -shared -o $@ $(PY_OBJ) $(PY_CLI_OBJ) $(STATIC) $(LDLIBS) \
+	$(CC) $(PY_CFLAGS) -shared -o $@ $(PY_OBJ) $(PY_CLI_OBJ) $(STATIC) $(LDLIBS) $(CLI_LIBS) \
 	    -Wl,--exclude-libs,ALL
 
 $(PY_OUT)/%.py: python/flor/%.py
@@ -85,6 +92,8 @@ python-install: python
 	install -d $(PY_DEST)
 	install -m 644 $(PY_COPIES) $(PY_DEST)/
 	install -m 755 $(PY_EXT) $(PY_DEST)/
+	install -d $(PY_DEST)/web
+	install -m 644 $(PY_WEB) $(PY_DEST)/web/
 
 endif
 endif

@@ -31,9 +31,10 @@ from ._flor import (
 from ._notebook import notebook
 from .mtk import MTK
 from ._replay import replay
+from ._serve import plot, serve
 
 __all__ = ["arg", "args", "log", "loop", "checkpointing", "iteration", "commit",
-           "dataframe", "query", "replay", "NotFoundError", "notebook", "MTK"]
+           "dataframe", "query", "replay", "NotFoundError", "notebook", "MTK", "serve", "plot"]
 
 _flor._start()
 _notebook._setup()  # per-cell runs in IPython and Jupyter

@@ -1,0 +1,52 @@
+/*
+ * serve.h -- what the files of `flor serve` share: cmd_serve.c (options,
+ * the daemon's life), serve_http.c (each request: who may ask, which
+ * method, static files) and serve_api.c (the JSON of /api/...).
+ */
+#ifndef FLOR_CLI_SERVE_H
+#define FLOR_CLI_SERVE_H
+
+#include "buf.h"
+
+#include <flor.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <microhttpd.h>
+
+typedef struct serve_ctx {
+    const char *root;   /* the directory of the page's files (realpath) */
+    const char *token;  /* NULL: no token; then only a local Host is answered */
+    unsigned port;      /* the port bound */
+    pthread_mutex_t lock; /* held around every use of `project` */
+    flor_project *project; /* opened at the first request that finds the project */
+} serve_ctx;
+
+/* An answer of the API: a status and a body (JSON, or text for errors). */
+typedef struct serve_reply {
+    unsigned status;
+    cli_buf body;
+} serve_reply;
+
+/* A query parameter of the request; NULL when absent. */
+typedef const char *(*serve_param_fn)(void *req, const char *key);
+
+/* Answers GET PATH (a path under /api/) into R, with the project locked. */
+void serve_api(serve_ctx *ctx, const char *path, serve_param_fn param, void *req,
+               serve_reply *r);
+
+/* The libmicrohttpd access handler (serve_http.c); CLS is the serve_ctx. */
+enum MHD_Result serve_request(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **state);
+
+/* The directory of the page's files: $FLOR_WEB_DIR, else web/ beside the
+ * flor binary (the build tree), else ../share/flor/web from it (an
+ * install).  NULL with a message on stderr when none has index.html. */
+char *serve_find_root(const char *flag);
+
+#endif
