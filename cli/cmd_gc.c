@@ -53,27 +53,11 @@ typedef struct gc_args {
     int64_t limit;
 } gc_args;
 
-/* SIZE of --evict=SIZE: bytes, with K, M, G or T (powers of 1024). */
+/* SIZE of --evict: bytes, as flor_parse_size() reads them. */
 static int parse_limit(const char *s, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    double m = 1;
-    switch (*end) {
-    case 'K': case 'k': m = 1024.0; end++; break;
-    case 'M': case 'm': m = 1048576.0; end++; break;
-    case 'G': case 'g': m = 1073741824.0; end++; break;
-    case 'T': case 't': m = 1099511627776.0; end++; break;
-    default: break;
-    }
-    if (*end == 'i')
-        end++;
-    if (*end == 'B')
-        end++;
-    if (end == s || *end || errno || v < 0 || v * m > 9e18)
+    if (flor_parse_size(s, out) != 0)
         return cli_usage_error("gc", "--evict expects a size such as 50G or 512M, not '%s'", s);
-    *out = (int64_t)(v * m);
     return CLI_CONTINUE;
 }
 

@@ -63,26 +63,11 @@ static int is_opt(const char *a, const char *name)
     return strncmp(a, name, n) == 0 && (a[n] == 0 || a[n] == '=');
 }
 
+/* SIZE of --cache: bytes, as flor_parse_size() reads them. */
 static int parse_size(const char *s, int64_t *out)
 {
-    char *end;
-    double v = strtod(s, &end);
-    double m = 1;
-    switch (*end) {
-    case 'K': case 'k': m = 1024.0; end++; break;
-    case 'M': case 'm': m = 1048576.0; end++; break;
-    case 'G': case 'g': m = 1073741824.0; end++; break;
-    case 'T': case 't': m = 1099511627776.0; end++; break;
-    default: break;
-    }
-    if (*end == 'i')
-        end++;
-    if (*end == 'B')
-        end++;
-    if (end == s || *end || v < 0 || v * m > 9e18)
-        return cli_usage_error("remote", "--cache expects a size such as 50G or 512M, not '%s'",
-                               s);
-    *out = (int64_t)(v * m);
+    if (flor_parse_size(s, out) != 0)
+        return cli_usage_error("remote", "--cache expects a size such as 50G or 512M, not '%s'", s);
     return CLI_CONTINUE;
 }
 

@@ -1186,6 +1186,11 @@ FLOR_API int flor_project_fsck(flor_project *p, unsigned flags, flor_progress_fn
  * the next run or flor_project_push() uploads them.
  * ------------------------------------------------------------------------ */
 
+/** Parses a size as flor's options and variables take it ("50G", "512M",
+ *  "1.5T", "4096"; K, M, G, T are powers of 1024, an "iB" or "B" after them
+ *  is allowed) into *OUT bytes.  @return 0, or FLOR_EINVAL naming S. */
+FLOR_API int flor_parse_size(const char *s, int64_t *out);
+
 /** A project's remote, as flor_project_remote_set() stores it. */
 typedef struct flor_remote_settings {
     const char *url;      /**< s3://BUCKET or s3://BUCKET/PREFIX */

@@ -60,8 +60,6 @@ int flor__checkout_dir(const char *dir);
 /* "s3://BUCKET[/PREFIX]" into the bucket and the prefix ("" or "PREFIX/"),
  * both malloc'd; FLOR_EINVAL naming URL when it is not one. */
 int flor__remote_url_parse(const char *url, char **bucket, char **prefix);
-/* "50G", "512M", "1.5T", "4096": bytes (K, M, G, T are powers of 1024). */
-int flor__size_parse(const char *s, int64_t *out);
 /* The project's remote: the remotes row, then FLOR_REMOTE (the empty string:
  * none), FLOR_S3_ENDPOINT, FLOR_S3_REGION, FLOR_S3_PATH_STYLE and
  * FLOR_REMOTE_CACHE over it.  *FOUND 0 when there is none. */

@@ -47,7 +47,7 @@ int flor__remote_url_parse(const char *url, char **bucket, char **prefix)
     return 0;
 }
 
-int flor__size_parse(const char *s, int64_t *out)
+int flor_parse_size(const char *s, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -100,7 +100,7 @@ int flor__remote_settings(sqlite3 *db, flor__remote_row *r, int *found)
     }
     if (ps && *ps)
         r->path_style = strcmp(ps, "0") == 0 ? FLOR__S3_VHOST : FLOR__S3_PATH;
-    if (cache && *cache && (rc = flor__size_parse(cache, &r->cache)) != 0)
+    if (cache && *cache && (rc = flor_parse_size(cache, &r->cache)) != 0)
         return flor__err_wrap(rc, "FLOR_REMOTE_CACHE");
     char *b, *p;
     if ((rc = flor__remote_url_parse(r->url, &b, &p)) != 0)

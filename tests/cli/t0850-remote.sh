@@ -137,6 +137,8 @@ test_expect_success 'replay from local packs, then evict them all and replay fro
     replay_both && norms >../from_local &&
     test "$(wc -l <../from_local)" -eq 8 &&
     sqlite3 .flor/flor.db "DELETE FROM logs WHERE source = '"'replay'"'; DELETE FROM replays" &&
+    flor gc --evict=1T --format csv | tail -n 1 | grep "^0,0,0," &&
+    test_exit_code 2 flor gc --evict=lots 2>err && grep "evict expects a size" err &&
     flor gc --evict --format csv >out &&
     tail -n 1 out | grep "^0,1,0," &&
     ! ls .flor/objects/*.pack 2>/dev/null &&
