@@ -55,6 +55,10 @@ static struct cur_pack *cur_pack(flor__rec_cursor *c, uint32_t id)
     return &c->v[c->n++];
 }
 
+/* list_pack's answer for a pack without a readable index: its records
+ * cannot be told (fsck --repair rebuilds the index from the pack). */
+#define NO_INDEX 1
+
 /* Gives FN the records of pack ID's index file from byte *DONE on, and
  * moves *DONE past the whole records read.  A record that fails its
  * checksum is skipped (the index loader does the same); a partial one at
@@ -66,12 +70,12 @@ static int list_pack(flor__store *s, uint32_t id, uint64_t *done, flor__store_re
     flor__pack_name(name, sizeof name, id, "idx");
     int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0; /* removed since it was listed */
+        return NO_INDEX; /* removed since it was listed, or lost */
     uint8_t h[FILE_HDR];
     int rc = 0;
     if (pread(fd, h, FILE_HDR, 0) != FILE_HDR || !flor__file_header_ok(h, IDX_MAGIC)) {
         close(fd);
-        return 0; /* fsck's to report */
+        return NO_INDEX; /* fsck's to report */
     }
     enum { BATCH = 1024 };
     uint8_t *buf = malloc(BATCH * IDX_REC);
@@ -124,6 +128,8 @@ int flor__store_records(flor__store *s, flor__rec_cursor *cur, flor__store_rec_f
             done = &cp->done;
         }
         rc = list_pack(s, ids[i], done, fn, ctx);
+        if (rc == NO_INDEX)
+            rc = 0;
     }
     free(ids);
     return rc;
@@ -338,7 +344,7 @@ static int ev_check(void *ctx, const struct flor__store_rec *r)
         return rc;
     if (!rc) {
         a->all = 0;
-        return 1; /* stop: one is enough */
+        return 2; /* stop (not NO_INDEX): one is enough */
     }
     return 0;
 }
@@ -383,7 +389,7 @@ int flor__store_evict(flor__store *s, uint64_t limit, int (*remote)(void *, cons
         int lrc = list_pack(s, ids[i], &from, ev_check, &a);
         if (lrc < 0)
             rc = lrc;
-        else if (!a.all)
+        else if (!a.all || lrc == NO_INDEX) /* without its index, what it holds is unknown */
             st->packs_kept_local++;
         else {
             uint64_t bytes = flor__pack_file_size(s->dirfd, ids[i], "pack") +

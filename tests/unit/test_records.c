@@ -289,6 +289,30 @@ static void test_gc_and_check_count_remote_chunks_as_present(void)
     flor__store_close(s);
 }
 
+static void test_a_pack_without_its_index_is_never_evicted(void)
+{
+    const char *dir = new_dir();
+    static uint8_t data[2 * 4096];
+    fill(data, sizeof data, 7);
+    struct flor__obj o;
+    flor__store *s = store_with(dir, data, sizeof data, &o);
+    CHECK_EQ_INT(flor__store_sync(s), 0);
+    struct copy c = {.s = s};
+    CHECK_EQ_INT(flor__store_records(s, NULL, copy_rec, &c), 0);
+    char idx[256], pack[256];
+    snprintf(idx, sizeof idx, "%s/pack-000001.idx", dir);
+    snprintf(pack, sizeof pack, "%s/pack-000001.pack", dir);
+    CHECK_EQ_INT(unlink(idx), 0); /* lost: only fsck --repair can say what the pack holds */
+    struct flor__evict_stats es;
+    CHECK_EQ_INT(flor__store_evict(s, 0, copy_has, &c, 0, &es), 0);
+    CHECK_EQ_INT((int)es.packs_evicted, 0);
+    CHECK_EQ_INT((int)es.packs_kept_local, 1);
+    CHECK_EQ_INT(access(pack, F_OK), 0);
+    copy_free(&c);
+    flor__obj_release(&o);
+    flor__store_close(s);
+}
+
 int main(void)
 {
     check_scratch_dir(root, sizeof root, "records", 0);
@@ -296,6 +320,7 @@ int main(void)
     RUN(test_records_added_back_are_checked_first);
     RUN(test_evict_then_get_fetches_through_the_hook);
     RUN(test_gc_and_check_count_remote_chunks_as_present);
+    RUN(test_a_pack_without_its_index_is_never_evicted);
     check_remove_dir(root);
     return check_summary();
 }
