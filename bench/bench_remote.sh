@@ -66,20 +66,21 @@ LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhas
 ARGS="epochs=4 ntrain=10000 ntest=1000 hidden=256 print_every=1000"
 sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }\
         double t1 = now();|' "$REPO/examples/linear.c" >"$work/linear_norm.c"
-cc -std=c11 -D_GNU_SOURCE -O3 -fno-math-errno -I"$REPO/include" "$work/linear_norm.c" \
-    -o "$work/linear_norm" $LIBS
 mkdir -p "$work/rp" && cd "$work/rp" && git init -q
+# the program with the statement, under the recorded program's name
+cc -std=c11 -D_GNU_SOURCE -O3 -fno-math-errno -I"$REPO/include" "$work/linear_norm.c" \
+    -o "$work/rp/linear" $LIBS
 flor remote add s3://bench/rp --endpoint "$EP"
-FLOR_OVERHEAD=1 linear --kwargs $ARGS >/dev/null
+FLOR_OVERHEAD=1 "$FLOR_BUILD/examples/linear" --kwargs $ARGS >/dev/null
 forget() { sqlite3 .flor/flor.db "DELETE FROM logs WHERE source = 'replay'; DELETE FROM replays"; }
 : >"$work/rp.ratios"
 for i in $(seq "$RUNS"); do
     forget
     flor pull >/dev/null
-    tl=$(took "$work/linear_norm" --replay_flor)
+    tl=$(took ./linear --replay_flor)
     forget
     flor gc --evict >/dev/null
-    tr=$(took "$work/linear_norm" --replay_flor)
+    tr=$(took ./linear --replay_flor)
     calc "$tr / $tl" >>"$work/rp.ratios"
     echo "  round $i: local $(calc "$tl") s, remote $(calc "$tr") s"
 done

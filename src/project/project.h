@@ -68,12 +68,16 @@ int flor__remote_settings(sqlite3 *db, flor__remote_row *r, int *found);
 /* An open remote: a client for its bucket, and its prefix. */
 typedef struct flor__remote {
     flor__s3 *s3;
-    char *url;       /* as configured: s3://BUCKET[/PREFIX] */
+    const char *url; /* as configured: s3://BUCKET[/PREFIX] (the row's) */
+    char *bucket;
     char *prefix;    /* "" or "PREFIX/" */
     int64_t cache;   /* the local store's limit in bytes; -1: none */
+    flor__remote_row row;
 } flor__remote;
 /* FLOR_ENOTFOUND when the project has no remote; the client's errors. */
 int flor__remote_open(sqlite3 *db, flor__remote **out);
+/* Another client for R's bucket (one per thread). */
+int flor__remote_client(const flor__remote *r, flor__s3 **out);
 void flor__remote_close(flor__remote *r);
 /* PREFIX + NAME, malloc'd. */
 char *flor__remote_key(const flor__remote *r, const char *name);
@@ -82,6 +86,25 @@ char *flor__remote_key(const flor__remote *r, const char *name);
  * DATADIR's database and the project's remote, opened on first need. */
 int flor__fetcher_attach(flor__store *s, const char *datadir, flor__fetcher **out);
 void flor__fetcher_free(flor__fetcher *f);
+
+/* ---- fetch.c: bringing records back from the remote ------------------------------ */
+
+/* A batch of chunks to fetch into STORE from the remote R, found through
+ * CAT (R's catalogue): flor__fetch_want adds one (a flor__store_missing
+ * callback), flor__fetch_run reads them -- records close together in one
+ * object with one ranged GET -- checks each against its checksums and the
+ * chunk the catalogue names, and adds them to the store, one sync per GET. */
+typedef struct flor__fetch flor__fetch;
+struct flor__fetch_stats {
+    uint64_t chunks_fetched, bytes_fetched, bytes_total;
+};
+int flor__fetch_open(flor__store *store, flor__catalog *cat, flor__remote *r,
+                     flor__fetch **out);
+void flor__fetch_close(flor__fetch *f);
+int flor__fetch_want(void *f, const flor__hash *h);
+size_t flor__fetch_pending(const flor__fetch *f);
+int flor__fetch_run(flor__fetch *f, flor_progress_fn progress, void *arg);
+const struct flor__fetch_stats *flor__fetch_stats(const flor__fetch *f);
 
 /* ---- spool.c: copying the store to the remote --------------------------------- */
 

@@ -115,32 +115,20 @@ int flor__remote_settings(sqlite3 *db, flor__remote_row *r, int *found)
 int flor__remote_open(sqlite3 *db, flor__remote **out)
 {
     *out = NULL;
-    flor__remote_row row;
-    int found = 0;
-    int rc = flor__remote_settings(db, &row, &found);
-    if (rc)
-        return rc;
-    if (!found)
-        return flor__err(FLOR_ENOTFOUND, "this project has no remote (see 'flor remote add')");
     flor__remote *r = calloc(1, sizeof *r);
-    if (!r) {
-        flor__remote_row_release(&row);
+    if (!r)
         return flor__err(FLOR_ENOMEM, "out of memory");
-    }
-    r->cache = row.cache;
-    r->url = row.url;
-    row.url = NULL;
-    char *bucket = NULL;
-    rc = flor__remote_url_parse(r->url, &bucket, &r->prefix);
+    int found = 0;
+    int rc = flor__remote_settings(db, &r->row, &found);
+    if (!rc && !found)
+        rc = flor__err(FLOR_ENOTFOUND, "this project has no remote (see 'flor remote add')");
     if (!rc) {
-        flor__s3_config cfg = {.endpoint = row.endpoint, .bucket = bucket, .region = row.region,
-                               .path_style = row.path_style, .profile = row.profile};
-        rc = flor__s3_open(&r->s3, &cfg);
-        if (rc)
-            flor__err_wrap(rc, "remote %s", r->url);
+        r->cache = r->row.cache;
+        r->url = r->row.url;
+        rc = flor__remote_url_parse(r->url, &r->bucket, &r->prefix);
     }
-    free(bucket);
-    flor__remote_row_release(&row);
+    if (!rc)
+        rc = flor__remote_client(r, &r->s3);
     if (rc) {
         flor__remote_close(r);
         return rc;
@@ -149,12 +137,22 @@ int flor__remote_open(sqlite3 *db, flor__remote **out)
     return 0;
 }
 
+int flor__remote_client(const flor__remote *r, flor__s3 **out)
+{
+    flor__s3_config cfg = {.endpoint = r->row.endpoint, .bucket = r->bucket,
+                           .region = r->row.region, .path_style = r->row.path_style,
+                           .profile = r->row.profile};
+    int rc = flor__s3_open(out, &cfg);
+    return rc ? flor__err_wrap(rc, "remote %s", r->url) : 0;
+}
+
 void flor__remote_close(flor__remote *r)
 {
     if (!r)
         return;
     flor__s3_free(r->s3);
-    free(r->url);
+    flor__remote_row_release(&r->row); /* r->url is the row's */
+    free(r->bucket);
     free(r->prefix);
     free(r);
 }
@@ -170,9 +168,11 @@ char *flor__remote_key(const flor__remote *r, const char *name)
  * fetch on, a client (the store calls one hook at a time). */
 struct flor__fetcher {
     char *datadir;
+    flor__store *store;
     sqlite3 *db;
     flor__catalog *cat;
     flor__remote *remote;
+    flor__fetch *batch;     /* prefetch's, from its first use */
     int broken; /* the remote could not be opened: said once */
     char why[512];
 };
@@ -241,10 +241,46 @@ static int hook_fetch(void *ctx, const flor__hash *h, flor__buf *rec)
     return flor__store_check_records(rec->p + before, rec->len - before, where.off, what);
 }
 
+static int count_missing(void *ctx, const flor__hash *h)
+{
+    (void)h;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+/* What O lacks, fetched in a few ranged GETs before the store reads it
+ * (in rounds: a fetched delta may lack its base). */
+static int hook_prefetch(void *ctx, const struct flor__obj *o)
+{
+    struct flor__fetcher *f = ctx;
+    size_t missing = 0;
+    int rc = flor__store_missing(f->store, o, count_missing, &missing);
+    /* nothing missing is the usual case; without a remote (or one that
+     * cannot be opened) FETCH says why, chunk by chunk */
+    if (rc || !missing || f->broken || fetcher_catalog(f) != 0)
+        return rc;
+    if (!f->remote && (rc = flor__remote_open(f->db, &f->remote)) != 0) {
+        f->broken = 1;
+        snprintf(f->why, sizeof f->why, "%s", flor_errmsg());
+        return flor__err(rc, "checkpoint chunks are on the remote, which cannot be used: %s",
+                         f->why);
+    }
+    if (!f->batch && (rc = flor__fetch_open(f->store, f->cat, f->remote, &f->batch)) != 0)
+        return rc;
+    for (int round = 0; !rc && round < 8; round++) {
+        rc = flor__store_missing(f->store, o, flor__fetch_want, f->batch);
+        if (rc || !flor__fetch_pending(f->batch))
+            break;
+        rc = flor__fetch_run(f->batch, NULL, NULL);
+    }
+    return rc;
+}
+
 void flor__fetcher_free(flor__fetcher *f)
 {
     if (!f)
         return;
+    flor__fetch_close(f->batch);
     flor__catalog_close(f->cat);
     sqlite3_close(f->db);
     flor__remote_close(f->remote);
@@ -260,7 +296,8 @@ int flor__fetcher_attach(flor__store *s, const char *datadir, flor__fetcher **ou
         free(f);
         return flor__err(FLOR_ENOMEM, "out of memory");
     }
-    struct flor__store_remote hook = {hook_has, hook_fetch, f};
+    f->store = s;
+    struct flor__store_remote hook = {hook_has, hook_fetch, hook_prefetch, f};
     flor__store_set_remote(s, &hook);
     *out = f;
     return 0;

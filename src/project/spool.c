@@ -238,6 +238,82 @@ static int segment_name(struct flor__spool *sp, uint32_t pack, uint64_t off, uin
     return rc;
 }
 
+/* A multipart upload's parts, sent by UPLOADERS threads at once (each with
+ * its own client and buffer): one HTTP stream does not fill the link. */
+#define UPLOADERS 4
+
+struct parts {
+    struct flor__spool *sp;
+    const char *key, *id;
+    uint32_t pack;
+    uint64_t off, len;
+    int nparts;
+    char (*etags)[80];
+    _Atomic int next, failed;
+    pthread_mutex_t mu;  /* rc, msg, progress */
+    int rc;
+    char msg[1024];
+    flor_progress_fn progress;
+    void *arg;
+};
+
+static void *part_worker(void *arg)
+{
+    struct parts *j = arg;
+    flor__s3 *s3 = NULL;
+    uint8_t *buf = malloc(PART_SIZE);
+    int rc = buf ? flor__remote_client(j->sp->remote, &s3)
+                 : flor__err(FLOR_ENOMEM, "out of memory");
+    for (int i; !rc && !j->failed && (i = j->next++) < j->nparts;) {
+        uint64_t at = (uint64_t)i * PART_SIZE;
+        size_t n = j->len - at < PART_SIZE ? (size_t)(j->len - at) : PART_SIZE;
+        rc = flor__store_read(j->sp->store, j->pack, j->off + at, buf, n);
+        if (!rc)
+            rc = flor__s3_mpu_part(s3, j->key, j->id, i + 1, buf, n, j->etags[i],
+                                   sizeof j->etags[i]);
+        if (!rc) {
+            pthread_mutex_lock(&j->mu);
+            j->sp->st.bytes_done += n;
+            if (j->progress)
+                j->progress(j->arg, j->sp->st.bytes_done, j->sp->st.bytes_total);
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+    if (rc) {
+        pthread_mutex_lock(&j->mu);
+        if (!j->rc) {
+            j->rc = rc;
+            snprintf(j->msg, sizeof j->msg, "%s", flor_errmsg());
+        }
+        j->failed = 1;
+        pthread_mutex_unlock(&j->mu);
+    }
+    flor__s3_free(s3);
+    free(buf);
+    return NULL;
+}
+
+/* Sends the parts of upload ID of KEY; 0 or the first failure (with its
+ * message set on this thread). */
+static int send_parts(struct parts *j)
+{
+    pthread_t th[UPLOADERS];
+    int started = 0;
+    int want = j->nparts < UPLOADERS ? j->nparts : UPLOADERS;
+    pthread_mutex_init(&j->mu, NULL);
+    for (; started < want; started++)
+        if (pthread_create(&th[started], NULL, part_worker, j) != 0)
+            break;
+    if (!started)
+        part_worker(j); /* no thread could start: send them from here */
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j->mu);
+    if (j->rc)
+        flor__err(j->rc, "%s", j->msg);
+    return j->rc;
+}
+
 /* Uploads LEN bytes at OFF of PACK as KEY: one PUT, or a multipart upload
  * of PART_SIZE parts (noted in DATADIR/uploads while it is under way). */
 static int upload(struct flor__spool *sp, const char *key, uint32_t pack, uint64_t off,
@@ -269,19 +345,14 @@ static int upload(struct flor__spool *sp, const char *key, uint32_t pack, uint64
     const char **ep = calloc((size_t)nparts, sizeof *ep);
     if (!etags || !ep)
         rc = flor__err(FLOR_ENOMEM, "out of memory");
-    for (int i = 0; i < nparts && !rc; i++) {
-        uint64_t at = (uint64_t)i * PART_SIZE;
-        size_t n = len - at < PART_SIZE ? (size_t)(len - at) : PART_SIZE;
-        rc = flor__store_read(sp->store, pack, off + at, sp->buf, n);
-        if (!rc)
-            rc = flor__s3_mpu_part(s3, key, id, i + 1, sp->buf, n, etags[i], sizeof etags[i]);
-        ep[i] = etags[i];
-        if (!rc) {
-            sp->st.bytes_done += n;
-            if (progress)
-                progress(arg, sp->st.bytes_done, sp->st.bytes_total);
-        }
+    if (!rc) {
+        struct parts j = {.sp = sp, .key = key, .id = id, .pack = pack, .off = off,
+                          .len = len, .nparts = nparts, .etags = etags,
+                          .progress = progress, .arg = arg};
+        rc = send_parts(&j);
     }
+    for (int i = 0; !rc && i < nparts; i++)
+        ep[i] = etags[i];
     if (!rc)
         rc = flor__s3_mpu_complete(s3, key, id, ep, nparts);
     if (rc) {

@@ -252,7 +252,7 @@ test_expect_success 'an object altered after its pack was evicted: the restore f
     s3 GET "/flor-test/$key" -o seg && flip seg 100 &&
     s3 PUT "/flor-test/$key" -T seg -o /dev/null &&
     test_must_fail ckpt --verify >out 2>&1 &&
-    grep "chunk [0-9a-f]* in s3://flor-test/keys/segments/[0-9a-f]*\.seg: at byte [0-9]*: a record.s stored bytes do not match their checksum" out &&
+    grep "object .frozen.: s3://flor-test/keys/segments/[0-9a-f]*\.seg: at byte [0-9]*: a record.s stored bytes do not match their checksum" out &&
     ! grep " ok$" out
 '
 
@@ -267,7 +267,7 @@ test_expect_success 'the server stopped: a run records and warns; push and a fet
     grep "s3://flor-test/.*failed [0-9]* times.*127.0.0.1" err &&
     sqlite3 .flor/flor.db "DELETE FROM logs WHERE source = '"'replay'"'" &&
     test_must_fail ./linear --replay_flor --replay_run 1 >/dev/null 2>err &&
-    grep "chunk [0-9a-f]*: .*failed" err
+    grep "checkpoint of run 1 at epoch=0: .*s3://flor-test/team/proj/segments/.*failed [0-9]* times" err
 '
 
 test_done

@@ -246,7 +246,7 @@ static void test_evict_then_get_fetches_through_the_hook(void)
     /* without a hook the object is gone; with it, a get fetches and checks */
     static uint8_t back[sizeof data];
     CHECK_EQ_INT(flor__store_get(s, &o, back, sizeof back), FLOR_ENOTFOUND);
-    struct flor__store_remote hook = {copy_has, copy_fetch, &c};
+    struct flor__store_remote hook = {.has = copy_has, .fetch = copy_fetch, .ctx = &c};
     flor__store_set_remote(s, &hook);
     c.corrupt_next = 1;
     CHECK_EQ_INT(flor__store_get(s, &o, back, sizeof back), FLOR_ECORRUPT);
@@ -280,7 +280,7 @@ static void test_gc_and_check_count_remote_chunks_as_present(void)
     CHECK_EQ_INT(flor__store_evict(s, 0, copy_has, &c, 0, NULL), 0);
     /* without the hook gc refuses: a live chunk is in no index */
     CHECK_EQ_INT(flor__store_gc(s, mark_obj, NULL, &o, 0, NULL), FLOR_ECORRUPT);
-    struct flor__store_remote hook = {copy_has, copy_fetch, &c};
+    struct flor__store_remote hook = {.has = copy_has, .fetch = copy_fetch, .ctx = &c};
     flor__store_set_remote(s, &hook);
     CHECK_EQ_INT(flor__store_gc(s, mark_obj, NULL, &o, 0, NULL), 0);
     CHECK_EQ_INT(flor__store_check_chunk(s, &o.chunks[0].hash), 0);
