@@ -10,7 +10,7 @@
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2
-DEPS    := sqlite3 libgit2 libzstd libxxhash libcurl
+DEPS    := sqlite3 libgit2 libzstd libxxhash libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
 

@@ -11,7 +11,7 @@ libxxhash-dev zlib1g-dev bc python3-dev python3-torch python3-numpy python3-pand
 python3-pytest libopenblas0-pthread dataset-fashion-mnist clang-14 libfuzzer-14-dev
 openmpi-bin libopenmpi-dev python3-ipykernel python3-nbclient python3-nbformat ipython3
 python3-venv python3-build python3-setuptools python3-wheel
-curl libcurl4-openssl-dev radosgw ceph-mon ceph-osd slurm-wlm munge"
+curl libcurl4-openssl-dev radosgw ceph-mon ceph-osd slurm-wlm munge postgresql libpq-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

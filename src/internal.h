@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "git/git.h"
 #include "remote/remote.h"
+#include "pg/pg.h"
 #include "project/project.h"
 #include "checkpoint/checkpoint.h"
 #include "record/record.h"

@@ -1,0 +1,450 @@
+/*
+ * test_pg.c -- the PostgreSQL layer (src/pg/) against a real PostgreSQL
+ * server, started by tests/pg/server.sh on 127.0.0.1 with a password role
+ * (scram-sha-256).  Connecting by URL and by the password's other sources
+ * (PGPASSWORD, a .pgpass file, a service file); a wrong password, a
+ * missing database, a malformed URL, a closed port: each with its code and
+ * a message that names the server and never the password; read-only
+ * transactions and their statement timeout; flor's tables made once,
+ * refused over another program's tables or a newer schema; a server
+ * stopped under an open connection, and started again.  Skipped, saying
+ * why, only when PostgreSQL is not installed; a server that is installed
+ * and does not start fails the test.
+ */
+#include "check.h"
+#include "internal.h"
+#include "pg/pg.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char server_dir[64];
+static char port[16];
+static char url[256];        /* the test role's URL, with its password */
+static const char *password = "flor-test-pw-7f3a9c"; /* server.sh's */
+
+/* URL of the test role on the test server with PASSWORD (NULL: none in
+ * the URL), database DB and the query string QUERY ("" for none). */
+static const char *url_with(const char *pw, const char *db, const char *query)
+{
+    static char u[512];
+    snprintf(u, sizeof u, "postgresql://flor_test%s%s@127.0.0.1:%s/%s%s", pw ? ":" : "",
+             pw ? pw : "", port, db, query);
+    return u;
+}
+
+static flor__pg *connect_ok(const char *u)
+{
+    flor__pg *pg = NULL;
+    if (flor__pg_connect(&pg, u, 10) != 0)
+        printf("  connect: %s\n", flor_errmsg());
+    return pg;
+}
+
+static int contains(const char *s, const char *part)
+{
+    return s && part && strstr(s, part) != NULL;
+}
+
+/* ---- connecting --------------------------------------------------------------------- */
+
+static void test_connect_and_statements(void)
+{
+    flor__pg *pg = connect_ok(url);
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    char where[128];
+    snprintf(where, sizeof where, "postgresql://flor_test@127.0.0.1:%s/flor_test", port);
+    CHECK_EQ_STR(flor__pg_where(pg), where);
+    char buf[64];
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT 6 * 7", 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_STR(buf, "42");
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT current_setting('application_name')", 0, NULL, buf,
+                                 sizeof buf), 0);
+    CHECK_EQ_STR(buf, "flor");
+
+    CHECK_EQ_INT(flor__pg_exec(pg, "CREATE TEMP TABLE t (a bigint, b text);"
+                                   "INSERT INTO t VALUES (1, 'x')"), 0);
+    const char *params[] = {"2", NULL};
+    int64_t rows = -1;
+    CHECK_EQ_INT(flor__pg_execp(pg, "INSERT INTO t VALUES ($1, $2), ($1 + 1, 'y')", 2, params,
+                                &rows), 0);
+    CHECK_EQ_INT(rows, 2);
+    CHECK_EQ_INT(flor__pg_execp(pg, "SELECT * FROM t WHERE b IS NULL", 0, NULL, &rows), 0);
+    CHECK_EQ_INT(rows, 1);
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT b FROM t WHERE a = 2", 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_STR(buf, ""); /* SQL NULL */
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT a FROM t WHERE a > 100", 0, NULL, buf, sizeof buf),
+                 FLOR_ENOTFOUND);
+
+    /* SQL the server rejects: EINVAL, naming the server and the statement. */
+    CHECK_EQ_INT(flor__pg_exec(pg, "SELEC 1"), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), where));
+    CHECK(contains(flor_errmsg(), "SELEC 1"));
+    CHECK(contains(flor_errmsg(), "SQLSTATE 42601"));
+    CHECK_EQ_INT(flor__pg_exec(pg, "SELECT * FROM no_such_table"), FLOR_ENOTFOUND);
+
+    /* A transaction a statement failed in cannot be committed. */
+    CHECK_EQ_INT(flor__pg_begin(pg), 0);
+    CHECK_EQ_INT(flor__pg_exec(pg, "INSERT INTO t VALUES (10, 'z')"), 0);
+    CHECK_EQ_INT(flor__pg_exec(pg, "INSERT INTO t VALUES ('not a number', 'z')"), FLOR_EINVAL);
+    CHECK_EQ_INT(flor__pg_end(pg, 1), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "rolled back"));
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT count(*) FROM t", 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_STR(buf, "3");
+    flor__pg_close(pg);
+}
+
+static void test_wrong_password(void)
+{
+    const char *secret = "Wr0ng-Pa55word-s3cret";
+    flor__pg *pg = NULL;
+    CHECK_EQ_INT(flor__pg_connect(&pg, url_with(secret, "flor_test", ""), 10), FLOR_EINVAL);
+    CHECK(pg == NULL);
+    const char *m = flor_errmsg();
+    CHECK(contains(m, "login refused"));
+    CHECK(contains(m, "127.0.0.1"));
+    CHECK(contains(m, port));
+    CHECK(!contains(m, secret));
+    /* Not even the password the server expects leaks from a URL that failed for another reason. */
+    CHECK_EQ_INT(flor__pg_connect(&pg, url_with(password, "no_such_db", ""), 10), FLOR_ENOTFOUND);
+    CHECK(contains(flor_errmsg(), "no_such_db"));
+    CHECK(!contains(flor_errmsg(), password));
+}
+
+static void test_missing_database(void)
+{
+    flor__pg *pg = NULL;
+    CHECK_EQ_INT(flor__pg_connect(&pg, url_with(password, "nope_db", ""), 10), FLOR_ENOTFOUND);
+    CHECK(pg == NULL);
+    CHECK(contains(flor_errmsg(), "nope_db"));
+    CHECK(contains(flor_errmsg(), "does not exist"));
+}
+
+static void test_malformed_url(void)
+{
+    const char *secret = "hidden-Pw-in-a-bad-url";
+    flor__pg *pg = NULL;
+    char bad[256];
+    snprintf(bad, sizeof bad, "postgresql://flor_test:%s@127.0.0.1:%s/flor_test?no_such_option=1",
+             secret, port);
+    CHECK_EQ_INT(flor__pg_connect(&pg, bad, 10), FLOR_EINVAL);
+    CHECK(pg == NULL);
+    CHECK(contains(flor_errmsg(), "no_such_option"));
+    CHECK(contains(flor_errmsg(), "expected a URL"));
+    CHECK(!contains(flor_errmsg(), secret));
+
+    snprintf(bad, sizeof bad, "host=127.0.0.1 password=%s bogus", secret);
+    CHECK_EQ_INT(flor__pg_connect(&pg, bad, 10), FLOR_EINVAL);
+    CHECK(!contains(flor_errmsg(), secret));
+    CHECK(contains(flor_errmsg(), "***"));
+
+    CHECK_EQ_INT(flor__pg_connect(&pg, "", 10), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "expected a URL"));
+}
+
+static void test_closed_port(void)
+{
+    flor__pg *pg = NULL;
+    const char *u = "postgresql://flor_test:closed-port-pw@127.0.0.1:1/flor_test";
+    CHECK_EQ_INT(flor__pg_connect(&pg, u, 5), FLOR_EIO);
+    CHECK(pg == NULL);
+    CHECK(contains(flor_errmsg(), "postgresql://flor_test@127.0.0.1:1/flor_test: cannot connect"));
+    CHECK(!contains(flor_errmsg(), "closed-port-pw"));
+}
+
+/* The password from PGPASSWORD, a .pgpass file or a service file, as libpq finds it. */
+static void test_password_sources(void)
+{
+    char path[128], buf[16];
+    flor__pg *pg = NULL;
+    const char *bare = url_with(NULL, "flor_test", "");
+
+    /* None anywhere: the server asks, and the message says where to put one. */
+    setenv("PGPASSFILE", "/nonexistent/pgpass", 1);
+    CHECK_EQ_INT(flor__pg_connect(&pg, bare, 10), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "asks for a password"));
+    CHECK(contains(flor_errmsg(), "PGPASSWORD"));
+
+    setenv("PGPASSWORD", password, 1);
+    pg = connect_ok(bare);
+    CHECK(pg != NULL);
+    if (pg)
+        CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT 1", 0, NULL, buf, sizeof buf), 0);
+    flor__pg_close(pg);
+    unsetenv("PGPASSWORD");
+
+    snprintf(path, sizeof path, "%s/pgpass", server_dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f, "127.0.0.1:%s:flor_test:flor_test:%s\n", port, password);
+    fclose(f);
+    chmod(path, 0600);
+    setenv("PGPASSFILE", path, 1);
+    pg = connect_ok(bare);
+    CHECK(pg != NULL);
+    flor__pg_close(pg);
+    setenv("PGPASSFILE", "/nonexistent/pgpass", 1);
+
+    snprintf(path, sizeof path, "%s/pg_service.conf", server_dir);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f, "[team]\nhost=127.0.0.1\nport=%s\ndbname=flor_test\nuser=flor_test\npassword=%s\n",
+            port, password);
+    fclose(f);
+    setenv("PGSERVICEFILE", path, 1);
+    pg = connect_ok("service=team");
+    CHECK(pg != NULL);
+    if (pg)
+        CHECK(contains(flor__pg_where(pg), "flor_test@127.0.0.1"));
+    flor__pg_close(pg);
+    pg = connect_ok("postgresql:///?service=team");
+    CHECK(pg != NULL);
+    flor__pg_close(pg);
+    unsetenv("PGSERVICEFILE");
+}
+
+/* ---- read-only transactions ------------------------------------------------------------ */
+
+static void test_read_only_with_timeout(void)
+{
+    flor__pg *pg = connect_ok(url);
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    char buf[64];
+    CHECK_EQ_INT(flor__pg_exec(pg, "CREATE TABLE IF NOT EXISTS ro_probe (a int)"), 0);
+    CHECK_EQ_INT(flor__pg_begin_read(pg, 5000), 0);
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT count(*) FROM ro_probe", 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_INT(flor__pg_exec(pg, "INSERT INTO ro_probe VALUES (1)"), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "read-only"));
+    flor__pg_end(pg, 0);
+
+    CHECK_EQ_INT(flor__pg_begin_read(pg, 5000), 0);
+    CHECK_EQ_INT(flor__pg_exec(pg, "DROP TABLE ro_probe"), FLOR_EINVAL);
+    flor__pg_end(pg, 0);
+
+    /* A statement past the timeout is canceled: EIO, soon after the timeout. */
+    CHECK_EQ_INT(flor__pg_begin_read(pg, 300), 0);
+    double t0 = flor__mono();
+    CHECK_EQ_INT(flor__pg_exec(pg, "SELECT pg_sleep(5)"), FLOR_EIO);
+    double took = flor__mono() - t0;
+    CHECK(took >= 0.25 && took < 3.0);
+    CHECK(contains(flor_errmsg(), "statement timeout"));
+    flor__pg_end(pg, 0);
+
+    /* The timeout was the transaction's alone; the connection goes on. */
+    CHECK_EQ_INT(flor__pg_exec(pg, "INSERT INTO ro_probe VALUES (1)"), 0);
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT current_setting('statement_timeout')", 0, NULL, buf,
+                                 sizeof buf), 0);
+    CHECK_EQ_STR(buf, "0");
+    CHECK_EQ_INT(flor__pg_exec(pg, "DROP TABLE ro_probe"), 0);
+    flor__pg_close(pg);
+}
+
+/* ---- flor's tables ---------------------------------------------------------------------- */
+
+static void test_schema_made_once(void)
+{
+    flor__pg *pg = connect_ok(url);
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    char buf[64];
+    CHECK_EQ_INT(flor__pg_exec(pg, "CREATE SCHEMA team_a"), 0);
+    flor__pg_close(pg);
+    pg = connect_ok(url_with(password, "flor_test", "?options=-csearch_path%3Dteam_a"));
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    CHECK_EQ_INT(flor__pg_schema(pg), 0);
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT value FROM team_a.flor_meta WHERE key = 'schema_version'",
+                                 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_STR(buf, "1");
+    CHECK_EQ_INT(flor__pg_scalar(pg,
+                                 "SELECT count(*) FROM pg_tables WHERE schemaname = 'team_a'"
+                                 " AND tablename IN ('flor_meta', 'flor_checkouts', 'flor_sync',"
+                                 " 'flor_runs', 'flor_logs')",
+                                 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_STR(buf, "5");
+    /* Again, and from a second connection: used as it is. */
+    CHECK_EQ_INT(flor__pg_schema(pg), 0);
+    flor__pg *other = connect_ok(url_with(password, "flor_test", "?options=-csearch_path%3Dteam_a"));
+    CHECK(other != NULL);
+    if (other)
+        CHECK_EQ_INT(flor__pg_schema(other), 0);
+    flor__pg_close(other);
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT count(*) FROM team_a.flor_meta", 0, NULL, buf,
+                                 sizeof buf), 0);
+    CHECK_EQ_STR(buf, "2");
+
+    /* The tables keep a checkout's rows apart and refuse a value of two types. */
+    CHECK_EQ_INT(flor__pg_exec(pg,
+                               "INSERT INTO flor_checkouts(checkout, projid, host, path)"
+                               " VALUES ('c1', 'p', 'h', '/x');"
+                               "INSERT INTO flor_runs(checkout, run_id, projid, tstamp, filename,"
+                               " argv, host, pid, status, start_time)"
+                               " VALUES ('c1', 1, 'p', '2026-01-01T00:00:00', 'train', '[]', 'h',"
+                               " 7, 'finished', 1.0)"), 0);
+    CHECK_EQ_INT(flor__pg_exec(pg, "INSERT INTO flor_logs(checkout, log_id, run_id, name, value_int,"
+                                   " value_real, source) VALUES ('c1', 1, 1, 'loss', 1, 0.5, 'record')"),
+                 FLOR_EINVAL);
+    CHECK_EQ_INT(flor__pg_exec(pg, "INSERT INTO flor_logs(checkout, log_id, run_id, name,"
+                                   " value_real, source) VALUES ('c1', 1, 2, 'loss', 0.5, 'record')"),
+                 FLOR_EINVAL); /* no run 2 in c1 */
+
+    /* A newer flor's tables: refused, changing nothing. */
+    CHECK_EQ_INT(flor__pg_exec(pg, "UPDATE flor_meta SET value = '99' WHERE key = 'schema_version'"), 0);
+    CHECK_EQ_INT(flor__pg_schema(pg), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "schema version 99"));
+    CHECK(contains(flor_errmsg(), "upgrade flor"));
+    CHECK_EQ_INT(flor__pg_exec(pg, "UPDATE flor_meta SET value = '1' WHERE key = 'schema_version'"), 0);
+    CHECK_EQ_INT(flor__pg_exec(pg, "UPDATE flor_meta SET value = 'billing' WHERE key = 'program'"), 0);
+    CHECK_EQ_INT(flor__pg_schema(pg), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "another program"));
+    CHECK_EQ_INT(flor__pg_exec(pg, "DROP SCHEMA team_a CASCADE"), 0);
+    flor__pg_close(pg);
+}
+
+static void test_schema_of_another_program(void)
+{
+    flor__pg *pg = connect_ok(url);
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    char buf[64];
+    CHECK_EQ_INT(flor__pg_exec(pg, "CREATE SCHEMA billing;"
+                                   "CREATE TABLE billing.invoices (id int PRIMARY KEY)"), 0);
+    flor__pg_close(pg);
+    pg = connect_ok(url_with(password, "flor_test", "?options=-csearch_path%3Dbilling"));
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    CHECK_EQ_INT(flor__pg_schema(pg), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "a database of another program"));
+    CHECK(contains(flor_errmsg(), "'invoices'"));
+    CHECK(contains(flor_errmsg(), port));
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT count(*) FROM pg_tables WHERE schemaname = 'billing'",
+                                 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_STR(buf, "1"); /* nothing was added */
+    flor__pg_close(pg);
+
+    /* A search_path that names no schema there is: nowhere to make them. */
+    pg = connect_ok(url_with(password, "flor_test", "?options=-csearch_path%3Dno_such_schema"));
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    CHECK_EQ_INT(flor__pg_schema(pg), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "no schema"));
+    flor__pg_close(pg);
+}
+
+/* ---- the server stopped ------------------------------------------------------------------ */
+
+static int server(const char *what)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sh tests/pg/server.sh %s %s", what, server_dir);
+    return system(cmd);
+}
+
+static void test_server_stopped_and_started(void)
+{
+    flor__pg *pg = connect_ok(url);
+    CHECK(pg != NULL);
+    if (!pg)
+        return;
+    CHECK_EQ_INT(server("stop"), 0);
+    CHECK_EQ_INT(flor__pg_exec(pg, "SELECT 1"), FLOR_EIO);
+    CHECK(contains(flor_errmsg(), "connection was lost"));
+    CHECK(!contains(flor_errmsg(), password));
+    flor__pg_close(pg);
+    flor__pg *again = NULL;
+    CHECK_EQ_INT(flor__pg_connect(&again, url, 5), FLOR_EIO);
+    CHECK(contains(flor_errmsg(), "cannot connect"));
+    CHECK(!contains(flor_errmsg(), password));
+
+    CHECK_EQ_INT(server("restart"), 0);
+    again = connect_ok(url);
+    CHECK(again != NULL);
+    char buf[16];
+    if (again)
+        CHECK_EQ_INT(flor__pg_scalar(again, "SELECT 1", 0, NULL, buf, sizeof buf), 0);
+    flor__pg_close(again);
+}
+
+/* ---- the server -------------------------------------------------------------------------- */
+
+static void stop_server(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sh tests/pg/server.sh stop %s; rm -rf %s", server_dir, server_dir);
+    if (system(cmd) != 0)
+        printf("  could not stop the server in %s\n", server_dir);
+}
+
+/* Starts tests/pg/server.sh; 0, -1 to skip (the reason printed), -2 for a failure. */
+static int start_server(void)
+{
+    snprintf(server_dir, sizeof server_dir, "/tmp/flor-pg-%d", (int)getpid());
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "sh tests/pg/server.sh start %s", server_dir);
+    int st = system(cmd);
+    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 2) {
+        printf("skip test_pg: PostgreSQL is not installed (scripts/install-deps.sh installs it)\n");
+        return -1;
+    }
+    if (st != 0) {
+        printf("FAIL test_pg: tests/pg/server.sh could not start PostgreSQL in %s\n", server_dir);
+        return -2;
+    }
+    atexit(stop_server);
+    snprintf(cmd, sizeof cmd, "%s/port", server_dir);
+    FILE *f = fopen(cmd, "r");
+    if (!f || !fgets(port, sizeof port, f)) {
+        printf("FAIL test_pg: no port in %s\n", cmd);
+        if (f)
+            fclose(f);
+        return -2;
+    }
+    fclose(f);
+    port[strcspn(port, "\n")] = 0;
+    snprintf(url, sizeof url, "%s", url_with(password, "flor_test", ""));
+    return 0;
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *unset[] = {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE",
+                           "PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGCONNECT_TIMEOUT",
+                           "PGSSLMODE", "PGAPPNAME"};
+    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++)
+        unsetenv(unset[i]);
+    int started = start_server();
+    if (started == -1)
+        return check_summary();
+    if (started != 0) {
+        check_failed++;
+        return check_summary();
+    }
+    /* No ~/.pgpass of whoever runs the tests may answer for the test role. */
+    setenv("PGPASSFILE", "/nonexistent/pgpass", 1);
+    RUN(test_connect_and_statements);
+    RUN(test_wrong_password);
+    RUN(test_missing_database);
+    RUN(test_malformed_url);
+    RUN(test_closed_port);
+    RUN(test_password_sources);
+    RUN(test_read_only_with_timeout);
+    RUN(test_schema_made_once);
+    RUN(test_schema_of_another_program);
+    RUN(test_server_stopped_and_started);
+    return check_summary();
+}
