@@ -26,6 +26,7 @@
 #ifndef FLOR_PG_H
 #define FLOR_PG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct flor__pg flor__pg;

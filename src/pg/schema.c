@@ -71,6 +71,8 @@ static const char *const schema_v1 =
     "         + (value_text IS NOT NULL)::int <= 1)\n"
     ");\n"
     "CREATE INDEX flor_logs_by_run ON flor_logs (checkout, run_id);\n"
+    "CREATE UNIQUE INDEX flor_logs_replayed_once\n"
+    "  ON flor_logs (checkout, run_id, coalesce(ctx_id, 0), name) WHERE source = 'replay';\n"
     "CREATE INDEX flor_logs_by_name ON flor_logs (name);\n";
 
 /* One key of pg_advisory_xact_lock for making the tables ("flor" in ASCII). */

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "internal.h"
 #include "pg/pg.h"
+#include "team/team.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -354,6 +355,238 @@ static int server(const char *what)
     return system(cmd);
 }
 
+/* ---- the replicator: a checkout's journal copied to the server ----------------------------- */
+
+/* A checkout's journal: a SQLite database in a scratch directory, with
+ * two runs (run 1 finished, run 2 running) and LOGS logs of each kind of value. */
+struct journal {
+    char dir[64];
+    sqlite3 *db;
+};
+
+static int journal_new(struct journal *j, int logs)
+{
+    snprintf(j->dir, sizeof j->dir, "/tmp/flor-unit-pgj-XXXXXX");
+    if (!mkdtemp(j->dir) || flor__db_open(j->dir, 1, 0, &j->db) != 0)
+        return -1;
+    int64_t run;
+    char tstamp[32];
+    if (flor__runs_insert(j->db, "proj", "train", NULL, "[\"train\"]", &run, tstamp) != 0 ||
+        flor__runs_set_status(j->db, run, "finished", 0.01, NULL) != 0 ||
+        flor__runs_insert(j->db, "proj", "train", NULL, "[\"train\", \"--lr\"]", &run, tstamp) != 0)
+        return -1;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+             " INSERT INTO logs(run_id, ctx_id, name, value, source)"
+             " SELECT 1 + i %% 2, NULL, 'loss', CASE i %% 5 WHEN 0 THEN i WHEN 1 THEN i * 0.25"
+             " WHEN 2 THEN 'text ' || i WHEN 3 THEN 'NaN' ELSE NULL END, 'record' FROM n",
+             logs);
+    return flor__db_exec(j->db, sql) == 0 &&
+                   flor__db_exec(j->db, "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                                        " VALUES (1, NULL, 'top', 9e999, 'record'),"
+                                        " (1, NULL, 'low', -9e999, 'record')") == 0
+               ? 0
+               : -1;
+}
+
+static void journal_free(struct journal *j)
+{
+    sqlite3_close(j->db);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", j->dir);
+    if (system(cmd) != 0)
+        printf("  could not remove %s\n", j->dir);
+}
+
+/* A digest of what a journal holds, to see that a copy changed nothing. */
+static void journal_digest(sqlite3 *db, char *out, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    snprintf(out, n, "?");
+    if (sqlite3_prepare_v2(db,
+                           "SELECT (SELECT count(*) || ':' || total(rowid) || ':' || total(length(name))"
+                           " FROM logs) || '/' || (SELECT group_concat(run_id || status, ',') FROM runs)",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+static int64_t pg_count(flor__pg *pg, const char *sql)
+{
+    char buf[32];
+    if (flor__pg_scalar(pg, sql, 0, NULL, buf, sizeof buf) != 0) {
+        printf("  %s: %s\n", sql, flor_errmsg());
+        return -1;
+    }
+    return strtoll(buf, NULL, 10);
+}
+
+/* A connection to the fresh schema NAME, with flor's tables made there. */
+static flor__pg *team_schema(const char *name)
+{
+    char sql[128], query[128];
+    flor__pg *pg = connect_ok(url);
+    if (!pg)
+        return NULL;
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", name, name);
+    int rc = flor__pg_exec(pg, sql);
+    flor__pg_close(pg);
+    snprintf(query, sizeof query, "?options=-csearch_path%%3D%s", name);
+    pg = rc == 0 ? connect_ok(url_with(password, "flor_test", query)) : NULL;
+    if (pg && flor__pg_schema(pg) != 0) {
+        printf("  schema: %s\n", flor_errmsg());
+        flor__pg_close(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+static const flor__team_checkout checkout_a = {"a", "proj", "host-a", "/work/a"};
+static const flor__team_checkout checkout_b = {"b", "proj", "host-b", "/work/b"};
+
+static void test_sync_twice_copies_once(void)
+{
+    struct journal j;
+    flor__pg *pg = team_schema("team_once");
+    CHECK(pg != NULL);
+    CHECK_EQ_INT(journal_new(&j, 2500), 0);
+    if (!pg || !j.db)
+        return;
+    char before[256], after[256];
+    journal_digest(j.db, before, sizeof before);
+    flor__team_sync_stats st;
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(st.runs, 2);
+    CHECK_EQ_INT(st.logs, 2502);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 2502);
+    CHECK_EQ_INT(pg_count(pg, "SELECT high FROM flor_sync WHERE checkout = 'a' AND tbl = 'logs'"),
+                 2502);
+    journal_digest(j.db, after, sizeof after);
+    CHECK_EQ_STR(after, before); /* the journal is only read */
+
+    /* Again: nothing new, nothing doubled. */
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(st.runs, 0);
+    CHECK_EQ_INT(st.logs, 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 2502);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_runs"), 2);
+
+    /* Each value in the column of its type, as the journal has it. */
+    CHECK_EQ_INT(pg_count(pg, "SELECT sum(value_int) FROM flor_logs"), 5 * (500 * 501 / 2));
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE value_real = 'NaN'"), 500);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE value_text LIKE 'text %'"), 500);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE value_int IS NULL"
+                              " AND value_real IS NULL AND value_text IS NULL"), 500);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE value_real = 'Infinity'"
+                              " AND name = 'top' OR value_real = '-Infinity' AND name = 'low'"), 2);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE value_real = 375.25"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_runs WHERE checkout = 'a'"
+                              " AND run_id = 1 AND status = 'finished' AND ckpt_overhead = 0.01"), 1);
+
+    /* The journal goes on: a run ends, logs are added; only those travel. */
+    CHECK_EQ_INT(flor__runs_set_status(j.db, 2, "failed", -1, "out of memory"), 0);
+    CHECK_EQ_INT(flor__db_exec(j.db, "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                                     " VALUES (2, NULL, 'acc', 7, 'record'), (2, NULL, 'acc', 8, 'record')"),
+                 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(st.runs, 1);
+    CHECK_EQ_INT(st.logs, 2);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_runs WHERE run_id = 2 AND status = 'failed'"
+                              " AND reason = 'out of memory'"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 2504);
+
+    /* A later replay's value replaces the earlier replay's, as in the journal. */
+    CHECK_EQ_INT(flor__db_exec(j.db, "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                                     " VALUES (1, NULL, 'hindsight', 1, 'replay')"), 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(flor__db_exec(j.db, "INSERT OR REPLACE INTO logs(run_id, ctx_id, name, value, source)"
+                                     " VALUES (1, NULL, 'hindsight', 2, 'replay')"), 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE name = 'hindsight'"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT value_int FROM flor_logs WHERE name = 'hindsight'"), 2);
+    journal_free(&j);
+    flor__pg_close(pg);
+}
+
+static void test_two_checkouts_keep_their_runs(void)
+{
+    struct journal a, b;
+    flor__pg *pg = team_schema("team_two");
+    CHECK(pg != NULL);
+    CHECK_EQ_INT(journal_new(&a, 100), 0);
+    CHECK_EQ_INT(journal_new(&b, 30), 0);
+    if (!pg || !a.db || !b.db)
+        return;
+    CHECK_EQ_INT(flor__team_sync(a.db, pg, &checkout_a, NULL), 0);
+    CHECK_EQ_INT(flor__team_sync(b.db, pg, &checkout_b, NULL), 0);
+    /* Both journals have runs 1 and 2: four runs on the server. */
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_runs"), 4);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE checkout = 'a'"), 102);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE checkout = 'b'"), 32);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs l JOIN flor_runs r USING (checkout, run_id)"
+                              " WHERE checkout = 'b'"), 32); /* each log under its own checkout's run */
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_checkouts WHERE checkout = 'b'"
+                              " AND host = 'host-b' AND path = '/work/b'"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(DISTINCT (checkout, run_id)) FROM flor_logs"), 4);
+
+    /* The id of checkout a, claimed from elsewhere: refused, nothing copied. */
+    flor__team_checkout copied = {"a", "proj", "host-c", "/work/c"};
+    flor__team_sync_stats st;
+    CHECK_EQ_INT(flor__team_sync(b.db, pg, &copied, &st), FLOR_EINVAL);
+    CHECK(contains(flor_errmsg(), "already copied from host-a:/work/a"));
+    CHECK_EQ_INT(st.runs + st.logs, 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 134);
+    CHECK_EQ_INT(flor__team_sync(b.db, pg, &(flor__team_checkout){"", "p", "h", "/x"}, NULL),
+                 FLOR_EINVAL);
+    journal_free(&a);
+    journal_free(&b);
+    flor__pg_close(pg);
+}
+
+/* The server stopped: the copy fails and says so, the journal goes on
+ * untouched; started again, the copy catches up, each row once. */
+static void test_sync_server_stopped(void)
+{
+    struct journal j;
+    flor__pg *pg = team_schema("team_down");
+    CHECK(pg != NULL);
+    CHECK_EQ_INT(journal_new(&j, 1500), 0);
+    if (!pg || !j.db)
+        return;
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, NULL), 0);
+    CHECK_EQ_INT(server("stop"), 0);
+    CHECK_EQ_INT(flor__db_exec(j.db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                                     " WHERE i < 1200) INSERT INTO logs(run_id, ctx_id, name, value,"
+                                     " source) SELECT 2, NULL, 'late', i, 'record' FROM n"),
+                 0);
+    char before[256], after[256];
+    journal_digest(j.db, before, sizeof before);
+    flor__team_sync_stats st;
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), FLOR_EIO);
+    CHECK(contains(flor_errmsg(), "127.0.0.1"));
+    CHECK(!contains(flor_errmsg(), password));
+    CHECK_EQ_INT(st.logs, 0);
+    journal_digest(j.db, after, sizeof after);
+    CHECK_EQ_STR(after, before);
+    flor__pg_close(pg);
+
+    CHECK_EQ_INT(server("restart"), 0);
+    pg = connect_ok(url_with(password, "flor_test", "?options=-csearch_path%3Dteam_down"));
+    CHECK(pg != NULL);
+    if (pg) {
+        CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+        CHECK_EQ_INT(st.logs, 1200);
+        CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 1502 + 1200);
+        CHECK_EQ_INT(pg_count(pg, "SELECT count(DISTINCT log_id) FROM flor_logs"), 1502 + 1200);
+        CHECK_EQ_INT(pg_count(pg, "SELECT sum(value_int) FROM flor_logs WHERE name = 'late'"),
+                     1200 * 1201 / 2);
+    }
+    journal_free(&j);
+    flor__pg_close(pg);
+}
+
 static void test_server_stopped_and_started(void)
 {
     flor__pg *pg = connect_ok(url);
@@ -445,6 +678,9 @@ int main(void)
     RUN(test_read_only_with_timeout);
     RUN(test_schema_made_once);
     RUN(test_schema_of_another_program);
+    RUN(test_sync_twice_copies_once);
+    RUN(test_two_checkouts_keep_their_runs);
+    RUN(test_sync_server_stopped);
     RUN(test_server_stopped_and_started);
     return check_summary();
 }
