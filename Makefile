@@ -114,7 +114,7 @@ $(BUILD)/bench/%: bench/%.c $(STATIC) $(LIB_HDR)
 	$(CC) $(CFLAGS) -Isrc -Isrc/store -o $@ $< $(STATIC) $(LDLIBS)
 
 # Unit tests may reach into the library's internals.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(STATIC) $(LIB_HDR)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -Isrc/store -o $@ $< $(STATIC) $(LDLIBS)
 

@@ -41,9 +41,11 @@ if [ -z "$bin" ] && command -v pg_ctl >/dev/null 2>&1; then
 fi
 
 # as_owner CMD...: CMD as the server's user, in DIR (whose files it owns).
+# runuser is in /usr/sbin, which a plain PATH may lack.
+runuser=$(command -v runuser || echo /usr/sbin/runuser)
 as_owner() {
     if [ "$(id -u)" -eq 0 ]; then
-        (cd "$dir" && runuser -u nobody -- "$@")
+        (cd "$dir" && "$runuser" -u nobody -- "$@")
     else
         (cd "$dir" && "$@")
     fi

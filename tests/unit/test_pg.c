@@ -12,13 +12,12 @@
  * and does not start fails the test.
  */
 #include "check.h"
+#include "servers.h"
 #include "internal.h"
 #include "pg/pg.h"
 #include "team/team.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 static char server_dir[64];
 static char port[16];
@@ -614,30 +613,14 @@ static void test_server_stopped_and_started(void)
 
 /* ---- the server -------------------------------------------------------------------------- */
 
-static void stop_server(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "sh tests/pg/server.sh stop %s; rm -rf %s", server_dir, server_dir);
-    if (system(cmd) != 0)
-        printf("  could not stop the server in %s\n", server_dir);
-}
-
 /* Starts tests/pg/server.sh; 0, -1 to skip (the reason printed), -2 for a failure. */
 static int start_server(void)
 {
-    snprintf(server_dir, sizeof server_dir, "/tmp/flor-pg-%d", (int)getpid());
+    int rc = test_server_start("pg", "test_pg", "PostgreSQL");
+    if (rc != 0)
+        return rc;
+    snprintf(server_dir, sizeof server_dir, "%s", test_server_dir);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "sh tests/pg/server.sh start %s", server_dir);
-    int st = system(cmd);
-    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 2) {
-        printf("skip test_pg: PostgreSQL is not installed (scripts/install-deps.sh installs it)\n");
-        return -1;
-    }
-    if (st != 0) {
-        printf("FAIL test_pg: tests/pg/server.sh could not start PostgreSQL in %s\n", server_dir);
-        return -2;
-    }
-    atexit(stop_server);
     snprintf(cmd, sizeof cmd, "%s/port", server_dir);
     FILE *f = fopen(cmd, "r");
     if (!f || !fgets(port, sizeof port, f)) {
