@@ -544,6 +544,28 @@ static void test_two_checkouts_keep_their_runs(void)
     flor__pg_close(pg);
 }
 
+/* A large journal copied in transactions of 1,000 logs: all of it, once;
+ * the rate is printed (docs/team.md). */
+static void test_sync_many_logs(void)
+{
+    struct journal j;
+    flor__pg *pg = team_schema("team_many");
+    CHECK(pg != NULL);
+    CHECK_EQ_INT(journal_new(&j, 100000), 0);
+    if (!pg || !j.db)
+        return;
+    flor__team_sync_stats st;
+    double t0 = flor__mono();
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    double took = flor__mono() - t0;
+    printf("  100002 logs copied in %.2f s (%.0f rows/s)\n", took, 100002 / took);
+    CHECK_EQ_INT(st.logs, 100002);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 100002);
+    CHECK_EQ_INT(pg_count(pg, "SELECT sum(value_int) FROM flor_logs"), 5 * (20000LL * 20001 / 2));
+    journal_free(&j);
+    flor__pg_close(pg);
+}
+
 /* The server stopped: the copy fails and says so, the journal goes on
  * untouched; started again, the copy catches up, each row once. */
 static void test_sync_server_stopped(void)
@@ -663,6 +685,7 @@ int main(void)
     RUN(test_schema_of_another_program);
     RUN(test_sync_twice_copies_once);
     RUN(test_two_checkouts_keep_their_runs);
+    RUN(test_sync_many_logs);
     RUN(test_sync_server_stopped);
     RUN(test_server_stopped_and_started);
     return check_summary();
