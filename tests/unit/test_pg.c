@@ -17,7 +17,10 @@
 #include "pg/pg.h"
 #include "team/team.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static char server_dir[64];
 static char port[16];
@@ -566,6 +569,52 @@ static void test_sync_many_logs(void)
     flor__pg_close(pg);
 }
 
+/* A copy killed in the middle (SIGKILL, between or inside its
+ * transactions): the next copy goes on from the mark, and every row is
+ * on the server once. */
+static void test_sync_killed_midway(void)
+{
+    struct journal j;
+    flor__pg *pg = team_schema("team_killed");
+    CHECK(pg != NULL);
+    CHECK_EQ_INT(journal_new(&j, 100000), 0);
+    if (!pg || !j.db)
+        return;
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        sqlite3 *db = NULL;
+        flor__pg *c = NULL;
+        if (flor__db_open(j.dir, 0, 0, &db) == 0 &&
+            flor__pg_connect(&c, url_with(password, "flor_test", "?options=-csearch_path%3Dteam_killed"),
+                             10) == 0)
+            flor__team_sync(db, c, &checkout_a, NULL);
+        _exit(0);
+    }
+    CHECK(child > 0);
+    /* Kill it once some logs, not all, are on the server. */
+    int64_t there = 0;
+    for (int i = 0; i < 2000 && there < 5000; i++) {
+        usleep(5000);
+        there = pg_count(pg, "SELECT coalesce(max(high), 0) FROM flor_sync WHERE tbl = 'logs'");
+    }
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    int64_t before = pg_count(pg, "SELECT count(*) FROM flor_logs");
+    CHECK(before >= 5000 && before < 100002);
+    CHECK_EQ_INT(before, pg_count(pg, "SELECT high FROM flor_sync WHERE tbl = 'logs'"));
+
+    flor__team_sync_stats st;
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(st.logs, 100002 - before);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 100002);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(DISTINCT log_id) FROM flor_logs"), 100002);
+    CHECK_EQ_INT(pg_count(pg, "SELECT sum(value_int) FROM flor_logs"), 5 * (20000LL * 20001 / 2));
+    journal_free(&j);
+    flor__pg_close(pg);
+}
+
 /* The server stopped: the copy fails and says so, the journal goes on
  * untouched; started again, the copy catches up, each row once. */
 static void test_sync_server_stopped(void)
@@ -686,6 +735,7 @@ int main(void)
     RUN(test_sync_twice_copies_once);
     RUN(test_two_checkouts_keep_their_runs);
     RUN(test_sync_many_logs);
+    RUN(test_sync_killed_midway);
     RUN(test_sync_server_stopped);
     RUN(test_server_stopped_and_started);
     return check_summary();
