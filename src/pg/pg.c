@@ -15,6 +15,8 @@
 struct flor__pg {
     PGconn *conn;
     char *where;
+    flor__buf copy; /* rows of a COPY not sent yet */
+    int copy_err;   /* the first failure of this COPY's rows */
 };
 
 /* ---- secrets kept out of messages --------------------------------------- */
@@ -189,6 +191,7 @@ void flor__pg_close(flor__pg *pg)
         return;
     PQfinish(pg->conn);
     free(pg->where);
+    flor__buf_release(&pg->copy);
     free(pg);
 }
 
@@ -335,4 +338,78 @@ int flor__pg_end(flor__pg *pg, int commit)
      * rolls back what a lost connection left open. */
     PQclear(PQexec(pg->conn, "ROLLBACK"));
     return 0;
+}
+
+/* ---- COPY ---------------------------------------------------------------- */
+
+#define COPY_FLUSH (256 * 1024)
+
+int flor__pg_copy_begin(flor__pg *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg->conn, sql);
+    int rc = r && PQresultStatus(r) == PGRES_COPY_IN ? 0 : result_err(pg, r, sql);
+    PQclear(r);
+    pg->copy.len = 0;
+    pg->copy_err = 0;
+    return rc;
+}
+
+static int copy_send(flor__pg *pg)
+{
+    if (pg->copy.len && PQputCopyData(pg->conn, pg->copy.p, (int)pg->copy.len) != 1) {
+        char *why = one_line(PQerrorMessage(pg->conn), NULL, NULL);
+        pg->copy_err = flor__err(FLOR_EIO, "%s: COPY: the rows could not be sent: %s", pg->where,
+                                 why ? why : "");
+        free(why);
+    }
+    pg->copy.len = 0;
+    return pg->copy_err;
+}
+
+int flor__pg_copy_row(flor__pg *pg, int n, const char *const *vals)
+{
+    if (pg->copy_err)
+        return pg->copy_err;
+    flor__buf *b = &pg->copy;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (i)
+            rc = flor__buf_add(b, "\t", 1);
+        if (!vals[i]) {
+            rc = rc ? rc : flor__buf_add(b, "\\N", 2);
+            continue;
+        }
+        const char *p = vals[i], *run = p;
+        for (; *p && rc == 0; p++) {
+            const char *esc = *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r"
+                            : *p == '\t' ? "\\t" : NULL;
+            if (!esc)
+                continue;
+            rc = flor__buf_add(b, run, (size_t)(p - run));
+            rc = rc ? rc : flor__buf_add(b, esc, 2);
+            run = p + 1;
+        }
+        rc = rc ? rc : flor__buf_add(b, run, (size_t)(p - run));
+    }
+    rc = rc ? rc : flor__buf_add(b, "\n", 1);
+    if (rc != 0)
+        return pg->copy_err = flor__err(FLOR_ENOMEM, "%s: COPY: out of memory", pg->where);
+    return b->len >= COPY_FLUSH ? copy_send(pg) : 0;
+}
+
+int flor__pg_copy_end(flor__pg *pg)
+{
+    int rc = pg->copy_err ? pg->copy_err : copy_send(pg);
+    if (PQputCopyEnd(pg->conn, rc ? "flor: the rows could not be read" : NULL) != 1 && rc == 0)
+        rc = flor__err(FLOR_EIO, "%s: COPY: the end could not be sent", pg->where);
+    PGresult *r;
+    while ((r = PQgetResult(pg->conn))) {
+        if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = result_err(pg, r, "COPY");
+        PQclear(r);
+    }
+    if (rc == 0 && PQstatus(pg->conn) != CONNECTION_OK)
+        rc = result_err(pg, NULL, "COPY");
+    pg->copy_err = 0;
+    return rc;
 }

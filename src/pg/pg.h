@@ -72,6 +72,15 @@ int flor__pg_begin_read(flor__pg *pg, int timeout_ms);
 int flor__pg_begin(flor__pg *pg);
 int flor__pg_end(flor__pg *pg, int commit);
 
+/* COPY, for many rows at once: flor__pg_copy_begin() runs SQL, a "COPY
+ * TABLE (COLUMNS) FROM STDIN" (text format); flor__pg_copy_row() adds a
+ * row of N text values (NULL: SQL NULL), escaped and buffered;
+ * flor__pg_copy_end() sends the rest and returns the server's verdict
+ * (after a failed row, it ends the COPY and returns that failure). */
+int flor__pg_copy_begin(flor__pg *pg, const char *sql);
+int flor__pg_copy_row(flor__pg *pg, int n, const char *const *vals);
+int flor__pg_copy_end(flor__pg *pg);
+
 /* ---- schema.c: flor's tables --------------------------------------------- */
 
 /* Makes flor's tables in the connection's current schema (search_path's

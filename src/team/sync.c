@@ -1,8 +1,8 @@
 /*
  * sync.c -- the replicator: a checkout's runs and logs, from its SQLite
- * journal to the team's PostgreSQL, exactly once (team/team.h).  Rows go
- * as multi-row INSERTs of text parameters, which the server converts to
- * the columns' types.
+ * journal to the team's PostgreSQL, exactly once (team/team.h).  Runs go
+ * as multi-row INSERTs of text parameters, logs by COPY; the server
+ * converts the text to the columns' types.
  */
 #include "team/team.h"
 #include "db/db.h"
@@ -14,7 +14,7 @@
 #define RUN_COLS 19 /* checkout + the 18 columns of flor__export_runs */
 #define LOG_COLS 9  /* checkout, log_id, run_id, ctx_id, name, value_int, value_real, value_text, source */
 #define RUNS_PER_INSERT 200
-#define LOGS_PER_TX 1000
+#define LOGS_PER_TX 10000
 
 /* Rows waiting to be sent: N rows of NCOLS text values (NULL: SQL NULL). */
 typedef struct batch {
@@ -159,12 +159,13 @@ static int on_run(void *vctx, sqlite3_stmt *row)
 
 /* ---- logs ------------------------------------------------------------------ */
 
+/* The logs go by COPY into a temporary table, then into flor_logs by
+ * INSERT ... SELECT, which can say what to do with a row already there. */
 #define LOG_NAMES "checkout, log_id, run_id, ctx_id, name, value_int, value_real, value_text, source"
 
 struct logs_ctx {
     flor__pg *pg;
     const char *checkout;
-    batch recorded, replayed; /* by source: replayed values replace earlier ones */
     int64_t upto;                   /* the last log whose run was copied */
     int64_t high, seen, inserted;   /* inserted: by committed transactions */
 };
@@ -172,10 +173,7 @@ struct logs_ctx {
 static int on_log(void *vctx, sqlite3_stmt *row)
 {
     struct logs_ctx *x = vctx;
-    const char *source = (const char *)sqlite3_column_text(row, 5);
-    batch *b = source && strcmp(source, "replay") == 0 ? &x->replayed : &x->recorded;
-    char **v = b->vals + (size_t)b->n * LOG_COLS;
-    b->n++;
+    char *v[LOG_COLS] = {0};
     x->seen++;
     x->high = sqlite3_column_int64(row, 0);
     int rc = (v[0] = flor__strdup(x->checkout)) ? 0 : FLOR_ENOMEM;
@@ -197,12 +195,24 @@ static int on_log(void *vctx, sqlite3_stmt *row)
     if (rc == 0)
         rc = column_text(row, 5, &v[8]);
     if (rc == FLOR_ENOMEM)
-        return flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows");
+        rc = flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows");
+    if (rc == 0)
+        rc = flor__pg_copy_row(x->pg, LOG_COLS, (const char *const *)v);
+    for (int c = 0; c < LOG_COLS; c++)
+        free(v[c]);
     return rc;
 }
 
-static const char replay_upsert[] =
-    "ON CONFLICT (checkout, run_id, coalesce(ctx_id, 0), name) WHERE source = 'replay'"
+static const char logs_stage[] =
+    "CREATE TEMP TABLE IF NOT EXISTS flor_logs_in (LIKE flor_logs) ON COMMIT DELETE ROWS";
+static const char logs_recorded[] =
+    "INSERT INTO flor_logs (" LOG_NAMES ") SELECT " LOG_NAMES " FROM flor_logs_in"
+    " WHERE source <> 'replay' ON CONFLICT (checkout, log_id) DO NOTHING";
+/* A value recomputed by a later replay replaces the earlier replay's. */
+static const char logs_replayed[] =
+    "INSERT INTO flor_logs (" LOG_NAMES ") SELECT " LOG_NAMES " FROM flor_logs_in"
+    " WHERE source = 'replay'"
+    " ON CONFLICT (checkout, run_id, coalesce(ctx_id, 0), name) WHERE source = 'replay'"
     " DO UPDATE SET log_id = excluded.log_id, value_int = excluded.value_int,"
     " value_real = excluded.value_real, value_text = excluded.value_text";
 
@@ -225,18 +235,24 @@ static int copy_logs_once(sqlite3 *db, struct logs_ctx *x, int *more)
                              "SELECT high FROM flor_sync WHERE checkout = $1 AND tbl = 'logs'"
                              " FOR UPDATE",
                              1, key, high, sizeof high);
+    if (rc == 0)
+        rc = flor__pg_exec(x->pg, logs_stage);
+    if (rc == 0)
+        rc = flor__pg_copy_begin(x->pg, "COPY flor_logs_in (" LOG_NAMES ") FROM STDIN");
     if (rc == 0) {
         x->high = strtoll(high, NULL, 10);
         x->seen = 0;
         rc = flor__export_logs(db, x->high, x->upto, LOGS_PER_TX, on_log, x);
+        int end = flor__pg_copy_end(x->pg);
+        rc = rc ? rc : end;
     }
-    int64_t inserted = 0;
-    if (rc == 0)
-        rc = batch_send(x->pg, &x->recorded, "flor_logs (" LOG_NAMES ")",
-                        "ON CONFLICT (checkout, log_id) DO NOTHING", &inserted);
-    if (rc == 0)
-        rc = batch_send(x->pg, &x->replayed, "flor_logs (" LOG_NAMES ")", replay_upsert,
-                        &inserted);
+    int64_t inserted = 0, rows = 0;
+    if (rc == 0 && x->seen > 0)
+        rc = flor__pg_execp(x->pg, logs_recorded, 0, NULL, &rows);
+    inserted += rows, rows = 0;
+    if (rc == 0 && x->seen > 0)
+        rc = flor__pg_execp(x->pg, logs_replayed, 0, NULL, &rows);
+    inserted += rows;
     if (rc == 0 && x->seen > 0) {
         snprintf(high, sizeof high, "%lld", (long long)x->high);
         const char *p[] = {x->checkout, high};
@@ -244,8 +260,6 @@ static int copy_logs_once(sqlite3 *db, struct logs_ctx *x, int *more)
                             "UPDATE flor_sync SET high = $2 WHERE checkout = $1 AND tbl = 'logs'",
                             2, p, NULL);
     }
-    batch_clear(&x->recorded);
-    batch_clear(&x->replayed);
     if (rc != 0) {
         flor__pg_end(x->pg, 0);
         return rc;
@@ -317,16 +331,11 @@ int flor__team_sync(sqlite3 *db, flor__pg *pg, const flor__team_checkout *co,
     if (st)
         st->runs = r.changed;
 
-    rc = batch_init(&x.recorded, LOG_COLS, LOGS_PER_TX);
-    if (rc == 0)
-        rc = batch_init(&x.replayed, LOG_COLS, LOGS_PER_TX);
-    int more = rc == 0;
+    int more = 1;
     while (rc == 0 && more) {
         rc = copy_logs_once(db, &x, &more);
         if (st)
             st->logs = x.inserted;
     }
-    batch_free(&x.recorded);
-    batch_free(&x.replayed);
     return rc;
 }

@@ -35,8 +35,8 @@ typedef struct flor__team_sync_stats {
  *     a resumed run), in one transaction;
  *   - the logs above the checkout's high-water mark on the server (the
  *     largest local rowid copied: flor_sync's row (CO->id, 'logs')), in
- *     transactions of at most 1,000 rows that move the mark with the rows,
- *     so a copy cut off anywhere (the server stopped, the process killed)
+ *     transactions of at most 10,000 rows (sent by COPY) that move the
+ *     mark with the rows, so a copy cut off anywhere (the server stopped, the process killed)
  *     leaves each row on the server once or not yet, and the next call
  *     goes on from there.  A value recomputed by a later replay replaces
  *     the one an earlier replay stored at the same place, as locally.

@@ -499,6 +499,14 @@ static void test_sync_twice_copies_once(void)
                               " AND reason = 'out of memory'"), 1);
     CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 2504);
 
+    /* Text with the characters COPY escapes arrives as it was. */
+    CHECK_EQ_INT(flor__db_exec(j.db, "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                                     " VALUES (2, NULL, 'odd', 'a' || char(9) || 'b' || char(10)"
+                                     " || 'c\\d' || char(13) || '\\N', 'record')"), 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE name = 'odd' AND value_text ="
+                              " 'a' || chr(9) || 'b' || chr(10) || 'c\\d' || chr(13) || '\\N'"), 1);
+
     /* A later replay's value replaces the earlier replay's, as in the journal. */
     CHECK_EQ_INT(flor__db_exec(j.db, "INSERT INTO logs(run_id, ctx_id, name, value, source)"
                                      " VALUES (1, NULL, 'hindsight', 1, 'replay')"), 0);
