@@ -4,7 +4,9 @@
 # client's HTTP and signing; radosgw, ceph-mon and ceph-osd are the S3
 # server the tests start (tests/s3/server.sh, docs/remote.md); slurm-wlm
 # and munge the one-node Slurm cluster of the replay tests
-# (tests/slurm/cluster.sh, docs/team.md).
+# (tests/slurm/cluster.sh, docs/team.md); libpq-dev the team database's
+# client (src/pg/) and postgresql the server its tests start
+# (tests/pg/server.sh).
 set -e
 PKGS="build-essential pkg-config git sqlite3 libsqlite3-dev libgit2-dev libzstd-dev
 libxxhash-dev zlib1g-dev bc python3-dev python3-torch python3-numpy python3-pandas
