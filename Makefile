@@ -10,7 +10,7 @@
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2
-DEPS    := sqlite3 libgit2 libzstd libxxhash libcurl
+DEPS    := sqlite3 libgit2 libzstd libxxhash libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(DEPS))
 PKG_LIBS   := $(shell pkg-config --libs $(DEPS))
 # Only the flor command (and the Python module, which links its code) needs
@@ -141,7 +141,7 @@ $(BUILD)/bench/%: bench/%.c $(STATIC) $(LIB_HDR)
 	$(CC) $(CFLAGS) -Isrc -Isrc/store -o $@ $< $(STATIC) $(LDLIBS)
 
 # Unit tests may reach into the library's internals.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(STATIC) $(LIB_HDR)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(STATIC) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc -Isrc/store -o $@ $< $(STATIC) $(LDLIBS)
 
@@ -167,13 +167,14 @@ demo: all
 bench: all $(BENCH_BIN) $(PROGS)
 	@FLOR_BUILD=$(abspath $(BUILD)) sh bench/run.sh
 
-# flor.pc names PREFIX: made anew by every install.  libcurl is linked by
-# name (Libs.private), not through its own .pc: a static link would pull
-# in every library curl was built with (rtmp, ldap, ssh2...), whose -dev
-# packages a user need not have; the shared libcurl serves both links.
+# flor.pc names PREFIX: made anew by every install.  libcurl and libpq are
+# linked by name (Libs.private), not through their own .pc: a static link
+# would pull in every library they were built with (rtmp, ldap, ssh2,
+# gssapi...), whose -dev packages a user need not have; their shared
+# libraries serve both links.
 flor.pc: flor.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define FLOR_VERSION "\(.*\)"/\1/p' include/flor.h)|' \
-	    -e 's|@DEPS@|$(filter-out libcurl,$(DEPS))|' flor.pc.in > $@
+	    -e 's|@DEPS@|$(filter-out libcurl libpq,$(DEPS))|' flor.pc.in > $@
 
 install: all flor.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

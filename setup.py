@@ -27,7 +27,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.egg_info import egg_info
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEPS = ["sqlite3", "libgit2", "libzstd", "libxxhash", "libcurl"]
+DEPS = ["sqlite3", "libgit2", "libzstd", "libxxhash", "libcurl", "libpq"]
 # The flor command's own (flor serve, flor plot), as the Makefile's CLI_DEPS.
 CLI_DEPS = ["libmicrohttpd", "libpng"]
 # The Makefile's CFLAGS_BASE, and -UNDEBUG: Python's own flags define
@@ -87,7 +87,7 @@ class build_flor_ext(build_ext):
             lib_obj, cli_obj, py_obj = [[o for f in fs for o in f.result()] for fs in futures]
         self.compiler.create_static_lib(lib_obj, "flor", output_dir=self.build_temp)
         archive = self.compiler.library_filename("flor", output_dir=self.build_temp)
-        libs = pkg_config("--libs", ["-lsqlite3", "-lgit2", "-lzstd", "-lxxhash", "-lcurl"]) + \
+        libs = pkg_config("--libs", ["-lsqlite3", "-lgit2", "-lzstd", "-lxxhash", "-lcurl", "-lpq"]) + \
             pkg_config("--libs", ["-lmicrohttpd", "-lpng16"], CLI_DEPS)
         self.compiler.link_shared_object(
             cli_obj + py_obj + [archive], self.get_ext_fullpath(ext.name),

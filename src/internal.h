@@ -12,6 +12,8 @@
 #include "store/store.h"
 #include "git/git.h"
 #include "remote/remote.h"
+#include "pg/pg.h"
+#include "team/team.h"
 #include "project/project.h"
 #include "checkpoint/checkpoint.h"
 #include "record/record.h"

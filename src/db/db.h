@@ -532,4 +532,20 @@ int flor__catalog_drop_segments(sqlite3 *db, const int64_t *ids, size_t n);
 int flor__catalog_totals(sqlite3 *db, const char *url, int64_t *segments, int64_t *bytes,
                          int64_t *chunks);
 
+/* ---- export.c: what the replicator reads (docs/team.md) ----------------- */
+
+/* FN per run, by run_id: 0 run_id, 1 projid, 2 tstamp, 3 filename, 4 vid,
+ * 5 argv, 6 host, 7 pid, 8 proc_start, 9 status, 10 start_time, 11
+ * end_time, 12 ckpt_overhead, 13 reason, 14 rank, 15 world_size, 16 job,
+ * 17 launcher (a database of schema version 4 or later). */
+int flor__export_runs(sqlite3 *db, flor__row_fn fn, void *ctx);
+/* The largest rowid of logs into *LAST (0 when there is none).  Read
+ * before the runs, it bounds the logs whose runs those are. */
+int flor__export_logs_last(sqlite3 *db, int64_t *last);
+/* FN per log whose rowid is above AFTER and at most UPTO, by rowid, at
+ * most LIMIT: 0 rowid, 1 run_id, 2 ctx_id, 3 name, 4 value (any type), 5
+ * source. */
+int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int limit, flor__row_fn fn,
+                      void *ctx);
+
 #endif

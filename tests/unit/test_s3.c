@@ -9,6 +9,7 @@
  * not start fails the test.
  */
 #include "check.h"
+#include "servers.h"
 #include "internal.h"
 #include "remote/remote.h"
 
@@ -371,14 +372,6 @@ static void test_profile_credentials(void)
 
 /* ---- the server ---------------------------------------------------------------------- */
 
-static void stop_server(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "sh tests/s3/server.sh stop %s; rm -rf %s", server_dir, server_dir);
-    if (system(cmd) != 0)
-        printf("  could not stop the server in %s\n", server_dir);
-}
-
 /* Starts tests/s3/server.sh unless FLOR_TEST_S3_ENDPOINT names a server;
  * 0, or -1 with the reason printed. */
 static int start_server(void)
@@ -392,20 +385,11 @@ static int start_server(void)
         printf("FAIL test_s3: FLOR_TEST_S3_ENDPOINT is set without FLOR_TEST_S3_KEY and _SECRET\n");
         return -2;
     }
-    snprintf(server_dir, sizeof server_dir, "/tmp/flor-s3-%d", (int)getpid());
+    int rc = test_server_start("s3", "test_s3", "radosgw");
+    if (rc != 0)
+        return rc;
+    snprintf(server_dir, sizeof server_dir, "%s", test_server_dir);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "sh tests/s3/server.sh start %s", server_dir);
-    int st = system(cmd);
-    if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 2) {
-        printf("skip test_s3: radosgw is not installed (scripts/install-deps.sh installs it)\n");
-        return -1;
-    }
-    if (st != 0) {
-        /* Installed but not starting is a failure: server.sh printed why. */
-        printf("FAIL test_s3: tests/s3/server.sh could not start radosgw in %s\n", server_dir);
-        return -2;
-    }
-    atexit(stop_server);
     snprintf(cmd, sizeof cmd, "%s/endpoint", server_dir);
     static char url[128];
     FILE *f = fopen(cmd, "r");

@@ -1,0 +1,51 @@
+/*
+ * team/team.h -- a team's runs in PostgreSQL (private to libflor): the
+ * replicator, which copies the rows of a checkout's SQLite journal to the
+ * team's PostgreSQL database, exactly once.  It calls pg/, db/ and base/.
+ * docs/team.md ("A team's runs in PostgreSQL") is the design.
+ *
+ * Conventions as in pg/pg.h: 0 or a negative FLOR_E* code with the
+ * thread's message; a message names the server, never a password.
+ */
+#ifndef FLOR_TEAM_H
+#define FLOR_TEAM_H
+
+#include "pg/pg.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* Who is copying: every row it copies is keyed by ID on the server. */
+typedef struct flor__team_checkout {
+    const char *id;     /* the checkout's id, unique in the team's database */
+    const char *projid; /* the project's name (runs.projid) */
+    const char *host;   /* the machine it is on */
+    const char *path;   /* its directory there */
+} flor__team_checkout;
+
+typedef struct flor__team_sync_stats {
+    int64_t runs; /* run rows the server got or that changed there */
+    int64_t logs; /* log rows the server got */
+} flor__team_sync_stats;
+
+/* Copies to PG (whose flor tables flor__pg_schema() made or checked) the
+ * rows of DB's runs and logs that the server lacks, as checkout CO:
+ *
+ *   - every run's row, inserted or brought up to date (a run that ended,
+ *     a resumed run), in one transaction;
+ *   - the logs above the checkout's high-water mark on the server (the
+ *     largest local rowid copied: flor_sync's row (CO->id, 'logs')), in
+ *     transactions of at most 10,000 rows (sent by COPY) that move the
+ *     mark with the rows, so a copy cut off anywhere (the server stopped, the process killed)
+ *     leaves each row on the server once or not yet, and the next call
+ *     goes on from there.  A value recomputed by a later replay replaces
+ *     the one an earlier replay stored at the same place, as locally.
+ *
+ * Reads DB only: the journal is never changed.  Refused (FLOR_EINVAL,
+ * copying nothing): CO->id already copied from another host or path (a
+ * copied .flor directory would mix two journals' rows).  ST, when not
+ * NULL, gets the counts (also when a later transaction fails). */
+int flor__team_sync(sqlite3 *db, flor__pg *pg, const flor__team_checkout *co,
+                    flor__team_sync_stats *st);
+
+#endif
