@@ -32,6 +32,11 @@ static int test_server_start(const char *kind, const char *test, const char *wha
     snprintf(test_server_kind, sizeof test_server_kind, "%s", kind);
     snprintf(test_server_dir, sizeof test_server_dir, "/tmp/flor-%s-%d", kind, (int)getpid());
     char cmd[256];
+    snprintf(cmd, sizeof cmd, "tests/%s/server.sh", kind);
+    if (access(cmd, R_OK) != 0) { /* sh's status 2 for a missing script is not "not installed" */
+        printf("FAIL %s: no %s here: run the test from the repository's root\n", test, cmd);
+        return -2;
+    }
     snprintf(cmd, sizeof cmd, "sh tests/%s/server.sh start %s", kind, test_server_dir);
     int st = system(cmd);
     if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 2) {
