@@ -246,6 +246,8 @@ int flor_project_pull(flor_project *p, const int64_t *runs, size_t n, flor_progr
             break;
         rc = flor__fetch_run(pl.f, progress, arg);
     }
+    if (!rc) /* what was fetched is durable here before pull says so */
+        rc = flor__store_sync(p->store);
     struct flor__fetch_stats fs = {0};
     if (pl.f)
         fs = *flor__fetch_stats(pl.f);

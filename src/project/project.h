@@ -85,6 +85,11 @@ char *flor__remote_key(const flor__remote *r, const char *name);
 /* Sets S's remote hook (store.h) to fetch chunks through the catalogue in
  * DATADIR's database and the project's remote, opened on first need. */
 int flor__fetcher_attach(flor__store *s, const char *datadir, flor__fetcher **out);
+/* Fetches at once what every object of checkpoint CKPT_ID lacks (a restore
+ * calls it first: one ranged GET for records close together, instead of
+ * one batch per object).  0 when nothing is missing or there is no remote
+ * (the get then says what is missing). */
+int flor__project_prefetch(flor_project *p, int64_t ckpt_id);
 void flor__fetcher_free(flor__fetcher *f);
 
 /* ---- fetch.c: bringing records back from the remote ------------------------------ */

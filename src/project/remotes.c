@@ -248,32 +248,90 @@ static int count_missing(void *ctx, const flor__hash *h)
     return 0;
 }
 
-/* What O lacks, fetched in a few ranged GETs before the store reads it
- * (in rounds: a fetched delta may lack its base). */
-static int hook_prefetch(void *ctx, const struct flor__obj *o)
+/* Makes F ready to fetch: the catalogue, the remote, the batch.  0, or 1
+ * when there is nothing to fetch from (no remote, or one that cannot be
+ * used: FETCH then says why, chunk by chunk), or an error. */
+static int fetcher_ready(struct flor__fetcher *f)
 {
-    struct flor__fetcher *f = ctx;
-    size_t missing = 0;
-    int rc = flor__store_missing(f->store, o, count_missing, &missing);
-    /* nothing missing is the usual case; without a remote (or one that
-     * cannot be opened) FETCH says why, chunk by chunk */
-    if (rc || !missing || f->broken || fetcher_catalog(f) != 0)
-        return rc;
+    if (f->broken || fetcher_catalog(f) != 0)
+        return 1;
+    int rc = 0;
     if (!f->remote && (rc = flor__remote_open(f->db, &f->remote)) != 0) {
         f->broken = 1;
         snprintf(f->why, sizeof f->why, "%s", flor_errmsg());
         return flor__err(rc, "checkpoint chunks are on the remote, which cannot be used: %s",
                          f->why);
     }
-    if (!f->batch && (rc = flor__fetch_open(f->store, f->cat, f->remote, &f->batch)) != 0)
+    if (!f->batch)
+        rc = flor__fetch_open(f->store, f->cat, f->remote, &f->batch);
+    return rc;
+}
+
+/* The objects a prefetch is for: one manifest, or every object of a
+ * checkpoint. */
+struct objs {
+    struct flor__fetcher *f;
+    const struct flor__obj *one;
+    sqlite3 *db;
+    int64_t ckpt;
+    int (*fn)(void *, const flor__hash *);
+    void *arg;
+};
+
+static int missing_of_row(void *ctx, const flor__ckpt_object *row)
+{
+    struct objs *x = ctx;
+    struct flor__obj o;
+    if (flor__obj_decode(row->manifest, row->manifest_len, &o) != 0) {
+        flor__err_clear();
+        return 0; /* the restore reports it */
+    }
+    int rc = flor__store_missing(x->f->store, &o, x->fn, x->arg);
+    flor__obj_release(&o);
+    return rc;
+}
+
+static int each_missing(struct objs *x, int (*fn)(void *, const flor__hash *), void *arg)
+{
+    x->fn = fn;
+    x->arg = arg;
+    if (x->one)
+        return flor__store_missing(x->f->store, x->one, fn, arg);
+    return flor__checkpoint_objects_each(x->db, x->ckpt, missing_of_row, x);
+}
+
+/* What the objects lack, fetched in a few ranged GETs before the store
+ * reads them (in rounds: a fetched delta may lack its base). */
+static int prefetch(struct objs *x)
+{
+    struct flor__fetcher *f = x->f;
+    size_t missing = 0;
+    int rc = each_missing(x, count_missing, &missing);
+    if (rc || !missing) /* nothing missing: the usual case */
         return rc;
+    if ((rc = fetcher_ready(f)) != 0)
+        return rc < 0 ? rc : 0;
     for (int round = 0; !rc && round < 8; round++) {
-        rc = flor__store_missing(f->store, o, flor__fetch_want, f->batch);
+        rc = each_missing(x, flor__fetch_want, f->batch);
         if (rc || !flor__fetch_pending(f->batch))
             break;
         rc = flor__fetch_run(f->batch, NULL, NULL);
     }
     return rc;
+}
+
+static int hook_prefetch(void *ctx, const struct flor__obj *o)
+{
+    struct objs x = {.f = ctx, .one = o};
+    return prefetch(&x);
+}
+
+int flor__project_prefetch(flor_project *p, int64_t ckpt_id)
+{
+    if (!p->fetcher)
+        return 0;
+    struct objs x = {.f = p->fetcher, .db = p->db, .ckpt = ckpt_id};
+    return prefetch(&x);
 }
 
 void flor__fetcher_free(flor__fetcher *f)

@@ -212,6 +212,9 @@ int flor__restore_checkpoint(flor_project *p, int64_t run, int64_t id, const cha
     int rc = flor__project_store(p);
     if (rc)
         return rc;
+    /* the chunks an evicted checkpoint needs, fetched together */
+    if ((rc = flor__project_prefetch(p, id)) != 0)
+        return flor__err_wrap(rc, "checkpoint of run %lld at %s", (long long)run, where);
     restore_ctx x = {p, run, where};
     return flor__checkpoint_objects_each(p->db, id, restore_object, &x);
 }

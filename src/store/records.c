@@ -235,11 +235,9 @@ int flor__store_add_records(flor__store *s, const void *p, size_t n, const char 
     rc = flor__writer_lock_shared(s);
     if (!rc)
         rc = append_records(s, p, n, added);
-    int rc2 = flor__writer_sync(s, &s->w, 1);
     unlock(&s->wmu);
-    flor__cache_settle(s);
     unlock(&s->opmu);
-    return rc ? rc : rc2;
+    return rc;
 }
 
 /* ---- the remote hook ----------------------------------------------------- */

@@ -301,7 +301,9 @@ int flor__store_read(flor__store *s, uint32_t pack, uint64_t off, void *dst, siz
 /* Checks records given as bytes (N bytes at P, each a 64-byte header and its
  * stored bytes, back to back: what a spooler uploaded) -- the header's
  * checksum and the stored bytes' -- and appends those the store lacks to
- * its pack, then syncs.  WHAT names the bytes' origin in messages (an
+ * its pack.  They are readable at once; the next flor__store_sync (or the
+ * close) makes them durable -- a copy of what is safe elsewhere need not
+ * cost a sync per fetch.  WHAT names the bytes' origin in messages (an
  * object's URL).  *ADDED (may be NULL) counts the records added.
  * @return 0, FLOR_ECORRUPT naming WHAT and the offset (nothing is added
  *         then), FLOR_EIO, FLOR_EUSAGE after fork, FLOR_ENOMEM. */
