@@ -252,7 +252,7 @@ test_expect_success 'an object altered after its pack was evicted: the restore f
     s3 GET "/flor-test/$key" -o seg && flip seg 100 &&
     s3 PUT "/flor-test/$key" -T seg -o /dev/null &&
     test_must_fail ckpt --verify >out 2>&1 &&
-    grep "object .frozen.: s3://flor-test/keys/segments/[0-9a-f]*\.seg: at byte [0-9]*: a record.s stored bytes do not match their checksum" out &&
+    grep "checkpoint of run 1 at epoch=0: s3://flor-test/keys/segments/[0-9a-f]*\.seg: at byte [0-9]*: a record.s stored bytes do not match their checksum" out &&
     ! grep " ok$" out
 '
 
