@@ -134,13 +134,14 @@ const flor__remote *flor__spool_remote(const flor__spool *sp);
 int flor__spool_evict(flor__spool *sp, uint64_t limit, int dry_run, struct flor__evict_stats *st);
 
 /* A recording process's spooler: a thread that runs a pass every second.
- * *OUT stays NULL when the project has no remote.  STOP with FINISH joins
+ * RUN_DB (the run's connection) says whether the project has a remote;
+ * *OUT stays NULL when it has none.  STOP with FINISH joins
  * it, runs a last pass (everything the run wrote) and applies the local
  * store's limit; without FINISH (the process ends on a signal) it only
  * tells the thread to stop and leaves it, not waiting for an upload under
  * way.  A remote that fails is warned about once; the run goes on. */
 typedef struct flor__spooler flor__spooler;
-int flor__spooler_start(const char *datadir, flor__spooler **out);
+int flor__spooler_start(const char *datadir, sqlite3 *run_db, flor__spooler **out);
 int flor__spooler_stop(flor__spooler *s, int finish);
 
 #endif

@@ -267,11 +267,9 @@ static int fetcher_ready(struct flor__fetcher *f)
     return rc;
 }
 
-/* The objects a prefetch is for: one manifest, or every object of a
- * checkpoint. */
+/* The objects a prefetch is for: every object of a checkpoint. */
 struct objs {
     struct flor__fetcher *f;
-    const struct flor__obj *one;
     sqlite3 *db;
     int64_t ckpt;
     int (*fn)(void *, const flor__hash *);
@@ -295,8 +293,6 @@ static int each_missing(struct objs *x, int (*fn)(void *, const flor__hash *), v
 {
     x->fn = fn;
     x->arg = arg;
-    if (x->one)
-        return flor__store_missing(x->f->store, x->one, fn, arg);
     return flor__checkpoint_objects_each(x->db, x->ckpt, missing_of_row, x);
 }
 
@@ -318,12 +314,6 @@ static int prefetch(struct objs *x)
         rc = flor__fetch_run(f->batch, NULL, NULL);
     }
     return rc;
-}
-
-static int hook_prefetch(void *ctx, const struct flor__obj *o)
-{
-    struct objs x = {.f = ctx, .one = o};
-    return prefetch(&x);
 }
 
 int flor__project_prefetch(flor_project *p, int64_t ckpt_id)
@@ -355,7 +345,7 @@ int flor__fetcher_attach(flor__store *s, const char *datadir, flor__fetcher **ou
         return flor__err(FLOR_ENOMEM, "out of memory");
     }
     f->store = s;
-    struct flor__store_remote hook = {hook_has, hook_fetch, hook_prefetch, f};
+    struct flor__store_remote hook = {hook_has, hook_fetch, f};
     flor__store_set_remote(s, &hook);
     *out = f;
     return 0;

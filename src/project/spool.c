@@ -550,21 +550,19 @@ static void *spooler_main(void *arg)
     return NULL;
 }
 
-int flor__spooler_start(const char *datadir, flor__spooler **out)
+int flor__spooler_start(const char *datadir, sqlite3 *run_db, flor__spooler **out)
 {
     *out = NULL;
-    sqlite3 *db = NULL;
-    int rc = flor__db_open(datadir, 0, 0, &db);
-    if (rc)
-        return rc;
     flor__remote_row row;
     int found = 0;
-    rc = flor__remote_settings(db, &row, &found);
+    /* asked on the run's connection: a run without a remote opens nothing */
+    int rc = flor__remote_settings(run_db, &row, &found);
     flor__remote_row_release(&row);
-    if (rc || !found) { /* no remote: nothing to do */
-        sqlite3_close(db);
+    if (rc || !found)
         return rc;
-    }
+    sqlite3 *db = NULL;
+    if ((rc = flor__db_open(datadir, 0, 0, &db)) != 0)
+        return rc;
     struct flor__spooler *s = calloc(1, sizeof *s);
     char *dir = flor__printf("%s/objects", datadir);
     if (!s || !dir)

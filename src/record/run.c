@@ -214,7 +214,7 @@ int flor__record_attach(void)
     flor__state_set_recording(1, state_error);
     /* a remote that cannot be used costs the run nothing: its checkpoints
      * stay local, and the warning says how to upload them later */
-    if (flor__spooler_start(R->place.datadir, &R->spooler) != 0) {
+    if (flor__spooler_start(R->place.datadir, R->db, &R->spooler) != 0) {
         flor__warn("checkpoints will not be copied to the project's remote: %s (they stay in "
                    "the local store; 'flor push' uploads them)", flor_errmsg());
         flor__err_clear();

@@ -142,8 +142,6 @@ int flor__store_get(flor__store *s, const struct flor__obj *obj, void *dst, size
                          (unsigned long long)obj->nbytes, n);
     if (n && !dst)
         return flor__err(FLOR_EINVAL, "no destination for %zu bytes", n);
-    if (s->remote.prefetch && (rc = s->remote.prefetch(s->remote.ctx, obj)) != 0)
-        return rc;
     lock(&s->opmu);
     struct get_arg a = {.obj = obj, .dst = dst};
     struct job j = {.fn = get_task, .arg = &a, .n = obj->nchunks};

@@ -330,11 +330,6 @@ int flor__store_missing(flor__store *s, const struct flor__obj *o,
 struct flor__store_remote {
     int (*has)(void *ctx, const flor__hash *h);
     int (*fetch)(void *ctx, const flor__hash *h, struct flor__buf *rec);
-    /* May be NULL.  Called by flor__store_get before it reads O (no lock of
-     * the store held): fetches at once what O lacks (flor__store_missing,
-     * flor__store_add_records), so that a restore makes a few ranged GETs
-     * instead of one per chunk.  FETCH still serves any chunk it left. */
-    int (*prefetch)(void *ctx, const struct flor__obj *o);
     void *ctx;
 };
 void flor__store_set_remote(flor__store *s, const struct flor__store_remote *r);
