@@ -537,15 +537,26 @@ int flor__catalog_totals(sqlite3 *db, const char *url, int64_t *segments, int64_
 /* FN per run, by run_id: 0 run_id, 1 projid, 2 tstamp, 3 filename, 4 vid,
  * 5 argv, 6 host, 7 pid, 8 proc_start, 9 status, 10 start_time, 11
  * end_time, 12 ckpt_overhead, 13 reason, 14 rank, 15 world_size, 16 job,
- * 17 launcher (a database of schema version 4 or later). */
+ * 17 launcher (a database of schema version 4 or later), 18 the number of
+ * its resumes, 19 its args as one text (NULL when none; it changes when
+ * any of them does: a fingerprint, not for parsing). */
 int flor__export_runs(sqlite3 *db, flor__row_fn fn, void *ctx);
 /* The largest rowid of logs into *LAST (0 when there is none).  Read
  * before the runs, it bounds the logs whose runs those are. */
 int flor__export_logs_last(sqlite3 *db, int64_t *last);
-/* FN per log whose rowid is above AFTER and at most UPTO, by rowid, at
- * most LIMIT: 0 rowid, 1 run_id, 2 ctx_id, 3 name, 4 value (any type), 5
- * source. */
-int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int limit, flor__row_fn fn,
-                      void *ctx);
+/* FN per log whose rowid is above AFTER and at most UPTO, of run RUN (0:
+ * of every run), by rowid, at most LIMIT: 0 rowid, 1 run_id, 2 ctx_id, 3
+ * name, 4 value (any type), 5 source. */
+int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int64_t run, int limit,
+                      flor__row_fn fn, void *ctx);
+/* FN per loop iteration that a log of those flor__export_logs() names is
+ * in, directly or through its iterations' parents, by run and ctx_id:
+ * 0 run_id, 1 ctx_id, 2 parent_ctx_id, 3 name, 4 iteration, 5 value. */
+int flor__export_loops(sqlite3 *db, int64_t after, int64_t upto, int64_t run, flor__row_fn fn,
+                       void *ctx);
+/* FN per arg, by run and name: 0 run_id, 1 name, 2 value, 3 from_kwargs, 4 ord. */
+int flor__export_args(sqlite3 *db, flor__row_fn fn, void *ctx);
+/* The number of resumes of run RUN into *N. */
+int flor__export_resumes(sqlite3 *db, int64_t run, int64_t *n);
 
 #endif

@@ -11,7 +11,12 @@ int flor__export_runs(sqlite3 *db, flor__row_fn fn, void *ctx)
     int rc = flor__db_prepare(db,
                               "SELECT run_id, projid, tstamp, filename, vid, argv, host, pid,"
                               " proc_start, status, start_time, end_time, ckpt_overhead, reason,"
-                              " rank, world_size, job, launcher FROM runs ORDER BY run_id",
+                              " rank, world_size, job, launcher,"
+                              " (SELECT count(*) FROM resumes r WHERE r.run_id = runs.run_id),"
+                              " (SELECT group_concat(a, char(31)) FROM (SELECT name || char(30)"
+                              " || quote(value) || char(30) || from_kwargs || char(30) || ord AS a"
+                              " FROM args WHERE args.run_id = runs.run_id ORDER BY name))"
+                              " FROM runs ORDER BY run_id",
                               &st, "cannot read runs to copy them");
     if (rc)
         return rc;
@@ -33,18 +38,73 @@ int flor__export_logs_last(sqlite3 *db, int64_t *last)
     return step == SQLITE_ROW ? 0 : flor__err_sqlite(db, step, "cannot read logs to copy them");
 }
 
-int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int limit, flor__row_fn fn,
-                      void *ctx)
+int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int64_t run, int limit,
+                      flor__row_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
     int rc = flor__db_prepare(db,
                               "SELECT rowid, run_id, ctx_id, name, value, source FROM logs"
-                              " WHERE rowid > ?1 AND rowid <= ?2 ORDER BY rowid LIMIT ?3",
+                              " WHERE rowid > ?1 AND rowid <= ?2 AND (?4 = 0 OR run_id = ?4)"
+                              " ORDER BY rowid LIMIT ?3",
                               &st, "cannot read logs to copy them");
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, upto);
     sqlite3_bind_int(st, 3, limit);
+    sqlite3_bind_int64(st, 4, run);
     return flor__db_scan(db, st, fn, ctx, "cannot read logs to copy them");
+}
+
+int flor__export_loops(sqlite3 *db, int64_t after, int64_t upto, int64_t run, flor__row_fn fn,
+                       void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db,
+                              "WITH RECURSIVE c(run_id, ctx_id) AS ("
+                              " SELECT DISTINCT run_id, ctx_id FROM logs"
+                              "  WHERE rowid > ?1 AND rowid <= ?2 AND ctx_id IS NOT NULL"
+                              "  AND (?3 = 0 OR run_id = ?3)"
+                              " UNION SELECT l.run_id, l.parent_ctx_id FROM loops l"
+                              "  JOIN c ON l.run_id = c.run_id AND l.ctx_id = c.ctx_id"
+                              "  WHERE l.parent_ctx_id IS NOT NULL)"
+                              " SELECT l.run_id, l.ctx_id, l.parent_ctx_id, l.name, l.iteration,"
+                              " l.value FROM loops l JOIN c USING (run_id, ctx_id)"
+                              " ORDER BY l.run_id, l.ctx_id",
+                              &st, "cannot read loops to copy them");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, upto);
+    sqlite3_bind_int64(st, 3, run);
+    return flor__db_scan(db, st, fn, ctx, "cannot read loops to copy them");
+}
+
+int flor__export_args(sqlite3 *db, flor__row_fn fn, void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = flor__db_prepare(db,
+                              "SELECT run_id, name, value, from_kwargs, ord FROM args"
+                              " ORDER BY run_id, name",
+                              &st, "cannot read args to copy them");
+    if (rc)
+        return rc;
+    return flor__db_scan(db, st, fn, ctx, "cannot read args to copy them");
+}
+
+int flor__export_resumes(sqlite3 *db, int64_t run, int64_t *n)
+{
+    sqlite3_stmt *st;
+    *n = 0;
+    int rc = flor__db_prepare(db, "SELECT count(*) FROM resumes WHERE run_id = ?1", &st,
+                              "cannot read a run's resumes to copy it");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, run);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0
+                              : flor__err_sqlite(db, step, "cannot read a run's resumes to copy it");
 }

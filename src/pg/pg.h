@@ -33,7 +33,7 @@ typedef struct flor__pg flor__pg;
 
 /* The version of flor's tables in PostgreSQL that this flor makes (the
  * row `schema_version` of `flor_meta`). */
-#define FLOR__PG_SCHEMA_VERSION 1
+#define FLOR__PG_SCHEMA_VERSION 2
 
 /* Connects to URL: a libpq connection URI ("postgresql://USER@HOST:PORT/DB?
  * sslmode=require", "postgres://..."), or a key=value conninfo string
@@ -90,7 +90,8 @@ int flor__pg_copy_end(flor__pg *pg);
  * used as it is.  Refused, changing nothing: tables that are not flor's
  * (FLOR_EINVAL, "a database of another program", naming one), flor's
  * tables of a newer schema (FLOR_EINVAL), a flor_meta that does not say
- * it is flor's (FLOR_EINVAL). */
+ * it is flor's (FLOR_EINVAL).  Tables of an older version are brought up
+ * to this one in the same transaction. */
 int flor__pg_schema(flor__pg *pg);
 
 #endif

@@ -75,6 +75,41 @@ static const char *const schema_v1 =
     "  ON flor_logs (checkout, run_id, coalesce(ctx_id, 0), name) WHERE source = 'replay';\n"
     "CREATE INDEX flor_logs_by_name ON flor_logs (name);\n";
 
+/* Version 2: what the dataframe needs besides runs and logs (each run's
+ * args, the loop iterations its logs are in) and the count of a run's
+ * resumes (when it grows, the server's logs and loops of the run were
+ * replaced by the journal's, which a resume changed). */
+static const char *const schema_v2 =
+    "ALTER TABLE flor_runs ADD COLUMN resumes integer NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE flor_args (\n"
+    "  checkout    text NOT NULL,\n"
+    "  run_id      bigint NOT NULL,\n"
+    "  name        text NOT NULL,\n"
+    "  value_int   bigint,\n"
+    "  value_real  double precision,\n"
+    "  value_text  text,\n"
+    "  from_kwargs integer NOT NULL,\n"
+    "  ord         integer NOT NULL,\n"
+    "  PRIMARY KEY (checkout, run_id, name),\n"
+    "  FOREIGN KEY (checkout, run_id) REFERENCES flor_runs\n"
+    ");\n"
+    "CREATE TABLE flor_loops (\n"
+    "  checkout      text NOT NULL,\n"
+    "  run_id        bigint NOT NULL,\n"
+    "  ctx_id        bigint NOT NULL,\n"
+    "  parent_ctx_id bigint,\n"
+    "  name          text NOT NULL,\n"
+    "  iteration     bigint NOT NULL,\n"
+    "  value_int     bigint,\n"
+    "  value_real    double precision,\n"
+    "  value_text    text,\n"
+    "  upto          bigint NOT NULL,\n"
+    "  PRIMARY KEY (checkout, run_id, ctx_id),\n"
+    "  FOREIGN KEY (checkout, run_id) REFERENCES flor_runs\n"
+    ");\n"
+    "CREATE INDEX flor_loops_by_upto ON flor_loops (checkout, upto);\n"
+    "UPDATE flor_meta SET value = '2' WHERE key = 'schema_version';\n";
+
 /* One key of pg_advisory_xact_lock for making the tables ("flor" in ASCII). */
 #define SCHEMA_LOCK "1718382450"
 
@@ -114,13 +149,9 @@ static int check_or_make(flor__pg *pg)
         rc = flor__pg_exec(pg, schema_v1);
         if (rc != 0)
             return rc;
-        char version[16];
-        snprintf(version, sizeof version, "%d", FLOR__PG_SCHEMA_VERSION);
-        const char *params[] = {version};
-        return flor__pg_execp(pg,
-                              "INSERT INTO flor_meta(key, value) VALUES ('program', 'flor'),"
-                              " ('schema_version', $1)",
-                              1, params, NULL);
+        rc = flor__pg_exec(pg, "INSERT INTO flor_meta(key, value) VALUES ('program', 'flor'),"
+                               " ('schema_version', '1')");
+        return rc ? rc : flor__pg_exec(pg, schema_v2);
     }
     rc = flor__pg_scalar(pg, "SELECT coalesce(max(value), '') FROM flor_meta WHERE key = 'program'",
                          0, NULL, buf, sizeof buf);
@@ -146,8 +177,8 @@ static int check_or_make(flor__pg *pg)
                          "%s: flor's tables there are of schema version %ld, newer than this flor's "
                          "%d: upgrade flor",
                          where, v, FLOR__PG_SCHEMA_VERSION);
-    /* v == FLOR__PG_SCHEMA_VERSION: the first version has nothing to migrate. */
-    return 0;
+    /* Older tables are brought up to this version in the same transaction. */
+    return v < 2 ? flor__pg_exec(pg, schema_v2) : 0;
 }
 
 int flor__pg_schema(flor__pg *pg)

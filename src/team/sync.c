@@ -1,17 +1,20 @@
 /*
- * sync.c -- the replicator: a checkout's runs and logs, from its SQLite
- * journal to the team's PostgreSQL, exactly once (team/team.h).  Runs go
- * as multi-row INSERTs of text parameters, logs by COPY; the server
- * converts the text to the columns' types.
+ * sync.c -- the replicator: a checkout's runs, args, loops and logs, from
+ * its SQLite journal to the team's PostgreSQL, exactly once (team/team.h).
+ * Runs and args go as multi-row INSERTs of text parameters, logs and loops
+ * by COPY; the server converts the text to the columns' types.
  */
 #include "team/team.h"
 #include "db/db.h"
+#include "base/xxh.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RUN_COLS 19 /* checkout + the 18 columns of flor__export_runs */
+#define RUN_COLS 20 /* checkout + the 18 columns of flor__export_runs + resumes */
+#define ARG_COLS 8  /* checkout, run_id, name, value_int, value_real, value_text, from_kwargs, ord */
+#define LOOP_COLS 10 /* checkout, run_id, ctx_id, parent_ctx_id, name, iteration, 3 values, upto */
 #define LOG_COLS 9  /* checkout, log_id, run_id, ctx_id, name, value_int, value_real, value_text, source */
 #define RUNS_PER_INSERT 200
 #define LOGS_PER_TX 10000
@@ -110,16 +113,144 @@ static int column_text(sqlite3_stmt *row, int c, char **out)
     return *out ? 0 : flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows");
 }
 
+/* Column C of ROW into the one of OUT[0..2] (value_int, value_real,
+ * value_text) of its type; SQLite's NaN text is a NaN. */
+static int value_text3(sqlite3_stmt *row, int c, char **out)
+{
+    int t = sqlite3_column_type(row, c);
+    const char *s = t == SQLITE_TEXT ? (const char *)sqlite3_column_text(row, c) : NULL;
+    if (s && strcmp(s, FLOR__NAN_TEXT) == 0)
+        return (out[1] = flor__strdup("NaN")) ? 0 : FLOR_ENOMEM;
+    return column_text(row, c, &out[t == SQLITE_INTEGER ? 0 : t == SQLITE_FLOAT ? 1 : 2]);
+}
+
+static int oom(void)
+{
+    return flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows");
+}
+
+/* ---- what a replicator sent already ----------------------------------------- */
+
+/* Per run, a digest of its row and args as last committed to the server,
+ * by run_id: a run whose digest did not change is not sent again. */
+struct flor__team_seen {
+    int64_t *run;
+    uint64_t *digest;
+    size_t n, cap;
+};
+
+flor__team_seen *flor__team_seen_new(void)
+{
+    return calloc(1, sizeof(flor__team_seen));
+}
+
+void flor__team_seen_free(flor__team_seen *s)
+{
+    if (s)
+        free(s->run), free(s->digest), free(s);
+}
+
+static size_t seen_find(const flor__team_seen *s, int64_t run)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->run[mid] < run)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int seen_is(const flor__team_seen *s, int64_t run, uint64_t digest)
+{
+    size_t i = s ? seen_find(s, run) : 0;
+    return s && i < s->n && s->run[i] == run && s->digest[i] == digest;
+}
+
+static int seen_set(flor__team_seen *s, int64_t run, uint64_t digest)
+{
+    if (!s)
+        return 0;
+    size_t i = seen_find(s, run);
+    if (i < s->n && s->run[i] == run) {
+        s->digest[i] = digest;
+        return 0;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        int64_t *r = realloc(s->run, cap * sizeof *r);
+        if (r)
+            s->run = r;
+        uint64_t *d = r ? realloc(s->digest, cap * sizeof *d) : NULL;
+        if (!d)
+            return oom();
+        s->digest = d, s->cap = cap;
+    }
+    memmove(s->run + i + 1, s->run + i, (s->n - i) * sizeof *s->run);
+    memmove(s->digest + i + 1, s->digest + i, (s->n - i) * sizeof *s->digest);
+    s->run[i] = run, s->digest[i] = digest, s->n++;
+    return 0;
+}
+
+/* The runs of one copy that the server gets (changed ones), with their
+ * digests and resumes, in run order. */
+typedef struct changed {
+    int64_t *run, *resumes;
+    uint64_t *digest;
+    size_t n, cap;
+} changed;
+
+static int changed_add(changed *c, int64_t run, int64_t resumes, uint64_t digest)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        int64_t *r = realloc(c->run, cap * sizeof *r);
+        if (r)
+            c->run = r;
+        int64_t *m = r ? realloc(c->resumes, cap * sizeof *m) : NULL;
+        if (m)
+            c->resumes = m;
+        uint64_t *d = m ? realloc(c->digest, cap * sizeof *d) : NULL;
+        if (!d)
+            return oom();
+        c->digest = d, c->cap = cap;
+    }
+    c->run[c->n] = run, c->resumes[c->n] = resumes, c->digest[c->n] = digest, c->n++;
+    return 0;
+}
+
+static int changed_has(const changed *c, int64_t run)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->run[mid] < run)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->n && c->run[lo] == run;
+}
+
+static void changed_free(changed *c)
+{
+    free(c->run), free(c->resumes), free(c->digest);
+}
+
 /* ---- runs ------------------------------------------------------------------ */
 
 #define RUN_NAMES                                                                           \
     "checkout, run_id, projid, tstamp, filename, vid, argv, host, pid, proc_start, status," \
-    " start_time, end_time, ckpt_overhead, reason, rank, world_size, job, launcher"
+    " start_time, end_time, ckpt_overhead, reason, rank, world_size, job, launcher, resumes"
 
 struct runs_ctx {
     flor__pg *pg;
     const char *checkout;
+    const flor__team_seen *seen;
     batch b;
+    changed runs; /* those sent */
     int64_t changed;
 };
 
@@ -140,15 +271,44 @@ static const char runs_upsert[] =
     " excluded.start_time, excluded.end_time, excluded.ckpt_overhead, excluded.reason,"
     " excluded.rank, excluded.world_size, excluded.job, excluded.launcher)";
 
+/* A digest of the run's row and args (the columns of flor__export_runs). */
+static uint64_t run_digest(sqlite3_stmt *row)
+{
+    XXH3_state_t *h = XXH3_createState();
+    uint64_t d = 0;
+    if (!h || XXH3_64bits_reset(h) != XXH_OK)
+        goto out;
+    for (int c = 0; c < 20; c++) {
+        int t = sqlite3_column_type(row, c);
+        const void *p = t == SQLITE_BLOB ? sqlite3_column_blob(row, c) : sqlite3_column_text(row, c);
+        int n = sqlite3_column_bytes(row, c);
+        unsigned char tag[2] = {(unsigned char)t, 0x1f};
+        XXH3_64bits_update(h, tag, sizeof tag);
+        if (p && n > 0)
+            XXH3_64bits_update(h, p, (size_t)n);
+    }
+    d = XXH3_64bits_digest(h);
+out:
+    XXH3_freeState(h);
+    return d;
+}
+
 static int on_run(void *vctx, sqlite3_stmt *row)
 {
     struct runs_ctx *x = vctx;
+    int64_t run = sqlite3_column_int64(row, 0);
+    uint64_t digest = run_digest(row);
+    if (seen_is(x->seen, run, digest))
+        return 0;
+    int rc = changed_add(&x->runs, run, sqlite3_column_int64(row, 18), digest);
+    if (rc != 0)
+        return rc;
     char **v = x->b.vals + (size_t)x->b.n * RUN_COLS;
     x->b.n++;
     if (!(v[0] = flor__strdup(x->checkout)))
-        return flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows");
+        return oom();
     for (int c = 0; c < RUN_COLS - 1; c++) {
-        int rc = column_text(row, c, &v[c + 1]);
+        rc = column_text(row, c, &v[c + 1]);
         if (rc != 0)
             return rc;
     }
@@ -168,6 +328,7 @@ struct logs_ctx {
     const char *checkout;
     int64_t upto;                   /* the last log whose run was copied */
     int64_t high, seen, inserted;   /* inserted: by committed transactions */
+    int64_t mark;                   /* the high-water mark the loops copied go with */
 };
 
 static int on_log(void *vctx, sqlite3_stmt *row)
@@ -179,26 +340,36 @@ static int on_log(void *vctx, sqlite3_stmt *row)
     int rc = (v[0] = flor__strdup(x->checkout)) ? 0 : FLOR_ENOMEM;
     for (int c = 0; c < 4 && rc == 0; c++) /* log_id, run_id, ctx_id, name */
         rc = column_text(row, c, &v[c + 1]);
-    if (rc == 0) {
-        /* The value into the column of its type; SQLite's NaN text is a NaN. */
-        int t = sqlite3_column_type(row, 4);
-        const char *s = t == SQLITE_TEXT ? (const char *)sqlite3_column_text(row, 4) : NULL;
-        if (s && strcmp(s, FLOR__NAN_TEXT) == 0)
-            rc = (v[6] = flor__strdup("NaN")) ? 0 : FLOR_ENOMEM;
-        else if (t == SQLITE_INTEGER)
-            rc = column_text(row, 4, &v[5]);
-        else if (t == SQLITE_FLOAT)
-            rc = column_text(row, 4, &v[6]);
-        else
-            rc = column_text(row, 4, &v[7]);
-    }
+    if (rc == 0)
+        rc = value_text3(row, 4, &v[5]);
     if (rc == 0)
         rc = column_text(row, 5, &v[8]);
     if (rc == FLOR_ENOMEM)
-        rc = flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows");
+        rc = oom();
     if (rc == 0)
         rc = flor__pg_copy_row(x->pg, LOG_COLS, (const char *const *)v);
     for (int c = 0; c < LOG_COLS; c++)
+        free(v[c]);
+    return rc;
+}
+
+/* A loop iteration, into the COPY of flor_loops_in; X->upto_text is its upto. */
+static int on_loop(void *vctx, sqlite3_stmt *row)
+{
+    struct logs_ctx *x = vctx;
+    char *v[LOOP_COLS] = {0};
+    int rc = (v[0] = flor__strdup(x->checkout)) ? 0 : FLOR_ENOMEM;
+    for (int c = 0; c < 5 && rc == 0; c++) /* run_id, ctx_id, parent_ctx_id, name, iteration */
+        rc = column_text(row, c, &v[c + 1]);
+    if (rc == 0)
+        rc = value_text3(row, 5, &v[6]);
+    if (rc == 0)
+        rc = (v[9] = flor__printf("%lld", (long long)x->mark)) ? 0 : FLOR_ENOMEM;
+    if (rc == FLOR_ENOMEM)
+        rc = oom();
+    if (rc == 0)
+        rc = flor__pg_copy_row(x->pg, LOOP_COLS, (const char *const *)v);
+    for (int c = 0; c < LOOP_COLS; c++)
         free(v[c]);
     return rc;
 }
@@ -216,44 +387,84 @@ static const char logs_replayed[] =
     " DO UPDATE SET log_id = excluded.log_id, value_int = excluded.value_int,"
     " value_real = excluded.value_real, value_text = excluded.value_text";
 
-/* One transaction: the logs above the mark, at most LOGS_PER_TX, and the
- * mark moved past them.  *MORE: whether a full batch was copied. */
-static int copy_logs_once(sqlite3 *db, struct logs_ctx *x, int *more)
+#define LOOP_NAMES \
+    "checkout, run_id, ctx_id, parent_ctx_id, name, iteration, value_int, value_real, value_text, upto"
+static const char loops_stage[] =
+    "CREATE TEMP TABLE IF NOT EXISTS flor_loops_in (LIKE flor_loops) ON COMMIT DELETE ROWS";
+static const char loops_insert[] =
+    "INSERT INTO flor_loops (" LOOP_NAMES ") SELECT " LOOP_NAMES " FROM flor_loops_in"
+    " ON CONFLICT (checkout, run_id, ctx_id) DO NOTHING";
+
+/* In the open transaction: the logs of RUN (0: every run) in (X->high,
+ * X->upto], at most LIMIT, then the loop iterations they are in, whose
+ * upto is MARK (-1: the last log copied).  X->seen, X->high: the logs
+ * read and the last one. */
+static int copy_logs_and_loops(sqlite3 *db, struct logs_ctx *x, int64_t run, int limit,
+                               int64_t mark, int64_t *inserted)
 {
-    *more = 0;
-    const char *key[] = {x->checkout};
-    char high[32];
-    int rc = flor__pg_begin(x->pg);
-    if (rc != 0)
-        return rc;
-    rc = flor__pg_execp(x->pg,
-                        "INSERT INTO flor_sync(checkout, tbl, high) VALUES ($1, 'logs', 0)"
-                        " ON CONFLICT DO NOTHING",
-                        1, key, NULL);
-    if (rc == 0)
-        rc = flor__pg_scalar(x->pg,
-                             "SELECT high FROM flor_sync WHERE checkout = $1 AND tbl = 'logs'"
-                             " FOR UPDATE",
-                             1, key, high, sizeof high);
-    if (rc == 0)
-        rc = flor__pg_exec(x->pg, logs_stage);
+    int64_t after = x->high, rows = 0;
+    x->seen = 0;
+    int rc = flor__pg_exec(x->pg, logs_stage);
     if (rc == 0)
         rc = flor__pg_copy_begin(x->pg, "COPY flor_logs_in (" LOG_NAMES ") FROM STDIN");
     if (rc == 0) {
-        x->high = strtoll(high, NULL, 10);
-        x->seen = 0;
-        rc = flor__export_logs(db, x->high, x->upto, LOGS_PER_TX, on_log, x);
+        rc = flor__export_logs(db, after, x->upto, run, limit, on_log, x);
         int end = flor__pg_copy_end(x->pg);
         rc = rc ? rc : end;
     }
-    int64_t inserted = 0, rows = 0;
-    if (rc == 0 && x->seen > 0)
-        rc = flor__pg_execp(x->pg, logs_recorded, 0, NULL, &rows);
-    inserted += rows, rows = 0;
-    if (rc == 0 && x->seen > 0)
+    if (rc != 0 || x->seen == 0)
+        return rc;
+    rc = flor__pg_execp(x->pg, logs_recorded, 0, NULL, &rows);
+    *inserted += rows, rows = 0;
+    if (rc == 0)
         rc = flor__pg_execp(x->pg, logs_replayed, 0, NULL, &rows);
-    inserted += rows;
+    *inserted += rows;
+    x->mark = mark < 0 ? x->high : mark;
+    if (rc == 0)
+        rc = flor__pg_exec(x->pg, loops_stage);
+    if (rc == 0)
+        rc = flor__pg_copy_begin(x->pg, "COPY flor_loops_in (" LOOP_NAMES ") FROM STDIN");
+    if (rc == 0) {
+        rc = flor__export_loops(db, after, x->high, run, on_loop, x);
+        int end = flor__pg_copy_end(x->pg);
+        rc = rc ? rc : end;
+    }
+    return rc ? rc : flor__pg_exec(x->pg, loops_insert);
+}
+
+/* In the open transaction: the checkout's mark for logs, locked, into *HIGH. */
+static int lock_mark(flor__pg *pg, const char *checkout, int64_t *high)
+{
+    const char *key[] = {checkout};
+    char buf[32];
+    int rc = flor__pg_execp(pg,
+                            "INSERT INTO flor_sync(checkout, tbl, high) VALUES ($1, 'logs', 0)"
+                            " ON CONFLICT DO NOTHING",
+                            1, key, NULL);
+    if (rc == 0)
+        rc = flor__pg_scalar(pg,
+                             "SELECT high FROM flor_sync WHERE checkout = $1 AND tbl = 'logs'"
+                             " FOR UPDATE",
+                             1, key, buf, sizeof buf);
+    *high = rc == 0 ? strtoll(buf, NULL, 10) : 0;
+    return rc;
+}
+
+/* One transaction: the logs above the mark, at most LOGS_PER_TX, with
+ * their loops, and the mark moved past them.  *MORE: whether a full batch
+ * was copied. */
+static int copy_logs_once(sqlite3 *db, struct logs_ctx *x, int *more)
+{
+    *more = 0;
+    int rc = flor__pg_begin(x->pg);
+    if (rc != 0)
+        return rc;
+    int64_t inserted = 0;
+    rc = lock_mark(x->pg, x->checkout, &x->high);
+    if (rc == 0)
+        rc = copy_logs_and_loops(db, x, 0, LOGS_PER_TX, -1, &inserted);
     if (rc == 0 && x->seen > 0) {
+        char high[32];
         snprintf(high, sizeof high, "%lld", (long long)x->high);
         const char *p[] = {x->checkout, high};
         rc = flor__pg_execp(x->pg,
@@ -269,6 +480,162 @@ static int copy_logs_once(sqlite3 *db, struct logs_ctx *x, int *more)
         x->inserted += inserted;
     *more = rc == 0 && x->seen == LOGS_PER_TX;
     return rc;
+}
+
+/* ---- args -------------------------------------------------------------------- */
+
+#define ARG_NAMES "checkout, run_id, name, value_int, value_real, value_text, from_kwargs, ord"
+
+struct args_ctx {
+    flor__pg *pg;
+    const char *checkout;
+    const changed *runs;
+    batch b;
+};
+
+static int on_arg(void *vctx, sqlite3_stmt *row)
+{
+    struct args_ctx *x = vctx;
+    if (!changed_has(x->runs, sqlite3_column_int64(row, 0)))
+        return 0;
+    char **v = x->b.vals + (size_t)x->b.n * ARG_COLS;
+    x->b.n++;
+    int rc = (v[0] = flor__strdup(x->checkout)) ? 0 : FLOR_ENOMEM;
+    if (rc == 0)
+        rc = column_text(row, 0, &v[1]); /* run_id */
+    if (rc == 0)
+        rc = column_text(row, 1, &v[2]); /* name */
+    if (rc == 0)
+        rc = value_text3(row, 2, &v[3]);
+    if (rc == 0)
+        rc = column_text(row, 3, &v[6]); /* from_kwargs */
+    if (rc == 0)
+        rc = column_text(row, 4, &v[7]); /* ord */
+    if (rc != 0)
+        return rc == FLOR_ENOMEM ? oom() : rc;
+    return x->b.n == x->b.max ? batch_send(x->pg, &x->b, "flor_args (" ARG_NAMES ")", "", NULL) : 0;
+}
+
+/* RUNS' ids as a PostgreSQL array literal, "{1,2,3}"; NULL when out of memory. */
+static char *id_array(const changed *runs, int only_resumed)
+{
+    flor__buf b = {0};
+    int rc = flor__buf_puts(&b, "{");
+    int first = 1;
+    for (size_t i = 0; i < runs->n && rc == 0; i++) {
+        if (only_resumed && runs->resumes[i] == 0)
+            continue;
+        rc = flor__buf_printf(&b, first ? "%lld" : ",%lld", (long long)runs->run[i]);
+        first = 0;
+    }
+    if (rc == 0)
+        rc = flor__buf_puts(&b, "}");
+    if (rc != 0) {
+        flor__buf_release(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* In the open transaction: the args of the runs sent, in place of those
+ * the server had. */
+static int copy_args(sqlite3 *db, flor__pg *pg, const char *checkout, const changed *runs)
+{
+    char *ids = id_array(runs, 0);
+    if (!ids)
+        return oom();
+    const char *p[] = {checkout, ids};
+    int rc = flor__pg_execp(pg,
+                            "DELETE FROM flor_args WHERE checkout = $1 AND run_id = ANY($2::bigint[])",
+                            2, p, NULL);
+    free(ids);
+    struct args_ctx x = {.pg = pg, .checkout = checkout, .runs = runs};
+    if (rc == 0)
+        rc = batch_init(&x.b, ARG_COLS, RUNS_PER_INSERT);
+    if (rc == 0)
+        rc = flor__export_args(db, on_arg, &x);
+    if (rc == 0)
+        rc = batch_send(pg, &x.b, "flor_args (" ARG_NAMES ")", "", NULL);
+    batch_free(&x.b);
+    return rc;
+}
+
+/* ---- resumed runs ---------------------------------------------------------------- */
+
+/* In the open transaction: into STALE, the runs sent whose resumes the
+ * server counts fewer of than the journal (their rows there are older than
+ * a resume, which replaced some of the run's logs and loops). */
+static int find_stale(flor__pg *pg, const char *checkout, const changed *runs, changed *stale)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < runs->n; i++)
+        k += runs->resumes[i] > 0;
+    if (k == 0)
+        return 0;
+    char *ids = id_array(runs, 1);
+    size_t cap = k * 44 + 16;
+    char *out = malloc(cap);
+    if (!ids || !out) {
+        free(ids), free(out);
+        return oom();
+    }
+    const char *p[] = {checkout, ids};
+    int rc = flor__pg_scalar(pg,
+                             "SELECT coalesce(string_agg(run_id || ':' || resumes, ','), '')"
+                             " FROM flor_runs WHERE checkout = $1 AND run_id = ANY($2::bigint[])",
+                             2, p, out, cap);
+    for (char *t = out; rc == 0 && *t;) {
+        char *end;
+        int64_t run = strtoll(t, &end, 10);
+        int64_t there = *end == ':' ? strtoll(end + 1, &end, 10) : -1;
+        for (size_t i = 0; i < runs->n; i++)
+            if (runs->run[i] == run && there < runs->resumes[i])
+                rc = changed_add(stale, run, runs->resumes[i], runs->digest[i]);
+        t = *end == ',' ? end + 1 : end;
+        if (*t && t == end)
+            break;
+    }
+    free(ids), free(out);
+    return rc;
+}
+
+/* One transaction: RUN's logs and loops on the server replaced by the
+ * journal's up to the checkout's mark, and its count of resumes there
+ * brought up to the journal's (read before the logs: a resume after
+ * that leaves the count behind, and the next copy does it again). */
+static int recopy_run(sqlite3 *db, flor__pg *pg, const char *checkout, int64_t run)
+{
+    struct logs_ctx x = {.pg = pg, .checkout = checkout};
+    int64_t mark = 0, resumes = 0, inserted = 0;
+    int rc = flor__pg_begin(pg);
+    if (rc != 0)
+        return rc;
+    rc = lock_mark(pg, checkout, &mark);
+    if (rc == 0)
+        rc = flor__export_resumes(db, run, &resumes);
+    char id[32], count[32];
+    snprintf(id, sizeof id, "%lld", (long long)run);
+    snprintf(count, sizeof count, "%lld", (long long)resumes);
+    const char *p[] = {checkout, id, count};
+    if (rc == 0)
+        rc = flor__pg_execp(pg, "DELETE FROM flor_logs WHERE checkout = $1 AND run_id = $2", 2, p,
+                            NULL);
+    if (rc == 0)
+        rc = flor__pg_execp(pg, "DELETE FROM flor_loops WHERE checkout = $1 AND run_id = $2", 2, p,
+                            NULL);
+    if (rc == 0) {
+        x.upto = mark, x.high = 0;
+        rc = copy_logs_and_loops(db, &x, run, INT32_MAX, mark, &inserted);
+    }
+    if (rc == 0)
+        rc = flor__pg_execp(pg,
+                            "UPDATE flor_runs SET resumes = $3 WHERE checkout = $1 AND run_id = $2",
+                            3, p, NULL);
+    if (rc != 0) {
+        flor__pg_end(pg, 0);
+        return rc;
+    }
+    return flor__pg_end(pg, 1);
 }
 
 /* ---- the whole -------------------------------------------------------------- */
@@ -310,7 +677,8 @@ int flor__team_sync(sqlite3 *db, flor__pg *pg, const flor__team_checkout *co,
     int rc = flor__export_logs_last(db, &x.upto);
     if (rc != 0)
         return rc;
-    struct runs_ctx r = {.pg = pg, .checkout = co->id};
+    struct runs_ctx r = {.pg = pg, .checkout = co->id, .seen = co->seen};
+    changed stale = {0};
     rc = batch_init(&r.b, RUN_COLS, RUNS_PER_INSERT);
     if (rc == 0)
         rc = flor__pg_begin(pg);
@@ -320,12 +688,28 @@ int flor__team_sync(sqlite3 *db, flor__pg *pg, const flor__team_checkout *co,
             rc = flor__export_runs(db, on_run, &r);
         if (rc == 0)
             rc = batch_send(pg, &r.b, "flor_runs (" RUN_NAMES ")", runs_upsert, &r.changed);
+        if (rc == 0 && r.runs.n > 0)
+            rc = copy_args(db, pg, co->id, &r.runs);
+        if (rc == 0)
+            rc = find_stale(pg, co->id, &r.runs, &stale);
         if (rc != 0)
             flor__pg_end(pg, 0);
         else
             rc = flor__pg_end(pg, 1);
     }
     batch_free(&r.b);
+    /* What the server has now is not sent again; a resumed run once its
+     * rows there are replaced. */
+    for (size_t i = 0; i < r.runs.n && rc == 0; i++)
+        if (!changed_has(&stale, r.runs.run[i]))
+            rc = seen_set(co->seen, r.runs.run[i], r.runs.digest[i]);
+    for (size_t i = 0; i < stale.n && rc == 0; i++) {
+        rc = recopy_run(db, pg, co->id, stale.run[i]);
+        if (rc == 0)
+            rc = seen_set(co->seen, stale.run[i], stale.digest[i]);
+    }
+    changed_free(&r.runs);
+    changed_free(&stale);
     if (rc != 0)
         return rc;
     if (st)

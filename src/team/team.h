@@ -15,12 +15,20 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+/* What a replicator sent already: the runs (rows and args) as last
+ * committed, so that a copy sends only those that changed.  One per
+ * replicator that copies again and again; NULL: send every run. */
+typedef struct flor__team_seen flor__team_seen;
+flor__team_seen *flor__team_seen_new(void);
+void flor__team_seen_free(flor__team_seen *s);
+
 /* Who is copying: every row it copies is keyed by ID on the server. */
 typedef struct flor__team_checkout {
     const char *id;     /* the checkout's id, unique in the team's database */
     const char *projid; /* the project's name (runs.projid) */
     const char *host;   /* the machine it is on */
     const char *path;   /* its directory there */
+    flor__team_seen *seen; /* NULL, or what this replicator sent before */
 } flor__team_checkout;
 
 typedef struct flor__team_sync_stats {
@@ -29,16 +37,21 @@ typedef struct flor__team_sync_stats {
 } flor__team_sync_stats;
 
 /* Copies to PG (whose flor tables flor__pg_schema() made or checked) the
- * rows of DB's runs and logs that the server lacks, as checkout CO:
+ * rows of DB's runs, args, loops and logs that the server lacks, as
+ * checkout CO:
  *
- *   - every run's row, inserted or brought up to date (a run that ended,
- *     a resumed run), in one transaction;
+ *   - every run's row and its args, inserted or brought up to date (a run
+ *     that ended, a resumed run), in one transaction (with CO->seen, only
+ *     the runs that changed since);
+ *   - a run resumed since its rows were copied: its logs and loops on the
+ *     server replaced by the journal's, in one transaction per run;
  *   - the logs above the checkout's high-water mark on the server (the
  *     largest local rowid copied: flor_sync's row (CO->id, 'logs')), in
  *     transactions of at most 10,000 rows (sent by COPY) that move the
  *     mark with the rows, so a copy cut off anywhere (the server stopped, the process killed)
  *     leaves each row on the server once or not yet, and the next call
- *     goes on from there.  A value recomputed by a later replay replaces
+ *     goes on from there.  The loop iterations the logs are in go in the
+ *     same transaction (flor_loops.upto is the mark it set).  A value recomputed by a later replay replaces
  *     the one an earlier replay stored at the same place, as locally.
  *
  * Reads DB only: the journal is never changed.  Refused (FLOR_EINVAL,

@@ -269,13 +269,27 @@ static void test_schema_made_once(void)
     CHECK_EQ_INT(flor__pg_schema(pg), 0);
     CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT value FROM team_a.flor_meta WHERE key = 'schema_version'",
                                  0, NULL, buf, sizeof buf), 0);
-    CHECK_EQ_STR(buf, "1");
+    CHECK_EQ_STR(buf, "2");
     CHECK_EQ_INT(flor__pg_scalar(pg,
                                  "SELECT count(*) FROM pg_tables WHERE schemaname = 'team_a'"
                                  " AND tablename IN ('flor_meta', 'flor_checkouts', 'flor_sync',"
-                                 " 'flor_runs', 'flor_logs')",
+                                 " 'flor_runs', 'flor_logs', 'flor_args', 'flor_loops')",
                                  0, NULL, buf, sizeof buf), 0);
-    CHECK_EQ_STR(buf, "5");
+    CHECK_EQ_STR(buf, "7");
+
+    /* Tables of version 1 (no args, no loops, no count of resumes): brought
+     * up to version 2 in place. */
+    CHECK_EQ_INT(flor__pg_exec(pg, "DROP TABLE flor_args; DROP TABLE flor_loops;"
+                                   " ALTER TABLE flor_runs DROP COLUMN resumes;"
+                                   " UPDATE flor_meta SET value = '1' WHERE key = 'schema_version'"),
+                 0);
+    CHECK_EQ_INT(flor__pg_schema(pg), 0);
+    CHECK_EQ_INT(flor__pg_scalar(pg, "SELECT (SELECT value FROM team_a.flor_meta WHERE key = 'schema_version')"
+                                     " || (SELECT count(*) FROM team_a.flor_args)"
+                                     " || (SELECT count(*) FROM team_a.flor_loops)"
+                                     " || (SELECT count(resumes) FROM team_a.flor_runs)",
+                                 0, NULL, buf, sizeof buf), 0);
+    CHECK_EQ_STR(buf, "2000");
     /* Again, and from a second connection: used as it is. */
     CHECK_EQ_INT(flor__pg_schema(pg), 0);
     flor__pg *other = connect_ok(url_with(password, "flor_test", "?options=-csearch_path%3Dteam_a"));
@@ -445,8 +459,8 @@ static flor__pg *team_schema(const char *name)
     return pg;
 }
 
-static const flor__team_checkout checkout_a = {"a", "proj", "host-a", "/work/a"};
-static const flor__team_checkout checkout_b = {"b", "proj", "host-b", "/work/b"};
+static const flor__team_checkout checkout_a = {"a", "proj", "host-a", "/work/a", NULL};
+static const flor__team_checkout checkout_b = {"b", "proj", "host-b", "/work/b", NULL};
 
 static void test_sync_twice_copies_once(void)
 {
@@ -542,13 +556,13 @@ static void test_two_checkouts_keep_their_runs(void)
     CHECK_EQ_INT(pg_count(pg, "SELECT count(DISTINCT (checkout, run_id)) FROM flor_logs"), 4);
 
     /* The id of checkout a, claimed from elsewhere: refused, nothing copied. */
-    flor__team_checkout copied = {"a", "proj", "host-c", "/work/c"};
+    flor__team_checkout copied = {"a", "proj", "host-c", "/work/c", NULL};
     flor__team_sync_stats st;
     CHECK_EQ_INT(flor__team_sync(b.db, pg, &copied, &st), FLOR_EINVAL);
     CHECK(contains(flor_errmsg(), "already copied from host-a:/work/a"));
     CHECK_EQ_INT(st.runs + st.logs, 0);
     CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 134);
-    CHECK_EQ_INT(flor__team_sync(b.db, pg, &(flor__team_checkout){"", "p", "h", "/x"}, NULL),
+    CHECK_EQ_INT(flor__team_sync(b.db, pg, &(flor__team_checkout){"", "p", "h", "/x", NULL}, NULL),
                  FLOR_EINVAL);
     journal_free(&a);
     journal_free(&b);
@@ -557,6 +571,95 @@ static void test_two_checkouts_keep_their_runs(void)
 
 /* A large journal copied in transactions of 1,000 logs: all of it, once;
  * the rate is printed (docs/team.md). */
+/* Args and the loop iterations of the logs travel with them; a copier that
+ * keeps what it sent sends a run again only when it changed; a resume that
+ * replaced some of a run's logs replaces them on the server too. */
+static void test_sync_args_loops_and_resumes(void)
+{
+    struct journal j;
+    flor__pg *pg = team_schema("team_loops");
+    CHECK(pg != NULL);
+    CHECK_EQ_INT(journal_new(&j, 10), 0);
+    if (!pg || !j.db)
+        return;
+    CHECK_EQ_INT(flor__db_exec(j.db,
+                               "INSERT INTO args(run_id, name, value, from_kwargs, ord) VALUES"
+                               " (1, 'lr', 0.01, 0, 0), (1, 'epochs', 5, 1, 1), (2, 'opt', 'adam', 0, 0);"
+                               "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration, value)"
+                               " VALUES (1, 1, NULL, 'epoch', 0, NULL), (1, 2, 1, 'step', 0, 'batch-a'),"
+                               " (1, 3, 1, 'step', 1, 7), (1, 4, NULL, 'epoch', 1, NULL);"
+                               "INSERT INTO logs(run_id, ctx_id, name, value, source) VALUES"
+                               " (1, 2, 'loss', 0.5, 'record'), (1, 3, 'loss', 0.25, 'record'),"
+                               " (1, 1, 'acc', 0.75, 'record')"),
+                 0);
+    flor__team_seen *seen = flor__team_seen_new();
+    CHECK(seen != NULL);
+    flor__team_checkout co = checkout_a;
+    co.seen = seen;
+    flor__team_sync_stats st;
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &co, &st), 0);
+    CHECK_EQ_INT(st.runs, 2);
+    CHECK_EQ_INT(st.logs, 15);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_args"), 3);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_args WHERE run_id = 1 AND name = 'lr'"
+                              " AND value_real = 0.01 AND from_kwargs = 0 AND ord = 0"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT value_int FROM flor_args WHERE name = 'epochs'"), 5);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_args WHERE value_text = 'adam'"), 1);
+    /* The iterations the logs are in, and their parents; not the one with none. */
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_loops"), 3);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_loops WHERE ctx_id = 2"
+                              " AND parent_ctx_id = 1 AND value_text = 'batch-a' AND name = 'step'"),
+                 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_loops WHERE ctx_id = 3 AND value_int = 7"),
+                 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_loops WHERE upto ="
+                              " (SELECT high FROM flor_sync WHERE checkout = 'a')"), 3);
+
+    /* Nothing changed: no run is sent. An arg changed: its run's args are
+     * replaced. */
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &co, &st), 0);
+    CHECK_EQ_INT(st.runs + st.logs, 0);
+    CHECK_EQ_INT(flor__db_exec(j.db, "UPDATE args SET value = 0.02 WHERE name = 'lr';"
+                                     "DELETE FROM args WHERE name = 'epochs'"), 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &co, &st), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_args WHERE run_id = 1"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_args WHERE value_real = 0.02"), 1);
+
+    /* A resume of run 1 after epoch 0's first step: the journal's later
+     * rows of the run went (to superseded_*), the continuation logs anew. */
+    CHECK_EQ_INT(flor__db_exec(j.db,
+                               "INSERT INTO resumes(run_id, loop, iteration, prev_status, host, pid,"
+                               " started) VALUES (1, 'step', 0, 'killed', 'h', 9, 1.0);"
+                               "DELETE FROM logs WHERE run_id = 1 AND ctx_id = 3;"
+                               "DELETE FROM loops WHERE run_id = 1 AND ctx_id = 3;"
+                               "INSERT INTO loops(run_id, ctx_id, parent_ctx_id, name, iteration)"
+                               " VALUES (1, 5, 1, 'step', 1);"
+                               "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                               " VALUES (1, 5, 'loss', 0.125, 'record')"),
+                 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &co, &st), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT resumes FROM flor_runs WHERE run_id = 1"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE run_id = 1 AND ctx_id = 3"), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_loops WHERE run_id = 1 AND ctx_id = 3"), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE run_id = 1 AND ctx_id = 5"
+                              " AND value_real = 0.125"), 1);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_loops WHERE run_id = 1 AND ctx_id = 5"), 1);
+    sqlite3_stmt *q = NULL;
+    int64_t journal_logs = -1;
+    if (sqlite3_prepare_v2(j.db, "SELECT count(*) FROM logs", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        journal_logs = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), journal_logs);
+    /* Once replaced, not again. */
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &co, &st), 0);
+    CHECK_EQ_INT(st.runs + st.logs, 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), journal_logs);
+    flor__team_seen_free(seen);
+    journal_free(&j);
+    flor__pg_close(pg);
+}
+
 static void test_sync_many_logs(void)
 {
     struct journal j;
@@ -742,6 +845,7 @@ int main(void)
     RUN(test_schema_of_another_program);
     RUN(test_sync_twice_copies_once);
     RUN(test_two_checkouts_keep_their_runs);
+    RUN(test_sync_args_loops_and_resumes);
     RUN(test_sync_many_logs);
     RUN(test_sync_killed_midway);
     RUN(test_sync_server_stopped);
