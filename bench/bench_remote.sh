@@ -62,7 +62,7 @@ done
 echo "upload throughput, flor push / curl PUT ($((bytes >> 20)) MiB pack): $(summary "$work/up.ratios")"
 
 # ---- 2. replay from the remote / from local packs ---------------------------
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 ARGS="epochs=4 ntrain=10000 ntest=1000 hidden=256 print_every=1000"
 sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }\
         double t1 = now();|' "$REPO/examples/linear.c" >"$work/linear_norm.c"

@@ -50,7 +50,7 @@ summary() {
         printf "%.3f (%.3f-%.3f)\n", m, v[1], v[NR] }'
 }
 
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 sed -e 's|^int main(int argc, char \*\*argv)$|static double param_norm(const float *p, size_t count)\n{\n    double s = 0.0;\n    for (size_t i = 0; i < count; i++)\n        s += (double)p[i] * p[i];\n    return sqrt(s);\n}\n\n&|' \
     -e 's|^        flor_log("loss", loss);$|&\n        if (step % 100 == 0) flor_log("param_norm", param_norm(params, n.nparams));|' \
     "$REPO/examples/steps.c" >"$work/steps_h.c"

@@ -58,7 +58,7 @@ flor query "SELECT count(*) AS checkpoints, round(avg(stall_s) * 1000, 2) AS sta
 
 echo
 echo "== hindsight logging: replay vs retraining with the new statement"
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k < st.nparams; k++) s2 += (double)st.params[k] * st.params[k]; flor_log("weight_norm", sqrt(s2)); }\
         double t1 = now();|' "$REPO/examples/linear.c" >"$work/linear.c"
 cc -std=c11 -D_GNU_SOURCE -O3 -fno-math-errno -I"$REPO/include" "$work/linear.c" -o "$work/linear" $LIBS

@@ -50,7 +50,7 @@ extern const cli_command cli_cmd_checkout, cli_cmd_diff;
 extern const cli_command cli_cmd_checkpoints, cli_cmd_du, cli_cmd_gc, cli_cmd_replay;
 extern const cli_command cli_cmd_resume;
 extern const cli_command cli_cmd_fsck;
-extern const cli_command cli_cmd_remote, cli_cmd_push, cli_cmd_pull;
+extern const cli_command cli_cmd_remote, cli_cmd_push, cli_cmd_pull, cli_cmd_team;
 extern const cli_command cli_cmd_serve, cli_cmd_plot;
 
 /* The flor command: ARGV as main() gets it; returns the exit status.  The

@@ -23,6 +23,7 @@ static const cli_command *const commands[] = {
     &cli_cmd_remote,
     &cli_cmd_push,
     &cli_cmd_pull,
+    &cli_cmd_team,
     &cli_cmd_replay,
     &cli_cmd_resume,
     &cli_cmd_serve,

@@ -57,7 +57,7 @@ sed 's|^        double t1 = now();|        { double s2 = 0; for (size_t k = 0; k
 git --no-pager diff --stat
 
 heading "flor replay weight_norm: carried into each run's code version, built, replayed"
-build="cc -std=c11 -O3 -fno-math-errno -I$examples/../include linear.c -o linear $FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+build="cc -std=c11 -O3 -fno-math-errno -I$examples/../include linear.c -o linear $FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 "$flor" replay weight_norm --build "$build" -- ./linear
 
 heading "flor dataframe weight_norm: the new column, for the old runs"

@@ -1293,6 +1293,70 @@ FLOR_API int flor_project_fsck_remote(flor_project *p, unsigned flags, flor_prog
 #define FLOR_FSCK_READ_REMOTE 0x2u
 
 /* ------------------------------------------------------------------------
+ * The team's database: every checkout's runs in one PostgreSQL database
+ * (docs/team.md)
+ *
+ * Each checkout's SQLite database (.flor/flor.db) stays its journal:
+ * training writes only there and never waits on the network.  When the
+ * project has a team database, each recording process copies the
+ * journal's new rows there on a thread of its own (lowest priority, its
+ * own connections) every second, and once more when the run ends; a
+ * server that cannot be reached costs the run nothing (one warning; the
+ * rows wait in the journal and go when it answers, or with
+ * flor_project_team_sync()).  Every row is copied exactly once: it is
+ * keyed there by the checkout's id (made the first time, kept in the
+ * journal's meta table) and its local id, and the checkout's high-water
+ * mark moves in the same transaction as the rows.  Runs, args, the loop
+ * iterations of the logs and the logs travel; a replay's values travel
+ * with the original run's, a resumed run's replaced rows are replaced
+ * there too.
+ *
+ * The database is named by a libpq URL ("postgresql://USER@HOST:PORT/DB",
+ * or key=value settings such as "service=team"); the password is never
+ * stored by flor: libpq finds it in PGPASSWORD, ~/.pgpass (PGPASSFILE) or
+ * a service file.  FLOR_TEAM_DB=URL overrides the project's setting for
+ * one process (FLOR_TEAM_DB= turns it off).  flor makes its tables
+ * (flor_*) in an empty database or schema, and refuses a database that
+ * holds another program's tables.
+ * ------------------------------------------------------------------------ */
+
+/** Sets the project's team database to URL, after connecting to it and
+ *  making or checking flor's tables there (so a wrong URL, password or
+ *  database is told now, not by the next run).
+ *  @return 0; FLOR_EINVAL for a malformed URL, a URL that holds a password
+ *          (flor stores none), a refused login, a database of another
+ *          program; FLOR_ENOTFOUND for a missing database or role; FLOR_EIO
+ *          for a server that cannot be reached.  Messages name the server
+ *          as postgresql://USER@HOST:PORT/DB, never a password. */
+FLOR_API int flor_project_team_set(flor_project *p, const char *url);
+/** Forgets the project's team database (what was copied stays there).
+ *  FLOR_ENOTFOUND when none is set. */
+FLOR_API int flor_project_team_remove(flor_project *p);
+/** The team database in effect, zero or one row: url (a password written
+ *  in it shown as ***), source ("project", or "FLOR_TEAM_DB"), checkout
+ *  (this checkout's id; NULL before the first copy), host, path (where
+ *  the copies come from), server ("ok", or why it cannot be reached: the
+ *  row is still given), copied (this checkout's logs there), pending
+ *  (this checkout's logs not there yet). */
+FLOR_API int flor_project_team(flor_project *p, flor_table **out);
+/** Copies now what the team's database lacks of this checkout's journal
+ *  (`flor team sync`).  Report (one row): runs (run rows that changed
+ *  there), logs (copied now), pending (0 unless the journal grew
+ *  meanwhile).
+ *  @return 0; FLOR_ENOTFOUND when the project has no team database; the
+ *          server's errors as for flor_project_team_set(); FLOR_EINVAL
+ *          when this checkout's id was copied before from another
+ *          directory (a copied .flor: give the copy an id of its own with
+ *          flor_project_team_new_id()).  What was copied before a failure
+ *          stays copied, once. */
+FLOR_API int flor_project_team_sync(flor_project *p, flor_table **out);
+/** Gives this checkout a new id in the team's database: for a copy of a
+ *  project's directory (with its .flor), whose rows would otherwise be
+ *  taken for the original's.  Its runs are then copied again, as the new
+ *  checkout's. */
+FLOR_API int flor_project_team_new_id(flor_project *p);
+
+/* ------------------------------------------------------------------------
  * Tables: the rows returned by the project calls
  * ------------------------------------------------------------------------ */
 

@@ -532,6 +532,16 @@ int flor__catalog_drop_segments(sqlite3 *db, const int64_t *ids, size_t n);
 int flor__catalog_totals(sqlite3 *db, const char *url, int64_t *segments, int64_t *bytes,
                          int64_t *chunks);
 
+/* ---- meta.c: settings in the meta table ----------------------------------- */
+
+/* The value of KEY into *OUT (malloc'd; NULL when there is none). */
+int flor__meta_get(sqlite3 *db, const char *key, char **out);
+/* Sets KEY to VALUE (NULL: removes it). */
+int flor__meta_set(sqlite3 *db, const char *key, const char *value);
+/* Sets KEY to VALUE unless it has a value already; *OUT is the value KEY
+ * has then (the one a concurrent process set first wins). */
+int flor__meta_claim(sqlite3 *db, const char *key, const char *value, char **out);
+
 /* ---- export.c: what the replicator reads (docs/team.md) ----------------- */
 
 /* FN per run, by run_id: 0 run_id, 1 projid, 2 tstamp, 3 filename, 4 vid,
@@ -556,6 +566,8 @@ int flor__export_loops(sqlite3 *db, int64_t after, int64_t upto, int64_t run, fl
                        void *ctx);
 /* FN per arg, by run and name: 0 run_id, 1 name, 2 value, 3 from_kwargs, 4 ord. */
 int flor__export_args(sqlite3 *db, flor__row_fn fn, void *ctx);
+/* The number of logs whose rowid is above AFTER, into *N. */
+int flor__export_logs_count(sqlite3 *db, int64_t after, int64_t *n);
 /* The number of resumes of run RUN into *N. */
 int flor__export_resumes(sqlite3 *db, int64_t run, int64_t *n);
 

@@ -5,6 +5,23 @@
  */
 #include "db/db.h"
 
+/* The integer that SQL (with ?1 bound to ARG) answers, into *OUT. */
+static int scalar(sqlite3 *db, const char *sql, int64_t arg, int64_t *out, const char *what)
+{
+    sqlite3_stmt *st;
+    *out = 0;
+    int rc = flor__db_prepare(db, sql, &st, what);
+    if (rc)
+        return rc;
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_int64(st, 1, arg);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : flor__err_sqlite(db, step, what);
+}
+
 int flor__export_runs(sqlite3 *db, flor__row_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
@@ -25,17 +42,8 @@ int flor__export_runs(sqlite3 *db, flor__row_fn fn, void *ctx)
 
 int flor__export_logs_last(sqlite3 *db, int64_t *last)
 {
-    sqlite3_stmt *st;
-    *last = 0;
-    int rc = flor__db_prepare(db, "SELECT ifnull(max(rowid), 0) FROM logs", &st,
-                              "cannot read logs to copy them");
-    if (rc)
-        return rc;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        *last = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return step == SQLITE_ROW ? 0 : flor__err_sqlite(db, step, "cannot read logs to copy them");
+    return scalar(db, "SELECT ifnull(max(rowid), 0) FROM logs", 0, last,
+                  "cannot read logs to copy them");
 }
 
 int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int64_t run, int limit,
@@ -94,17 +102,12 @@ int flor__export_args(sqlite3 *db, flor__row_fn fn, void *ctx)
 
 int flor__export_resumes(sqlite3 *db, int64_t run, int64_t *n)
 {
-    sqlite3_stmt *st;
-    *n = 0;
-    int rc = flor__db_prepare(db, "SELECT count(*) FROM resumes WHERE run_id = ?1", &st,
-                              "cannot read a run's resumes to copy it");
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, run);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return step == SQLITE_ROW ? 0
-                              : flor__err_sqlite(db, step, "cannot read a run's resumes to copy it");
+    return scalar(db, "SELECT count(*) FROM resumes WHERE run_id = ?1", run, n,
+                  "cannot read a run's resumes to copy it");
+}
+
+int flor__export_logs_count(sqlite3 *db, int64_t after, int64_t *n)
+{
+    return scalar(db, "SELECT count(*) FROM logs WHERE rowid > ?1", after, n,
+                  "cannot count the logs not copied yet");
 }

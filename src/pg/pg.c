@@ -113,6 +113,16 @@ static void quiet_notice(void *arg, const char *message)
     (void)arg, (void)message;
 }
 
+char *flor__pg_url_shown(const char *url, int *has_password)
+{
+    char *written = url ? written_password(url) : NULL;
+    if (has_password)
+        *has_password = written && *written;
+    char *shown = scrub(flor__strdup(url ? url : ""), written);
+    free(written);
+    return shown;
+}
+
 /* ---- connecting ------------------------------------------------------------ */
 
 int flor__pg_connect(flor__pg **out, const char *url, int timeout_s)

@@ -46,6 +46,11 @@ typedef struct flor__pg flor__pg;
 int flor__pg_connect(flor__pg **out, const char *url, int timeout_s);
 void flor__pg_close(flor__pg *pg);
 
+/* URL as it may be shown: a password written in it replaced by "***"
+ * (malloc'd; NULL when out of memory).  *HAS_PASSWORD (when not NULL):
+ * whether URL has one written in it. */
+char *flor__pg_url_shown(const char *url, int *has_password);
+
 /* "postgresql://USER@HOST:PORT/DB": the server, for messages (no password). */
 const char *flor__pg_where(const flor__pg *pg);
 

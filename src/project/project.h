@@ -55,6 +55,40 @@ int flor__run_commit(flor_project *p, int64_t run, char **vid);
  * be empty. */
 int flor__checkout_dir(const char *dir);
 
+/* ---- team.c: the team's database (docs/team.md) ------------------------------- */
+
+typedef struct flor__pg flor__pg;
+
+/* The team database's URL into *URL (malloc'd; NULL: none): FLOR_TEAM_DB
+ * when set (empty: none), else the project's setting; *SOURCE says which
+ * ("FLOR_TEAM_DB" or "project"). */
+int flor__team_url(sqlite3 *db, char **url, const char **source);
+/* This checkout's id in the team's database (malloc'd), made the first
+ * time: 32 random hex digits, kept in the meta table. */
+int flor__team_checkout_id(sqlite3 *db, char **id);
+/* Connects to URL and makes or checks flor's tables there. */
+int flor__team_connect(const char *url, int timeout_s, flor__pg **out);
+/* Where this process copies from: its host, the project's root and name. */
+struct flor__team_who {
+    char host[256];
+    const char *root, *projid;
+};
+int flor__team_who(const char *root, const char *projid, struct flor__team_who *w);
+
+/* ---- replicator.c: the background copy of a recording process ------------------ */
+
+typedef struct flor__replicator flor__replicator;
+/* Starts copying the journal in DATADIR to the team's database, every
+ * second, on a thread of its own (lowest priority, its own connections),
+ * when the project (asked on RUN_DB) has one; *OUT stays NULL when not.
+ * ROOT and PROJID name the checkout. */
+int flor__replicator_start(const char *datadir, sqlite3 *run_db, const char *root,
+                           const char *projid, flor__replicator **out);
+/* Stops it: with FINISH, after a last copy of what the journal holds now
+ * (waiting at most a few seconds for the server: what is not copied stays
+ * in the journal, and a warning says so); without, at once.  NULL: no-op. */
+int flor__replicator_stop(flor__replicator *r, int finish);
+
 /* ---- remotes.c: the project's remote ----------------------------------------- */
 
 /* "s3://BUCKET[/PREFIX]" into the bucket and the prefix ("" or "PREFIX/"),

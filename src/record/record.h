@@ -195,6 +195,7 @@ typedef struct flor__run {
     /* copies the checkpoints to the project's remote, if it has one
      * (project/spool.c); NULL otherwise */
     flor__spooler *spooler;
+    flor__replicator *replicator; /* copies the journal to the team's database */
 } flor__run;
 
 /* Marks the run as untrustworthy with REASON (kept in runs.reason at once);

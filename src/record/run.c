@@ -219,6 +219,13 @@ int flor__record_attach(void)
                    "the local store; 'flor push' uploads them)", flor_errmsg());
         flor__err_clear();
     }
+    /* likewise a team database: the run's rows wait in the journal */
+    if (flor__replicator_start(R->place.datadir, R->db, R->place.root, R->place.projid,
+                               &R->replicator) != 0) {
+        flor__warn("the run's rows will not be copied to the team's database: %s (they stay in "
+                   "the local database; 'flor team sync' copies them)", flor_errmsg());
+        flor__err_clear();
+    }
     return 0;
 }
 
@@ -243,17 +250,20 @@ static int remove_if_empty(flor__run *R, const char *status)
 
 /* Stops the run's spooler once the checkpoint writer has synced and
  * closed its store (the last pass sees every checkpoint; eviction may take
- * the store's lock) and the run's row says how it ended.  A run ended by a
- * signal does not wait for uploads.  The message of the error CODE (0:
+ * the store's lock) and the run's row says how it ended; and then its
+ * replicator, whose last copy has the run's final row.  A run ended by a
+ * signal does not wait for uploads or copies.  The message of the error CODE (0:
  * none) the caller returns is kept. */
 static void stop_spooler(flor__run *R, const char *status, int code)
 {
-    if (!R->spooler)
+    if (!R->spooler && !R->replicator)
         return;
     char keep[1024];
     snprintf(keep, sizeof keep, "%s", flor_errmsg());
     flor__spooler_stop(R->spooler, strcmp(status, "killed") != 0);
     R->spooler = NULL;
+    flor__replicator_stop(R->replicator, strcmp(status, "killed") != 0);
+    R->replicator = NULL;
     if (code)
         flor__err(code, "%s", keep);
     else

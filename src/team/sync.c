@@ -640,7 +640,9 @@ static int recopy_run(sqlite3 *db, flor__pg *pg, const char *checkout, int64_t r
 
 /* ---- the whole -------------------------------------------------------------- */
 
-/* In the open transaction: the checkout's row, made or found as CO's own. */
+/* In the open transaction: the checkout's row, made or found as CO's own:
+ * the same directory (from any host: the nodes of a cluster share one
+ * checkout on a shared file system; the row names the last). */
 static int claim_checkout(flor__pg *pg, const flor__team_checkout *co)
 {
     const char *p[] = {co->id, co->projid, co->host, co->path};
@@ -648,8 +650,8 @@ static int claim_checkout(flor__pg *pg, const flor__team_checkout *co)
     int rc = flor__pg_execp(pg,
                             "INSERT INTO flor_checkouts(checkout, projid, host, path)"
                             " VALUES ($1, $2, $3, $4) ON CONFLICT (checkout) DO UPDATE"
-                            " SET last_sync = now() WHERE flor_checkouts.host = excluded.host"
-                            " AND flor_checkouts.path = excluded.path",
+                            " SET last_sync = now(), host = excluded.host"
+                            " WHERE flor_checkouts.path = excluded.path",
                             4, p, &rows);
     if (rc != 0 || rows == 1)
         return rc;
@@ -658,7 +660,7 @@ static int claim_checkout(flor__pg *pg, const flor__team_checkout *co)
                     other, sizeof other);
     return flor__err(FLOR_EINVAL,
                      "%s: the checkout id '%s' is already copied from %s, not %s:%s (a copied "
-                     ".flor directory?): a checkout needs an id of its own",
+                     ".flor directory?): a checkout needs an id of its own ('flor team new-id')",
                      flor__pg_where(pg), co->id, other, co->host, co->path);
 }
 
@@ -722,4 +724,25 @@ int flor__team_sync(sqlite3 *db, flor__pg *pg, const flor__team_checkout *co,
             st->logs = x.inserted;
     }
     return rc;
+}
+
+int flor__team_copied(sqlite3 *db, flor__pg *pg, const char *checkout, int64_t *copied,
+                      int64_t *pending)
+{
+    *copied = 0, *pending = -1;
+    char buf[32] = "0";
+    const char *p[] = {checkout};
+    int rc = 0;
+    if (checkout)
+        rc = flor__pg_scalar(pg,
+                             "SELECT coalesce(max(high), 0) FROM flor_sync WHERE checkout = $1"
+                             " AND tbl = 'logs'",
+                             1, p, buf, sizeof buf);
+    int64_t mark = strtoll(buf, NULL, 10);
+    if (!rc && checkout)
+        rc = flor__pg_scalar(pg, "SELECT count(*) FROM flor_logs WHERE checkout = $1", 1, p, buf,
+                             sizeof buf);
+    if (!rc && checkout)
+        *copied = strtoll(buf, NULL, 10);
+    return rc ? rc : flor__export_logs_count(db, mark, pending);
 }

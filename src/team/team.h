@@ -61,4 +61,10 @@ typedef struct flor__team_sync_stats {
 int flor__team_sync(sqlite3 *db, flor__pg *pg, const flor__team_checkout *co,
                     flor__team_sync_stats *st);
 
+/* Where checkout CHECKOUT (NULL: none yet) stands on PG: *COPIED, its logs
+ * there; *PENDING, the logs of DB above its mark (all of them when it has
+ * none), which a copy has yet to send. */
+int flor__team_copied(sqlite3 *db, flor__pg *pg, const char *checkout, int64_t *copied,
+                      int64_t *pending);
+
 #endif

@@ -3,7 +3,7 @@
 # built library (sanitized when the library is), and the statement the
 # user adds to it.
 
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
 ARGS="epochs=4 ntrain=2000 ntest=500 hidden=32 print_every=20"

@@ -11,7 +11,7 @@
 
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 BUILD="cc $SAN -std=c11 -D_GNU_SOURCE -O2 -I$REPO_ROOT/include train.c -o train $LIBS"
 export ASAN_OPTIONS=detect_leaks=0
 

@@ -9,7 +9,7 @@
 
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 
 # param_norm and final of run 1, bits and all, as "iteration,name,value"
 values() {

@@ -7,7 +7,7 @@
 
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 BUILD="cc $SAN -std=c11 -D_GNU_SOURCE -O2 -I$REPO_ROOT/include -I$REPO_ROOT/tests/progs train.c -o train $LIBS"
 export ASAN_OPTIONS=detect_leaks=0
 

@@ -19,7 +19,7 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 export ASAN_OPTIONS=detect_leaks=0
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm"
 BUILD="mpicc $SAN -std=c11 -D_GNU_SOURCE -O2 -I$REPO_ROOT/include avg.c -o avg $LIBS"
 
 # The project: avg.c without the hindsight statement, and with it.

@@ -8,7 +8,7 @@
 
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm"
 BUILD="g++ -std=c++17 $SAN -O2 -I$REPO_ROOT/include toy.cc -o toy $LIBS"
 
 ranks() {

@@ -51,7 +51,7 @@ test_expect_success 'a break out of a flor::loop closes it: later logs have no s
 	}
 	EOC
     g++ $SAN -std=c++17 -I"$REPO_ROOT/include" brk.cc -o brk "$FLOR_BUILD/libflor.a" \
-        $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm &&
+        $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm &&
     ./brk &&
     test "$(flor query "SELECT count(*) FROM logs WHERE name = \"e\"" --format csv | tail -n 1)" -eq 2 &&
     test "$(flor query "SELECT count(*) FROM logs WHERE name = \"after\" AND ctx_id IS NULL" --format csv | tail -n 1)" -eq 1
@@ -73,7 +73,7 @@ test_expect_success 'an exception out of a flor::loop aborts the iteration it le
 	}
 	EOC
     g++ $SAN -std=c++17 -I"$REPO_ROOT/include" exc.cc -o exc "$FLOR_BUILD/libflor.a" \
-        $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm &&
+        $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm &&
     FLOR_OVERHEAD=1 ./exc &&
     flor query "SELECT coords FROM checkpoints ORDER BY coords" --format csv >actual &&
     printf "coords\nepoch=0\nepoch=1\n" >expect &&

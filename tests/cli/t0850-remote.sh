@@ -70,7 +70,7 @@ add_weight_norm() {
 
 SAN=""
 case "$FLOR_BUILD" in *build-san) SAN="-fsanitize=address,undefined" ;; esac
-LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl) -lpthread -lm -lz"
+LIBS="$FLOR_BUILD/libflor.a $(pkg-config --libs sqlite3 libgit2 libzstd libxxhash libcurl libpq) -lpthread -lm -lz"
 
 # replay_both: replays runs 1 and 2 with the statement added
 replay_both() {
