@@ -68,6 +68,10 @@ int flor__team_url(sqlite3 *db, char **url, const char **source);
 int flor__team_checkout_id(sqlite3 *db, char **id);
 /* Connects to URL and makes or checks flor's tables there. */
 int flor__team_connect(const char *url, int timeout_s, flor__pg **out);
+/* When P has a team database: copies what it lacks of P's journal now,
+ * after WHAT (e.g. "the replayed values") was written; a failure is one
+ * warning, not an error (the rows wait in the journal). */
+void flor__team_copy_after(flor_project *p, const char *what);
 /* Where this process copies from: its host, the project's root and name. */
 struct flor__team_who {
     char host[256];

@@ -149,6 +149,22 @@ static int copy_now(flor_project *p, flor__pg *pg, flor__team_sync_stats *st, ch
     return rc;
 }
 
+void flor__team_copy_after(flor_project *p, const char *what)
+{
+    char *url = NULL, *id = NULL;
+    const char *source;
+    flor__pg *pg = NULL;
+    int rc = flor__team_url(p->db, &url, &source);
+    if (!rc && url && (rc = flor__team_connect(url, 5, &pg)) == 0)
+        rc = copy_now(p, pg, NULL, &id);
+    if (rc)
+        flor__warn("%s are not in the team's database yet: %s (they are safe in the local "
+                   "database; 'flor team sync' copies them)", what, flor_errmsg());
+    flor__pg_close(pg);
+    free(url), free(id);
+    flor__err_clear();
+}
+
 int flor_project_team_sync(flor_project *p, flor_table **out)
 {
     *out = NULL;

@@ -117,9 +117,13 @@ int flor_replay_run(flor_replay *r)
     if (r->ran)
         return flor__err(FLOR_EUSAGE, "flor_replay_run: this launch has run already");
     r->ran = true;
-    return r->a.follow   ? flor__slurm_follow(r)
-           : r->a.nnames ? flor__versions_run(r)
-                         : flor__segments_run(r);
+    int rc = r->a.follow   ? flor__slurm_follow(r)
+             : r->a.nnames ? flor__versions_run(r)
+                           : flor__segments_run(r);
+    /* the values recomputed, to the team's database with their runs' */
+    if (rc == 0 && !(r->a.slurm && r->a.no_wait))
+        flor__team_copy_after(r->p, "the replayed values");
+    return rc;
 }
 
 const char *flor_replay_job(const flor_replay *r) { return r ? r->job : NULL; }
