@@ -209,4 +209,32 @@ test_expect_success 'a copied project directory is refused until it has an id of
     same "$url" && test "$(pg "$url" "SELECT count(*) FROM flor_checkouts")" = 2
 '
 
+test_expect_success 'roles: the administrator makes the tables, a writer copies but cannot drop them, a reader reads and cannot write' '
+    sh "$REPO_ROOT/tests/pg/server.sh" sql "$PGDIR" >/dev/null <<-SQL &&
+	CREATE ROLE team_admin LOGIN PASSWORD '"'$PGPASSWORD'"';
+	CREATE ROLE team_writer LOGIN PASSWORD '"'$PGPASSWORD'"';
+	CREATE ROLE team_reader LOGIN PASSWORD '"'$PGPASSWORD'"';
+	CREATE SCHEMA team AUTHORIZATION team_admin;
+	GRANT USAGE ON SCHEMA team TO team_writer, team_reader;
+	ALTER DEFAULT PRIVILEGES FOR ROLE team_admin IN SCHEMA team
+	    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO team_writer;
+	ALTER DEFAULT PRIVILEGES FOR ROLE team_admin IN SCHEMA team GRANT SELECT ON TABLES TO team_reader;
+	SQL
+    at="@127.0.0.1:$FLOR_TEST_PG_PORT/flor_test?options=-csearch_path%3Dteam" &&
+    new_project roles && cd roles &&
+    flor team set "postgresql://team_admin$at" &&
+    flor team set "postgresql://team_writer$at" &&
+    steps 5 >/dev/null && same "postgresql://team_writer$at" &&
+    test_must_fail pg "postgresql://team_writer$at" "DROP TABLE flor_logs" 2>err &&
+    grep -q "must be owner" err &&
+    test_must_fail pg "postgresql://team_writer$at" "ALTER TABLE flor_logs ADD COLUMN x int" 2>err &&
+    grep -q "must be owner" err &&
+    FLOR_TEAM_DB="postgresql://team_reader$at" test_must_fail flor team sync 2>err &&
+    grep -q "permission denied" err &&
+    test "$(pg "postgresql://team_reader$at" "SELECT count(*) FROM flor_logs")" = 501 &&
+    test_must_fail pg "postgresql://team_reader$at" "DELETE FROM flor_logs" 2>err &&
+    grep -q "permission denied" err &&
+    test "$(pg "postgresql://team_admin$at" "SELECT count(*) FROM flor_logs")" = 501
+'
+
 test_done

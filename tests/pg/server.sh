@@ -14,6 +14,9 @@
 #                FLOR_TEST_PG_HOST, FLOR_TEST_PG_PORT, FLOR_TEST_PG_PASSWORD
 #   stop DIR     stops the server started in DIR; its data stays
 #   restart DIR  starts that server again, on the same port, with its data
+#   sql DIR      runs the SQL on its standard input as the server's superuser
+#                (over the socket): what a team's administrator does, such as
+#                making roles
 #
 # Only the TCP port needs a password; the socket under DIR/run lets the
 # server's own user in (`local all all peer`), which the setup uses.
@@ -23,7 +26,7 @@
 set -u
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart|env DIR" >&2; exit 1; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|restart|env|sql DIR" >&2; exit 1; }
 
 ROLE=flor_test
 PASSWORD=flor-test-pw-7f3a9c
@@ -92,9 +95,17 @@ restart)
     dir=$(cd "$dir" && pwd)
     launch
     exit 0 ;;
+sql)
+    [ -f "$dir/port" ] || { echo "tests/pg/server.sh: no server was started in '$dir'" >&2; exit 1; }
+    dir=$(cd "$dir" && pwd)
+    port=$(cat "$dir/port")
+    owner=$(as_owner id -un)
+    sql=$(cat)
+    echo "$sql" | as_owner psql -h "$dir/run" -p "$port" -U "$owner" -d $DB -v ON_ERROR_STOP=1 -qX
+    exit $? ;;
 start) ;;
 *)
-    echo "usage: $0 start|stop|restart|env DIR" >&2; exit 1 ;;
+    echo "usage: $0 start|stop|restart|env|sql DIR" >&2; exit 1 ;;
 esac
 
 [ -n "$bin" ] || { echo "tests/pg/server.sh: PostgreSQL is not installed (scripts/install-deps.sh)" >&2; exit 2; }
