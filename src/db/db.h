@@ -555,10 +555,14 @@ int flor__export_runs(sqlite3 *db, flor__row_fn fn, void *ctx);
  * before the runs, it bounds the logs whose runs those are. */
 int flor__export_logs_last(sqlite3 *db, int64_t *last);
 /* FN per log whose rowid is above AFTER and at most UPTO, of run RUN (0:
- * of every run), by rowid, at most LIMIT: 0 rowid, 1 run_id, 2 ctx_id, 3
- * name, 4 value (any type), 5 source. */
-int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int64_t run, int limit,
+ * of every run), of SOURCE (NULL: either), by rowid: 0 rowid, 1 run_id, 2
+ * ctx_id, 3 name, 4 value (any type), 5 source. */
+int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int64_t run, const char *source,
                       flor__row_fn fn, void *ctx);
+/* The next batch of those logs (any source), at most LIMIT: *END, its last
+ * rowid (AFTER when none), *N, its logs, *REPLAYED, those of a replay. */
+int flor__export_logs_batch(sqlite3 *db, int64_t after, int64_t upto, int64_t run, int limit,
+                            int64_t *end, int64_t *n, int64_t *replayed);
 /* FN per loop iteration that a log of those flor__export_logs() names is
  * in, directly or through its iterations' parents, by run and ctx_id:
  * 0 run_id, 1 ctx_id, 2 parent_ctx_id, 3 name, 4 iteration, 5 value. */

@@ -46,22 +46,49 @@ int flor__export_logs_last(sqlite3 *db, int64_t *last)
                   "cannot read logs to copy them");
 }
 
-int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int64_t run, int limit,
+int flor__export_logs(sqlite3 *db, int64_t after, int64_t upto, int64_t run, const char *source,
                       flor__row_fn fn, void *ctx)
 {
     sqlite3_stmt *st;
     int rc = flor__db_prepare(db,
                               "SELECT rowid, run_id, ctx_id, name, value, source FROM logs"
-                              " WHERE rowid > ?1 AND rowid <= ?2 AND (?4 = 0 OR run_id = ?4)"
-                              " ORDER BY rowid LIMIT ?3",
+                              " WHERE rowid > ?1 AND rowid <= ?2 AND (?3 = 0 OR run_id = ?3)"
+                              " AND (?4 IS NULL OR source = ?4) ORDER BY rowid",
                               &st, "cannot read logs to copy them");
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, upto);
-    sqlite3_bind_int(st, 3, limit);
-    sqlite3_bind_int64(st, 4, run);
+    sqlite3_bind_int64(st, 3, run);
+    if (source)
+        sqlite3_bind_text(st, 4, source, -1, SQLITE_STATIC);
     return flor__db_scan(db, st, fn, ctx, "cannot read logs to copy them");
+}
+
+int flor__export_logs_batch(sqlite3 *db, int64_t after, int64_t upto, int64_t run, int limit,
+                            int64_t *end, int64_t *n, int64_t *replayed)
+{
+    sqlite3_stmt *st;
+    *end = after, *n = 0, *replayed = 0;
+    int rc = flor__db_prepare(db,
+                              "SELECT ifnull(max(rowid), ?1), count(*), total(source = 'replay')"
+                              " FROM (SELECT rowid, source FROM logs WHERE rowid > ?1"
+                              " AND rowid <= ?2 AND (?3 = 0 OR run_id = ?3) ORDER BY rowid LIMIT ?4)",
+                              &st, "cannot read logs to copy them");
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, upto);
+    sqlite3_bind_int64(st, 3, run);
+    sqlite3_bind_int(st, 4, limit);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *end = sqlite3_column_int64(st, 0);
+        *n = sqlite3_column_int64(st, 1);
+        *replayed = (int64_t)sqlite3_column_double(st, 2);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? 0 : flor__err_sqlite(db, step, "cannot read logs to copy them");
 }
 
 int flor__export_loops(sqlite3 *db, int64_t after, int64_t upto, int64_t run, flor__row_fn fn,

@@ -17,7 +17,7 @@
 #define LOOP_COLS 10 /* checkout, run_id, ctx_id, parent_ctx_id, name, iteration, 3 values, upto */
 #define LOG_COLS 9  /* checkout, log_id, run_id, ctx_id, name, value_int, value_real, value_text, source */
 #define RUNS_PER_INSERT 200
-#define LOGS_PER_TX 10000
+#define LOGS_PER_TX 20000
 
 /* Rows waiting to be sent: N rows of NCOLS text values (NULL: SQL NULL). */
 typedef struct batch {
@@ -331,25 +331,54 @@ struct logs_ctx {
     int64_t mark;                   /* the high-water mark the loops copied go with */
 };
 
+/* Column C of ROW as COPY text: a pointer into ROW or BUF (N bytes), or
+ * into *HEAP (malloc'd, for a blob); NULL for SQL NULL.  *OOM on failure. */
+static const char *cell(sqlite3_stmt *row, int c, char *buf, size_t n, char **heap, int *oom_)
+{
+    switch (sqlite3_column_type(row, c)) {
+    case SQLITE_NULL:
+        return NULL;
+    case SQLITE_INTEGER:
+        snprintf(buf, n, "%lld", (long long)sqlite3_column_int64(row, c));
+        return buf;
+    case SQLITE_FLOAT: {
+        double v = sqlite3_column_double(row, c);
+        snprintf(buf, n, "%s", isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity") : "");
+        if (!buf[0])
+            snprintf(buf, n, "%.17g", v);
+        return buf;
+    }
+    case SQLITE_BLOB:
+        if (column_text(row, c, heap) != 0)
+            *oom_ = 1;
+        return *heap;
+    default:
+        return (const char *)sqlite3_column_text(row, c);
+    }
+}
+
+/* A log, into the COPY under way: its value in the column of its type
+ * (SQLite's NaN text is a NaN). */
 static int on_log(void *vctx, sqlite3_stmt *row)
 {
     struct logs_ctx *x = vctx;
-    char *v[LOG_COLS] = {0};
+    char b[5][32];
+    char *heap = NULL;
+    int bad = 0;
+    const char *v[LOG_COLS] = {x->checkout};
     x->seen++;
     x->high = sqlite3_column_int64(row, 0);
-    int rc = (v[0] = flor__strdup(x->checkout)) ? 0 : FLOR_ENOMEM;
-    for (int c = 0; c < 4 && rc == 0; c++) /* log_id, run_id, ctx_id, name */
-        rc = column_text(row, c, &v[c + 1]);
-    if (rc == 0)
-        rc = value_text3(row, 4, &v[5]);
-    if (rc == 0)
-        rc = column_text(row, 5, &v[8]);
-    if (rc == FLOR_ENOMEM)
-        rc = oom();
-    if (rc == 0)
-        rc = flor__pg_copy_row(x->pg, LOG_COLS, (const char *const *)v);
-    for (int c = 0; c < LOG_COLS; c++)
-        free(v[c]);
+    for (int c = 0; c < 4; c++) /* log_id, run_id, ctx_id, name */
+        v[c + 1] = cell(row, c, b[c], sizeof b[c], &heap, &bad);
+    int t = sqlite3_column_type(row, 4);
+    const char *val = cell(row, 4, b[4], sizeof b[4], &heap, &bad);
+    if (t == SQLITE_TEXT && strcmp(val, FLOR__NAN_TEXT) == 0)
+        v[6] = "NaN";
+    else if (t != SQLITE_NULL)
+        v[t == SQLITE_INTEGER ? 5 : t == SQLITE_FLOAT ? 6 : 7] = val;
+    v[8] = (const char *)sqlite3_column_text(row, 5); /* source */
+    int rc = bad ? oom() : flor__pg_copy_row(x->pg, LOG_COLS, v);
+    free(heap);
     return rc;
 }
 
@@ -376,9 +405,6 @@ static int on_loop(void *vctx, sqlite3_stmt *row)
 
 static const char logs_stage[] =
     "CREATE TEMP TABLE IF NOT EXISTS flor_logs_in (LIKE flor_logs) ON COMMIT DELETE ROWS";
-static const char logs_recorded[] =
-    "INSERT INTO flor_logs (" LOG_NAMES ") SELECT " LOG_NAMES " FROM flor_logs_in"
-    " WHERE source <> 'replay' ON CONFLICT (checkout, log_id) DO NOTHING";
 /* A value recomputed by a later replay replaces the earlier replay's. */
 static const char logs_replayed[] =
     "INSERT INTO flor_logs (" LOG_NAMES ") SELECT " LOG_NAMES " FROM flor_logs_in"
@@ -402,23 +428,33 @@ static const char loops_insert[] =
 static int copy_logs_and_loops(sqlite3 *db, struct logs_ctx *x, int64_t run, int limit,
                                int64_t mark, int64_t *inserted)
 {
-    int64_t after = x->high, rows = 0;
+    int64_t after = x->high, end, n, replayed, rows = 0;
     x->seen = 0;
-    int rc = flor__pg_exec(x->pg, logs_stage);
-    if (rc == 0)
-        rc = flor__pg_copy_begin(x->pg, "COPY flor_logs_in (" LOG_NAMES ") FROM STDIN");
-    if (rc == 0) {
-        rc = flor__export_logs(db, after, x->upto, run, limit, on_log, x);
-        int end = flor__pg_copy_end(x->pg);
-        rc = rc ? rc : end;
-    }
-    if (rc != 0 || x->seen == 0)
+    int rc = flor__export_logs_batch(db, after, x->upto, run, limit, &end, &n, &replayed);
+    if (rc != 0 || n == 0)
         return rc;
-    rc = flor__pg_execp(x->pg, logs_recorded, 0, NULL, &rows);
-    *inserted += rows, rows = 0;
-    if (rc == 0)
-        rc = flor__pg_execp(x->pg, logs_replayed, 0, NULL, &rows);
-    *inserted += rows;
+    /* A recorded log is new on the server: the mark, locked, says so. */
+    rc = flor__pg_copy_begin(x->pg, "COPY flor_logs (" LOG_NAMES ") FROM STDIN");
+    if (rc == 0) {
+        rc = flor__export_logs(db, after, end, run, "record", on_log, x);
+        int e = flor__pg_copy_end(x->pg);
+        rc = rc ? rc : e;
+    }
+    *inserted += x->seen;
+    if (rc == 0 && replayed > 0) {
+        rc = flor__pg_exec(x->pg, logs_stage);
+        if (rc == 0)
+            rc = flor__pg_copy_begin(x->pg, "COPY flor_logs_in (" LOG_NAMES ") FROM STDIN");
+        if (rc == 0) {
+            rc = flor__export_logs(db, after, end, run, "replay", on_log, x);
+            int e = flor__pg_copy_end(x->pg);
+            rc = rc ? rc : e;
+        }
+        if (rc == 0)
+            rc = flor__pg_execp(x->pg, logs_replayed, 0, NULL, &rows);
+        *inserted += rows;
+    }
+    x->high = end;
     x->mark = mark < 0 ? x->high : mark;
     if (rc == 0)
         rc = flor__pg_exec(x->pg, loops_stage);
@@ -426,8 +462,8 @@ static int copy_logs_and_loops(sqlite3 *db, struct logs_ctx *x, int64_t run, int
         rc = flor__pg_copy_begin(x->pg, "COPY flor_loops_in (" LOOP_NAMES ") FROM STDIN");
     if (rc == 0) {
         rc = flor__export_loops(db, after, x->high, run, on_loop, x);
-        int end = flor__pg_copy_end(x->pg);
-        rc = rc ? rc : end;
+        int e = flor__pg_copy_end(x->pg);
+        rc = rc ? rc : e;
     }
     return rc ? rc : flor__pg_exec(x->pg, loops_insert);
 }

@@ -47,7 +47,7 @@ typedef struct flor__team_sync_stats {
  *     server replaced by the journal's, in one transaction per run;
  *   - the logs above the checkout's high-water mark on the server (the
  *     largest local rowid copied: flor_sync's row (CO->id, 'logs')), in
- *     transactions of at most 10,000 rows (sent by COPY) that move the
+ *     transactions of at most 20,000 rows (sent by COPY) that move the
  *     mark with the rows, so a copy cut off anywhere (the server stopped, the process killed)
  *     leaves each row on the server once or not yet, and the next call
  *     goes on from there.  The loop iterations the logs are in go in the
