@@ -116,3 +116,7 @@ echo
 echo "== the flat-loop example (examples/steps.c): on vs off, replay at a period"
 sh "$REPO/bench/bench_steps.sh"
 sh "$REPO/bench/bench_remote.sh"
+
+echo
+echo "== the team's database (PostgreSQL): rows/s, eight writers, recording on ÷ off"
+sh "$REPO/bench/bench_team.sh"

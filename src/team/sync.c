@@ -649,6 +649,17 @@ static int recopy_run(sqlite3 *db, flor__pg *pg, const char *checkout, int64_t r
     rc = lock_mark(pg, checkout, &mark);
     if (rc == 0)
         rc = flor__export_resumes(db, run, &resumes);
+    /* A resume that moved the journal's newest logs away lets SQLite give
+     * their rowids to the continuation's: the mark comes back to the
+     * journal's last log, so those are copied as new.  (Every log above
+     * that on the server is this run's: any other's would still be in the
+     * journal, above it.) */
+    int64_t last = 0;
+    if (rc == 0)
+        rc = flor__export_logs_last(db, &last);
+    char back[32];
+    snprintf(back, sizeof back, "%lld", (long long)(last < mark ? last : mark));
+    mark = last < mark ? last : mark;
     char id[32], count[32];
     snprintf(id, sizeof id, "%lld", (long long)run);
     snprintf(count, sizeof count, "%lld", (long long)resumes);
@@ -667,6 +678,11 @@ static int recopy_run(sqlite3 *db, flor__pg *pg, const char *checkout, int64_t r
         rc = flor__pg_execp(pg,
                             "UPDATE flor_runs SET resumes = $3 WHERE checkout = $1 AND run_id = $2",
                             3, p, NULL);
+    const char *q[] = {checkout, back};
+    if (rc == 0)
+        rc = flor__pg_execp(pg,
+                            "UPDATE flor_sync SET high = $2 WHERE checkout = $1 AND tbl = 'logs'",
+                            2, q, NULL);
     if (rc != 0) {
         flor__pg_end(pg, 0);
         return rc;

@@ -657,6 +657,47 @@ static void test_sync_args_loops_and_resumes(void)
     flor__pg_close(pg);
 }
 
+/* A resume that moved the journal's newest logs away: SQLite gives their
+ * rowids to the continuation's logs, below the mark; they reach the server
+ * all the same, each once. */
+static void test_sync_resume_reuses_rowids(void)
+{
+    struct journal j;
+    flor__pg *pg = team_schema("team_reuse");
+    CHECK(pg != NULL);
+    CHECK_EQ_INT(journal_new(&j, 20), 0);
+    if (!pg || !j.db)
+        return;
+    CHECK_EQ_INT(flor__db_exec(j.db, "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                                     " VALUES (2, NULL, 'late', 1, 'record'), (2, NULL, 'late', 2,"
+                                     " 'record'), (2, NULL, 'late', 3, 'record')"),
+                 0);
+    flor__team_sync_stats st;
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT high FROM flor_sync"), 25);
+    /* The resume moves the three newest logs away; the continuation logs
+     * one now (rowid 23 again) and two after the next copy. */
+    CHECK_EQ_INT(flor__db_exec(j.db,
+                               "INSERT INTO resumes(run_id, loop, iteration, prev_status, host, pid,"
+                               " started) VALUES (2, 'epoch', 0, 'killed', 'h', 9, 1.0);"
+                               "DELETE FROM logs WHERE name = 'late';"
+                               "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                               " VALUES (2, NULL, 'again', 10, 'record')"),
+                 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(flor__db_exec(j.db, "INSERT INTO logs(run_id, ctx_id, name, value, source)"
+                                     " VALUES (2, NULL, 'again', 20, 'record'),"
+                                     " (2, NULL, 'again', 30, 'record')"),
+                 0);
+    CHECK_EQ_INT(flor__team_sync(j.db, pg, &checkout_a, &st), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs WHERE name = 'late'"), 0);
+    CHECK_EQ_INT(pg_count(pg, "SELECT sum(value_int) FROM flor_logs WHERE name = 'again'"), 60);
+    CHECK_EQ_INT(pg_count(pg, "SELECT count(*) FROM flor_logs"), 25);
+    CHECK_EQ_INT(pg_count(pg, "SELECT high FROM flor_sync"), 25);
+    journal_free(&j);
+    flor__pg_close(pg);
+}
+
 static void test_sync_many_logs(void)
 {
     struct journal j;
@@ -843,6 +884,7 @@ int main(void)
     RUN(test_sync_twice_copies_once);
     RUN(test_two_checkouts_keep_their_runs);
     RUN(test_sync_args_loops_and_resumes);
+    RUN(test_sync_resume_reuses_rowids);
     RUN(test_sync_many_logs);
     RUN(test_sync_killed_midway);
     RUN(test_sync_server_stopped);
