@@ -1,6 +1,6 @@
 #!/bin/sh
-# The whole suite: unit tests (arguments), the CLI and end-to-end scripts,
-# then the Python module's pytest suite when FLOR_PYTEST holds the command
+# The whole suite: unit tests (arguments), the CLI and end-to-end scripts
+# (and some of them again over a team database: cli/team-suite.sh), then the Python module's pytest suite when FLOR_PYTEST holds the command
 # that runs it (make test sets it, unless the module is not built); the
 # last line is the total "N passed, N failed".
 dir=$(cd "$(dirname "$0")" && pwd)
@@ -9,8 +9,12 @@ unit=$(sh "$dir/run-unit.sh" "$@" 2>&1) || status=1
 printf '%s\n' "$unit"
 cli=$(sh "$dir/cli/run.sh" 2>&1) || status=1
 printf '%s\n' "$cli"
+# the record, replay and dataframe suites again, over a team database
+team=$(sh "$dir/cli/team-suite.sh" 2>&1) || status=1
+printf '%s\n' "$team"
 p=0; f=0
-for line in "$(printf '%s\n' "$unit" | tail -n 1)" "$(printf '%s\n' "$cli" | tail -n 1)"; do
+for line in "$(printf '%s\n' "$unit" | tail -n 1)" "$(printf '%s\n' "$cli" | tail -n 1)" \
+            "$(printf '%s\n' "$team" | tail -n 1)"; do
     p=$((p + $(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed/\1/p')))
     f=$((f + $(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed/\2/p')))
 done

@@ -72,6 +72,14 @@ static int select_run(sqlite3 *db, const char *projid, const char *filename)
     if (!id && spec)
         return flor__err(FLOR_ENOTFOUND, "--replay_run %s: no such run in project '%s'", spec,
                          projid);
+    char *any = NULL;
+    if (!id && (rc = flor__runs_newest_filename(db, &any)) != 0)
+        return rc;
+    int none = !any;
+    free(any);
+    if (!id && none) /* a project whose database holds no run (its settings only) */
+        return flor__err(FLOR_ENOTFOUND, "--replay_flor: no runs recorded in project '%s' (%s): "
+                         "nothing to replay", projid, flor__R.place.datadir);
     if (!id)
         return flor__err(FLOR_ENOTFOUND,
                          "no recorded run of '%s' in project '%s' to replay (record one first)",

@@ -79,9 +79,15 @@ test_cmp() {
 }
 
 # A fresh git repository named $1 with one commit, as a user's project.
+# With FLOR_TEST_TEAM_URL (tests/cli/team-suite.sh), the project also gets a
+# team database: a schema of its own on that server.
 new_project() {
     mkdir -p "$1" && (cd "$1" && git init -q -b main && echo "# $1" >README.md &&
-        git add README.md && git commit -q -m init)
+        git add README.md && git commit -q -m init) || return 1
+    [ -n "${FLOR_TEST_TEAM_URL:-}" ] || return 0
+    schema=$(echo "t_$(basename "$TRASH")_$1" | tr -c "a-zA-Z0-9_\n" _ | tr A-Z a-z | cut -c1-60)
+    psql -qX "$FLOR_TEST_TEAM_URL" -c "CREATE SCHEMA $schema" >/dev/null &&
+        (cd "$1" && flor team set "$FLOR_TEST_TEAM_URL?options=-csearch_path%3D$schema")
 }
 
 # q SQL: the rows of a query, as CSV without its header

@@ -1,8 +1,12 @@
 #!/bin/sh
-# Runs every tests/cli/t*.sh and prints the combined "N passed, N failed".
+# Runs every tests/cli/t*.sh (or the scripts named: t0100-dataframe.sh ...)
+# and prints the combined "LABEL: N passed, N failed" (LABEL: FLOR_TEST_LABEL,
+# else cli).
 dir=$(cd "$(dirname "$0")" && pwd)
 passed=0; failed=0; status=0
-for t in "$dir"/t[0-9]*.sh; do
+[ $# -gt 0 ] || set -- "$dir"/t[0-9]*.sh
+for t in "$@"; do
+    case "$t" in /*) ;; *) t="$dir/$t" ;; esac
     out=$(sh "$t" 2>&1) || status=1
     printf '%s\n' "$out" | grep -v '^[0-9]* passed, [0-9]* failed$'
     line=$(printf '%s\n' "$out" | grep '^[0-9]* passed, [0-9]* failed$' | tail -n 1)
@@ -13,5 +17,5 @@ for t in "$dir"/t[0-9]*.sh; do
     passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
     failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
 done
-echo "cli: $passed passed, $failed failed"
+echo "${FLOR_TEST_LABEL:-cli}: $passed passed, $failed failed"
 exit $status
