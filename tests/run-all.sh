@@ -1,8 +1,9 @@
 #!/bin/sh
 # The whole suite: unit tests (arguments), the CLI and end-to-end scripts
-# (and some of them again over a team database: cli/team-suite.sh), then the Python module's pytest suite when FLOR_PYTEST holds the command
-# that runs it (make test sets it, unless the module is not built); the
-# last line is the total "N passed, N failed".
+# (and some of them again over a team database: cli/team-suite.sh), then
+# the Python module's pytest suite when FLOR_PYTEST holds the command that
+# runs it (make test sets it, unless the module is not built); the last
+# line is the total "N passed, N failed".
 dir=$(cd "$(dirname "$0")" && pwd)
 status=0
 unit=$(sh "$dir/run-unit.sh" "$@" 2>&1) || status=1
