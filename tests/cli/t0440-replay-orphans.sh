@@ -41,13 +41,14 @@ cat >prog.c <<-\EOF_C
 EOF_C
 
 
-# waits (at most 3 s) until no process of ours has $1 in its command
-# line and no work area is left in $TMPDIR
+# waits (at most 10 s: the janitor is one more process on a machine that
+# may be busy) until no process of ours has $1 in its command line and no
+# work area is left in $TMPDIR
 settled() {
     n=0
     while pgrep -f "$1" >/dev/null || ls "$TMPDIR" | grep -q '^flor-replay\.'; do
         n=$((n + 1))
-        if [ $n -gt 60 ]; then
+        if [ $n -gt 200 ]; then
             ps -eo pid,pgid,args | grep "$1" | grep -v grep
             ls -la "$TMPDIR"
             return 1
