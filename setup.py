@@ -24,6 +24,7 @@ import subprocess
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 from setuptools.command.egg_info import egg_info
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,6 +101,32 @@ class build_flor_ext(build_ext):
             extra_postargs=WARN + flags)
 
 
+class build_py_with_page(build_py):
+    """The package's .py files, and flor serve's page beside them in
+    flor/web/ (where flor.serve() and `python -m flor serve` look): web/'s
+    own files and uPlot, which npm installs from web/package-lock.json into
+    build/npm, as the Makefile does."""
+
+    def run(self):
+        super().run()
+        npm_dir = os.path.join(HERE, "build", "npm")
+        dist = os.path.join(npm_dir, "node_modules", "uplot", "dist")
+        os.makedirs(npm_dir, exist_ok=True)
+        for f in ("package.json", "package-lock.json"):
+            self.copy_file(os.path.join(HERE, "web", f), os.path.join(npm_dir, f))
+        try:
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline",
+                            "--loglevel=error"], cwd=npm_dir, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            raise SystemExit("setup.py: flor serve's page needs uPlot from the npm registry "
+                             "(npm ci in %s): %s" % (npm_dir, e))
+        out = os.path.join(self.build_lib, "flor", "web")
+        self.mkpath(out)
+        for src in rel("web/*.html") + rel("web/*.js") + rel("web/*.css") + \
+                [os.path.join(dist, "uPlot.iife.min.js"), os.path.join(dist, "uPlot.min.css")]:
+            self.copy_file(os.path.join(HERE, src), os.path.join(out, os.path.basename(src)))
+
+
 class egg_info_in_build(egg_info):
     """flor.egg-info goes under build/, not into python/ next to the package."""
 
@@ -115,9 +142,11 @@ setup(
     # still calls [tool.setuptools] beta and warns on every build.
     package_dir={"": "python"},
     packages=["flor"],
-    # MANIFEST.in puts the C sources into the sdist; the wheel holds the
-    # package's .py files and the built extension only.
+    # MANIFEST.in puts the C sources and web/ into the sdist; the wheel
+    # holds the package's .py files, the built extension and the page
+    # (build_py_with_page).
     include_package_data=False,
     ext_modules=[Extension("flor._flor", sources=PY_SRC, depends=HEADERS)],
-    cmdclass={"build_ext": build_flor_ext, "egg_info": egg_info_in_build},
+    cmdclass={"build_ext": build_flor_ext, "build_py": build_py_with_page,
+              "egg_info": egg_info_in_build},
 )

@@ -1,8 +1,9 @@
 #!/bin/sh
 # flor serve (docs/serve.md): from the page's request to the curves drawn,
 # in headless Chromium, for 1,000 runs x 1,000 values and for 1 run x
-# 1,000,000 (goal < 1 s each); and the server's JSON for the 1 M-point
-# series against the CSV of the same rows from flor query (goal <= 1).
+# 1,000,000 (goal < 1 s each); and the server's JSON and float64 arrays
+# for the 1 M-point series against the CSV of the same rows from flor
+# query (goal <= 1).
 set -e
 : "${FLOR_BUILD:?set FLOR_BUILD (make bench does)}"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,13 +43,18 @@ serve "$work/one"
 printf '1 run x 1,000,000 values, request to curves drawn (goal < 1 s): '
 python3 "$REPO/bench/serve_page_time.py" "$url" 1000000
 json=$(curl -s "${url}api/series?name=loss" | wc -c)
+f64=$(curl -s "${url}api/series?name=loss&format=f64" | wc -c)
 csv=$(cd "$work/one" && flor query "SELECT run_id, value FROM logs WHERE name = 'loss'" --format csv | wc -c)
 t0=$(date +%s.%N)
 curl -s -o /dev/null "${url}api/series?name=loss"
 t1=$(date +%s.%N)
-(cd "$work/one" && flor query "SELECT run_id, value FROM logs WHERE name = 'loss'" --format csv >/dev/null)
+curl -s -o /dev/null "${url}api/series?name=loss&format=f64"
 t2=$(date +%s.%N)
+(cd "$work/one" && flor query "SELECT run_id, value FROM logs WHERE name = 'loss'" --format csv >/dev/null)
+t3=$(date +%s.%N)
 stop
-echo "1 M-point series: /api/series JSON $json bytes, flor query CSV $csv bytes:" \
-     "JSON / CSV = $(echo "scale=3; $json / $csv" | bc -l) (goal <= 1);" \
-     "time $(echo "$t1 - $t0" | bc -l | cut -c1-5) s vs $(echo "$t2 - $t1" | bc -l | cut -c1-5) s"
+secs() { echo "$2 - $1" | bc -l | cut -c1-5; }
+echo "1 M-point series: /api/series JSON $json bytes, format=f64 $f64 bytes, flor query CSV" \
+     "$csv bytes: JSON / CSV = $(echo "scale=3; $json / $csv" | bc -l)," \
+     "f64 / CSV = $(echo "scale=3; $f64 / $csv" | bc -l) (goal <= 1);" \
+     "time JSON $(secs "$t0" "$t1") s, f64 $(secs "$t1" "$t2") s, CSV $(secs "$t2" "$t3") s"

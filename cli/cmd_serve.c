@@ -17,7 +17,11 @@
 #include <unistd.h>
 
 #define DEFAULT_PORT 8808
-#define POOL_THREADS 4
+/* Connections served at once, each by a thread of its own: a request
+ * that reads a million values does not hold up the page's files asked for
+ * on another connection (a pool of threads would: each serves its share
+ * of the connections in turn). */
+#define MAX_CONNECTIONS 64u
 
 static const char help[] =
     "usage: flor serve [--port N] [--bind ADDR --token TOKEN] [--web DIR]\n"
@@ -193,11 +197,12 @@ static int serve(const serve_opts *o)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, &old);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d =
         MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, serve_request, &ctx,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS,
+                         MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
                          MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
     int rc = CLI_OK;
     if (!d) {

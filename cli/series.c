@@ -2,7 +2,9 @@
  * series.c -- reading the curves of a name (series.h).  A value's loop
  * position is its rank among the run's values of that name inside loops,
  * ordered by context (the order the iterations ran in): the global
- * iteration of the loop that logs it.
+ * iteration of the loop that logs it.  flor_project_series streams the
+ * values in that order; the divergences (a few rows, their place named by
+ * coords) are turned into contexts first, and matched on the way.
  */
 #include "series.h"
 #include "buf.h"
@@ -42,18 +44,6 @@ static void run_filter(cli_buf *b, const char *column, const int64_t *runs, size
         cli_buf_printf(b, " AND %s IN (SELECT run_id FROM runs WHERE (%s\n))", column, where);
 }
 
-static double cell_value(const flor_table *t, size_t r, size_t c)
-{
-    switch (flor_table_type(t, r, c)) {
-    case FLOR_INTEGER:
-        return (double)flor_table_int(t, r, c);
-    case FLOR_REAL:
-        return flor_table_real(t, r, c);
-    default:
-        return NAN; /* the text 'NaN' (docs/schema.md), or a value that is no number */
-    }
-}
-
 static int query(flor_project *p, cli_buf *sql, flor_table **out)
 {
     char *text = cli_buf_take(sql, NULL);
@@ -83,145 +73,98 @@ static int coords_of(flor_project *p, int64_t run, flor_table **out)
     return query(p, &sql, out);
 }
 
-static int cmp_size(const void *a, const void *b)
+/* A context at which a replay diverged: run, ctx, and how many times. */
+typedef struct div_at {
+    int64_t run, ctx;
+    unsigned count;
+} div_at;
+
+static int cmp_div(const void *a, const void *b)
 {
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return (x > y) - (x < y);
+    const div_at *x = a, *y = b;
+    if (x->run != y->run)
+        return x->run < y->run ? -1 : 1;
+    return (x->ctx > y->ctx) - (x->ctx < y->ctx);
 }
 
-/* Marks in S the positions whose context's coords are among the rows of
- * DIVS (column 0 run, column 1 coords) for S's run.  CTX holds the
- * context of each point. */
-static int mark_divergences(flor_project *p, cli_series *s, const int64_t *ctx,
-                            const flor_table *divs)
+/* The contexts of the divergences DIVS (column 0 run, column 1 coords,
+ * ordered by run) into *OUT, sorted: a run's coords are looked up once. */
+static int divergent_contexts(flor_project *p, const flor_table *divs, div_at **out, size_t *n)
 {
-    size_t nd = flor_table_nrows(divs), mine = 0;
-    for (size_t r = 0; r < nd; r++)
-        mine += flor_table_int(divs, r, 0) == s->run;
-    if (!mine)
-        return 0;
-    flor_table *coords = NULL;
-    int rc = coords_of(p, s->run, &coords);
-    if (rc) {
-        flor_table_free(coords);
-        return rc;
-    }
-    s->div = malloc(mine * sizeof *s->div);
-    if (!s->div) {
-        flor_table_free(coords);
+    size_t nd = flor_table_nrows(divs);
+    *n = 0;
+    *out = calloc(nd ? nd : 1, sizeof **out);
+    if (!*out)
         return FLOR_ENOMEM;
-    }
-    size_t nc = flor_table_nrows(coords);
-    for (size_t r = 0; r < nd; r++) {
-        if (flor_table_int(divs, r, 0) != s->run)
-            continue;
+    flor_table *coords = NULL;
+    int64_t coords_run = 0;
+    int rc = 0;
+    for (size_t r = 0; r < nd && !rc; r++) {
+        int64_t run = flor_table_int(divs, r, 0);
+        if (run != coords_run) {
+            flor_table_free(coords);
+            coords = NULL;
+            coords_run = run;
+            if ((rc = coords_of(p, run, &coords)) != 0)
+                break;
+        }
         const char *want = flor_table_text(divs, r, 1);
-        int64_t at = -1;
-        for (size_t k = 0; k < nc && at < 0; k++)
-            if (want && flor_table_text(coords, k, 1) &&
-                strcmp(flor_table_text(coords, k, 1), want) == 0)
-                at = flor_table_int(coords, k, 0);
-        for (size_t i = 0; i < s->n && at >= 0; i++)
-            if (ctx[i] == at) {
-                s->div[s->ndiv++] = i;
+        for (size_t k = 0; want && k < flor_table_nrows(coords); k++) {
+            const char *have = flor_table_text(coords, k, 1);
+            if (have && strcmp(have, want) == 0) {
+                (*out)[(*n)++] = (div_at){run, flor_table_int(coords, k, 0), 1};
                 break;
             }
-    }
-    qsort(s->div, s->ndiv, sizeof *s->div, cmp_size);
-    flor_table_free(coords);
-    return 0;
-}
-
-/* Orders points A and B (indexes into the contexts ARG) by context, then
- * by rowid (their index). */
-static int cmp_point(const void *a, const void *b, void *arg)
-{
-    const int64_t *ctx = arg;
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    if (ctx[x] != ctx[y])
-        return ctx[x] < ctx[y] ? -1 : 1;
-    return (x > y) - (x < y);
-}
-
-/* Puts the points of S, and their contexts CTX, in context order when
- * they are not. */
-static int sort_points(cli_series *s, int64_t *ctx)
-{
-    size_t i = 1;
-    while (i < s->n && ctx[i - 1] <= ctx[i])
-        i++;
-    if (i >= s->n)
-        return 0;
-    size_t *order = malloc(s->n * sizeof *order);
-    double *y = malloc(s->n * sizeof *y);
-    unsigned char *rep = malloc(s->n);
-    int64_t *c = malloc(s->n * sizeof *c);
-    int rc = order && y && rep && c ? 0 : FLOR_ENOMEM;
-    if (rc == 0) {
-        for (i = 0; i < s->n; i++)
-            order[i] = i;
-        qsort_r(order, s->n, sizeof *order, cmp_point, ctx);
-        for (i = 0; i < s->n; i++) {
-            y[i] = s->y[order[i]];
-            rep[i] = s->replay[order[i]];
-            c[i] = ctx[order[i]];
         }
-        memcpy(s->y, y, s->n * sizeof *y);
-        memcpy(s->replay, rep, s->n);
-        memcpy(ctx, c, s->n * sizeof *c);
     }
-    free(order);
-    free(y);
-    free(rep);
-    free(c);
+    flor_table_free(coords);
+    qsort(*out, *n, sizeof **out, cmp_div);
+    size_t w = 0; /* one entry per context, counting its divergences */
+    for (size_t i = 0; i < *n; i++) {
+        if (w && (*out)[w - 1].run == (*out)[i].run && (*out)[w - 1].ctx == (*out)[i].ctx)
+            (*out)[w - 1].count++;
+        else
+            (*out)[w++] = (*out)[i];
+    }
+    *n = w;
     return rc;
 }
 
-/* Fills SET from T (run_id, ctx_id, value, source ordered by run). */
-static int split_runs(flor_project *p, const flor_table *t, const flor_table *divs,
-                      cli_series_set *set)
+typedef struct stream {
+    const cli_series_visitor *v;
+    const div_at *div;
+    size_t ndiv, next; /* the first divergence not passed yet */
+    int64_t run;       /* the run under way; 0: none yet */
+} stream;
+
+static int on_point(void *arg, const flor_point *pt)
 {
-    size_t nrows = flor_table_nrows(t), nruns = 0;
-    for (size_t r = 0; r < nrows; r++)
-        nruns += r == 0 || flor_table_int(t, r, 0) != flor_table_int(t, r - 1, 0);
-    set->s = calloc(nruns ? nruns : 1, sizeof *set->s);
-    if (!set->s)
-        return FLOR_ENOMEM;
-    for (size_t r = 0; r < nrows;) {
-        size_t end = r + 1;
-        while (end < nrows && flor_table_int(t, end, 0) == flor_table_int(t, r, 0))
-            end++;
-        cli_series *s = &set->s[set->count++];
-        s->run = flor_table_int(t, r, 0);
-        s->n = end - r;
-        s->y = malloc(s->n * sizeof *s->y);
-        s->replay = malloc(s->n);
-        int64_t *ctx = malloc(s->n * sizeof *ctx);
-        if (!s->y || !s->replay || !ctx) {
-            free(ctx);
-            return FLOR_ENOMEM;
-        }
-        for (size_t i = 0; i < s->n; i++) {
-            s->y[i] = cell_value(t, r + i, 2);
-            const char *src = flor_table_text(t, r + i, 3);
-            s->replay[i] = src && strcmp(src, "replay") == 0;
-            ctx[i] = flor_table_int(t, r + i, 1);
-        }
-        int rc = sort_points(s, ctx);
-        if (rc == 0 && divs)
-            rc = mark_divergences(p, s, ctx, divs);
-        free(ctx);
+    stream *s = arg;
+    int rc = 0;
+    if (pt->run != s->run) {
+        if (s->run)
+            rc = s->v->end(s->v->arg, s->run);
+        s->run = pt->run;
+        if (!rc)
+            rc = s->v->begin(s->v->arg, pt->run);
         if (rc)
             return rc;
-        r = end;
     }
-    return 0;
+    /* points come by run, then by context: so do the divergences; the
+     * first point of a divergent context carries its count */
+    while (s->next < s->ndiv &&
+           (s->div[s->next].run < pt->run ||
+            (s->div[s->next].run == pt->run && s->div[s->next].ctx < pt->ctx)))
+        s->next++;
+    unsigned count = 0;
+    if (s->next < s->ndiv && s->div[s->next].run == pt->run && s->div[s->next].ctx == pt->ctx)
+        count = s->div[s->next++].count;
+    return s->v->point(s->v->arg, pt, count);
 }
 
-int cli_series_read(flor_project *p, const char *name, const int64_t *runs, size_t nruns,
-                    const char *where, cli_series_set *out)
+int cli_series_each(flor_project *p, const char *name, const int64_t *runs, size_t nruns,
+                    const char *where, const cli_series_visitor *v)
 {
-    *out = (cli_series_set){0};
     if (where && flor_sql_condition_check(where) != 0)
         return FLOR_EINVAL;
     char *quoted = cli_sql_quote(name);
@@ -229,29 +172,89 @@ int cli_series_read(flor_project *p, const char *name, const int64_t *runs, size
         return FLOR_ENOMEM;
     cli_buf sql = {0};
     cli_buf_printf(&sql,
-                   "SELECT run_id, ctx_id, value, source FROM main.logs"
-                   " WHERE name = %s AND ctx_id IS NOT NULL",
+                   "SELECT r.run_id, d.coords FROM divergences d JOIN replays r"
+                   " ON r.replay_id = d.replay_id WHERE d.name = %s",
                    quoted);
-    run_filter(&sql, "run_id", runs, nruns, where);
-    /* in the index's order (logs_by_name ends with the rowid): no sort in
-     * SQLite; a run whose values are not in context order (a replay's,
-     * written by segments in parallel) is sorted by sort_points */
-    cli_buf_puts(&sql, " ORDER BY run_id, rowid");
-    flor_table *t = NULL, *divs = NULL;
-    int rc = query(p, &sql, &t);
-    if (rc == 0) {
-        cli_buf_printf(&sql,
-                       "SELECT r.run_id, d.coords FROM divergences d JOIN replays r"
-                       " ON r.replay_id = d.replay_id WHERE d.name = %s",
-                       quoted);
-        run_filter(&sql, "r.run_id", runs, nruns, where);
-        rc = query(p, &sql, &divs);
-    }
     free(quoted);
+    run_filter(&sql, "r.run_id", runs, nruns, where);
+    cli_buf_puts(&sql, " ORDER BY r.run_id");
+    flor_table *divs = NULL;
+    stream s = {.v = v};
+    div_at *at = NULL;
+    int rc = query(p, &sql, &divs);
     if (rc == 0)
-        rc = split_runs(p, t, flor_table_nrows(divs) ? divs : NULL, out);
-    flor_table_free(t);
+        rc = divergent_contexts(p, divs, &at, &s.ndiv);
     flor_table_free(divs);
+    s.div = at;
+    if (rc == 0)
+        rc = flor_project_series(p, name, runs, nruns, where, on_point, &s);
+    if (rc == 0 && s.run)
+        rc = v->end(v->arg, s.run);
+    free(at);
+    return rc;
+}
+
+/* ---- cli_series_read: the series held, for flor plot and the JSON -------- */
+
+static bool grow(void *pp, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*(void **)pp, c * size);
+    if (!q)
+        return false;
+    *(void **)pp = q;
+    *cap = c;
+    return true;
+}
+
+typedef struct holder {
+    cli_series_set *set;
+    size_t sets_cap, y_cap, replay_cap, div_cap; /* of the set, and of its last series */
+} holder;
+
+static int hold_begin(void *arg, int64_t run)
+{
+    holder *h = arg;
+    if (!grow(&h->set->s, &h->sets_cap, h->set->count + 1, sizeof *h->set->s))
+        return FLOR_ENOMEM;
+    h->set->s[h->set->count++] = (cli_series){.run = run};
+    h->y_cap = h->replay_cap = h->div_cap = 0;
+    return 0;
+}
+
+static int hold_point(void *arg, const flor_point *pt, unsigned divergences)
+{
+    holder *h = arg;
+    cli_series *s = &h->set->s[h->set->count - 1];
+    if (!grow(&s->y, &h->y_cap, s->n + 1, sizeof *s->y) ||
+        !grow(&s->replay, &h->replay_cap, s->n + 1, 1))
+        return FLOR_ENOMEM;
+    if (divergences && !grow(&s->div, &h->div_cap, s->ndiv + divergences, sizeof *s->div))
+        return FLOR_ENOMEM;
+    while (divergences--)
+        s->div[s->ndiv++] = s->n;
+    s->y[s->n] = pt->value;
+    s->replay[s->n++] = (unsigned char)pt->hindsight;
+    return 0;
+}
+
+static int hold_end(void *arg, int64_t run)
+{
+    (void)arg, (void)run;
+    return 0;
+}
+
+int cli_series_read(flor_project *p, const char *name, const int64_t *runs, size_t nruns,
+                    const char *where, cli_series_set *out)
+{
+    *out = (cli_series_set){0};
+    holder h = {.set = out};
+    cli_series_visitor v = {hold_begin, hold_point, hold_end, &h};
+    int rc = cli_series_each(p, name, runs, nruns, where, &v);
     if (rc)
         cli_series_release(out);
     return rc;

@@ -30,6 +30,7 @@ typedef struct serve_ctx {
 typedef struct serve_reply {
     unsigned status;
     cli_buf body;
+    const char *type; /* its Content-Type; NULL: application/json */
 } serve_reply;
 
 /* A query parameter of the request; NULL when absent. */

@@ -193,7 +193,8 @@ enum MHD_Result serve_request(void *cls, struct MHD_Connection *c, const char *u
         serve_api(ctx, url, get_param, c, &r);
         size_t len;
         char *body = cli_buf_take(&r.body, &len);
-        rc = body ? send_text(c, r.status, "application/json", body, len, set_cookie)
+        rc = body ? send_text(c, r.status, r.type ? r.type : "application/json", body, len,
+                              set_cookie)
                   : refuse(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     } else {
         rc = send_file(ctx, c, url, set_cookie);

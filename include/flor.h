@@ -1023,6 +1023,41 @@ FLOR_API int flor_sql_condition_check(const char *cond);
 FLOR_API int flor_project_dataframe(flor_project *p, const char *const *names, size_t n,
                                     flor_table **out);
 
+/** One value of a series (flor_project_series()). */
+typedef struct flor_point {
+    int64_t run;      /* the run's id */
+    int64_t position; /* its loop position: 0, 1, 2, ... within the run's series */
+    int64_t ctx;      /* its loop context (the run's ctx_id, docs/schema.md) */
+    double value;     /* the value logged (an integer converted); NaN for a
+                         NaN or a value that is not a number */
+    int hindsight;    /* 1 when a replay computed it (logs.source 'replay') */
+} flor_point;
+
+/** Called once per value, in order; a non-zero return stops the read,
+ *  and flor_project_series() returns it. */
+typedef int (*flor_point_fn)(void *arg, const flor_point *pt);
+
+/**
+ * The series of NAME: hands FN every value of NAME logged inside a loop,
+ * run after run (ascending ids), each run's in the order its iterations
+ * ran (by context, then as logged), without building a table: one
+ * prepared statement on flor_project_query()'s read-only connection, and
+ * no allocation per value (a run's values are held in one reused buffer
+ * while they are put in order, when a replay wrote them out of it).  The
+ * values of a run are handed to FN only once the run's last one is read.
+ *
+ * @param runs   the runs to read (ids), NRUNS of them; NRUNS 0: every run
+ * @param where  NULL, or an SQL condition on the columns of `runs` that
+ *               a run must meet (checked by flor_sql_condition_check())
+ * @return 0 (a NAME never logged in a loop hands FN nothing); FN's
+ *         non-zero return; FLOR_EINVAL for a NULL or empty NAME, a NULL
+ *         FN, RUNS NULL with NRUNS > 0, or a bad WHERE (the message says
+ *         why); FLOR_EBUSY past flor_project_set_timeout()'s limit or
+ *         when interrupted; FLOR_ENOMEM; FLOR_ECORRUPT.
+ */
+FLOR_API int flor_project_series(flor_project *p, const char *name, const int64_t *runs,
+                                 size_t nruns, const char *where, flor_point_fn fn, void *arg);
+
 /**
  * One row per run, oldest first: run, projid, tstamp, filename, vid,
  * status, host, pid, started, ended, seconds, logs (the number of log

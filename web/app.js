@@ -1,12 +1,12 @@
 // app.js -- the page of flor serve: the runs table, the curves of one
-// logged value (uPlot), a run's page; it reads the JSON of /api/ and polls
+// logged value (uPlot), a run's page; it reads /api/ (the first answers
+// asked for by boot.js, the curves as binary arrays) and polls
 // /api/runs so that a run that is recording appears and its curve grows.
 'use strict';
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b',
                  '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const POLL_MS = 2000; // how often the page asks /api/changes
-const DIGITS = 8;      // significant digits of the values plotted (the run page has them exact)
 const TABLE_ROWS = 200; // rows listed until "list all" is pressed (the curves show every run)
 const LEGEND_MAX = 20; // more runs than this: no legend (hover shows values in the title)
 
@@ -26,10 +26,47 @@ const state = {
 const $ = (id) => document.getElementById(id);
 
 async function api(path) {
-  const res = await fetch(path, {credentials: 'same-origin'});
+  const res = await florTake(path); // boot.js may have asked already
   const body = await res.json();
   if (!res.ok) throw new Error(body.error || res.statusText);
   return body;
+}
+
+// /api/series?format=f64 (docs/serve.md): "FLORF64\n", the name's length
+// (uint64) and its UTF-8 bytes padded to a multiple of 8, then
+// little-endian float64 words: the number of series, then for each its
+// run, N, H, D, its N values, H hindsight ranges [first, last], D
+// divergent positions.  The values stay in the response's buffer: each
+// series' y is a view of it.  Returns {name, series}.
+const F64_MAGIC = 'FLORF64\n';
+async function apiSeries(answer) {
+  const res = await answer;
+  if (!res.ok) throw new Error((await res.json()).error || res.statusText);
+  const buf = await res.arrayBuffer();
+  const bytes = new Uint8Array(buf);
+  const bad = () => new Error('series: malformed FLORF64 data');
+  if (buf.byteLength < 16 || buf.byteLength % 8 ||
+      String.fromCharCode(...bytes.subarray(0, 8)) !== F64_MAGIC) throw bad();
+  const len = Number(new DataView(buf).getBigUint64(8, true));
+  const start = 16 + Math.ceil(len / 8) * 8;
+  if (start > buf.byteLength) throw bad();
+  const name = new TextDecoder().decode(bytes.subarray(16, 16 + len));
+  const w = new Float64Array(buf, start);
+  const series = [];
+  let k = 1;
+  for (let s = 0; s < w[0]; s++) {
+    const run = w[k], n = w[k + 1], h = w[k + 2], d = w[k + 3];
+    k += 4;
+    const y = w.subarray(k, k + n);
+    k += n;
+    const replay = [];
+    for (let i = 0; i < h; i++, k += 2) replay.push([w[k], w[k + 1]]);
+    const divergences = Array.from(w.subarray(k, k + d));
+    k += d;
+    series.push({run, y, replay, divergences});
+  }
+  if (k !== w.length) throw bad();
+  return {name, series};
 }
 
 // A JSON cell as a number where it is one ("nan" and "inf" included).
@@ -176,13 +213,15 @@ function plotData(res) {
   const divY = new Array(n).fill(null);
   for (const s of res.series) {
     const color = colorOf(s.run);
-    const y = s.y;
-    for (let i = 0; i < y.length; i++) {
-      if (typeof y[i] !== 'number' || !Number.isFinite(y[i])) y[i] = null; // "nan", "inf": a gap
-    }
-    points += y.length;
-    if (!s.replay.length && !s.divergences.length) { // the common case: as it came
+    let y = s.y; // a Float64Array: a view of the response
+    let finite = true;
+    for (let i = 0; i < y.length && finite; i++) finite = Number.isFinite(y[i]);
+    if (!finite || y.length < n) { // NaN and inf as gaps, and the end of a shorter run
+      y = Array.from(y, (v) => (Number.isFinite(v) ? v : null));
       while (y.length < n) y.push(null);
+    }
+    points += s.y.length;
+    if (!s.replay.length && !s.divergences.length) { // the common case: as it came
       data.push(y);
       series.push({label: 'run ' + s.run, stroke: color, width: 1.5});
       continue;
@@ -283,8 +322,11 @@ async function loadSeries() {
   let res = {name: state.metric, series: []};
   if (runs.length) {
     const all = runs.length === state.rows.length;
-    res = await api('api/series?digits=' + DIGITS + '&name=' + encodeURIComponent(state.metric) +
-                    (all ? '' : '&runs=' + runs.join(',')));
+    // the first time, the curves boot.js asked for, when they are of this name
+    const early = all ? florTakeFirstSeries() : null;
+    const got = early && (await apiSeries(early));
+    res = got && got.name === state.metric ? got
+      : await apiSeries(florTake(florSeriesPath(state.metric, all ? undefined : runs)));
   }
   if (token === seriesToken) drawPlot(res);
 }
@@ -293,7 +335,6 @@ async function loadNames() {
   const names = await api('api/names');
   const sel = $('metric');
   const have = names.rows.map((r) => r[0]);
-  const want = new URLSearchParams(location.hash.split('?')[1] || '').get('name');
   if (have.join('\n') !== [...sel.options].map((o) => o.value).join('\n')) {
     sel.replaceChildren(...names.rows.map((r) => {
       const o = document.createElement('option');
@@ -303,7 +344,7 @@ async function loadNames() {
     }));
   }
   if (!state.metric || !have.includes(state.metric))
-    state.metric = have.includes(want) ? want : have.find((n) => /loss/.test(n)) || have[0] || null;
+    state.metric = florFirstMetric(have);
   if (state.metric) sel.value = state.metric;
 }
 

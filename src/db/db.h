@@ -228,6 +228,18 @@ int flor__runs_backfill_pair(sqlite3 *db, const char *const *names, size_t n, in
 int flor__records_compare_args(sqlite3 *db, int64_t run1, int64_t run2, flor__row_fn fn,
                                void *ctx);
 
+/* -- for the query layer (src/query) -- */
+
+/* The statement of a series (flor_project_series), prepared on DB (the
+ * read-only query connection: main.logs, not its view): the values of
+ * the name bound to ?1 logged inside loops, in the order of the index
+ * logs_by_name (by run, then as written: no sort); columns 0 run_id,
+ * 1 ctx_id, 2 value, 3 1 when a replay computed it.  Only the runs
+ * RUNS[0..NRUNS) when NRUNS > 0; only those that meet WHERE (an SQL
+ * condition on runs, already checked) when not NULL. */
+int flor__logs_series_prepare(sqlite3 *db, const int64_t *runs, size_t nruns, const char *where,
+                              sqlite3_stmt **st);
+
 /* -- for the record path (src/record) -- */
 /* A tagged value: what flor_log_* and flor_arg_* pass to their one core,
  * and what the rows of args and logs hold. */

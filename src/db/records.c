@@ -81,6 +81,39 @@ int flor__records_compare_args(sqlite3 *db, int64_t run1, int64_t run2, flor__ro
     return flor__db_scan(db, st, fn, ctx, "cannot read the args");
 }
 
+/* ---- for the query layer (src/query): a series ------------------------- */
+
+int flor__logs_series_prepare(sqlite3 *db, const int64_t *runs, size_t nruns, const char *where,
+                              sqlite3_stmt **st)
+{
+    *st = NULL;
+    flor__buf sql = {0};
+    int rc = flor__buf_puts(&sql, "SELECT run_id, ctx_id, value, source = 'replay'"
+                                  " FROM main.logs WHERE name = ?1 AND ctx_id IS NOT NULL");
+    for (size_t i = 0; !rc && i < nruns; i++)
+        rc = flor__buf_printf(&sql, "%s%lld", i ? "," : " AND run_id IN (", (long long)runs[i]);
+    if (!rc && nruns)
+        rc = flor__buf_puts(&sql, ")");
+    if (!rc && where)
+        rc = flor__buf_printf(&sql, " AND run_id IN (SELECT run_id FROM runs WHERE (%s\n))",
+                              where);
+    /* the index's order (logs_by_name ends with the rowid): SQLite sorts nothing */
+    if (!rc)
+        rc = flor__buf_puts(&sql, " ORDER BY run_id, rowid");
+    if (rc) {
+        flor__buf_release(&sql);
+        return rc;
+    }
+    int src = sqlite3_prepare_v2(db, sql.p, -1, st, NULL);
+    flor__buf_release(&sql);
+    if (src == SQLITE_OK)
+        return 0;
+    /* a WHERE naming no column of runs, or what the authorizer refuses */
+    if ((src & 0xff) == SQLITE_ERROR || (src & 0xff) == SQLITE_AUTH)
+        return flor__err(FLOR_EINVAL, "invalid condition on runs: %s", sqlite3_errmsg(db));
+    return flor__err_sqlite(db, src, "cannot read the logs");
+}
+
 /* ---- the record path's args rows and the log writer's statements ----- */
 
 int flor__bind_value(sqlite3_stmt *st, int col, const flor__value *v)

@@ -350,10 +350,27 @@ int flor_project_query(flor_project *p, const char *sql, flor_table **out)
         sqlite3_finalize(st);
         return flor__err(FLOR_EINVAL, "invalid SQL: queries are read-only; this statement writes");
     }
-    p->timed_out = 0;
-    p->deadline = p->timeout_s > 0 ? flor__mono() + p->timeout_s : 0;
+    flor__project_read_begin(p);
     rc = flor__table_from_stmt(st, out);
     sqlite3_finalize(st);
+    return flor__project_read_end(p, rc);
+}
+
+int flor__project_read_db(flor_project *p, sqlite3 **db)
+{
+    int rc = open_query_db(p);
+    *db = rc ? NULL : p->qdb;
+    return rc;
+}
+
+void flor__project_read_begin(flor_project *p)
+{
+    p->timed_out = 0;
+    p->deadline = p->timeout_s > 0 ? flor__mono() + p->timeout_s : 0;
+}
+
+int flor__project_read_end(flor_project *p, int rc)
+{
     p->deadline = 0;
     if (rc && p->timed_out)
         rc = flor__err(FLOR_EBUSY, "query timed out after %g s", p->timeout_s);

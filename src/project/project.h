@@ -42,6 +42,16 @@ struct flor_project {
     volatile sig_atomic_t interrupted; /* flor_project_interrupt */
 };
 
+/* A read of the project on flor_project_query's connection (read-only,
+ * with its authorizer, timeout and interruption): flor__project_read_db
+ * opens it on first use; flor__project_read_begin starts the timeout's
+ * clock before the first step; flor__project_read_end(P, RC) stops it and
+ * turns an RC that the timeout or an interruption caused into FLOR_EBUSY
+ * with its message. */
+int flor__project_read_db(flor_project *p, sqlite3 **db);
+void flor__project_read_begin(flor_project *p);
+int flor__project_read_end(flor_project *p, int rc);
+
 /* Opens P's checkpoint store (DATADIR/objects) if it is not open yet. */
 int flor__project_store(flor_project *p);
 

@@ -67,6 +67,44 @@ assert t[\"series\"][0][\"y\"][:4] == [1, 0.5, 0.333, 0.25], t[\"series\"][0][\"
     done
 '
 
+test_expect_success '/api/series?format=f64: the same series as float64 arrays, bit for bit as logged' '
+    for q in "name=loss" "name=val_acc&runs=2" "name=val_loss&runs=1,2" "name=loss&runs=2"; do
+        test "$(http "api/series?$q")" = 200 && mv body series.json &&
+        test "$(http "api/series?$q&format=f64" -D headers)" = 200 &&
+        grep -qi "^content-type: application/octet-stream" headers &&
+        name=$(echo "$q" | sed "s/^name=//; s/&.*//") &&
+        python3 "$REPO_ROOT/tests/tools/series_f64.py" compare body series.json \
+            proj/.flor/flor.db "$name" >out &&
+        cat out || return 1
+    done &&
+    test "$(http "api/series?name=val_loss&runs=1,2&format=f64")" = 200 &&
+    python3 -c "import sys; sys.path.insert(0, \"$REPO_ROOT/tests/tools\"); import series_f64
+s = series_f64.parse(open(\"body\", \"rb\").read())
+assert [x[\"divergences\"] for x in s] == [[], [1]], s" &&
+    test "$(http "api/series?name=val_acc&runs=2&format=f64")" = 200 &&
+    python3 -c "import sys; sys.path.insert(0, \"$REPO_ROOT/tests/tools\"); import series_f64
+s = series_f64.parse(open(\"body\", \"rb\").read())
+assert s[0][\"replay\"] == [[0, 1]], s" &&
+    test "$(http "api/series?name=no_such_name&format=f64")" = 200 &&
+    python3 -c "import sys; sys.path.insert(0, \"$REPO_ROOT/tests/tools\"); import series_f64
+assert series_f64.parse_named(open(\"body\", \"rb\").read()) == (\"no_such_name\", [])" &&
+    test "$(http "api/series?name=loss&format=csv")" = 400 && grep -q "format: expected json or f64" body
+'
+
+test_expect_success '/api/series?first=1: the name asked for, else the first with loss in it, else the first' '
+    for q in "name=val_acc" "name=" "name=no_such_name" "" "name=loss%27"; do
+        test "$(http "api/series?format=f64&first=1&$q")" = 200 &&
+        python3 -c "import sys; sys.path.insert(0, \"$REPO_ROOT/tests/tools\"); import series_f64
+print(series_f64.parse_named(open(\"body\", \"rb\").read())[0])" >>picked || return 1
+    done &&
+    printf "%s\n" val_acc loss loss loss loss >expect &&
+    test_cmp expect picked &&
+    test "$(http "api/series?first=1&name=val_loss&runs=2")" = 200 &&
+    python3 -c "import json; t=json.load(open(\"body\"))
+assert t[\"name\"] == \"val_loss\" and [s[\"run\"] for s in t[\"series\"]] == [2], t" &&
+    test "$(http "api/series?first=2&name=loss")" = 400 && grep -q "first: expected 1" body
+'
+
 test_expect_success '/api/run and /api/diff: a run page and flor diff' '
     test "$(http "api/run?id=2")" = 200 &&
     python3 -c "import json; t=json.load(open(\"body\"))

@@ -32,6 +32,12 @@ pytestmark = pytest.mark.skipif(
            "(scripts/install-deps.sh)")
 
 
+# flor serve's page, as the package carries it (setup.py's build_py_with_page).
+PAGE = sorted(["flor/web/" + f for f in os.listdir(os.path.join(REPO, "web"))
+               if f.endswith((".html", ".js", ".css"))] +
+              ["flor/web/uPlot.iife.min.js", "flor/web/uPlot.min.css"])
+
+
 def clean_env():
     """The environment of a user's shell: no PYTHONPATH pointing at the
     Makefile's build, no flor settings, a git identity for the snapshots."""
@@ -182,14 +188,54 @@ def test_the_build_leaves_the_source_tree_clean_but_build(pip_installed):
     assert any(f.endswith(".o") for f in new), "the objects were expected under build/"
 
 
-def test_the_wheel_holds_the_package_and_the_extension_only(wheel):
+def test_flor_serve_serves_the_page_and_uplot_from_the_installed_package(pip_installed,
+                                                                         user_project):
+    """flor.serve() and the venv's `flor serve` find the page in the
+    installed package (flor/web/: web/'s files and uPlot from npm), with no
+    build tree nor FLOR_WEB_DIR around."""
+    v = pip_installed["venv"]
+    run([os.path.join(v, "bin", "python"), "train.py"], cwd=user_project)
+    web = os.path.join(site_packages(v), "flor", "web")
+    assert sorted(os.listdir(web)) == sorted(os.path.basename(f) for f in PAGE)
+    check = textwrap.dedent("""\
+        import os, subprocess, sys, urllib.request
+        import flor
+        web = sys.argv[1]
+
+        def same(url, name):
+            with urllib.request.urlopen(url + name, timeout=30) as r:
+                body = r.read()
+            with open(os.path.join(web, name), "rb") as f:
+                assert body == f.read(), name
+            return body
+
+        with flor.serve() as server:
+            assert b"<title>flor</title>" in same(server.url, "index.html")
+            assert b"uPlot" in same(server.url, "uPlot.iife.min.js")
+            same(server.url, "uPlot.min.css")
+            same(server.url, "app.js")
+        cmd = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "flor"), "serve",
+                                "--port", "0"], stdout=subprocess.PIPE, text=True)
+        try:
+            url = cmd.stdout.readline().split("flor serve: ")[1].strip()
+            assert b"uPlot" in same(url, "uPlot.iife.min.js")
+        finally:
+            cmd.terminate()
+            cmd.wait()
+        print("served")
+    """)
+    out = run([os.path.join(v, "bin", "python"), "-c", check, web], cwd=user_project)
+    assert out.stdout.strip() == "served"
+
+
+def test_the_wheel_holds_the_package_the_extension_and_the_page(wheel):
     with zipfile.ZipFile(wheel) as z:
         pkg = sorted(n for n in z.namelist() if n.startswith("flor/"))
     py = sorted("flor/" + f for f in os.listdir(os.path.join(REPO, "python", "flor"))
                 if f.endswith(".py"))
     (ext,) = [n for n in pkg if n.endswith(".so")]
     assert ext.startswith("flor/_flor.")
-    assert pkg == sorted(py + [ext])
+    assert pkg == sorted(py + [ext] + PAGE)
 
 
 def test_the_wheel_installs_into_a_venv_without_system_packages(wheel, user_project):

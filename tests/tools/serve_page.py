@@ -9,8 +9,10 @@ the runs and starts the server).  Screenshots are kept in ARTIFACTS.
   live  a run that is still recording appears, and its curve grows
   many  201 runs: the table lists 200 until "list all", the plot has all
 """
+import json
 import os
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pngread  # noqa: E402
@@ -59,6 +61,20 @@ def page(b, url, art):
           "the page opens on the loss")
     check(chart(b, "runs") == "3" and chart(b, "points") == str(40 + 40 + 20),
           "the loss curves of the three runs hold every logged value")
+    # the curves came as float64 arrays (format=f64), asked for before the
+    # names, and the plot holds every value exactly as /api/series has it
+    asked = b.js("return performance.getEntriesByType('resource').map(e => e.name)"
+                 ".filter(n => n.includes('api/series'));")
+    check(len(asked) == 1 and "format=f64" in asked[0] and "first=1" in asked[0],
+          "the first curves are one request for float64 arrays: %s" % asked)
+    with urllib.request.urlopen(url + "api/series?name=loss") as r:
+        want = {s["run"]: s["y"] for s in json.loads(r.read())["series"]}
+    got = b.js("const u = window.florPlot(); return u.series.slice(1).map((s, i) =>"
+               " [s.label, Array.from(u.data[i + 1])]);")
+    # a shorter run is padded with nulls to the longest (its values have no gap)
+    got = [[label, y[:y.index(None)] if None in y else y] for label, y in got]
+    check(sorted(got) == sorted(["run %d" % k, y] for k, y in want.items()),
+          "the plot holds the logged values bit for bit")
     px = pixels(b, os.path.join(art, "loss.png"))
     for run in (1, 2, 3):
         n = pngread.count_near(px, PALETTE[run - 1], 30)

@@ -6,6 +6,7 @@
  */
 #include "check.h"
 #include "internal.h"
+#include "scratch_project.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -41,40 +42,6 @@ static char *render(const flor_table *t)
         flor__buf_puts(&b, "\n");
     }
     return b.p;
-}
-
-static char dir[64];
-
-/* A project over a fresh database in a scratch directory. */
-static flor_project *new_project(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/flor-table-XXXXXX");
-    if (!mkdtemp(dir))
-        abort();
-    flor_project *p = calloc(1, sizeof *p);
-    p->place.projid = flor__strdup("proj");
-    p->place.datadir = flor__strdup(dir);
-    if (flor__db_open(dir, 1, 0, &p->db) != 0)
-        abort();
-    return p;
-}
-
-static void free_project(flor_project *p)
-{
-    flor_project_free(p);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        abort();
-}
-
-static void exec(flor_project *p, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(p->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "%s: %s\n", sql, msg);
-        abort();
-    }
 }
 
 /* Run ID with tstamp T and the given args, written as SQL values. */
