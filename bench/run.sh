@@ -120,3 +120,7 @@ sh "$REPO/bench/bench_remote.sh"
 echo
 echo "== the team's database (PostgreSQL): rows/s, eight writers, recording on ÷ off"
 sh "$REPO/bench/bench_team.sh"
+
+echo
+echo "== reading the team's runs from PostgreSQL: 1,000 runs x 100 epochs x 10 metrics"
+(cd "$REPO" && "$FLOR_BUILD/bench/bench_team_read")

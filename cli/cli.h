@@ -79,6 +79,10 @@ typedef struct cli_arity {
                                    "unexpected argument 'X'", X the first extra one */
 } cli_arity;
 
+/* Removes every FLAG ("--local") from ARGV[1..] before a "--", keeping
+ * the order, and returns whether there was one. */
+int cli_take_flag(int *argc, char **argv, const char *flag);
+
 /* What a command does with its operands OPS[0..N-1] (ARG: what else it
  * parsed); returns the exit status. */
 typedef int (*cli_action)(char **ops, int n, void *arg, const cli_opts *opts);
@@ -110,6 +114,12 @@ typedef int (*cli_getter)(flor_project *p, void *arg, flor_table **out);
 /* Opens the project around the working directory, calls GET(p, ARG, &t)
  * and prints t.  Returns the exit status; errors are reported. */
 int cli_show(cli_getter get, void *arg, const cli_opts *opts);
+
+/* As cli_open, then, unless LOCAL, the team's runs instead when the
+ * project has a team database (flor_project_team_open). */
+int cli_open_team(flor_project **p, int local);
+/* As cli_show, over cli_open_team(LOCAL). */
+int cli_show_team(cli_getter get, void *arg, int local, const cli_opts *opts);
 
 /* A whole table of the project, such as flor_project_runs gives. */
 typedef int (*cli_lister)(flor_project *p, flor_table **out);

@@ -17,21 +17,31 @@
 #define DEFAULT_TIMEOUT 10.0
 
 static const char help[] =
-    "usage: flor query [--format FMT] [--timeout SECONDS] SQL\n"
+    "usage: flor query [--format FMT] [--timeout SECONDS] [--local | --server] SQL\n"
     "\n"
     "Runs one read-only SQL statement against the project's database and\n"
     "prints its rows.  The tables runs, args, loops and logs are described in\n"
     "docs/schema.md.  A statement that writes, ATTACH, a pragma that sets a\n"
     "value and a second statement are refused; the database is never changed.\n"
     "\n"
+    "With a team database (flor team set URL; docs/team.md), the tables hold\n"
+    "the whole team's runs, read from its PostgreSQL into a local replica\n"
+    "first (runs has a column checkout); when the server cannot be reached,\n"
+    "the replica as last read, with a warning.\n"
+    "\n"
     "options:\n"
     "  --timeout SECONDS  stop the query after SECONDS (default 10); exit 1\n"
+    "  --local            only this checkout's runs, even with a team database\n"
+    "  --server           run SQL on the team's PostgreSQL itself, in a read-only\n"
+    "                     transaction (tables flor_runs, flor_logs, flor_args,\n"
+    "                     flor_loops, flor_checkouts, flor_sync; docs/team.md)\n"
     "\n"
     "Ctrl-C stops the query (exit 130).\n"
     "\n"
     "examples:\n"
     "  flor query 'SELECT run_id, status FROM runs'\n"
-    "  flor query 'SELECT name, count(*) AS n FROM logs GROUP BY name'\n";
+    "  flor query 'SELECT name, count(*) AS n FROM logs GROUP BY name'\n"
+    "  flor query --server 'SELECT checkout, count(*) FROM flor_logs GROUP BY 1'\n";
 
 static flor_project *volatile running;
 static volatile sig_atomic_t interrupted;
@@ -54,11 +64,17 @@ static int parse_timeout(const char *text, double *out)
     return CLI_CONTINUE;
 }
 
-static int query(const char *sql, double timeout, const cli_opts *opts)
+struct how {
+    double timeout;
+    int local, server;
+};
+
+static int query(const char *sql, const struct how *how, const cli_opts *opts)
 {
-    flor_project *p;
+    flor_project *p = NULL;
     flor_table *t = NULL;
-    if (cli_open(&p) != CLI_CONTINUE)
+    double timeout = how->timeout;
+    if (cli_open_team(&p, how->local || how->server) != CLI_CONTINUE)
         return CLI_ERROR;
     flor_project_set_timeout(p, timeout);
     struct sigaction sa, old;
@@ -68,7 +84,8 @@ static int query(const char *sql, double timeout, const cli_opts *opts)
     running = p;
     interrupted = 0;
     sigaction(SIGINT, &sa, &old);
-    int failed = flor_project_query(p, sql, &t) != 0;
+    int failed = (how->server ? flor_project_team_query(p, sql, &t)
+                              : flor_project_query(p, sql, &t)) != 0;
     sigaction(SIGINT, &old, NULL);
     running = NULL;
     int rc;
@@ -86,12 +103,17 @@ static int query(const char *sql, double timeout, const cli_opts *opts)
 static int act(char **ops, int n, void *arg, const cli_opts *opts)
 {
     (void)n;
-    return query(ops[0], *(const double *)arg, opts);
+    return query(ops[0], arg, opts);
 }
 
 static int run(int argc, char **argv, const cli_opts *opts)
 {
     /* --timeout first; the rest goes to cli_operands. */
+    struct how how = {DEFAULT_TIMEOUT, 0, 0};
+    how.local = cli_take_flag(&argc, argv, "--local");
+    how.server = cli_take_flag(&argc, argv, "--server");
+    if (how.local && how.server)
+        return cli_usage_error("query", "--local and --server: choose one");
     double timeout = DEFAULT_TIMEOUT;
     int rc = CLI_CONTINUE, kept = 1;
     for (int i = 1; i < argc; i++) {
@@ -112,7 +134,8 @@ static int run(int argc, char **argv, const cli_opts *opts)
     }
     static const char *const missing[] = {"missing the SQL statement"};
     static const cli_arity arity = {1, 1, missing, "too many arguments: quote the SQL statement"};
-    return cli_run_operands(&cli_cmd_query, &arity, act, &timeout, kept, argv, opts);
+    how.timeout = timeout;
+    return cli_run_operands(&cli_cmd_query, &arity, act, &how, kept, argv, opts);
 }
 
 const cli_command cli_cmd_query = {

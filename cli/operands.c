@@ -56,3 +56,19 @@ int cli_run_operands(const cli_command *cmd, const cli_arity *arity, cli_action 
     free(ops);
     return rc;
 }
+
+int cli_take_flag(int *argc, char **argv, const char *flag)
+{
+    int found = 0, kept = 1, i = 1;
+    for (; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], flag) == 0)
+            found = 1;
+        else
+            argv[kept++] = argv[i];
+    }
+    while (i < *argc)
+        argv[kept++] = argv[i++];
+    argv[kept] = NULL;
+    *argc = kept;
+    return found;
+}

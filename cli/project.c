@@ -12,11 +12,29 @@ int cli_open(flor_project **p)
     return CLI_CONTINUE;
 }
 
+int cli_open_team(flor_project **p, int local)
+{
+    if (cli_open(p) != CLI_CONTINUE || local)
+        return *p ? CLI_CONTINUE : CLI_ERROR;
+    flor_project *team = NULL;
+    int rc = flor_project_team_open(*p, &team);
+    if (rc == FLOR_ENOTFOUND) /* no team database: this checkout's runs */
+        return CLI_CONTINUE;
+    flor_project_free(*p);
+    *p = team;
+    return rc ? cli_error("%s", flor_errmsg()) : CLI_CONTINUE;
+}
+
 int cli_show(cli_getter get, void *arg, const cli_opts *opts)
+{
+    return cli_show_team(get, arg, 1, opts);
+}
+
+int cli_show_team(cli_getter get, void *arg, int local, const cli_opts *opts)
 {
     flor_project *p = NULL;
     flor_table *t = NULL;
-    if (cli_open(&p) != CLI_CONTINUE)
+    if (cli_open_team(&p, local) != CLI_CONTINUE)
         return CLI_ERROR;
     int rc = get(p, arg, &t) != 0 ? cli_error("%s", flor_errmsg()) : cli_print_table(t, opts);
     flor_table_free(t);

@@ -1069,6 +1069,59 @@ FLOR_API int flor_project_series(flor_project *p, const char *name, const int64_
 FLOR_API int flor_project_runs(flor_project *p, flor_table **out);
 
 /**
+ * Opens the team's runs: every checkout's runs that the team's PostgreSQL
+ * database holds (docs/team.md, "Reading the team's runs"), as a read-only
+ * project on which flor_project_dataframe(), flor_project_query() and
+ * flor_project_runs() work as on P, with the same tables and columns.
+ *
+ * The team database is P's: the URL in the environment variable
+ * FLOR_TEAM_DB (postgresql://USER@HOST:PORT/DB; the password from the URL,
+ * PGPASSWORD, ~/.pgpass or a service file).  What the handle reads is P's
+ * read replica of it, a SQLite file under P's data directory
+ * (DATADIR/team/KEY/flor.db, one per URL), refreshed first: in one
+ * read-only REPEATABLE READ transaction on the server and one transaction
+ * on the replica, it copies the rows the server got since the last
+ * refresh, so a refresh cut off anywhere leaves the replica as it was.
+ * The team's runs get the replica's own run ids (1, 2, ... in the order
+ * they were first read; the same on every later refresh); the runs table
+ * has one more column, `checkout` (the id of the checkout that recorded
+ * the run), and its host column tells machines apart.  Two checkouts'
+ * runs may share projid and tstamp.  Checkpoints are not part of it.
+ *
+ * A server that cannot be reached leaves the replica as last refreshed:
+ * the call succeeds and warns once on stderr ("flor: warning: ...")
+ * naming the server and when the replica was last refreshed; if it was
+ * never refreshed, the call fails with FLOR_EIO.  A replica that is
+ * damaged (or not a flor database) is a copy, not a record: it is made
+ * anew from the server, with a warning.
+ *
+ * @param[out] team  the team's runs; free with flor_project_free()
+ * @return 0, FLOR_ENOTFOUND when P has no team database ("project 'NAME'
+ *         has no team database ..."), FLOR_EIO (see above), FLOR_EINVAL
+ *         for a refused login, a malformed URL, or flor's tables there of
+ *         schema version 1 (the server's errors: src/pg/pg.h).
+ */
+FLOR_API int flor_project_team_open(flor_project *p, flor_project **team);
+
+/**
+ * Runs one SQL statement on the team's PostgreSQL itself (P's team
+ * database, as flor_project_team_open() finds it) and returns its rows:
+ * the tables flor_runs, flor_logs, flor_args, flor_loops, flor_checkouts
+ * and flor_sync (docs/team.md).  It runs in a READ ONLY transaction, so a
+ * statement that writes is refused by the server; a second statement in
+ * SQL is refused too.  flor_project_set_timeout() on P bounds it (the
+ * server cancels it).  Integers and numbers come as such, booleans as 1
+ * or 0, everything else as text.
+ *
+ * @return 0; FLOR_ENOTFOUND when P has no team database (or the query
+ *         names a table that does not exist); FLOR_EINVAL for SQL the
+ *         server refuses, a write among them ("cannot execute DELETE in a
+ *         read-only transaction"); FLOR_EIO when the server cannot be
+ *         reached or the query ran past the timeout.
+ */
+FLOR_API int flor_project_team_query(flor_project *p, const char *sql, flor_table **out);
+
+/**
  * Restores the registered state from run RUN's checkpoint at the end of
  * iteration ITERATION of the checkpointed loop (0-based), in place, and
  * verifies every checksum.  Every object of the checkpoint must be

@@ -752,13 +752,25 @@ typedef int (*table_getter)(flor_project *p, const void *arg, flor_table **out);
 
 /* Opens the project around the working directory and gets one table
  * into *OUT, without the GIL.  0, or -1 with an exception set. */
-static int fetch_table(table_getter get, const void *arg, const char *what, flor_table **out)
+static int fetch_table_of(table_getter get, const void *arg, const char *what, int local,
+                          flor_table **out)
 {
     flush_own_logs();
     flor_project *p = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = flor_project_open(&p, NULL);
+    if (rc == 0 && !local) {
+        /* the team's runs when the project has a team database */
+        flor_project *team = NULL;
+        int trc = flor_project_team_open(p, &team);
+        if (trc == 0) {
+            flor_project_free(p);
+            p = team;
+        } else if (trc != FLOR_ENOTFOUND) {
+            rc = trc;
+        }
+    }
     if (rc == 0)
         rc = get(p, arg, out);
     flor_project_free(p);
@@ -770,10 +782,38 @@ static int fetch_table(table_getter get, const void *arg, const char *what, flor
     return 0;
 }
 
-static PyObject *project_table(table_getter get, const void *arg, const char *what)
+/* This checkout's project only. */
+static int fetch_table(table_getter get, const void *arg, const char *what, flor_table **out)
+{
+    return fetch_table_of(get, arg, what, 1, out);
+}
+
+static PyObject *project_table(table_getter get, const void *arg, const char *what, int local)
 {
     flor_table *t = NULL;
-    return fetch_table(get, arg, what, &t) < 0 ? NULL : table_to_python(t);
+    return fetch_table_of(get, arg, what, local, &t) < 0 ? NULL : table_to_python(t);
+}
+
+/* The keyword local=BOOL of flor.dataframe / flor.query (WHO) into *LOCAL;
+ * any other keyword is a TypeError.  0, or -1 with the exception set. */
+static int local_keyword(PyObject *kwargs, const char *who, int *local)
+{
+    *local = 0;
+    if (!kwargs)
+        return 0;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(kwargs, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key) || PyUnicode_CompareWithASCIIString(key, "local") != 0) {
+            PyErr_Format(PyExc_TypeError, "%s: unexpected keyword argument '%S'", who, key);
+            return -1;
+        }
+        int v = PyObject_IsTrue(value);
+        if (v < 0)
+            return -1;
+        *local = v;
+    }
+    return 0;
 }
 
 struct names {
@@ -792,8 +832,11 @@ static int get_query(flor_project *p, const void *sql, flor_table **out)
     return flor_project_query(p, sql, out);
 }
 
-static PyObject *py_dataframe(PyObject *self, PyObject *args)
+static PyObject *py_dataframe(PyObject *self, PyObject *args, PyObject *kwargs)
 {
+    int local;
+    if (local_keyword(kwargs, "flor.dataframe", &local) < 0)
+        return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     struct names names = {PyMem_Calloc((size_t)n + 1, sizeof(char *)), (size_t)n};
     if (!names.v)
@@ -808,13 +851,22 @@ static PyObject *py_dataframe(PyObject *self, PyObject *args)
             return NULL;
         }
     }
-    PyObject *r = project_table(get_dataframe, &names, NULL);
+    PyObject *r = project_table(get_dataframe, &names, NULL, local);
     PyMem_Free(names.v);
     return r;
 }
 
-static PyObject *py_query(PyObject *self, PyObject *arg)
+static PyObject *py_query(PyObject *self, PyObject *args, PyObject *kwargs)
 {
+    int local;
+    if (local_keyword(kwargs, "flor.query", &local) < 0)
+        return NULL;
+    if (PyTuple_GET_SIZE(args) != 1) {
+        PyErr_Format(PyExc_TypeError, "flor.query: expected one SQL statement, got %zd arguments",
+                     PyTuple_GET_SIZE(args));
+        return NULL;
+    }
+    PyObject *arg = PyTuple_GET_ITEM(args, 0);
     const char *sql = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
     if (!sql) {
         if (!PyErr_Occurred())
@@ -822,7 +874,7 @@ static PyObject *py_query(PyObject *self, PyObject *arg)
                          Py_TYPE(arg)->tp_name);
         return NULL;
     }
-    return project_table(get_query, sql, NULL);
+    return project_table(get_query, sql, NULL, local);
 }
 
 static int get_programs(flor_project *p, const void *arg, flor_table **out)
@@ -1158,13 +1210,16 @@ static PyMethodDef methods[] = {
     {"_depth", pyflor_depth, METH_NOARGS, "_depth()\n--\n\nThe number of open flor loops."},
     {"commit", py_commit, METH_NOARGS,
      "commit()\n--\n\nWaits until every log made so far is in the database."},
-    {"dataframe", py_dataframe, METH_VARARGS,
-     "dataframe(*names)\n--\n\n"
+    {"dataframe", (PyCFunction)(void (*)(void))py_dataframe, METH_VARARGS | METH_KEYWORDS,
+     "dataframe(*names, local=False)\n--\n\n"
      "The project's runs as a pandas DataFrame: one row per run with its args and\n"
      "final logs, or with NAMES, their values per loop iteration.  Without pandas,\n"
-     "a list of dicts."},
-    {"query", py_query, METH_O,
-     "query(sql)\n--\n\nThe rows of one read-only SQL statement on the project's database."},
+     "a list of dicts.  With a team database (FLOR_TEAM_DB), the whole team's runs,\n"
+     "unless local=True."},
+    {"query", (PyCFunction)(void (*)(void))py_query, METH_VARARGS | METH_KEYWORDS,
+     "query(sql, local=False)\n--\n\nThe rows of one read-only SQL statement on the project's\n"
+     "database: with a team database (FLOR_TEAM_DB), on the whole team's runs, unless\n"
+     "local=True."},
     {"_replay", (PyCFunction)(void (*)(void))py_replay, METH_VARARGS | METH_KEYWORDS, NULL},
     {"cli", py_cli, METH_O, "cli(argv)\n--\n\nRuns the flor command; returns its exit status."},
     {"_start", py_start, METH_NOARGS, NULL},

@@ -65,10 +65,9 @@
     "  job        TEXT,\n"                                                           \
     "  launcher   TEXT,\n"
 
-/* The runs table as version 3 left it, rebuilt with the rank columns:
- * UNIQUE (projid, tstamp) becomes UNIQUE (projid, tstamp, rank). */
-#define RUNS_V4                                                                       \
-    "CREATE TABLE runs_v4(\n"                                                        \
+/* The runs table's columns (a run's rank columns last), as the schema
+ * and the team's read replica make it. */
+#define RUNS_COLUMNS                                                                  \
     "  run_id     INTEGER PRIMARY KEY,\n"                                            \
     "  projid     TEXT NOT NULL,\n"                                                  \
     "  tstamp     TEXT NOT NULL,\n"                                                  \
@@ -84,7 +83,13 @@
     "  end_time   REAL,\n"                                                           \
     "  ckpt_overhead REAL,\n"                                                        \
     "  reason     TEXT,\n"                                                           \
-    RANK_COLUMNS                                                                      \
+    RANK_COLUMNS
+
+/* The runs table as version 3 left it, rebuilt with the rank columns:
+ * UNIQUE (projid, tstamp) becomes UNIQUE (projid, tstamp, rank). */
+#define RUNS_V4                                                                       \
+    "CREATE TABLE runs_v4(\n"                                                        \
+    RUNS_COLUMNS                                                                      \
     "  UNIQUE (projid, tstamp, rank)\n"                                              \
     ");\n"                                                                           \
     "INSERT INTO runs_v4(run_id, projid, tstamp, filename, vid, argv, host, pid,\n"  \
@@ -147,22 +152,7 @@ static const char SCHEMA[] =
     "  value\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
-    "  run_id     INTEGER PRIMARY KEY,\n"
-    "  projid     TEXT NOT NULL,\n"
-    "  tstamp     TEXT NOT NULL,\n"
-    "  filename   TEXT NOT NULL,\n"
-    "  vid        TEXT,\n"
-    "  argv       TEXT NOT NULL,\n"
-    "  host       TEXT NOT NULL,\n"
-    "  pid        INTEGER NOT NULL,\n"
-    "  proc_start TEXT,\n"
-    "  status     TEXT NOT NULL DEFAULT 'running'\n"
-    "             CHECK (status IN ('running','finished','failed','killed')),\n"
-    "  start_time REAL NOT NULL,\n"
-    "  end_time   REAL,\n"
-    "  ckpt_overhead REAL,\n"
-    "  reason     TEXT,\n"
-    RANK_COLUMNS
+    RUNS_COLUMNS
     "  UNIQUE (projid, tstamp, rank)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS args(\n"
@@ -563,11 +553,74 @@ static int migrate(sqlite3 *db, const char *path)
     return err;
 }
 
+/* A team's read replica (docs/team.md, "Reading the team's runs"): a
+ * database of flor's schema whose runs come from many checkouts, so its
+ * runs table, made before SCHEMA's, lacks UNIQUE (projid, tstamp, rank)
+ * (two checkouts may start a run in the same second); and the refresh's
+ * own tables: team_meta (the URL mirrored, when it was last refreshed),
+ * team_runs (each team run, by checkout and its run id there, to the
+ * replica's run id, and the run's resumes seen), team_marks (per checkout,
+ * the server's log mark the replica holds everything up to). */
+static const char TEAM_REPLICA[] =
+    "CREATE TABLE IF NOT EXISTS runs(\n"
+    RUNS_COLUMNS
+    "  checkout   TEXT\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS runs_by_tstamp ON runs(projid, tstamp, rank);\n"
+    "CREATE TABLE IF NOT EXISTS team_meta(\n"
+    "  key   TEXT PRIMARY KEY,\n"
+    "  value\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS team_runs(\n"
+    "  checkout    TEXT NOT NULL,\n"
+    "  team_run_id INTEGER NOT NULL,\n"
+    "  run_id      INTEGER NOT NULL UNIQUE REFERENCES runs(run_id),\n"
+    "  resumes     INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (checkout, team_run_id)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS team_marks(\n"
+    "  checkout TEXT PRIMARY KEY,\n"
+    "  logs     INTEGER NOT NULL\n"
+    ");\n";
+
+static int create_database(const char *path, const char *first);
+
+int flor__db_open_replica(const char *dir, sqlite3 **out)
+{
+    *out = NULL;
+    char *path = flor__printf("%s/flor.db", dir);
+    if (!path)
+        return flor__err(FLOR_ENOMEM, "out of memory");
+    struct stat sb;
+    int err = 0;
+    if (stat(path, &sb) != 0)
+        err = errno == ENOENT ? create_database(path, TEAM_REPLICA)
+                              : flor__err(FLOR_EIO, "cannot open '%s': %s", path, strerror(errno));
+    free(path);
+    if (!err)
+        err = flor__db_open(dir, 0, 0, out);
+    /* A refresh writes up to millions of rows in one transaction: with
+     * SQLite's default 2 MB cache, the indexes' pages would be spilled to
+     * the WAL again and again before the commit; and each statement's
+     * journal would be copied page by page for every row.  Its rows are
+     * the refresh's own (team/mirror.c keeps runs before their rows), so
+     * no foreign-key checks, which need a statement journal. */
+    if (!err && (err = flor__db_exec(*out, "PRAGMA cache_size = -262144;"
+                                           " PRAGMA temp_store = MEMORY;"
+                                           " PRAGMA foreign_keys = OFF")) != 0) {
+        sqlite3_close(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
 /* Creates the tables and indexes that DB lacks, in one transaction, and
  * stamps a new database with FLOR__SCHEMA_VERSION. */
-static int write_schema(sqlite3 *db, const char *path)
+static int write_schema(sqlite3 *db, const char *path, const char *first)
 {
     int err = flor__db_begin(db);
+    if (!err && first)
+        err = flor__db_exec(db, first);
     if (!err)
         err = flor__db_exec(db, SCHEMA);
     if (!err)
@@ -586,7 +639,7 @@ static int write_schema(sqlite3 *db, const char *path)
  * is then linked to PATH, which fails if PATH appeared meanwhile (another
  * process created it first, and that one is used).  So a flor.db is
  * never seen half made, and an empty one is always a lost one. */
-static int create_database(const char *path)
+static int create_database(const char *path, const char *first)
 {
     char *tmp = flor__printf("%s.new-%ld", path, (long)getpid());
     if (!tmp)
@@ -604,7 +657,7 @@ static int create_database(const char *path)
     if (!err)
         err = flor__db_exec(db, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL");
     if (!err)
-        err = write_schema(db, path);
+        err = write_schema(db, path, first);
     if (sqlite3_close(db) != SQLITE_OK && !err)
         err = flor__err(FLOR_EIO, "cannot create '%s': %s", tmp, sqlite3_errmsg(db));
     if (!err && link(tmp, path) != 0 && errno != EEXIST)
@@ -632,7 +685,7 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
     else if (!create)
         err = flor__err(FLOR_ENOTFOUND, "no flor data in %s (no run recorded yet)", datadir);
     else
-        err = create_database(path);
+        err = create_database(path, NULL);
     if (err) {
         free(path);
         return err;
@@ -686,7 +739,7 @@ int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out)
     if (!err && !readonly)
         err = migrate(db, path);
     if (!err && !readonly && create)
-        err = write_schema(db, path); /* tables added since the file was made */
+        err = write_schema(db, path, NULL); /* tables added since the file was made */
     if (!err && readonly && !flor__db_has_ranks(db))
         err = flor__db_exec(db, RUNS_V3_VIEW);
     if (!err && readonly && !has_column(db, "loops", "value"))

@@ -23,6 +23,10 @@
 /* Opens DATADIR/flor.db.  CREATE: create it and its schema if missing.
  * READONLY: open with SQLITE_OPEN_READONLY (queries from the CLI). */
 int flor__db_open(const char *datadir, int create, int readonly, sqlite3 **out);
+/* Opens DIR/flor.db, a team's read replica, for writing; a missing one
+ * is made (docs/team.md, "Reading the team's runs").  Readers open it as
+ * any project database, with flor__db_open(DIR, 0, 1, ...). */
+int flor__db_open_replica(const char *dir, sqlite3 **out);
 /* FLOR_ECORRUPT, with a message that names DB's file, says it is damaged
  * (SQLite's RC and message) and how to recover; WHAT, if not NULL, first. */
 int flor__db_damaged(sqlite3 *db, int rc, const char *what);
@@ -586,5 +590,42 @@ int flor__export_args(sqlite3 *db, flor__row_fn fn, void *ctx);
 int flor__export_logs_count(sqlite3 *db, int64_t after, int64_t *n);
 /* The number of resumes of run RUN into *N. */
 int flor__export_resumes(sqlite3 *db, int64_t run, int64_t *n);
+
+/* ---- mirror.c: a team's read replica (docs/team.md) ---------------------- */
+
+/* The replica's statements, prepared once on DB (opened by
+ * flor__db_open_replica; the caller holds its write transaction).  The
+ * server's values come as text, NULL for SQL NULL; a value as the three
+ * texts of its columns (value_int, value_real, value_text), of which at
+ * most one is not NULL. */
+typedef struct flor__mirror flor__mirror;
+int flor__mirror_open(sqlite3 *db, flor__mirror **out);
+void flor__mirror_close(flor__mirror *m);
+/* The team's run TEAM_RUN of CHECKOUT, added (a new run id, *RUN) or
+ * brought up to date (the replica's run id it has, *RUN) from COLS: the
+ * server's projid, tstamp, filename, vid, argv, host, pid, proc_start,
+ * status, start_time, end_time, ckpt_overhead, reason, rank, world_size,
+ * job, launcher.  *REGROWN: the run was in the replica with fewer than
+ * RESUMES resumes (its logs and loops were replaced on the server). */
+int flor__mirror_run(flor__mirror *m, const char *checkout, int64_t team_run,
+                     const char *const cols[17], int64_t resumes, int64_t *run, int *regrown);
+/* The replica's run id of CHECKOUT's run TEAM_RUN; FLOR_ENOTFOUND. */
+int flor__mirror_find_run(flor__mirror *m, const char *checkout, int64_t team_run, int64_t *run);
+/* Deletes the logs and loops of the replica's run RUN. */
+int flor__mirror_forget_rows(flor__mirror *m, int64_t run);
+int flor__mirror_arg(flor__mirror *m, int64_t run, const char *name, const char *const value[3],
+                     const char *from_kwargs, const char *ord);
+int flor__mirror_loop(flor__mirror *m, int64_t run, const char *ctx_id, const char *parent,
+                      const char *name, const char *iteration, const char *const value[3]);
+/* A log row; a replayed one replaces the value an earlier replay left at
+ * the same place. */
+int flor__mirror_log(flor__mirror *m, int64_t run, const char *ctx_id, const char *name,
+                     const char *const value[3], const char *source);
+/* CHECKOUT's log mark in the replica (0: none yet), and setting it. */
+int flor__mirror_mark(flor__mirror *m, const char *checkout, int64_t *high);
+int flor__mirror_set_mark(flor__mirror *m, const char *checkout, int64_t high);
+/* team_meta's KEY, malloc'd into *VALUE (NULL: none); and setting it. */
+int flor__mirror_meta(flor__mirror *m, const char *key, char **value);
+int flor__mirror_set_meta(flor__mirror *m, const char *key, const char *value);
 
 #endif

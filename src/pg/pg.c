@@ -311,9 +311,11 @@ int flor__pg_scalar(flor__pg *pg, const char *sql, int nparams, const char *cons
 
 /* ---- transactions ------------------------------------------------------- */
 
-int flor__pg_begin_read(flor__pg *pg, int timeout_ms)
+/* Runs BEGIN (a BEGIN statement) and sets the transaction's statement
+ * timeout to TIMEOUT_MS when it is > 0. */
+static int begin_with_timeout(flor__pg *pg, const char *begin, int timeout_ms)
 {
-    int rc = flor__pg_exec(pg, "BEGIN TRANSACTION READ ONLY");
+    int rc = flor__pg_exec(pg, begin);
     if (rc != 0 || timeout_ms <= 0)
         return rc;
     char sql[64];
@@ -322,6 +324,17 @@ int flor__pg_begin_read(flor__pg *pg, int timeout_ms)
     if (rc != 0)
         PQclear(PQexec(pg->conn, "ROLLBACK"));
     return rc;
+}
+
+int flor__pg_begin_read(flor__pg *pg, int timeout_ms)
+{
+    return begin_with_timeout(pg, "BEGIN TRANSACTION READ ONLY", timeout_ms);
+}
+
+int flor__pg_begin_snapshot(flor__pg *pg, int timeout_ms)
+{
+    return begin_with_timeout(pg, "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                              timeout_ms);
 }
 
 int flor__pg_begin(flor__pg *pg)
@@ -421,5 +434,123 @@ int flor__pg_copy_end(flor__pg *pg)
     if (rc == 0 && PQstatus(pg->conn) != CONNECTION_OK)
         rc = result_err(pg, NULL, "COPY");
     pg->copy_err = 0;
+    return rc;
+}
+
+/* ---- COPY out ------------------------------------------------------------ */
+
+/* Splits one row of COPY's text format (LINE, LEN bytes with its newline)
+ * into fields in place, undoing the escapes; \N is NULL. */
+static int split_row(char *line, int len, char ***fields, int *cap, int *n)
+{
+    *n = 0;
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    char *end = line + len, *p = line;
+    for (;;) {
+        if (*n == *cap) {
+            int ncap = *cap ? *cap * 2 : 16;
+            char **f = realloc(*fields, (size_t)ncap * sizeof *f);
+            if (!f)
+                return FLOR_ENOMEM;
+            *fields = f, *cap = ncap;
+        }
+        char *start = p, *out = p;
+        int null = end - p >= 2 && p[0] == '\\' && p[1] == 'N' && (end - p == 2 || p[2] == '\t');
+        while (p < end && *p != '\t') {
+            if (*p == '\\' && p + 1 < end) {
+                char c = p[1];
+                *out++ = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == 'b' ? '\b'
+                       : c == 'f' ? '\f' : c == 'v' ? '\v' : c;
+                p += 2;
+            } else {
+                *out++ = *p++;
+            }
+        }
+        int last = p >= end;
+        *out = 0; /* over the tab or the newline (or the row's end, which libpq NUL-terminates) */
+        (*fields)[(*n)++] = null ? NULL : start;
+        if (last)
+            return 0;
+        p++;
+    }
+}
+
+int flor__pg_copy_out(flor__pg *pg, const char *sql, flor__pg_row_fn fn, void *ctx)
+{
+    PGresult *r = PQexec(pg->conn, sql);
+    if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
+        int rc = result_err(pg, r, sql);
+        PQclear(r);
+        return rc;
+    }
+    PQclear(r);
+    char **fields = NULL;
+    int cap = 0, n = 0, rc = 0, len;
+    char *line = NULL;
+    while ((len = PQgetCopyData(pg->conn, &line, 0)) > 0) {
+        if (rc == 0) {
+            if (split_row(line, len, &fields, &cap, &n) != 0)
+                rc = flor__err(FLOR_ENOMEM, "%s: COPY: out of memory", pg->where);
+            else
+                rc = fn(ctx, n, fields);
+        }
+        PQfreemem(line);
+        line = NULL;
+    }
+    free(fields);
+    if (len == -2 && rc == 0)
+        rc = result_err(pg, NULL, sql);
+    while ((r = PQgetResult(pg->conn))) {
+        if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = result_err(pg, r, sql);
+        PQclear(r);
+    }
+    return rc;
+}
+
+char *flor__pg_literal(flor__pg *pg, const char *s)
+{
+    char *q = PQescapeLiteral(pg->conn, s, strlen(s));
+    char *out = q ? flor__strdup(q) : NULL;
+    PQfreemem(q);
+    return out;
+}
+
+/* ---- a query's rows ------------------------------------------------------- */
+
+int flor__pg_query(flor__pg *pg, const char *sql, flor__pg_cols_fn cols, flor__pg_row_fn fn,
+                   void *ctx)
+{
+    /* the extended protocol: one statement, never a second one after it */
+    PGresult *r = PQexecParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        int rc = result_err(pg, r, sql);
+        PQclear(r);
+        return rc;
+    }
+    int n = PQnfields(r), rows = PQntuples(r), rc = 0;
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    char *kinds = calloc((size_t)n + 1, 1);
+    char **vals = calloc((size_t)n + 1, sizeof *vals);
+    if (!names || !kinds || !vals)
+        rc = flor__err(FLOR_ENOMEM, "%s: out of memory reading the rows", pg->where);
+    for (int c = 0; c < n && rc == 0; c++) {
+        names[c] = PQfname(r, c);
+        Oid t = PQftype(r, c);
+        kinds[c] = t == 20 || t == 21 || t == 23 || t == 26 ? 'i'
+                 : t == 700 || t == 701 || t == 1700      ? 'r'
+                 : t == 16                                  ? 'b' : 't';
+    }
+    if (rc == 0)
+        rc = cols(ctx, n, names, kinds);
+    for (int i = 0; i < rows && rc == 0; i++) {
+        for (int c = 0; c < n; c++)
+            vals[c] = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
+        rc = fn(ctx, n, vals);
+    }
+    free(names), free(kinds), free(vals);
+    PQclear(r);
     return rc;
 }

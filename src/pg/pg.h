@@ -75,6 +75,10 @@ int flor__pg_scalar(flor__pg *pg, const char *sql, int nparams, const char *cons
  * one.  flor__pg_end() commits (COMMIT != 0) or rolls back. */
 int flor__pg_begin_read(flor__pg *pg, int timeout_ms);
 int flor__pg_begin(flor__pg *pg);
+/* Begins a READ ONLY transaction of isolation REPEATABLE READ, so every
+ * statement in it reads one snapshot of the database, with the statement
+ * timeout of flor__pg_begin_read(). */
+int flor__pg_begin_snapshot(flor__pg *pg, int timeout_ms);
 int flor__pg_end(flor__pg *pg, int commit);
 
 /* COPY, for many rows at once: flor__pg_copy_begin() runs SQL, a "COPY
@@ -85,6 +89,26 @@ int flor__pg_end(flor__pg *pg, int commit);
 int flor__pg_copy_begin(flor__pg *pg, const char *sql);
 int flor__pg_copy_row(flor__pg *pg, int n, const char *const *vals);
 int flor__pg_copy_end(flor__pg *pg);
+
+/* COPY out, for reading many rows at once: runs SQL, a "COPY (SELECT ...)
+ * TO STDOUT" (text format), and calls FN once per row with its N fields
+ * as text (NULL: SQL NULL), valid during the call only; FN may change
+ * them.  FN's failure stops the reading (the rest is drained) and is
+ * returned. */
+typedef int (*flor__pg_row_fn)(void *ctx, int n, char **vals);
+int flor__pg_copy_out(flor__pg *pg, const char *sql, flor__pg_row_fn fn, void *ctx);
+
+/* Runs SQL, one statement (a second one is refused by the server), and
+ * calls COLS once with its N column names and kinds ('i' an integer, 'r'
+ * a number, 'b' a boolean, 't' anything else, as text), then FN once
+ * per row with its values as text (NULL: SQL NULL). */
+typedef int (*flor__pg_cols_fn)(void *ctx, int n, const char *const *names, const char *kinds);
+int flor__pg_query(flor__pg *pg, const char *sql, flor__pg_cols_fn cols, flor__pg_row_fn fn,
+                   void *ctx);
+
+/* S as an SQL string literal for PG's connection ('...', quotes doubled,
+ * E'...' where it holds a backslash), malloc'd; NULL on ENOMEM. */
+char *flor__pg_literal(flor__pg *pg, const char *s);
 
 /* ---- schema.c: flor's tables --------------------------------------------- */
 

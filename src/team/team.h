@@ -10,6 +10,7 @@
 #ifndef FLOR_TEAM_H
 #define FLOR_TEAM_H
 
+#include "flor.h"
 #include "pg/pg.h"
 
 #include <sqlite3.h>
@@ -66,5 +67,38 @@ int flor__team_sync(sqlite3 *db, flor__pg *pg, const flor__team_checkout *co,
  * none), which a copy has yet to send. */
 int flor__team_copied(sqlite3 *db, flor__pg *pg, const char *checkout, int64_t *copied,
                       int64_t *pending);
+
+/* ---- mirror.c: a team's read replica ------------------------------------ */
+
+typedef struct flor__team_refresh_stats {
+    int64_t logs, loops; /* rows read from the server */
+    int64_t regrown;     /* runs whose resumes grew: read whole */
+} flor__team_refresh_stats;
+
+/* Brings DB, a team's read replica (flor__db_open_replica), up to the
+ * server PG, whose URL (shown: no password) it records: in one read-only
+ * REPEATABLE READ transaction on PG (each statement bounded by TIMEOUT_MS)
+ * and one write transaction on DB, so a refresh cut off anywhere leaves
+ * the replica as it was.  It reads every checkout's log mark M (flor_sync);
+ * every run (renumbered into DB's run ids, the same on every refresh) and
+ * arg; for each checkout the logs and loops copied after the replica's mark
+ * and up to M (a run whose resumes grew: all of its logs and loops up to
+ * M, replacing the replica's); then moves the marks to M.  A replayed
+ * value replaces the earlier replay's at the same place.  FLOR_EINVAL
+ * for flor's tables of schema version 1 there (no args, loops, resumes).
+ * ST, when not NULL, gets the counts. */
+int flor__team_refresh(sqlite3 *db, flor__pg *pg, const char *url, int timeout_ms,
+                       flor__team_refresh_stats *st);
+/* When DB, a replica, was last refreshed (unix seconds; 0: never). */
+int flor__team_refreshed(sqlite3 *db, double *when);
+
+/* ---- query.c: SQL on the team's server ------------------------------------ */
+
+/* Runs SQL, one statement, on PG in a read-only transaction whose
+ * statements stop after TIMEOUT_MS (<= 0: the server's setting), and
+ * returns its rows as a new table: integers and numbers as such (a
+ * boolean as 1 or 0), the rest as text.  FLOR_EINVAL for SQL the server
+ * rejects or a write; FLOR_EIO past the timeout or for a lost server. */
+int flor__team_query(flor__pg *pg, const char *sql, int timeout_ms, flor_table **out);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +50,25 @@ static int test_server_start(const char *kind, const char *test, const char *wha
         return -2;
     }
     atexit(test_server_stop);
+    return 0;
+}
+
+/* The first line of the file NAME that the server's script left in
+ * test_server_dir (its port: "port"), without its newline, into BUF (N
+ * bytes).  0; -2 for a failure of TEST, printed. */
+static inline int test_server_file(const char *test, const char *name, char *buf, size_t n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", test_server_dir, name);
+    FILE *f = fopen(path, "r");
+    int ok = f && fgets(buf, (int)n, f);
+    if (f)
+        fclose(f);
+    if (!ok) {
+        printf("FAIL %s: no %s in %s\n", test, name, test_server_dir);
+        return -2;
+    }
+    buf[strcspn(buf, "\n")] = 0;
     return 0;
 }
 
