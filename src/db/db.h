@@ -599,6 +599,11 @@ int flor__export_resumes(sqlite3 *db, int64_t run, int64_t *n);
  * texts of its columns (value_int, value_real, value_text), of which at
  * most one is not NULL. */
 typedef struct flor__mirror flor__mirror;
+/* Into the replica DB, in place of what it had of them: the replays (and
+ * divergences), checkpoints and resumes of the journal at the path
+ * JOURNAL, whose runs are those of CHECKOUT on the server, under their run
+ * ids in the replica (the tables the server does not hold). */
+int flor__mirror_own(sqlite3 *db, const char *journal, const char *checkout);
 int flor__mirror_open(sqlite3 *db, flor__mirror **out);
 void flor__mirror_close(flor__mirror *m);
 /* The team's run TEAM_RUN of CHECKOUT, added (a new run id, *RUN) or

@@ -273,3 +273,77 @@ int flor__mirror_set_meta(flor__mirror *m, const char *key, const char *value)
     bind_text(m->st[SET_META], 2, value);
     return step(m, SET_META);
 }
+
+/* ---- this checkout's own rows of the tables the server does not hold -------- */
+
+/* Its replays (and their divergences), checkpoints and resumes, from its
+ * journal, under the runs' ids in the replica; the replica's copies of
+ * them replaced, so that a query of the team answers for this checkout's
+ * runs as its journal does. */
+static const char own_rows[] =
+    "DELETE FROM main.divergences; DELETE FROM main.replays;"
+    " DELETE FROM main.checkpoints; DELETE FROM main.resumes;"
+    "INSERT INTO main.replays(replay_id, run_id, segment, nsegments, probed, host, pid,"
+    " proc_start, status, started, ended, new_values, compared, divergences, first_divergence,"
+    " restores, error) SELECT r.replay_id, t.run_id, r.segment, r.nsegments, r.probed, r.host,"
+    " r.pid, r.proc_start, r.status, r.started, r.ended, r.new_values, r.compared,"
+    " r.divergences, r.first_divergence, r.restores, r.error FROM journal.replays r"
+    " JOIN main.team_runs t ON t.checkout = $checkout AND t.team_run_id = r.run_id;"
+    "INSERT INTO main.divergences(replay_id, coords, name, recorded, replayed)"
+    " SELECT d.replay_id, d.coords, d.name, d.recorded, d.replayed FROM journal.divergences d"
+    " WHERE d.replay_id IN (SELECT replay_id FROM main.replays);"
+    "INSERT INTO main.checkpoints(ckpt_id, run_id, loop, iteration, coords, created,"
+    " logical_bytes, stored_bytes, stall_s, write_s, codec) SELECT c.ckpt_id, t.run_id, c.loop,"
+    " c.iteration, c.coords, c.created, c.logical_bytes, c.stored_bytes, c.stall_s, c.write_s,"
+    " c.codec FROM journal.checkpoints c"
+    " JOIN main.team_runs t ON t.checkout = $checkout AND t.team_run_id = c.run_id;"
+    "INSERT INTO main.resumes(resume_id, run_id, loop, iteration, prev_status, prev_pid, vid,"
+    " host, pid, proc_start, status, started, ended, superseded, restore_s, first_step_s)"
+    " SELECT r.resume_id, t.run_id, r.loop, r.iteration, r.prev_status, r.prev_pid, r.vid,"
+    " r.host, r.pid, r.proc_start, r.status, r.started, r.ended, r.superseded, r.restore_s,"
+    " r.first_step_s FROM journal.resumes r"
+    " JOIN main.team_runs t ON t.checkout = $checkout AND t.team_run_id = r.run_id;";
+
+int flor__mirror_own(sqlite3 *db, const char *journal, const char *checkout)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = flor__db_prepare(db, "ATTACH DATABASE ?1 AS journal", &st,
+                              "cannot read this checkout's journal into the team's replica");
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, journal, -1, SQLITE_STATIC);
+    int step_rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step_rc != SQLITE_DONE)
+        return flor__err_sqlite(db, step_rc,
+                                "cannot read this checkout's journal into the team's replica");
+    rc = flor__db_begin(db);
+    const char *sql = own_rows;
+    while (rc == 0 && *sql) {
+        const char *tail = NULL;
+        st = NULL;
+        int prc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
+        if (prc != SQLITE_OK) {
+            rc = flor__err_sqlite(db, prc, "cannot read this checkout's journal into the team's replica");
+            break;
+        }
+        if (st) {
+            int i = sqlite3_bind_parameter_index(st, "$checkout");
+            if (i > 0)
+                sqlite3_bind_text(st, i, checkout, -1, SQLITE_STATIC);
+            int s = sqlite3_step(st);
+            sqlite3_finalize(st);
+            if (s != SQLITE_DONE)
+                rc = flor__err_sqlite(db, s,
+                                      "cannot read this checkout's journal into the team's replica");
+        }
+        sql = tail;
+    }
+    if (rc == 0)
+        rc = flor__db_commit(db);
+    else
+        flor__db_rollback(db);
+    if (flor__db_exec(db, "DETACH DATABASE journal") != 0 && rc == 0)
+        flor__err_clear(); /* the next refresh attaches it again all the same */
+    return rc;
+}

@@ -84,7 +84,10 @@ static int open_replica(const char *dir, sqlite3 **db)
     return flor__db_open_replica(dir, db);
 }
 
-static int refresh(const char *dir, const char *url, const char *shown)
+/* Refreshes the replica in DIR from URL, then puts this checkout's own
+ * replays, checkpoints and resumes there from its journal P (the server
+ * holds no such rows). */
+static int refresh(flor_project *p, const char *dir, const char *url, const char *shown)
 {
     sqlite3 *db = NULL;
     int rc = open_replica(dir, &db);
@@ -114,6 +117,14 @@ static int refresh(const char *dir, const char *url, const char *shown)
         }
         free(why);
     }
+    char *id = NULL, *journal = NULL;
+    if (rc == 0)
+        rc = flor__meta_get(p->db, "checkout_id", &id);
+    if (rc == 0 && id && !(journal = flor__printf("%s/flor.db", p->place.datadir)))
+        rc = flor__err(FLOR_ENOMEM, "out of memory");
+    if (rc == 0 && id)
+        rc = flor__mirror_own(db, journal, id);
+    free(id), free(journal);
     sqlite3_close(db);
     return rc;
 }
@@ -134,7 +145,7 @@ int flor_project_team_open(flor_project *p, flor_project **team)
     if (rc == 0)
         rc = replica_dir(p, shown, &dir);
     if (rc == 0)
-        rc = refresh(dir, url, shown);
+        rc = refresh(p, dir, url, shown);
     flor_project *t = NULL;
     if (rc == 0 && !(t = calloc(1, sizeof *t)))
         rc = flor__err(FLOR_ENOMEM, "out of memory");

@@ -75,6 +75,13 @@ int flor__replay_start(int argc, char **argv)
     }
     R->replay = &ops;
     flor__state_set_on_register(on_register);
+    /* the values it recomputes go to the team's database, as a run's do */
+    if (flor__replicator_start(R->place.datadir, R->db, R->place.root, R->place.projid,
+                               &R->replicator) != 0) {
+        flor__warn("the replay's values will not be copied to the team's database: %s (they "
+                   "stay in the local database; 'flor team sync' copies them)", flor_errmsg());
+        flor__err_clear();
+    }
     return 0;
 }
 
@@ -92,6 +99,8 @@ int flor__replay_end(const char *status, const char *why)
         flor__P.error = flor__strdup(why);
     flor__replay_end_row(flor__R.db, status);
     flor__replay_report();
+    flor__replicator_stop(flor__R.replicator, strcmp(status, "killed") != 0);
+    flor__R.replicator = NULL;
     int code = flors ? (rc ? rc : FLOR_ECORRUPT) : 0;
     if (flors)
         flor__err(code, "%s", flor__P.error);

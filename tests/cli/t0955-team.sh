@@ -4,27 +4,12 @@
 # there by the recording processes themselves, exactly once: 8 processes of
 # 3 checkouts at once, a server stopped for 30 s in the middle of a run
 # (training does not stall, nothing is lost or doubled), a run killed with
-# SIGKILL, a replay's values; bad URLs, passwords, databases: clear
-# messages, and nothing recorded is lost.
+# SIGKILL, a Python program; bad URLs, passwords, databases: clear
+# messages, and nothing recorded is lost; the roles a team needs.
+# (Replays' values, read back from the team: tests/cli/team-suite.sh.)
 . "$(dirname "$0")/lib.sh"
 
-PGDIR=$(mktemp -d /tmp/flor-pg.XXXXXX) # the server's user must reach it: not under $TRASH
-sh "$REPO_ROOT/tests/pg/server.sh" start "$PGDIR" >"$TRASH/pg.log" 2>&1
-case $? in
-0) ;;
-2)  rm -rf "$PGDIR"; echo "skip $TEST_NAME: $(tail -n 1 "$TRASH/pg.log")"
-    echo "0 passed, 0 failed"
-    exit 0 ;;
-*)  echo "FAIL $TEST_NAME: the PostgreSQL test server did not start"
-    sed 's/^/    /' "$TRASH/pg.log" | tail -n 40
-    echo "0 passed, 1 failed"
-    exit 1 ;;
-esac
-trap 'sh "$REPO_ROOT/tests/pg/server.sh" stop "$PGDIR"; cd /; rm -rf "$TRASH" "$PGDIR"' EXIT
-eval "$(sh "$REPO_ROOT/tests/pg/server.sh" env "$PGDIR")"
-export PGPASSWORD="$FLOR_TEST_PG_PASSWORD"
-unset FLOR_TEAM_DB PGHOST PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS
-export PGPASSFILE=/nonexistent/pgpass
+. "$REPO_ROOT/tests/cli/pg-lib.sh"
 BASE="postgresql://flor_test@127.0.0.1:$FLOR_TEST_PG_PORT/flor_test"
 
 # team SCHEMA: the team URL of a schema of its own (made afresh)
@@ -236,5 +221,31 @@ test_expect_success 'roles: the administrator makes the tables, a writer copies 
     grep -q "permission denied" err &&
     test "$(pg "postgresql://team_admin$at" "SELECT count(*) FROM flor_logs")" = 501
 '
+
+# Under SANITIZE=1 the Python module is not built (python/python.mk says why).
+case "$FLOR_BUILD" in
+*build-san) echo "skip $TEST_NAME: Python: no module in a sanitized build" ;;
+*)
+test_expect_success 'a Python program records into the team database as a C one does' '
+    url=$(team t_python) && new_project py && cd py && flor team set "$url" &&
+    cat >toy.py <<-PY &&
+	import flor
+	epochs = flor.arg("epochs", 2)
+	lr = flor.arg("lr", 0.5)
+	for epoch in flor.loop("epoch", range(epochs)):
+	    for step in flor.loop("step", range(3)):
+	        flor.log("loss", lr * (epochs - epoch) + 0.25 * step)
+	    flor.log("acc", 0.25 * (epoch + 1))
+	flor.log("note", "done")
+	PY
+    PYTHONPATH="$FLOR_BUILD/python" /usr/bin/python3 toy.py --kwargs epochs=3 &&
+    same "$url" &&
+    test "$(pg "$url" "SELECT count(*) FROM flor_logs")" = 13 &&
+    test "$(pg "$url" "SELECT string_agg(name || '"'"'='"'"'
+             || coalesce(value_int::text, value_real::text), '"'"','"'"' ORDER BY ord) FROM flor_args")" = "epochs=3,lr=0.5" &&
+    test "$(pg "$url" "SELECT count(*) FROM flor_loops")" = 12 &&
+    test "$(pg "$url" "SELECT value_text FROM flor_logs WHERE name = '"'"'note'"'"'")" = done
+' ;;
+esac
 
 test_done
