@@ -15,7 +15,8 @@
 #    linear.c) with FLOR_TEAM_DB set and with FLOR_TEAM_DB= (goal: at most
 #    1.01).
 #
-# Ratios are measured RUNS (3) times, sides interleaved; medians and ranges.
+# Ratios are measured RUNS (3) times (the recording ratio RUNS + 2 times,
+# as its runs are short), sides interleaved; medians and ranges.
 #
 #   FLOR_BUILD=build sh bench/bench_team.sh [RUNS]
 set -e
@@ -85,11 +86,11 @@ echo "8 writers at once, in aggregate: $(calc "$there / ($t1 - $t0) / 1000" | cu
      "($there rows in $(printf %.2f "$(calc "$t1 - $t0")") s; $(nproc) cores for the writers and the server)"
 
 # ---- 3. recording with a team database ÷ without --------------------------------------
-EX="epochs=4 ntrain=6000 ntest=1000 hidden=64 print_every=20"
+EX="epochs=6 ntrain=20000 ntest=2000 hidden=128 print_every=50"
 rm -rf "$work/ex" && mkdir -p "$work/ex" && cd "$work/ex" && git init -q
 url=$(schema ex)
 : >"$work/rec.ratios"
-for i in $(seq "$RUNS"); do
+for i in $(seq $((RUNS + 2))); do
     toff=$(FLOR_TEAM_DB= took linear --kwargs $EX)
     ton=$(FLOR_TEAM_DB="$url" took linear --kwargs $EX)
     echo "  round $i: without $(printf %.2f "$toff") s, with $(printf %.2f "$ton") s"
