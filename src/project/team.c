@@ -214,10 +214,13 @@ int flor_project_team(flor_project *p, flor_table **out)
     char *url = NULL, *id = NULL;
     const char *source;
     int rc = flor__team_url(p->db, &url, &source);
-    if (rc || !url) {
-        free(url);
+    if (rc) {
+        flor_table_free(t);
+        return rc;
+    }
+    if (!url) { /* no team database: no row */
         *out = t;
-        return rc ? (flor_table_free(t), *out = NULL, rc) : 0;
+        return 0;
     }
     struct flor__team_who w;
     flor__team_who(p->place.root, p->place.projid, &w);
