@@ -26,14 +26,7 @@ PATH="$FLOR_BUILD:$FLOR_BUILD/examples:$FLOR_BUILD/progs:$PATH"
 work=$(mktemp -d "${TMPDIR:-/tmp}/flor-bench-remote.XXXXXX")
 trap 'sh "$REPO/tests/s3/server.sh" stop "$work/s3" >/dev/null 2>&1; rm -rf "$work"' EXIT
 
-now() { date +%s.%N; }
-took() { t0=$(now); "$@" >/dev/null; t1=$(now); echo "$t1 - $t0" | bc -l; }
-calc() { echo "scale=6; $1" | bc -l; }
-summary() {
-    sort -g "$1" | awk '{ v[NR] = $1 } END {
-        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.3f (%.3f-%.3f)\n", m, v[1], v[NR] }'
-}
+. "$REPO/bench/lib.sh"
 
 if ! sh "$REPO/tests/s3/server.sh" start "$work/s3" >"$work/server.out" 2>&1; then
     echo "remote: skipped, the S3 test server did not start:"; tail -n 5 "$work/server.out"

@@ -29,14 +29,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/flor-bench-team.XXXXXX")
 pgdir=$(mktemp -d /tmp/flor-bench-pg.XXXXXX)
 trap 'sh "$REPO/tests/pg/server.sh" stop "$pgdir" >/dev/null 2>&1; rm -rf "$work" "$pgdir"' EXIT
 
-now() { date +%s.%N; }
-took() { t0=$(now); "$@" >/dev/null; t1=$(now); echo "$t1 - $t0" | bc -l; }
-calc() { echo "scale=6; $1" | bc -l; }
-summary() {
-    sort -g "$1" | awk '{ v[NR] = $1 } END {
-        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.3f (%.3f-%.3f)\n", m, v[1], v[NR] }'
-}
+. "$REPO/bench/lib.sh"
 
 if ! sh "$REPO/tests/pg/server.sh" start "$pgdir" >"$work/server.out" 2>&1; then
     echo "team: skipped, the PostgreSQL test server did not start:"; tail -n 5 "$work/server.out"
