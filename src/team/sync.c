@@ -77,40 +77,49 @@ static int batch_send(flor__pg *pg, batch *b, const char *head, const char *tail
     return rc;
 }
 
-/* A REAL as PostgreSQL's float8 reads it, exactly. */
-static char *real_text(double v)
+/* Column C of ROW as the server reads it (a REAL exactly, NaN and the
+ * infinities by their names): a pointer into ROW or BUF (N bytes), or into
+ * *HEAP (malloc'd, for a blob; *OOM_ set when out of memory); NULL for SQL
+ * NULL. */
+static const char *cell(sqlite3_stmt *row, int c, char *buf, size_t n, char **heap, int *oom_)
 {
-    if (isnan(v))
-        return flor__strdup("NaN");
-    if (isinf(v))
-        return flor__strdup(v > 0 ? "Infinity" : "-Infinity");
-    return flor__printf("%.17g", v);
-}
-
-/* Column C of ROW as text, into *OUT (NULL for SQL NULL). */
-static int column_text(sqlite3_stmt *row, int c, char **out)
-{
-    *out = NULL;
     switch (sqlite3_column_type(row, c)) {
     case SQLITE_NULL:
-        return 0;
+        return NULL;
     case SQLITE_INTEGER:
-        *out = flor__printf("%lld", (long long)sqlite3_column_int64(row, c));
-        break;
-    case SQLITE_FLOAT:
-        *out = real_text(sqlite3_column_double(row, c));
-        break;
+        snprintf(buf, n, "%lld", (long long)sqlite3_column_int64(row, c));
+        return buf;
+    case SQLITE_FLOAT: {
+        double v = sqlite3_column_double(row, c);
+        if (isnan(v) || isinf(v))
+            snprintf(buf, n, "%s", isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+        else
+            snprintf(buf, n, "%.17g", v);
+        return buf;
+    }
     case SQLITE_BLOB: {
-        size_t n = (size_t)sqlite3_column_bytes(row, c), size = flor__blob_literal_size(n);
-        *out = size ? malloc(size) : NULL;
-        if (*out)
-            flor__blob_literal(*out, sqlite3_column_blob(row, c), n);
-        break;
+        size_t len = (size_t)sqlite3_column_bytes(row, c), size = flor__blob_literal_size(len);
+        *heap = size ? malloc(size) : NULL;
+        if (*heap)
+            flor__blob_literal(*heap, sqlite3_column_blob(row, c), len);
+        else
+            *oom_ = 1;
+        return *heap;
     }
     default:
-        *out = flor__strdup((const char *)sqlite3_column_text(row, c));
+        return (const char *)sqlite3_column_text(row, c);
     }
-    return *out ? 0 : flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows");
+}
+
+/* Column C of ROW as text, into *OUT (malloc'd; NULL for SQL NULL). */
+static int column_text(sqlite3_stmt *row, int c, char **out)
+{
+    char buf[32], *heap = NULL;
+    int bad = 0;
+    const char *t = cell(row, c, buf, sizeof buf, &heap, &bad);
+    *out = heap ? heap : t ? flor__strdup(t) : NULL;
+    return bad || (t && !*out) ? flor__err(FLOR_ENOMEM, "postgresql: out of memory copying rows")
+                               : 0;
 }
 
 /* Column C of ROW into the one of OUT[0..2] (value_int, value_real,
@@ -150,17 +159,23 @@ void flor__team_seen_free(flor__team_seen *s)
         free(s->run), free(s->digest), free(s);
 }
 
-static size_t seen_find(const flor__team_seen *s, int64_t run)
+/* The first of the N sorted ids V that is not below RUN (N if none). */
+static size_t lower_bound(const int64_t *v, size_t n, int64_t run)
 {
-    size_t lo = 0, hi = s->n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (s->run[mid] < run)
+        if (v[mid] < run)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
+}
+
+static size_t seen_find(const flor__team_seen *s, int64_t run)
+{
+    return lower_bound(s->run, s->n, run);
 }
 
 static int seen_is(const flor__team_seen *s, int64_t run, uint64_t digest)
@@ -223,15 +238,8 @@ static int changed_add(changed *c, int64_t run, int64_t resumes, uint64_t digest
 
 static int changed_has(const changed *c, int64_t run)
 {
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->run[mid] < run)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < c->n && c->run[lo] == run;
+    size_t i = lower_bound(c->run, c->n, run);
+    return i < c->n && c->run[i] == run;
 }
 
 static void changed_free(changed *c)
@@ -331,31 +339,6 @@ struct logs_ctx {
     int64_t mark;                   /* the high-water mark the loops copied go with */
 };
 
-/* Column C of ROW as COPY text: a pointer into ROW or BUF (N bytes), or
- * into *HEAP (malloc'd, for a blob); NULL for SQL NULL.  *OOM on failure. */
-static const char *cell(sqlite3_stmt *row, int c, char *buf, size_t n, char **heap, int *oom_)
-{
-    switch (sqlite3_column_type(row, c)) {
-    case SQLITE_NULL:
-        return NULL;
-    case SQLITE_INTEGER:
-        snprintf(buf, n, "%lld", (long long)sqlite3_column_int64(row, c));
-        return buf;
-    case SQLITE_FLOAT: {
-        double v = sqlite3_column_double(row, c);
-        snprintf(buf, n, "%s", isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity") : "");
-        if (!buf[0])
-            snprintf(buf, n, "%.17g", v);
-        return buf;
-    }
-    case SQLITE_BLOB:
-        if (column_text(row, c, heap) != 0)
-            *oom_ = 1;
-        return *heap;
-    default:
-        return (const char *)sqlite3_column_text(row, c);
-    }
-}
 
 /* A log, into the COPY under way: its value in the column of its type
  * (SQLite's NaN text is a NaN). */
