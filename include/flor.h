@@ -989,6 +989,19 @@ FLOR_API int flor_project_set_timeout(flor_project *p, double seconds);
 FLOR_API void flor_project_interrupt(flor_project *p);
 
 /**
+ * Sets *VERSION to a number that changes whenever the project's records
+ * may have changed since it was last taken: a commit to its database by
+ * any process or connection (a run recording, a replay, flor gc, a team
+ * refresh), this handle's own writes included.  A reader that keeps
+ * answers (flor serve) takes it before reading and reuses an answer while
+ * it is the same.  Numbers are comparable only for the same P.  Costs no
+ * read of the records (a look at the database's header in shared memory).
+ * @return 0; FLOR_EINVAL for P or VERSION NULL; FLOR_EIO (with why) when
+ *         the database cannot be read.
+ */
+FLOR_API int flor_project_version(flor_project *p, uint64_t *version);
+
+/**
  * Checks that COND, an SQL condition that a caller puts inside
  * parentheses of its own (`... WHERE x AND (COND\n)`, as flor replay
  * --where does), is one expression that cannot reach past them: its

@@ -302,6 +302,31 @@ void flor_project_interrupt(flor_project *p)
         p->interrupted = 1;
 }
 
+/* PRAGMA data_version on the read connection counts the commits of every
+ * other connection, in this process or another, since it opened; this
+ * handle's own writes (on p->db) are counted by that connection. */
+int flor_project_version(flor_project *p, uint64_t *version)
+{
+    flor__err_clear();
+    if (!p || !version)
+        return flor__err(FLOR_EINVAL, "flor_project_version: expected a project and a place "
+                                      "for the version");
+    sqlite3 *db;
+    int rc = flor__project_read_db(p, &db);
+    sqlite3_stmt *st = NULL;
+    if (!rc && (rc = sqlite3_prepare_v2(db, "PRAGMA main.data_version", -1, &st, NULL)) != 0)
+        rc = flor__err_sqlite(db, rc, "cannot read the database's version");
+    int step = rc ? SQLITE_ERROR : sqlite3_step(st);
+    if (!rc && step != SQLITE_ROW)
+        rc = flor__err_sqlite(db, step, "cannot read the database's version");
+    if (!rc) {
+        uint64_t own = p->db ? (uint64_t)sqlite3_total_changes64(p->db) : 0;
+        *version = (uint64_t)sqlite3_column_int64(st, 0) << 32 | (own & 0xffffffffu);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* The text after the first statement may hold blanks, comments and
  * semicolons, nothing else. */
 static int only_one_statement(sqlite3 *db, const char *tail)

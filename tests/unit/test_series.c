@@ -3,7 +3,9 @@
  * every value of a name logged inside loops, run after run, each run's in
  * the order of its contexts, exactly as stored (integers converted, NaN
  * and text as NaN), hindsight values flagged; the runs and the condition
- * that select them; a callback that stops the read; the errors.
+ * that select them; a callback that stops the read; the errors; and
+ * flor_project_version(), which tells a reader keeping answers that they
+ * may have changed.
  */
 #include "check.h"
 #include "internal.h"
@@ -216,6 +218,53 @@ static void test_errors_name_what_is_wrong(void)
     free_project(p);
 }
 
+/* Runs SQL on a connection of its own, as another process would. */
+static void exec_elsewhere(const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/flor.db", scratch_dir);
+    sqlite3 *db = NULL;
+    CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_the_version_changes_with_every_commit_and_only_then(void)
+{
+    flor_project *p = new_project();
+    add_run(p, 1, "train");
+    uint64_t v0, v1, v2, v3, v4;
+    CHECK_EQ_INT(flor_project_version(p, &v0), 0);
+    /* reads change nothing */
+    seen s = {0};
+    CHECK_EQ_INT(flor_project_series(p, "loss", NULL, 0, NULL, collect, &s), 0);
+    flor_table *t = NULL;
+    CHECK_EQ_INT(flor_project_query(p, "SELECT count(*) FROM logs", &t), 0);
+    flor_table_free(t);
+    CHECK_EQ_INT(flor_project_version(p, &v1), 0);
+    CHECK(v1 == v0);
+    /* another connection's commit (a run recording in another process) */
+    exec_elsewhere("INSERT INTO logs(run_id, ctx_id, name, value) VALUES (1, 1, 'loss', 0.5)");
+    CHECK_EQ_INT(flor_project_version(p, &v2), 0);
+    CHECK(v2 != v1);
+    CHECK_EQ_INT(flor_project_version(p, &v3), 0);
+    CHECK(v3 == v2);
+    /* this handle's own write */
+    exec(p, "INSERT INTO logs(run_id, ctx_id, name, value) VALUES (1, 2, 'loss', 0.25)");
+    CHECK_EQ_INT(flor_project_version(p, &v4), 0);
+    CHECK(v4 != v3 && v4 != v2);
+    /* a transaction rolled back elsewhere changes nothing */
+    exec_elsewhere("BEGIN; DELETE FROM logs; ROLLBACK");
+    CHECK_EQ_INT(flor_project_version(p, &v0), 0);
+    CHECK(v0 == v4);
+    CHECK_EQ_INT(flor_project_version(NULL, &v0), FLOR_EINVAL);
+    CHECK_EQ_INT(flor_project_version(p, NULL), FLOR_EINVAL);
+    CHECK(strstr(flor_errmsg(), "flor_project_version: expected a project") != NULL);
+    free(s.pt);
+    free_project(p);
+}
+
 int main(void)
 {
     RUN(test_values_in_loop_order_exactly_as_stored);
@@ -224,5 +273,6 @@ int main(void)
     RUN(test_the_callback_stops_the_read);
     RUN(test_a_large_series_is_exact_and_can_be_interrupted);
     RUN(test_errors_name_what_is_wrong);
+    RUN(test_the_version_changes_with_every_commit_and_only_then);
     return check_summary();
 }
