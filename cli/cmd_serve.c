@@ -25,6 +25,7 @@
 
 static const char help[] =
     "usage: flor serve [--port N] [--bind ADDR --token TOKEN] [--web DIR]\n"
+    "                  [--cache-mb N]\n"
     "\n"
     "Serves the project around the working directory as a web page: the runs\n"
     "table (the columns of flor dataframe, with status and duration), the\n"
@@ -46,14 +47,21 @@ static const char help[] =
     "                 too, out of the process list\n"
     "  --web DIR      the page's files (default: FLOR_WEB_DIR, else web/ beside\n"
     "                 the flor binary, else ../share/flor/web from it)\n"
+    "  --cache-mb N   memory for answers kept while the project is unchanged\n"
+    "                 (default 256; 0: none).  The page's first answers are\n"
+    "                 read ahead when the server starts and once the project\n"
+    "                 has been unchanged for a second after a change\n"
     "\n"
     "examples:\n"
     "  flor serve\n"
     "  flor serve --port 0\n"
     "  FLOR_SERVE_TOKEN=$(openssl rand -hex 16) flor serve --bind 0.0.0.0\n";
 
+#define DEFAULT_CACHE_MB 256u
+#define MAX_CACHE_MB (1u << 20) /* a terabyte */
+
 typedef struct serve_opts {
-    unsigned port;
+    unsigned port, cache_mb;
     const char *bind, *token, *web;
 } serve_opts;
 
@@ -110,6 +118,19 @@ static int parse_port(const char *text, unsigned *out)
     return CLI_CONTINUE;
 }
 
+static int parse_cache(const char *text, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (!*text || *end || errno || v > MAX_CACHE_MB || *text == '-')
+        return cli_usage_error("serve", "--cache-mb '%s': expected a number of megabytes from 0 "
+                                        "to %u",
+                               text, MAX_CACHE_MB);
+    *out = (unsigned)v;
+    return CLI_CONTINUE;
+}
+
 static int parse(int argc, char **argv, serve_opts *o)
 {
     for (int i = 1; i < argc; i++) {
@@ -118,12 +139,12 @@ static int parse(int argc, char **argv, serve_opts *o)
             fputs(help, stdout);
             return CLI_OK;
         }
-        bool port = strcmp(a, "--port") == 0;
+        bool port = strcmp(a, "--port") == 0, cache = strcmp(a, "--cache-mb") == 0;
         const char **slot = strcmp(a, "--bind") == 0    ? &o->bind
                             : strcmp(a, "--token") == 0 ? &o->token
                             : strcmp(a, "--web") == 0   ? &o->web
                                                         : NULL;
-        if (!slot && !port)
+        if (!slot && !port && !cache)
             return cli_usage_error("serve", "unexpected argument '%s'", a);
         if (i + 1 >= argc)
             return cli_usage_error("serve", "%s needs a value", a);
@@ -131,7 +152,7 @@ static int parse(int argc, char **argv, serve_opts *o)
             *slot = argv[++i];
             continue;
         }
-        int rc = parse_port(argv[++i], &o->port);
+        int rc = port ? parse_port(argv[++i], &o->port) : parse_cache(argv[++i], &o->cache_mb);
         if (rc != CLI_CONTINUE)
             return rc;
     }
@@ -189,6 +210,10 @@ static int serve(const serve_opts *o)
     if (!root)
         return CLI_ERROR;
     serve_ctx ctx = {.root = root, .token = token, .port = o->port};
+    if (o->cache_mb && !(ctx.cache = serve_cache_new((size_t)o->cache_mb << 20))) {
+        free(root);
+        return cli_error("out of memory");
+    }
     pthread_mutex_init(&ctx.lock, NULL);
 
     /* Ctrl-C and SIGTERM reach this thread's sigwait, not the server's. */
@@ -216,11 +241,13 @@ static int serve(const serve_opts *o)
                v6 && !loopback ? "]" : "", ctx.port, token ? "?token=" : "",
                token ? token : "");
         fflush(stdout);
+        serve_cache_start(&ctx);
         int sig;
         sigwait(&stop, &sig);
         MHD_stop_daemon(d);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    serve_cache_free(ctx.cache); /* stops the reading ahead, which uses the project */
     flor_project_free(ctx.project);
     pthread_mutex_destroy(&ctx.lock);
     free(root);
@@ -230,7 +257,7 @@ static int serve(const serve_opts *o)
 static int run(int argc, char **argv, const cli_opts *opts)
 {
     (void)opts;
-    serve_opts o = {.port = DEFAULT_PORT};
+    serve_opts o = {.port = DEFAULT_PORT, .cache_mb = DEFAULT_CACHE_MB};
     int rc = parse(argc, argv, &o);
     return rc != CLI_CONTINUE ? rc : serve(&o);
 }

@@ -516,21 +516,30 @@ static void api_diff(flor_project *p, serve_param_fn param, void *req, serve_rep
     free(text);
 }
 
-void serve_api(serve_ctx *ctx, const char *path, serve_param_fn param, void *req,
-               serve_reply *r)
+/* The parameters any answer reads: with the path, an answer's key. */
+static const char *const PARAMS[] = {"a", "b", "digits", "first", "format", "id", "name", "runs"};
+
+/* The key of the answer to PATH with its parameters (each as its length
+ * and its text, so that no value can pass for another); NULL: no memory. */
+static char *answer_key(const char *path, serve_param_fn param, void *req)
 {
-    r->status = 200;
-    pthread_mutex_lock(&ctx->lock);
-    flor_project *p = project(ctx, r);
+    cli_buf k = {0};
+    cli_buf_puts(&k, path);
+    for (size_t i = 0; i < sizeof PARAMS / sizeof *PARAMS; i++) {
+        const char *v = param(req, PARAMS[i]);
+        if (v && *v) /* absent and empty read the same */
+            cli_buf_printf(&k, "&%s=%zu:%s", PARAMS[i], strlen(v), v);
+    }
+    size_t n;
+    return cli_buf_take(&k, &n);
+}
+
+/* Reads the answer to PATH into R; P is open, the lock held. */
+static void answer(flor_project *p, const char *path, serve_param_fn param, void *req,
+                   serve_reply *r)
+{
     bool listing = strcmp(path, "/api/runs") == 0 || strcmp(path, "/api/changes") == 0;
-    if (!p && listing && r->status == 404) {
-        /* no run yet: an empty list, which the page polls until one comes */
-        cli_buf_release(&r->body);
-        r->status = 200;
-        cli_buf_puts(&r->body, "{\"columns\":[],\"rows\":[]}");
-    } else if (!p) {
-        /* the reply says why */
-    } else if (listing) {
+    if (listing) {
         flor_table *t = NULL;
         int rc = flor_project_query(p, path[5] == 'r' ? runs_sql : changes_sql, &t);
         send_table(r, rc, t);
@@ -549,5 +558,46 @@ void serve_api(serve_ctx *ctx, const char *path, serve_param_fn param, void *req
     } else {
         fail(r, 404, "no such endpoint");
     }
+}
+
+void serve_api(serve_ctx *ctx, const char *path, serve_param_fn param, void *req,
+               serve_reply *r)
+{
+    r->status = 200;
+    pthread_mutex_lock(&ctx->lock);
+    flor_project *p = project(ctx, r);
+    bool listing = strcmp(path, "/api/runs") == 0 || strcmp(path, "/api/changes") == 0;
+    if (!p && listing && r->status == 404) {
+        /* no run yet: an empty list, which the page polls until one comes */
+        cli_buf_release(&r->body);
+        r->status = 200;
+        cli_buf_puts(&r->body, "{\"columns\":[],\"rows\":[]}");
+    } else if (p) {
+        /* the version is taken before the read: a change while it reads
+         * makes the answer older than the next version, never newer */
+        uint64_t version;
+        char *key = ctx->cache && flor_project_version(p, &version) == 0
+                        ? answer_key(path, param, req)
+                        : NULL;
+        if (!key || !serve_cache_get(ctx->cache, key, version, r)) {
+            answer(p, path, param, req, r);
+            if (key) {
+                r->cache = "miss";
+                serve_cache_put(ctx->cache, key, version, r);
+            }
+        }
+        free(key);
+    }
     pthread_mutex_unlock(&ctx->lock);
+}
+
+bool serve_api_version(serve_ctx *ctx, uint64_t *version)
+{
+    serve_reply r = {0};
+    pthread_mutex_lock(&ctx->lock);
+    flor_project *p = project(ctx, &r);
+    bool ok = p && flor_project_version(p, version) == 0;
+    pthread_mutex_unlock(&ctx->lock);
+    cli_buf_release(&r.body);
+    return ok;
 }

@@ -17,7 +17,8 @@
 #define TOKEN_COOKIE "flor_token"
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
-                                 char *text, size_t len, const char *cookie)
+                                 char *text, size_t len, const char *cookie,
+                                 const char *cache)
 {
     struct MHD_Response *res =
         MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
@@ -34,6 +35,8 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
         MHD_add_response_header(res, "Allow", "GET, HEAD");
     if (cookie)
         MHD_add_response_header(res, "Set-Cookie", cookie);
+    if (cache)
+        MHD_add_response_header(res, "X-Flor-Cache", cache);
     enum MHD_Result rc = MHD_queue_response(c, status, res);
     MHD_destroy_response(res);
     return rc;
@@ -42,7 +45,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
 static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status, const char *why)
 {
     char *text = cli_printf("%s\n", why);
-    return text ? send_text(c, status, "text/plain; charset=utf-8", text, strlen(text), NULL)
+    return text ? send_text(c, status, "text/plain; charset=utf-8", text, strlen(text), NULL, NULL)
                 : MHD_NO;
 }
 
@@ -194,7 +197,7 @@ enum MHD_Result serve_request(void *cls, struct MHD_Connection *c, const char *u
         size_t len;
         char *body = cli_buf_take(&r.body, &len);
         rc = body ? send_text(c, r.status, r.type ? r.type : "application/json", body, len,
-                              set_cookie)
+                              set_cookie, r.cache)
                   : refuse(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     } else {
         rc = send_file(ctx, c, url, set_cookie);

@@ -1,0 +1,229 @@
+/*
+ * serve_cache.c -- the answers flor serve keeps while the project is
+ * unchanged, and the page's first answers read ahead.
+ *
+ * An answer of /api/... depends only on the project's records and the
+ * request's parameters, so it is kept under its key (the path and the
+ * parameters the API reads) with flor_project_version() as it was before
+ * the answer was read, and given again while the version is the same.
+ * The cache holds at most `max` bytes (--cache-mb), dropping the least
+ * recently used answers first and every answer of an older version.
+ *
+ * A thread of the lowest priority reads the page's first answers (the
+ * names, the runs, the dataframe, the curves the page draws first) when
+ * the server starts, and again once the project has stayed unchanged for
+ * a second after a change (a run ended, a replay wrote its values), so
+ * that the page opened after training finds them ready.  While runs
+ * record, the project changes every second and nothing is read ahead.
+ */
+#include "cli.h"
+#include "serve.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct entry {
+    char *key;
+    uint64_t version;
+    const char *type;
+    char *body;
+    size_t len;
+    uint64_t used; /* the cache's clock when last given */
+    struct entry *next;
+} entry;
+
+struct serve_cache {
+    size_t max, bytes;
+    uint64_t clock;
+    entry *entries;
+    pthread_t warmer;
+    bool warming;
+    bool stop;
+    pthread_mutex_t stop_lock;
+    pthread_cond_t stop_cond;
+};
+
+serve_cache *serve_cache_new(size_t max)
+{
+    serve_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->max = max;
+    pthread_mutex_init(&c->stop_lock, NULL);
+    pthread_cond_init(&c->stop_cond, NULL);
+    return c;
+}
+
+static void drop(serve_cache *c, entry **at)
+{
+    entry *e = *at;
+    *at = e->next;
+    c->bytes -= e->len;
+    free(e->key);
+    free(e->body);
+    free(e);
+}
+
+bool serve_cache_get(serve_cache *c, const char *key, uint64_t version, serve_reply *r)
+{
+    if (!c || !c->max)
+        return false;
+    for (entry **at = &c->entries; *at; at = &(*at)->next) {
+        entry *e = *at;
+        if (strcmp(e->key, key) != 0)
+            continue;
+        if (e->version != version) {
+            drop(c, at);
+            return false;
+        }
+        cli_buf_write(&r->body, e->body, e->len);
+        if (r->body.failed) { /* out of memory: the caller reads it afresh */
+            cli_buf_release(&r->body);
+            return false;
+        }
+        r->status = 200;
+        r->type = e->type;
+        r->cache = "hit";
+        e->used = ++c->clock;
+        return true;
+    }
+    return false;
+}
+
+void serve_cache_put(serve_cache *c, const char *key, uint64_t version, const serve_reply *r)
+{
+    if (!c || !c->max || r->status != 200 || r->body.failed || r->body.n > c->max)
+        return;
+    /* answers of another version will never be given again */
+    for (entry **at = &c->entries; *at;) {
+        if ((*at)->version != version || strcmp((*at)->key, key) == 0)
+            drop(c, at);
+        else
+            at = &(*at)->next;
+    }
+    while (c->entries && c->bytes + r->body.n > c->max) {
+        entry **oldest = &c->entries;
+        for (entry **at = &c->entries; *at; at = &(*at)->next)
+            if ((*at)->used < (*oldest)->used)
+                oldest = at;
+        drop(c, oldest);
+    }
+    entry *e = calloc(1, sizeof *e);
+    char *k = strdup(key);
+    char *body = malloc(r->body.n ? r->body.n : 1);
+    if (!e || !k || !body) { /* out of memory: the answer is simply not kept */
+        free(e);
+        free(k);
+        free(body);
+        return;
+    }
+    memcpy(body, r->body.s, r->body.n);
+    *e = (entry){k, version, r->type, body, r->body.n, ++c->clock, c->entries};
+    c->entries = e;
+    c->bytes += e->len;
+}
+
+/* ---- reading ahead --------------------------------------------------------- */
+
+/* The requests of the page's first load (web/index.html preloads them). */
+static const char *const FIRST[][3] = {
+    /* path, then one parameter's key and value, if any */
+    {"/api/changes", NULL, NULL},
+    {"/api/names", NULL, NULL},
+    {"/api/runs", NULL, NULL},
+    {"/api/dataframe", NULL, NULL},
+    {"/api/series", "first", "1"},
+};
+
+typedef struct first_req {
+    size_t i;
+} first_req;
+
+static const char *first_param(void *req, const char *key)
+{
+    const first_req *f = req;
+    if (FIRST[f->i][1] && strcmp(key, FIRST[f->i][1]) == 0)
+        return FIRST[f->i][2];
+    if (f->i == 4 && strcmp(key, "format") == 0)
+        return "f64";
+    if (f->i == 4 && strcmp(key, "name") == 0)
+        return "";
+    return NULL;
+}
+
+static void read_first(serve_ctx *ctx)
+{
+    for (size_t i = 0; i < sizeof FIRST / sizeof *FIRST; i++) {
+        first_req f = {i};
+        serve_reply r = {0};
+        serve_api(ctx, FIRST[i][0], first_param, &f, &r);
+        cli_buf_release(&r.body);
+    }
+}
+
+/* Waits up to a second for the server to stop; true when it does. */
+static bool stopping(serve_cache *c)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_mutex_lock(&c->stop_lock);
+    while (!c->stop && pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &until) != ETIMEDOUT)
+        ;
+    bool stop = c->stop;
+    pthread_mutex_unlock(&c->stop_lock);
+    return stop;
+}
+
+static void *warm(void *arg)
+{
+    serve_ctx *ctx = arg;
+    serve_cache *c = ctx->cache;
+    /* the lowest priority: the page's own requests, and training on the
+     * same machine, come first (Linux sets it per thread) */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    uint64_t read = 0, seen = 0;
+    bool any = false;
+    do {
+        uint64_t v;
+        if (!serve_api_version(ctx, &v))
+            continue; /* no project yet, or unreadable: the page says why */
+        if (!any || (v != read && v == seen)) {
+            read_first(ctx);
+            read = v;
+            any = true;
+        }
+        seen = v;
+    } while (!stopping(c));
+    return NULL;
+}
+
+void serve_cache_start(serve_ctx *ctx)
+{
+    serve_cache *c = ctx->cache;
+    if (c && c->max && pthread_create(&c->warmer, NULL, warm, ctx) == 0)
+        c->warming = true;
+}
+
+void serve_cache_free(serve_cache *c)
+{
+    if (!c)
+        return;
+    if (c->warming) {
+        pthread_mutex_lock(&c->stop_lock);
+        c->stop = true;
+        pthread_cond_signal(&c->stop_cond);
+        pthread_mutex_unlock(&c->stop_lock);
+        pthread_join(c->warmer, NULL);
+    }
+    while (c->entries)
+        drop(c, &c->entries);
+    pthread_mutex_destroy(&c->stop_lock);
+    pthread_cond_destroy(&c->stop_cond);
+    free(c);
+}
