@@ -7,7 +7,10 @@
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b',
                  '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const POLL_MS = 2000; // how often the page asks /api/changes
-const TABLE_ROWS = 200; // rows listed until "list all" is pressed (the curves show every run)
+// rows listed until "list all" is pressed (the curves show every run): the
+// browser's layout of the table costs about 1.5 ms a row, on the same
+// thread that reads the curves' answer and draws them (bench/README.md)
+const TABLE_ROWS = 50;
 const LEGEND_MAX = 20; // more runs than this: no legend (hover shows values in the title)
 
 const state = {
@@ -36,14 +39,19 @@ async function api(path) {
 // (uint64) and its UTF-8 bytes padded to a multiple of 8, then
 // little-endian float64 words: the number of series, then for each its
 // run, N, H, D, its N values, H hindsight ranges [first, last], D
-// divergent positions.  The values stay in the response's buffer: each
-// series' y is a view of it.  Returns {name, series}.
+// divergent positions.  The values stay in the answer's buffer: each
+// series' y is a view of it.  ANSWER: florRead's promise.  Returns {name, series}.
 const F64_MAGIC = 'FLORF64\n';
 async function apiSeries(answer) {
-  const res = await answer;
-  if (!res.ok) throw new Error((await res.json()).error || res.statusText);
-  const buf = await res.arrayBuffer();
+  const {status, statusText, buf} = await answer;
   const bytes = new Uint8Array(buf);
+  if (status !== 200) {
+    let why = statusText;
+    try {
+      why = JSON.parse(new TextDecoder().decode(bytes)).error || why;
+    } catch (e) { /* not JSON: the status says it */ }
+    throw new Error(why);
+  }
   const bad = () => new Error('series: malformed FLORF64 data');
   if (buf.byteLength < 16 || buf.byteLength % 8 ||
       String.fromCharCode(...bytes.subarray(0, 8)) !== F64_MAGIC) throw bad();
@@ -199,10 +207,63 @@ function renderTable() {
 
 // ---- the plot -------------------------------------------------------------
 
+// A run's line as uPlot's linear builder draws it (straight segments, a
+// gap where a value is null; where several values fall in one pixel
+// column, a vertical stroke from the first to the lowest, the highest
+// and the last), with the pixel transform of the x and y scales hoisted
+// out of the loop: uPlot's own builder calls two closures per value,
+// which for 1,000 runs x 1,000 values is most of the draw.  Linear
+// scales only (the page's are).
+function linePath(u, si, i0, i1) {
+  const xs = u.data[0], ys = u.data[si];
+  const sx = u.scales.x, sy = u.scales[u.series[si].scale];
+  const {left, top, width, height} = u.bbox;
+  const kx = width / (sx.max - sx.min), ky = height / (sy.max - sy.min);
+  const x0 = left - sx.min * kx, y0 = top + height + sy.min * ky;
+  const p = new Path2D();
+  let pen = false, col = null, first = 0, lo = 0, hi = 0, last = 0;
+  const flush = () => {
+    if (col === null) return;
+    if (pen) p.lineTo(col, first);
+    else p.moveTo(col, first);
+    if (lo !== first || hi !== first || last !== first) {
+      p.lineTo(col, lo);
+      p.lineTo(col, hi);
+      p.lineTo(col, last);
+    }
+    pen = true;
+    col = null;
+  };
+  for (let i = i0; i <= i1; i++) {
+    const y = ys[i];
+    if (y === null || y === undefined) {
+      flush();
+      pen = false;
+      continue;
+    }
+    const px = Math.round(x0 + xs[i] * kx), py = Math.round(y0 - y * ky);
+    if (px !== col) {
+      flush();
+      col = px;
+      first = lo = hi = last = py;
+    } else {
+      if (py < lo) lo = py;
+      else if (py > hi) hi = py;
+      last = py;
+    }
+  }
+  flush();
+  return {stroke: p, fill: null, clip: null, band: null, gaps: null, flags: 0};
+}
+
 // The uPlot data of /api/series: x is the loop position; each run is one
 // series, split in two where a replay computed some of its values (solid:
 // recorded, dashed: hindsight), and one series of points for divergences.
 function plotData(res) {
+  // past LEGEND_MAX lines, hairlines: the browser rasterizes 1,000 lines
+  // 1.5 px wide in about a second here, 1 px wide in a tenth of that
+  const width = res.series.length > LEGEND_MAX ? 1 : 1.5;
+  const line = (label, color, more) => Object.assign({label, stroke: color, width, paths: linePath}, more);
   let n = 0;
   for (const s of res.series) n = Math.max(n, s.y.length);
   const xs = new Float64Array(n);
@@ -223,7 +284,7 @@ function plotData(res) {
     points += s.y.length;
     if (!s.replay.length && !s.divergences.length) { // the common case: as it came
       data.push(y);
-      series.push({label: 'run ' + s.run, stroke: color, width: 1.5});
+      series.push(line('run ' + s.run, color));
       continue;
     }
     const replayed = new Uint8Array(y.length);
@@ -243,11 +304,11 @@ function plotData(res) {
     }
     if (anyRec) {
       data.push(rec);
-      series.push({label: 'run ' + s.run, stroke: color, width: 1.5, spanGaps: false});
+      series.push(line('run ' + s.run, color));
     }
     if (anyRep) {
       data.push(rep);
-      series.push({label: 'run ' + s.run + ' (replay)', stroke: color, width: 1.5, dash: [6, 3]});
+      series.push(line('run ' + s.run + ' (replay)', color, {dash: [6, 3]}));
     }
     for (const i of s.divergences) {
       divY[i] = y[i] === null ? 0 : y[i];
@@ -288,13 +349,23 @@ function drawPlot(res) {
     legend: {show: series.length <= LEGEND_MAX + 1},
     series,
     // the line nearest the cursor (within 30 px) is highlighted, and its
-    // value under the cursor written below the plot, however many runs
-    cursor: {focus: {prox: 30}},
+    // value under the cursor written below the plot, however many runs;
+    // past LEGEND_MAX lines no dot on each line at the cursor (uPlot makes
+    // an element per line for them, 1,000 elements laid out at the first draw)
+    cursor: {focus: {prox: 30}, points: {show: series.length <= LEGEND_MAX + 1}},
     focus: {alpha: 0.3},
     hooks: {
       draw: [() => {
         chart.dataset.drawn = '1';
-        if (!window.florDrawnAt) window.florDrawnAt = performance.now();
+        // the time the curves are on the screen (for bench/serve_page_time.py):
+        // the second animation frame after the draw, once the browser has
+        // rasterized the lines drawn
+        if (!window.florDrawnAt && !window.florDrawing) {
+          window.florDrawing = true;
+          requestAnimationFrame(() => requestAnimationFrame(() => {
+            window.florDrawnAt = performance.now();
+          }));
+        }
       }],
       setSeries: [(u, i, o) => {
         if (o && o.focus !== undefined) state.focused = o.focus ? i : null;
@@ -322,13 +393,28 @@ async function loadSeries() {
   let res = {name: state.metric, series: []};
   if (runs.length) {
     const all = runs.length === state.rows.length;
-    // the first time, the curves boot.js asked for, when they are of this name
-    const early = all ? florTakeFirstSeries() : null;
-    const got = early && (await apiSeries(early));
-    res = got && got.name === state.metric ? got
-      : await apiSeries(florTake(florSeriesPath(state.metric, all ? undefined : runs)));
+    res = await apiSeries(florRead(florSeriesPath(state.metric, all ? undefined : runs)));
   }
   if (token === seriesToken) drawPlot(res);
+}
+
+// The first curves, those boot.js asked for (every run's, of the name the
+// server picks as florFirstMetric does), drawn as soon as they arrive,
+// while the runs and the names are still being read and the table built.
+// Returns the name drawn, or null (none logged yet, or the answer failed:
+// loadSeries then asks again and says why).
+async function drawFirst() {
+  const answer = florTakeFirstSeries();
+  if (!answer) return null;
+  const token = ++seriesToken;
+  try {
+    const res = await apiSeries(answer);
+    if (token !== seriesToken || !res.name || !res.series.length) return null;
+    drawPlot(res);
+    return res.name;
+  } catch (e) {
+    return null;
+  }
 }
 
 async function loadNames() {
@@ -367,12 +453,22 @@ async function loadRuns() {
 }
 
 // Reloads what changed: the runs and the names (side by side at the first
-// load; later the names only when the runs changed), then the table and the
-// curves.
+// load, while the first curves are drawn; later the names only when the
+// runs changed), then the table and the curves.
 async function update() {
   let changed;
-  if (!state.runsKey) [changed] = await Promise.all([loadRuns(), loadNames()]);
-  else if ((changed = await loadRuns())) await loadNames();
+  if (!state.runsKey) {
+    const first = drawFirst();
+    [changed] = await Promise.all([loadRuns(), loadNames()]);
+    renderTable();
+    const drawn = await first;
+    // they are the curves wanted: of the name chosen, every run selected
+    if (drawn !== null && drawn === state.metric && !state.chosen) return;
+    await loadSeries();
+    return;
+  } else if ((changed = await loadRuns())) {
+    await loadNames();
+  }
   if (!changed) return;
   const curves = loadSeries(); // the fetch goes on while the table is built
   renderTable();

@@ -39,12 +39,19 @@ function florSeriesPath(name, runs) {
   return 'api/series?format=f64&name=' + encodeURIComponent(name) + (runs ? '&runs=' + runs.join(',') : '');
 }
 
-// the small answers first (the table is built while the server reads the
-// curves), then the curves of the name the server picks as florFirstMetric
-// does (first=1), without waiting for the names
+// The answer to PATH as bytes (the curves): a promise of {status,
+// statusText, buf}, buf an ArrayBuffer of the body.
+function florRead(path) {
+  return fetch(path, {credentials: 'same-origin'}).then(async (res) => (
+    {status: res.status, statusText: res.statusText, buf: await res.arrayBuffer()}));
+}
+
+// the curves of the name the server picks as florFirstMetric does
+// (first=1), without waiting for the names (app.js draws them as soon as
+// they arrive); then the small answers
+let florFirstSeries = florRead('api/series?format=f64&first=1&name=' +
+                               encodeURIComponent(florWantedMetric() || ''));
 for (const path of ['api/changes', 'api/names', 'api/runs', 'api/dataframe']) florAsk(path);
-let florFirstSeries = fetch('api/series?format=f64&first=1&name=' +
-                            encodeURIComponent(florWantedMetric() || ''), {credentials: 'same-origin'});
 
 // The answer of the curves asked for first, once; then null.
 function florTakeFirstSeries() {
