@@ -1,8 +1,9 @@
 """serve_page_time.py URL POINTS [LOADS]: loads flor serve's page at URL in
 headless Chromium LOADS times (default 3, each in a fresh browser) and
-prints the median time from the page's request to the curves drawn
-(performance.now() when uPlot's draw hook first fires), checking that the
-plot holds POINTS values.  For bench/bench_serve.sh."""
+prints the median time from the page's request to the curves on the
+screen (window.florDrawnAt: performance.now() at the second animation
+frame after uPlot's first draw, once the browser has rasterized the lines),
+checking that the plot holds POINTS values.  For bench/bench_serve.sh."""
 import os
 import statistics
 import sys
