@@ -36,6 +36,8 @@ typedef struct serve_reply {
     cli_buf body;
     const char *type; /* its Content-Type; NULL: application/json */
     const char *cache; /* "hit" or "miss" (the X-Flor-Cache header); NULL: no cache */
+    const char *encoding; /* "zstd": the body is compressed (Content-Encoding); NULL: not */
+    bool accepts_zstd;    /* given: the client takes Content-Encoding: zstd */
 } serve_reply;
 
 /* A query parameter of the request; NULL when absent. */

@@ -8,6 +8,10 @@
  * the answer was read, and given again while the version is the same.
  * The cache holds at most `max` bytes (--cache-mb), dropping the least
  * recently used answers first and every answer of an older version.
+ * An answer of 64 KB or more is kept compressed with zstd (level 1: 80 ms
+ * for the 8 MB of a million values, which become ~5 MB) when that saves a
+ * tenth, and sent so to a browser that takes Content-Encoding: zstd (any
+ * recent one): fewer bytes for it to receive while it loads the page.
  *
  * A thread of the lowest priority reads the page's first answers (the
  * names, the runs, the dataframe, the curves the page draws first) when
@@ -26,14 +30,17 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 typedef struct entry {
     char *key;
     uint64_t version;
     const char *type;
     char *body;
-    size_t len;
-    uint64_t used; /* the cache's clock when last given */
+    size_t len;      /* of body */
+    size_t raw_len;  /* of the answer; > len when body is compressed */
+    bool zstd;       /* body is the answer compressed with zstd */
+    uint64_t used;   /* the cache's clock when last given */
     struct entry *next;
 } entry;
 
@@ -81,7 +88,27 @@ bool serve_cache_get(serve_cache *c, const char *key, uint64_t version, serve_re
             drop(c, at);
             return false;
         }
-        cli_buf_write(&r->body, e->body, e->len);
+        if (!e->zstd || r->accepts_zstd) {
+            cli_buf_write(&r->body, e->body, e->len);
+        } else { /* a client that takes no zstd: the answer as it was */
+            cli_buf_write(&r->body, "", 0);
+            if (!r->body.failed && r->body.cap < e->raw_len + 1) {
+                char *q = realloc(r->body.s, e->raw_len + 1);
+                if (q) {
+                    r->body.s = q;
+                    r->body.cap = e->raw_len + 1;
+                } else {
+                    r->body.failed = true;
+                }
+            }
+            if (!r->body.failed &&
+                ZSTD_decompress(r->body.s, e->raw_len, e->body, e->len) != e->raw_len)
+                r->body.failed = true;
+            if (!r->body.failed) {
+                r->body.n = e->raw_len;
+                r->body.s[r->body.n] = '\0';
+            }
+        }
         if (r->body.failed) { /* out of memory: the caller reads it afresh */
             cli_buf_release(&r->body);
             return false;
@@ -89,16 +116,37 @@ bool serve_cache_get(serve_cache *c, const char *key, uint64_t version, serve_re
         r->status = 200;
         r->type = e->type;
         r->cache = "hit";
+        r->encoding = e->zstd && r->accepts_zstd ? "zstd" : NULL;
         e->used = ++c->clock;
         return true;
     }
     return false;
 }
 
+/* Large answers are kept compressed when that saves a tenth. */
+#define COMPRESS_FROM (64u << 10)
+
 void serve_cache_put(serve_cache *c, const char *key, uint64_t version, const serve_reply *r)
 {
     if (!c || !c->max || r->status != 200 || r->body.failed || r->body.n > c->max)
         return;
+    char *body = NULL;
+    size_t len = r->body.n;
+    bool zstd = false;
+    if (len >= COMPRESS_FROM && (body = malloc(ZSTD_compressBound(len))) != NULL) {
+        size_t z = ZSTD_compress(body, ZSTD_compressBound(len), r->body.s, len, 1);
+        if (!ZSTD_isError(z) && z < len - len / 10) {
+            char *q = realloc(body, z);
+            body = q ? q : body;
+            len = z;
+            zstd = true;
+        } else {
+            free(body);
+            body = NULL;
+        }
+    }
+    if (!body && (body = malloc(len ? len : 1)) != NULL)
+        memcpy(body, r->body.s, len);
     /* answers of another version will never be given again */
     for (entry **at = &c->entries; *at;) {
         if ((*at)->version != version || strcmp((*at)->key, key) == 0)
@@ -106,7 +154,7 @@ void serve_cache_put(serve_cache *c, const char *key, uint64_t version, const se
         else
             at = &(*at)->next;
     }
-    while (c->entries && c->bytes + r->body.n > c->max) {
+    while (c->entries && c->bytes + len > c->max) {
         entry **oldest = &c->entries;
         for (entry **at = &c->entries; *at; at = &(*at)->next)
             if ((*at)->used < (*oldest)->used)
@@ -115,15 +163,13 @@ void serve_cache_put(serve_cache *c, const char *key, uint64_t version, const se
     }
     entry *e = calloc(1, sizeof *e);
     char *k = strdup(key);
-    char *body = malloc(r->body.n ? r->body.n : 1);
     if (!e || !k || !body) { /* out of memory: the answer is simply not kept */
         free(e);
         free(k);
         free(body);
         return;
     }
-    memcpy(body, r->body.s, r->body.n);
-    *e = (entry){k, version, r->type, body, r->body.n, ++c->clock, c->entries};
+    *e = (entry){k, version, r->type, body, len, r->body.n, zstd, ++c->clock, c->entries};
     c->entries = e;
     c->bytes += e->len;
 }

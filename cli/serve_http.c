@@ -18,7 +18,7 @@
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
                                  char *text, size_t len, const char *cookie,
-                                 const char *cache)
+                                 const char *cache, const char *encoding)
 {
     struct MHD_Response *res =
         MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
@@ -37,6 +37,10 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
         MHD_add_response_header(res, "Set-Cookie", cookie);
     if (cache)
         MHD_add_response_header(res, "X-Flor-Cache", cache);
+    if (encoding)
+        MHD_add_response_header(res, "Content-Encoding", encoding);
+    if (cache) /* a kept answer may be compressed for one client and not another */
+        MHD_add_response_header(res, "Vary", "Accept-Encoding");
     enum MHD_Result rc = MHD_queue_response(c, status, res);
     MHD_destroy_response(res);
     return rc;
@@ -45,7 +49,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
 static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status, const char *why)
 {
     char *text = cli_printf("%s\n", why);
-    return text ? send_text(c, status, "text/plain; charset=utf-8", text, strlen(text), NULL, NULL)
+    return text ? send_text(c, status, "text/plain; charset=utf-8", text, strlen(text), NULL, NULL, NULL)
                 : MHD_NO;
 }
 
@@ -155,6 +159,27 @@ static enum MHD_Result send_file(serve_ctx *ctx, struct MHD_Connection *c, const
     return rc;
 }
 
+/* Whether the Accept-Encoding header lists zstd, and not with q=0. */
+static bool accepts_zstd(struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+    while (h && *h) {
+        h += strspn(h, " \t,");
+        size_t item = strcspn(h, ","), name = strcspn(h, " \t;,");
+        if (name == 4 && strncasecmp(h, "zstd", 4) == 0) {
+            const char *q = h + name;
+            q += strspn(q, " \t");
+            if (*q != ';')
+                return true;
+            q++;
+            q += strspn(q, " \t");
+            return !(q[0] == 'q' && q[1] == '=' && strtod(q + 2, NULL) == 0);
+        }
+        h += item;
+    }
+    return false;
+}
+
 static const char *get_param(void *req, const char *key)
 {
     return MHD_lookup_connection_value(req, MHD_GET_ARGUMENT_KIND, key);
@@ -192,12 +217,12 @@ enum MHD_Result serve_request(void *cls, struct MHD_Connection *c, const char *u
     }
     enum MHD_Result rc;
     if (strncmp(url, "/api/", 5) == 0) {
-        serve_reply r = {0};
+        serve_reply r = {.accepts_zstd = accepts_zstd(c)};
         serve_api(ctx, url, get_param, c, &r);
         size_t len;
         char *body = cli_buf_take(&r.body, &len);
         rc = body ? send_text(c, r.status, r.type ? r.type : "application/json", body, len,
-                              set_cookie, r.cache)
+                              set_cookie, r.cache, r.encoding)
                   : refuse(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     } else {
         rc = send_file(ctx, c, url, set_cookie);
