@@ -76,6 +76,20 @@ static void drop(serve_cache *c, entry **at)
     free(e);
 }
 
+/* The answer E holds compressed, as it was read, into B (empty). */
+static void inflate(const entry *e, cli_buf *b)
+{
+    char *raw = malloc(e->raw_len + 1);
+    if (!raw || ZSTD_decompress(raw, e->raw_len, e->body, e->len) != e->raw_len) {
+        free(raw);
+        b->failed = true;
+        return;
+    }
+    raw[e->raw_len] = '\0';
+    cli_buf_release(b);
+    *b = (cli_buf){raw, e->raw_len, e->raw_len + 1, false};
+}
+
 bool serve_cache_get(serve_cache *c, const char *key, uint64_t version, serve_reply *r)
 {
     if (!c || !c->max)
@@ -88,27 +102,10 @@ bool serve_cache_get(serve_cache *c, const char *key, uint64_t version, serve_re
             drop(c, at);
             return false;
         }
-        if (!e->zstd || r->accepts_zstd) {
+        if (!e->zstd || r->accepts_zstd)
             cli_buf_write(&r->body, e->body, e->len);
-        } else { /* a client that takes no zstd: the answer as it was */
-            cli_buf_write(&r->body, "", 0);
-            if (!r->body.failed && r->body.cap < e->raw_len + 1) {
-                char *q = realloc(r->body.s, e->raw_len + 1);
-                if (q) {
-                    r->body.s = q;
-                    r->body.cap = e->raw_len + 1;
-                } else {
-                    r->body.failed = true;
-                }
-            }
-            if (!r->body.failed &&
-                ZSTD_decompress(r->body.s, e->raw_len, e->body, e->len) != e->raw_len)
-                r->body.failed = true;
-            if (!r->body.failed) {
-                r->body.n = e->raw_len;
-                r->body.s[r->body.n] = '\0';
-            }
-        }
+        else /* a client that takes no zstd: the answer as it was */
+            inflate(e, &r->body);
         if (r->body.failed) { /* out of memory: the caller reads it afresh */
             cli_buf_release(&r->body);
             return false;
@@ -176,38 +173,35 @@ void serve_cache_put(serve_cache *c, const char *key, uint64_t version, const se
 
 /* ---- reading ahead --------------------------------------------------------- */
 
-/* The requests of the page's first load (web/index.html preloads them). */
-static const char *const FIRST[][3] = {
-    /* path, then one parameter's key and value, if any */
-    {"/api/changes", NULL, NULL},
-    {"/api/names", NULL, NULL},
-    {"/api/runs", NULL, NULL},
-    {"/api/dataframe", NULL, NULL},
-    {"/api/series", "first", "1"},
-};
-
+/* The requests of the page's first load (web/index.html preloads them),
+ * each with the parameters it names (an absent name: the server picks). */
 typedef struct first_req {
-    size_t i;
+    const char *path;
+    const char *params[2][2]; /* key, value */
 } first_req;
+
+static const first_req FIRST[] = {
+    {"/api/changes", {{NULL}}},
+    {"/api/names", {{NULL}}},
+    {"/api/runs", {{NULL}}},
+    {"/api/dataframe", {{NULL}}},
+    {"/api/series", {{"first", "1"}, {"format", "f64"}}},
+};
 
 static const char *first_param(void *req, const char *key)
 {
     const first_req *f = req;
-    if (FIRST[f->i][1] && strcmp(key, FIRST[f->i][1]) == 0)
-        return FIRST[f->i][2];
-    if (f->i == 4 && strcmp(key, "format") == 0)
-        return "f64";
-    if (f->i == 4 && strcmp(key, "name") == 0)
-        return "";
+    for (size_t i = 0; i < 2 && f->params[i][0]; i++)
+        if (strcmp(key, f->params[i][0]) == 0)
+            return f->params[i][1];
     return NULL;
 }
 
 static void read_first(serve_ctx *ctx)
 {
     for (size_t i = 0; i < sizeof FIRST / sizeof *FIRST; i++) {
-        first_req f = {i};
         serve_reply r = {0};
-        serve_api(ctx, FIRST[i][0], first_param, &f, &r);
+        serve_api(ctx, FIRST[i].path, first_param, (void *)&FIRST[i], &r);
         cli_buf_release(&r.body);
     }
 }
